@@ -1,0 +1,252 @@
+//! Everything a socket can be tuned by, with defaults chosen for a phone on a bad network.
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use super::resume::ResumeCursor;
+
+/// How frames are framed on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// JSON envelopes with ids, acks, resend, dedup and resume (the default).
+    Envelope,
+    /// Text and binary frames passed through unchanged: no ids, no acks, at-most-once.
+    Raw,
+}
+
+/// How a dead connection is noticed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeartbeatMode {
+    /// After `interval` without inbound traffic send `{"type":"ping","ts":…}`; the server answers
+    /// `{"type":"pong","ts":…}`. Envelope mode only.
+    JsonPing {
+        /// Idle time before a ping is sent.
+        interval: Duration,
+        /// How long to wait for any inbound frame after a ping.
+        timeout: Duration,
+    },
+    /// The same schedule with WebSocket ping frames, which every RFC 6455 server answers.
+    WebSocketPing {
+        /// Idle time before a ping is sent.
+        interval: Duration,
+        /// How long to wait for any inbound frame after a ping.
+        timeout: Duration,
+    },
+    /// The server pings; the client answers and only watches for silence (saves battery).
+    ServerDriven {
+        /// Silence after which the connection is considered dead.
+        silence_timeout: Duration,
+    },
+}
+
+impl HeartbeatMode {
+    /// The longest a dead connection can stay unnoticed while the app is in the foreground.
+    pub fn detection_bound(&self) -> Duration {
+        match *self {
+            HeartbeatMode::JsonPing { interval, timeout }
+            | HeartbeatMode::WebSocketPing { interval, timeout } => interval + timeout,
+            HeartbeatMode::ServerDriven { silence_timeout } => silence_timeout,
+        }
+    }
+}
+
+/// Reconnect pacing; see [`Backoff`](super::backoff::Backoff).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackoffConfig {
+    /// Delay after the first failure.
+    pub initial: Duration,
+    /// Growth per failure.
+    pub multiplier: f64,
+    /// Upper bound of any scheduled delay.
+    pub max: Duration,
+    /// Fraction in `[0, 1]` by which a delay may be randomly shortened.
+    pub jitter: f64,
+    /// Give up (state `Failed`) after this many consecutive failed attempts.
+    pub max_attempts: Option<u32>,
+    /// A connection must stay open this long before past failures are forgiven, so a server that
+    /// accepts and drops at once cannot cause a tight reconnect loop.
+    pub stable_after: Duration,
+    /// Upper bound for delays a server asks for (close 1013, HTTP 429/503 `Retry-After`).
+    pub max_server_delay: Duration,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        BackoffConfig {
+            initial: Duration::from_secs(1),
+            multiplier: 2.0,
+            max: Duration::from_secs(30),
+            jitter: 0.5,
+            max_attempts: None,
+            stable_after: Duration::from_secs(10),
+            max_server_delay: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What `send` does when the outbox is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverflowPolicy {
+    /// Refuse the new message with [`SendError::OutboxFull`](super::error::SendError::OutboxFull).
+    RejectNew,
+    /// Evict the oldest messages, reporting each as failed with reason `Dropped`.
+    DropOldest,
+}
+
+/// Bounds of the queue of unacknowledged messages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxConfig {
+    /// Most messages held at once.
+    pub max_messages: usize,
+    /// Most payload bytes held at once; also the largest single message accepted.
+    pub max_bytes: usize,
+    /// What happens when a new message does not fit.
+    pub overflow: OverflowPolicy,
+    /// Time-to-live applied to messages sent without one of their own.
+    pub default_ttl: Option<Duration>,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            max_messages: 1000,
+            max_bytes: 1024 * 1024,
+            overflow: OverflowPolicy::RejectNew,
+            default_ttl: None,
+        }
+    }
+}
+
+/// Bounds of the memory of inbound ids already delivered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DedupConfig {
+    /// Most ids remembered.
+    pub max_entries: usize,
+    /// Ids older than this are forgotten; cover the server's replay window.
+    pub max_age: Duration,
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        DedupConfig {
+            max_entries: 10_000,
+            max_age: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// How the resume cursor travels in the reconnect URL.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResumeConfig {
+    /// Query parameter carrying the last delivered `seq`.
+    pub seq_param: String,
+    /// Query parameter carrying the last delivered `ts` (the seed's `?last_ts=`).
+    pub ts_param: String,
+    /// A cursor the app persisted earlier, to resume across process restarts.
+    pub initial: ResumeCursor,
+}
+
+impl Default for ResumeConfig {
+    fn default() -> Self {
+        ResumeConfig {
+            seq_param: "last_seq".into(),
+            ts_param: "last_ts".into(),
+            initial: ResumeCursor::default(),
+        }
+    }
+}
+
+/// What happens to the connection while the app is in the background.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackgroundPolicy {
+    /// Keep the connection (heartbeats pause; the foreground probe checks it on return).
+    KeepAlive,
+    /// Close it after this grace period and stay `Suspended` until foreground; the outbox is kept.
+    DisconnectAfter(Duration),
+}
+
+/// Which server answers end the socket instead of retrying.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClosePolicy {
+    /// Handshake HTTP statuses that are fatal.
+    pub fatal_statuses: Vec<u16>,
+    /// Close codes that are fatal.
+    pub fatal_close_codes: Vec<RangeInclusive<u16>>,
+    /// Handshake statuses that first get one retry with freshly requested headers (token refresh).
+    pub auth_statuses: Vec<u16>,
+    /// Close codes that first get one retry with freshly requested headers.
+    pub auth_close_codes: Vec<u16>,
+}
+
+impl Default for ClosePolicy {
+    fn default() -> Self {
+        ClosePolicy {
+            fatal_statuses: vec![401, 403, 404],
+            fatal_close_codes: vec![1008..=1008, 4400..=4499],
+            auth_statuses: vec![401],
+            auth_close_codes: vec![4401],
+        }
+    }
+}
+
+/// Configuration of one socket. [`Config::new`] gives defaults suited to mobile apps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// `ws://` or `wss://` URL; validated when the engine is built.
+    pub url: String,
+    /// Wire framing.
+    pub mode: Mode,
+    /// A transport that does not open within this time is abandoned as a failed attempt.
+    pub connect_timeout: Duration,
+    /// Dead-connection detection.
+    pub heartbeat: HeartbeatMode,
+    /// On foreground or network change, how long an open connection gets to answer a probe.
+    pub probe_timeout: Duration,
+    /// How long a graceful `disconnect` waits for the server's close.
+    pub close_timeout: Duration,
+    /// Reconnect pacing.
+    pub backoff: BackoffConfig,
+    /// Outbound queue bounds.
+    pub outbox: OutboxConfig,
+    /// Inbound dedup bounds.
+    pub dedup: DedupConfig,
+    /// Resume cursor parameters.
+    pub resume: ResumeConfig,
+    /// Background behaviour.
+    pub background: BackgroundPolicy,
+    /// Fatal server answers.
+    pub close_policy: ClosePolicy,
+}
+
+impl Config {
+    /// Envelope mode with JSON ping heartbeat: a dead socket is noticed within 15 s.
+    pub fn new(url: impl Into<String>) -> Self {
+        Config {
+            url: url.into(),
+            mode: Mode::Envelope,
+            connect_timeout: Duration::from_secs(10),
+            heartbeat: HeartbeatMode::JsonPing {
+                interval: Duration::from_secs(10),
+                timeout: Duration::from_secs(5),
+            },
+            probe_timeout: Duration::from_secs(2),
+            close_timeout: Duration::from_secs(2),
+            backoff: BackoffConfig::default(),
+            outbox: OutboxConfig::default(),
+            dedup: DedupConfig::default(),
+            resume: ResumeConfig::default(),
+            background: BackgroundPolicy::KeepAlive,
+            close_policy: ClosePolicy::default(),
+        }
+    }
+
+    /// Raw mode (frames passed through) with WebSocket ping heartbeat.
+    pub fn raw(url: impl Into<String>) -> Self {
+        let mut config = Config::new(url);
+        config.mode = Mode::Raw;
+        if let HeartbeatMode::JsonPing { interval, timeout } = config.heartbeat {
+            config.heartbeat = HeartbeatMode::WebSocketPing { interval, timeout };
+        }
+        config
+    }
+}

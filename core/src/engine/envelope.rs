@@ -1,0 +1,298 @@
+//! The envelope protocol on the wire: JSON text frames with a `type` field.
+//!
+//! Client → server: `msg {id, data}`, `ping {ts}`, `pong {ts}`.
+//! Server → client: `msg {id, seq?, ts?, data}`, `ack {id}`, `pong {ts}`, `ping {ts}`,
+//! `error {code, message, id?}`. Unknown fields are ignored so servers can extend frames.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+/// A decoded server frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerFrame {
+    /// An application message.
+    Msg {
+        /// Server-assigned unique id.
+        id: String,
+        /// Position in the server's stream, if it sequences.
+        seq: Option<u64>,
+        /// Server time in milliseconds.
+        ts: Option<u64>,
+        /// The payload as JSON text, exactly as sent.
+        data: String,
+    },
+    /// The server stored the client message with this id.
+    Ack {
+        /// The acknowledged client message id.
+        id: String,
+    },
+    /// The server checks liveness; answer with a pong carrying the same `ts`.
+    Ping {
+        /// Opaque value to echo.
+        ts: Option<u64>,
+    },
+    /// Answer to a client ping.
+    Pong {
+        /// The client's ping `ts`, echoed.
+        ts: Option<u64>,
+    },
+    /// The server refused something; with `id`, that client message will never be acked.
+    Error {
+        /// The message it concerns, if any.
+        id: Option<String>,
+        /// Machine-readable code.
+        code: String,
+        /// Human-readable explanation.
+        message: String,
+    },
+}
+
+/// Why an inbound frame could not be understood, with a short preview of it for the logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Malformed {
+    /// What is wrong with the frame.
+    pub reason: String,
+    /// The start of the frame.
+    pub preview: String,
+}
+
+#[derive(Deserialize)]
+struct WireFrame<'a> {
+    #[serde(rename = "type")]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    id: Option<String>,
+    seq: Option<u64>,
+    ts: Option<u64>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    data: Option<&'a RawValue>,
+    code: Option<String>,
+    message: Option<String>,
+}
+
+/// Distinguishes `"data": null` (a payload) from a missing `data` field.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// Decode a server text frame.
+pub fn decode_server_frame(text: &str) -> Result<ServerFrame, Malformed> {
+    let fail = |reason: String| Malformed {
+        reason,
+        preview: preview(text),
+    };
+    let wire: WireFrame =
+        serde_json::from_str(text).map_err(|e| fail(format!("not a valid envelope: {e}")))?;
+    let kind = wire
+        .kind
+        .ok_or_else(|| fail("missing field `type`".into()))?;
+    let require = |field: Option<String>, name: &str| {
+        field.ok_or_else(|| fail(format!("`{kind}` frame without field `{name}`")))
+    };
+    match &*kind {
+        "msg" => Ok(ServerFrame::Msg {
+            id: require(wire.id, "id")?,
+            seq: wire.seq,
+            ts: wire.ts,
+            data: wire
+                .data
+                .ok_or_else(|| fail("`msg` frame without field `data`".into()))?
+                .get()
+                .to_owned(),
+        }),
+        "ack" => Ok(ServerFrame::Ack {
+            id: require(wire.id, "id")?,
+        }),
+        "ping" => Ok(ServerFrame::Ping { ts: wire.ts }),
+        "pong" => Ok(ServerFrame::Pong { ts: wire.ts }),
+        "error" => Ok(ServerFrame::Error {
+            id: wire.id,
+            code: wire.code.unwrap_or_else(|| "error".into()),
+            message: require(wire.message, "message")?,
+        }),
+        other => Err(fail(format!("unknown frame type {other:?}"))),
+    }
+}
+
+/// Check that `payload` is one JSON value, returning the parser's complaint otherwise.
+pub fn validate_json(payload: &str) -> Result<(), String> {
+    serde_json::from_str::<serde::de::IgnoredAny>(payload)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// `{"type":"msg","id":…,"data":…}`; `data` must already be valid JSON.
+pub fn encode_msg(id: &str, data: &str) -> String {
+    format!(r#"{{"type":"msg","id":{},"data":{data}}}"#, json_string(id))
+}
+
+/// `{"type":"ping","ts":…}`.
+pub fn encode_ping(ts: u64) -> String {
+    format!(r#"{{"type":"ping","ts":{ts}}}"#)
+}
+
+/// `{"type":"pong","ts":…}`, or without `ts` when the ping had none.
+pub fn encode_pong(ts: Option<u64>) -> String {
+    match ts {
+        Some(ts) => format!(r#"{{"type":"pong","ts":{ts}}}"#),
+        None => r#"{"type":"pong"}"#.to_owned(),
+    }
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
+/// At most 60 characters of `text`, for error reports.
+pub fn preview(text: &str) -> String {
+    const MAX: usize = 60;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(text: &str) -> String {
+        decode_server_frame(text).unwrap_err().reason
+    }
+
+    #[test]
+    fn decodes_every_server_frame() {
+        assert_eq!(
+            decode_server_frame(
+                r#"{"type":"msg","id":"m1","seq":7,"ts":1717,"data":{"a":[1, 2]},"extra":true}"#
+            ),
+            Ok(ServerFrame::Msg {
+                id: "m1".into(),
+                seq: Some(7),
+                ts: Some(1717),
+                data: r#"{"a":[1, 2]}"#.into()
+            })
+        );
+        assert_eq!(
+            decode_server_frame(r#"{"type":"msg","id":"m2","data":null}"#),
+            Ok(ServerFrame::Msg {
+                id: "m2".into(),
+                seq: None,
+                ts: None,
+                data: "null".into()
+            })
+        );
+        assert_eq!(
+            decode_server_frame(r#"{"type":"ack","id":"c1"}"#),
+            Ok(ServerFrame::Ack { id: "c1".into() })
+        );
+        assert_eq!(
+            decode_server_frame(r#"{"type":"pong","ts":5}"#),
+            Ok(ServerFrame::Pong { ts: Some(5) })
+        );
+        assert_eq!(
+            decode_server_frame(r#"{"type":"ping"}"#),
+            Ok(ServerFrame::Ping { ts: None })
+        );
+        assert_eq!(
+            decode_server_frame(
+                r#"{"type":"error","code":"too_large","message":"max 4 MiB","id":"c9"}"#
+            ),
+            Ok(ServerFrame::Error {
+                id: Some("c9".into()),
+                code: "too_large".into(),
+                message: "max 4 MiB".into()
+            })
+        );
+    }
+
+    #[test]
+    fn invalid_json_is_reported_with_a_preview() {
+        let bad = format!("{{not json {}", "x".repeat(200));
+        let err = decode_server_frame(&bad).unwrap_err();
+        assert!(
+            err.reason
+                .starts_with("not a valid envelope: key must be a string"),
+            "{}",
+            err.reason
+        );
+        assert_eq!(err.preview.chars().count(), 61);
+        assert!(err.preview.ends_with('…'));
+        assert!(reason("").contains("EOF"));
+        assert!(reason("[1,2]").contains("not a valid envelope"));
+    }
+
+    #[test]
+    fn wrong_types_and_huge_numbers_are_malformed() {
+        assert!(reason(r#"{"type":"msg","id":5,"data":1}"#).contains("invalid type: integer"));
+        assert!(reason(r#"{"type":"msg","id":"a","seq":-1,"data":1}"#).contains("invalid value"));
+        assert!(
+            reason(r#"{"type":"msg","id":"a","seq":18446744073709551616,"data":1}"#)
+                .contains("not a valid envelope")
+        );
+        assert!(
+            reason(r#"{"type":"msg","id":"a","seq":1.5,"data":1}"#)
+                .contains("invalid type: floating point")
+        );
+        assert!(reason(r#"{"type":7}"#).contains("invalid type"));
+    }
+
+    #[test]
+    fn missing_fields_and_unknown_types_are_named() {
+        assert_eq!(reason(r#"{"id":"a"}"#), "missing field `type`");
+        assert_eq!(
+            reason(r#"{"type":"msg","data":1}"#),
+            "`msg` frame without field `id`"
+        );
+        assert_eq!(
+            reason(r#"{"type":"msg","id":"a"}"#),
+            "`msg` frame without field `data`"
+        );
+        assert_eq!(
+            reason(r#"{"type":"ack"}"#),
+            "`ack` frame without field `id`"
+        );
+        assert_eq!(
+            reason(r#"{"type":"error","code":"x"}"#),
+            "`error` frame without field `message`"
+        );
+        assert_eq!(
+            reason(r#"{"type":"hello"}"#),
+            r#"unknown frame type "hello""#
+        );
+    }
+
+    #[test]
+    fn encodes_client_frames_that_decode_as_json() {
+        let msg = encode_msg("id-\"1\"", r#"{"x":1}"#);
+        assert_eq!(msg, r#"{"type":"msg","id":"id-\"1\"","data":{"x":1}}"#);
+        let value: serde_json::Value = serde_json::from_str(&msg).unwrap();
+        assert_eq!(value["data"]["x"], 1);
+        assert_eq!(encode_ping(12), r#"{"type":"ping","ts":12}"#);
+        assert_eq!(encode_pong(Some(12)), r#"{"type":"pong","ts":12}"#);
+        assert_eq!(encode_pong(None), r#"{"type":"pong"}"#);
+    }
+
+    #[test]
+    fn validate_json_accepts_one_value_only() {
+        assert!(validate_json(r#" {"a": 1} "#).is_ok());
+        assert!(validate_json("\"text\"").is_ok());
+        assert!(
+            validate_json("hello")
+                .unwrap_err()
+                .contains("expected value")
+        );
+        assert!(
+            validate_json("{} {}")
+                .unwrap_err()
+                .contains("trailing characters")
+        );
+        assert!(validate_json("").is_err());
+    }
+
+    #[test]
+    fn preview_cuts_on_char_boundaries() {
+        let text = "é".repeat(100);
+        assert_eq!(preview(&text).chars().count(), 61);
+        assert_eq!(preview("short"), "short");
+    }
+}

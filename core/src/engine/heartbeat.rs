@@ -1,0 +1,236 @@
+//! Liveness of an open connection: idle pings, the deadline for an answer, foreground probes.
+//!
+//! Any inbound frame proves the connection alive, so pings go out only after `interval` of
+//! inbound silence. A dead connection is therefore noticed at most `interval + timeout` after the
+//! last thing the server sent, which is what the seed asks for instead of trusting `onclose`.
+
+use std::time::Duration;
+
+use super::config::HeartbeatMode;
+use super::envelope;
+use super::time::Instant;
+use super::transmit::Frame;
+
+/// What the heartbeat wants done at a timeout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Beat {
+    /// Write this ping.
+    Ping(Frame),
+    /// The connection is dead: nothing arrived within this long of the ping or probe.
+    Dead {
+        /// The wait that expired.
+        after: Duration,
+    },
+}
+
+/// Heartbeat timers of the current connection.
+#[derive(Debug)]
+pub struct Heartbeat {
+    mode: HeartbeatMode,
+    /// Whether a connection is open and the app is in the foreground.
+    running: bool,
+    last_inbound: Instant,
+    /// A ping or probe awaiting any inbound frame, with the deadline and the wait it represents.
+    awaiting: Option<(Instant, Duration)>,
+}
+
+impl Heartbeat {
+    /// Stopped timers.
+    pub fn new(mode: HeartbeatMode) -> Self {
+        Heartbeat {
+            mode,
+            running: false,
+            last_inbound: Instant::ZERO,
+            awaiting: None,
+        }
+    }
+
+    /// A connection opened (or the app came back): start counting silence from `now`.
+    pub fn start(&mut self, now: Instant) {
+        self.running = true;
+        self.last_inbound = now;
+        self.awaiting = None;
+    }
+
+    /// No connection, or the app went to the background: no timers at all.
+    pub fn stop(&mut self) {
+        self.running = false;
+        self.awaiting = None;
+    }
+
+    /// Any inbound frame: the connection is alive.
+    pub fn on_inbound(&mut self, now: Instant) {
+        self.last_inbound = now;
+        self.awaiting = None;
+    }
+
+    /// Check the connection now: returns the ping to write, answered or not within `timeout`.
+    pub fn probe(&mut self, now: Instant, timeout: Duration) -> Frame {
+        self.running = true;
+        let deadline = now + timeout;
+        // An earlier, tighter deadline still stands.
+        if self.awaiting.is_none_or(|(at, _)| at > deadline) {
+            self.awaiting = Some((deadline, timeout));
+        }
+        self.ping_frame(now)
+    }
+
+    /// Round-trip time from a pong echoing our `ts` (JSON ping or WebSocket ping payload).
+    pub fn rtt(&self, now: Instant, echoed_ts: u64) -> Option<Duration> {
+        let sent = Instant::from_millis(echoed_ts);
+        (sent <= now).then(|| now.saturating_since(sent))
+    }
+
+    /// When [`Heartbeat::on_timeout`] must run next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if !self.running {
+            return None;
+        }
+        if let Some((deadline, _)) = self.awaiting {
+            return Some(deadline);
+        }
+        Some(match self.mode {
+            HeartbeatMode::JsonPing { interval, .. }
+            | HeartbeatMode::WebSocketPing { interval, .. } => self.last_inbound + interval,
+            HeartbeatMode::ServerDriven { silence_timeout } => self.last_inbound + silence_timeout,
+        })
+    }
+
+    /// Act on the timers due at `now`.
+    pub fn on_timeout(&mut self, now: Instant) -> Option<Beat> {
+        if self.poll_timeout().is_none_or(|due| due > now) {
+            return None;
+        }
+        if let Some((_, waited)) = self.awaiting.take() {
+            self.running = false;
+            return Some(Beat::Dead { after: waited });
+        }
+        match self.mode {
+            HeartbeatMode::JsonPing { timeout, .. }
+            | HeartbeatMode::WebSocketPing { timeout, .. } => {
+                self.awaiting = Some((
+                    now + timeout,
+                    now.saturating_since(self.last_inbound) + timeout,
+                ));
+                Some(Beat::Ping(self.ping_frame(now)))
+            }
+            HeartbeatMode::ServerDriven { silence_timeout } => {
+                self.running = false;
+                Some(Beat::Dead {
+                    after: silence_timeout,
+                })
+            }
+        }
+    }
+
+    fn ping_frame(&self, now: Instant) -> Frame {
+        let ts = now.as_millis();
+        match self.mode {
+            HeartbeatMode::JsonPing { .. } => Frame::Text(envelope::encode_ping(ts)),
+            // The server-driven mode has no JSON ping of its own; a probe uses the ping frame
+            // every WebSocket server must answer.
+            HeartbeatMode::WebSocketPing { .. } | HeartbeatMode::ServerDriven { .. } => {
+                Frame::Ping(ts.to_be_bytes().to_vec())
+            }
+        }
+    }
+}
+
+/// The `ts` carried by a WebSocket pong that answers one of our pings.
+pub fn ws_pong_ts(payload: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(payload.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn json(interval: u64, timeout: u64) -> Heartbeat {
+        Heartbeat::new(HeartbeatMode::JsonPing {
+            interval: S * interval as u32,
+            timeout: S * timeout as u32,
+        })
+    }
+
+    fn at(secs: u64) -> Instant {
+        Instant::from_millis(secs * 1000)
+    }
+
+    #[test]
+    fn pings_only_after_idle_interval_and_declares_death_after_timeout() {
+        let mut hb = json(10, 5);
+        assert_eq!(hb.poll_timeout(), None);
+        hb.start(at(0));
+        assert_eq!(hb.poll_timeout(), Some(at(10)));
+        hb.on_inbound(at(7));
+        assert_eq!(
+            hb.on_timeout(at(10)),
+            None,
+            "traffic at 7 s keeps the link idle-free"
+        );
+        assert_eq!(
+            hb.on_timeout(at(17)),
+            Some(Beat::Ping(Frame::Text(
+                r#"{"type":"ping","ts":17000}"#.into()
+            )))
+        );
+        assert_eq!(hb.poll_timeout(), Some(at(22)));
+        assert_eq!(hb.on_timeout(at(22)), Some(Beat::Dead { after: S * 15 }));
+        assert_eq!(hb.poll_timeout(), None);
+    }
+
+    #[test]
+    fn any_inbound_frame_answers_a_ping() {
+        let mut hb = json(10, 5);
+        hb.start(at(0));
+        assert!(matches!(hb.on_timeout(at(10)), Some(Beat::Ping(_))));
+        hb.on_inbound(at(12));
+        assert_eq!(hb.poll_timeout(), Some(at(22)));
+    }
+
+    #[test]
+    fn websocket_ping_carries_ts_for_rtt() {
+        let mut hb = Heartbeat::new(HeartbeatMode::WebSocketPing {
+            interval: S,
+            timeout: S,
+        });
+        hb.start(at(0));
+        let Some(Beat::Ping(Frame::Ping(payload))) = hb.on_timeout(at(1)) else {
+            panic!("expected a ping frame")
+        };
+        let ts = ws_pong_ts(&payload).unwrap();
+        assert_eq!(
+            hb.rtt(Instant::from_millis(1_042), ts),
+            Some(Duration::from_millis(42))
+        );
+        assert_eq!(hb.rtt(at(0), ts), None, "a ts from the future is not ours");
+        assert_eq!(ws_pong_ts(b"short"), None);
+    }
+
+    #[test]
+    fn server_driven_only_watches_silence_and_probes_with_a_ping_frame() {
+        let mut hb = Heartbeat::new(HeartbeatMode::ServerDriven {
+            silence_timeout: S * 20,
+        });
+        hb.start(at(0));
+        hb.on_inbound(at(15));
+        assert_eq!(hb.on_timeout(at(34)), None);
+        assert_eq!(hb.on_timeout(at(35)), Some(Beat::Dead { after: S * 20 }));
+        hb.start(at(40));
+        assert!(matches!(hb.probe(at(41), S * 2), Frame::Ping(_)));
+        assert_eq!(hb.on_timeout(at(43)), Some(Beat::Dead { after: S * 2 }));
+    }
+
+    #[test]
+    fn probe_deadline_and_stop() {
+        let mut hb = json(10, 5);
+        hb.start(at(0));
+        assert!(matches!(hb.probe(at(1), S * 2), Frame::Text(_)));
+        assert_eq!(hb.poll_timeout(), Some(at(3)));
+        hb.stop();
+        assert_eq!(hb.poll_timeout(), None);
+        assert_eq!(hb.on_timeout(at(100)), None);
+    }
+}

@@ -1,0 +1,898 @@
+//! The sans-IO reliability engine: every rule that keeps a WebSocket's messages intact across a
+//! bad network, and nothing that touches one.
+//!
+//! The caller feeds it what happened (`connect`, `send`, `handle_transport_*`, `handle_frame`,
+//! `handle_timeout`, lifecycle hints), each with the current time, then drains what to do:
+//! [`Engine::poll_transmit`] for transports, [`Engine::poll_event`] for the application, and
+//! [`Engine::poll_timeout`] for when to call `handle_timeout` next. No clock is read and no IO is
+//! done here, so tests run it on a simulated clock, deterministically, thousands of times a second.
+
+pub mod backoff;
+pub mod config;
+pub mod dedup;
+pub mod endpoint;
+pub mod envelope;
+pub mod error;
+pub mod event;
+pub mod heartbeat;
+pub mod lifecycle;
+pub mod outbox;
+pub mod random;
+pub mod resume;
+pub mod state;
+pub mod time;
+pub mod transmit;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+pub use config::{
+    BackgroundPolicy, BackoffConfig, ClosePolicy, Config, DedupConfig, HeartbeatMode, Mode,
+    OutboxConfig, OverflowPolicy, ResumeConfig,
+};
+pub use error::{ConfigError, ConnectionError, SendError, UrlError};
+pub use event::{Event, InboundMessage, MessageId, Payload, SendFailure};
+pub use lifecycle::{AppState, Network};
+pub use outbox::{MemoryStore, OutboundMessage, OutboxStore};
+pub use random::{Random, SplitMix64};
+pub use resume::ResumeCursor;
+pub use state::{FailReason, State};
+pub use time::Instant;
+pub use transmit::{ConnId, Frame, Transmit};
+
+use backoff::Backoff;
+use dedup::DedupWindow;
+use endpoint::Endpoint;
+use envelope::ServerFrame;
+use heartbeat::{Beat, Heartbeat};
+use lifecycle::{Lifecycle, NetworkChange};
+use outbox::Outbox;
+
+/// Close code the engine uses when it abandons a connection it judged dead.
+pub const CLOSE_DEAD_CONNECTION: u16 = 4000;
+
+/// Counters and gauges for dashboards and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Current state.
+    pub state: State,
+    /// Attempts since the last stable connection (the current or next attempt's number).
+    pub attempt: u32,
+    /// Connections opened after the first one.
+    pub reconnects: u64,
+    /// Round-trip time of the last answered ping.
+    pub last_rtt: Option<Duration>,
+    /// Server messages delivered to the app.
+    pub messages_in: u64,
+    /// Client messages written to a transport, resends included.
+    pub messages_written: u64,
+    /// Client messages acknowledged by the server.
+    pub messages_acked: u64,
+    /// Inbound messages dropped as already delivered.
+    pub duplicates_dropped: u64,
+    /// Messages in the outbox.
+    pub outbox_len: usize,
+    /// Bytes in the outbox.
+    pub outbox_bytes: usize,
+    /// Inbound ids remembered for dedup.
+    pub dedup_len: usize,
+    /// When the last inbound frame arrived.
+    pub last_inbound_at: Option<Instant>,
+    /// Resume position sent with the next attempt.
+    pub cursor: ResumeCursor,
+}
+
+/// The transport the engine is using or opening.
+#[derive(Clone, Copy, Debug)]
+struct Transport {
+    id: ConnId,
+    phase: Phase,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    Opening { deadline: Instant },
+    Open { since: Instant },
+}
+
+/// What the close policy makes of a failure.
+enum Verdict {
+    Fatal,
+    RetryWithFreshCredentials,
+    Retry { server_delay: Option<Duration> },
+}
+
+/// One socket's reliability state machine. See the module docs for how to drive it.
+pub struct Engine {
+    config: Config,
+    endpoint: Endpoint,
+    random: Box<dyn Random>,
+    state: State,
+    transport: Option<Transport>,
+    next_conn: u64,
+    attempt: u32,
+    backoff: Backoff,
+    retry_at: Option<Instant>,
+    close_deadline: Option<Instant>,
+    credentials_refreshed: bool,
+    opened_before: bool,
+    heartbeat: Heartbeat,
+    outbox: Outbox,
+    dedup: DedupWindow,
+    cursor: ResumeCursor,
+    lifecycle: Lifecycle,
+    stats: Stats,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+impl Engine {
+    /// An idle engine with an in-memory outbox. Fails if the URL or a setting is unusable.
+    pub fn new(config: Config, random: Box<dyn Random>) -> Result<Self, ConfigError> {
+        Self::with_outbox_store(config, random, Box::<MemoryStore>::default())
+    }
+
+    /// An idle engine over an outbox store that may hold messages from an earlier run; they are
+    /// sent first once connected.
+    pub fn with_outbox_store(
+        config: Config,
+        random: Box<dyn Random>,
+        store: Box<dyn OutboxStore>,
+    ) -> Result<Self, ConfigError> {
+        validate(&config)?;
+        let endpoint = Endpoint::parse(&config.url)?;
+        let cursor = config.resume.initial;
+        Ok(Engine {
+            endpoint,
+            random,
+            state: State::Idle,
+            transport: None,
+            next_conn: 0,
+            attempt: 0,
+            backoff: Backoff::new(config.backoff.clone()),
+            retry_at: None,
+            close_deadline: None,
+            credentials_refreshed: false,
+            opened_before: false,
+            heartbeat: Heartbeat::new(config.heartbeat),
+            outbox: Outbox::new(config.outbox.clone(), store),
+            dedup: DedupWindow::new(config.dedup.clone()),
+            cursor,
+            lifecycle: Lifecycle::default(),
+            stats: Stats {
+                state: State::Idle,
+                attempt: 0,
+                reconnects: 0,
+                last_rtt: None,
+                messages_in: 0,
+                messages_written: 0,
+                messages_acked: 0,
+                duplicates_dropped: 0,
+                outbox_len: 0,
+                outbox_bytes: 0,
+                dedup_len: 0,
+                last_inbound_at: None,
+                cursor,
+            },
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            config,
+        })
+    }
+
+    // ----- what the application does -----
+
+    /// Start connecting. From `Idle`, `Closed`, `Failed` or `Suspended` this begins a fresh
+    /// schedule; while already connecting, connected or waiting it does nothing.
+    pub fn connect(&mut self, now: Instant) {
+        match self.state {
+            State::Idle
+            | State::Closing
+            | State::Closed
+            | State::Failed { .. }
+            | State::Suspended => {
+                self.abandon_transport("reconnect requested");
+                self.close_deadline = None;
+                self.restart_schedule(now);
+            }
+            State::Connecting { .. }
+            | State::Open
+            | State::Reconnecting { .. }
+            | State::WaitingForNetwork => {}
+        }
+    }
+
+    /// Close gracefully and stop reconnecting. Queued messages stay queued for a later `connect`.
+    pub fn disconnect(&mut self, now: Instant) {
+        self.retry_at = None;
+        self.heartbeat.stop();
+        match self.state {
+            State::Open => {
+                if let Some(transport) = self.transport {
+                    self.transmits.push_back(Transmit::Close {
+                        conn: transport.id,
+                        code: 1000,
+                        reason: "client disconnect".into(),
+                    });
+                }
+                self.close_deadline = Some(now + self.config.close_timeout);
+                self.set_state(State::Closing);
+            }
+            State::Idle | State::Closing | State::Closed => {}
+            _ => {
+                self.abandon_transport("client disconnect");
+                self.set_state(State::Closed);
+            }
+        }
+    }
+
+    /// Queue a message; it is written as soon as a connection is open, and in envelope mode kept
+    /// until the server acknowledges it. Never fails because the socket is down.
+    pub fn send(&mut self, now: Instant, payload: Payload) -> Result<MessageId, SendError> {
+        self.send_with_ttl(now, payload, self.config.outbox.default_ttl)
+    }
+
+    /// [`Engine::send`] with a time-to-live: not acknowledged by then, it is reported as
+    /// [`SendFailure::Expired`].
+    pub fn send_with_ttl(
+        &mut self,
+        now: Instant,
+        payload: Payload,
+        ttl: Option<Duration>,
+    ) -> Result<MessageId, SendError> {
+        let id = self.new_message_id();
+        let frame = match (self.config.mode, payload) {
+            (Mode::Envelope, Payload::Json(json)) => {
+                envelope::validate_json(&json).map_err(|reason| SendError::NotJson { reason })?;
+                Frame::Text(envelope::encode_msg(&id.0, &json))
+            }
+            (Mode::Envelope, Payload::Text(_)) => {
+                return Err(SendError::WrongMode { kind: "text" });
+            }
+            (Mode::Envelope, Payload::Binary(_)) => {
+                return Err(SendError::WrongMode { kind: "binary" });
+            }
+            (Mode::Raw, Payload::Json(text) | Payload::Text(text)) => Frame::Text(text),
+            (Mode::Raw, Payload::Binary(bytes)) => Frame::Binary(bytes),
+        };
+        for dropped in self.outbox.make_room(frame.len())? {
+            self.events.push_back(Event::SendFailed {
+                id: dropped,
+                reason: SendFailure::Dropped,
+            });
+        }
+        let expires_at = ttl.map(|ttl| now + ttl);
+        self.outbox.push(OutboundMessage {
+            id: id.clone(),
+            frame,
+            expires_at,
+        });
+        self.write_outbox();
+        Ok(id)
+    }
+
+    /// The app moved to the foreground or background.
+    pub fn set_app_state(&mut self, now: Instant, app: AppState) {
+        if !self
+            .lifecycle
+            .set_app_state(now, app, self.config.background)
+        {
+            return;
+        }
+        match app {
+            AppState::Background => self.heartbeat.stop(),
+            AppState::Foreground => match self.state {
+                State::Open => self.probe(now),
+                State::Suspended
+                | State::Reconnecting { .. }
+                | State::Failed {
+                    reason: FailReason::GaveUp { .. },
+                } => self.restart_schedule(now),
+                _ => {}
+            },
+        }
+    }
+
+    /// The OS reported a network change.
+    pub fn set_network(&mut self, now: Instant, network: Network) {
+        match self.lifecycle.set_network(network) {
+            NetworkChange::None => {}
+            NetworkChange::Lost => match self.state {
+                State::Connecting { .. } => {
+                    // The attempt cannot succeed; it is not counted against the budget.
+                    self.abandon_transport("network lost");
+                    self.attempt = self.attempt.saturating_sub(1);
+                    self.wait_for_network();
+                }
+                State::Reconnecting { .. } => self.wait_for_network(),
+                // An open socket may survive a brief loss; the heartbeat decides.
+                _ => {}
+            },
+            NetworkChange::Returned | NetworkChange::InterfaceChanged => match self.state {
+                State::Open if !self.lifecycle.in_background() => self.probe(now),
+                State::WaitingForNetwork
+                | State::Reconnecting { .. }
+                | State::Failed {
+                    reason: FailReason::GaveUp { .. },
+                } => self.restart_schedule(now),
+                _ => {}
+            },
+        }
+    }
+
+    // ----- what the driver reports -----
+
+    /// The transport `conn` completed its WebSocket handshake.
+    pub fn handle_transport_opened(&mut self, now: Instant, conn: ConnId) {
+        let Some(transport) = self.transport.as_mut().filter(|t| t.id == conn) else {
+            return;
+        };
+        if !matches!(transport.phase, Phase::Opening { .. }) {
+            return;
+        }
+        transport.phase = Phase::Open { since: now };
+        if self.opened_before {
+            self.stats.reconnects += 1;
+        }
+        self.opened_before = true;
+        self.credentials_refreshed = false;
+        if !self.lifecycle.in_background() {
+            self.heartbeat.start(now);
+        }
+        self.set_state(State::Open);
+        self.outbox.rewind();
+        self.write_outbox();
+    }
+
+    /// The transport `conn` failed to open, or failed while open.
+    pub fn handle_transport_failed(&mut self, now: Instant, conn: ConnId, error: ConnectionError) {
+        if self.is_current(conn) {
+            self.transport_ended(now, error);
+        }
+    }
+
+    /// The transport `conn` closed; `code` is `None` when no close frame arrived (1006).
+    pub fn handle_transport_closed(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        code: Option<u16>,
+        reason: &str,
+    ) {
+        if self.is_current(conn) {
+            let code = code.unwrap_or(1006);
+            self.transport_ended(
+                now,
+                ConnectionError::Closed {
+                    code,
+                    reason: reason.into(),
+                },
+            );
+        }
+    }
+
+    /// A frame arrived on `conn`.
+    pub fn handle_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+        if !self.is_current(conn) || !matches!(self.state, State::Open | State::Closing) {
+            return;
+        }
+        self.heartbeat.on_inbound(now);
+        self.stats.last_inbound_at = Some(now);
+        match (frame, self.config.mode) {
+            // Transports answer WebSocket pings themselves (RFC 6455 §5.5.2).
+            (Frame::Ping(_), _) => {}
+            (Frame::Pong(payload), _) => {
+                if let Some(ts) = heartbeat::ws_pong_ts(&payload) {
+                    self.record_rtt(now, ts);
+                }
+            }
+            (Frame::Text(text), Mode::Envelope) => self.handle_envelope(now, conn, &text),
+            (Frame::Binary(bytes), Mode::Envelope) => {
+                self.events.push_back(Event::MalformedFrame {
+                    reason: format!("binary frame of {} bytes in envelope mode", bytes.len()),
+                    preview: envelope::preview(&String::from_utf8_lossy(&bytes)),
+                })
+            }
+            (Frame::Text(text), Mode::Raw) => self.deliver_raw(Payload::Text(text)),
+            (Frame::Binary(bytes), Mode::Raw) => self.deliver_raw(Payload::Binary(bytes)),
+        }
+    }
+
+    /// Run the timers due at `now`. Call it at [`Engine::poll_timeout`] (early calls are harmless).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(Transport {
+            phase: Phase::Opening { deadline },
+            ..
+        }) = self.transport
+            && deadline <= now
+        {
+            self.abandon_transport("connect timeout");
+            let after = self.config.connect_timeout;
+            self.connection_failed(now, ConnectionError::ConnectTimeout { after });
+        }
+        if self.state == State::Open {
+            match self.heartbeat.on_timeout(now) {
+                Some(Beat::Ping(frame)) => self.write(frame),
+                Some(Beat::Dead { after }) => {
+                    let open_since = self.open_since();
+                    self.abandon_transport("heartbeat timeout");
+                    self.forgive_if_stable(now, open_since);
+                    self.events.push_back(Event::ConnectionLost(
+                        ConnectionError::HeartbeatTimeout { after },
+                    ));
+                    // The old connection died, not an attempt: try a new one at once.
+                    if self.lifecycle.network_available() {
+                        self.start_attempt(now, false);
+                    } else {
+                        self.wait_for_network();
+                    }
+                }
+                None => {}
+            }
+        }
+        if self.retry_at.is_some_and(|at| at <= now) {
+            self.start_attempt(now, false);
+        }
+        if self.lifecycle.take_suspend_due(now)
+            && matches!(
+                self.state,
+                State::Open | State::Connecting { .. } | State::Reconnecting { .. }
+            )
+        {
+            self.suspend();
+        }
+        if self.close_deadline.is_some_and(|at| at <= now) {
+            self.close_deadline = None;
+            self.transport = None;
+            self.set_state(State::Closed);
+        }
+        for id in self.outbox.expire(now) {
+            self.events.push_back(Event::SendFailed {
+                id,
+                reason: SendFailure::Expired,
+            });
+        }
+    }
+
+    // ----- what the engine asks for -----
+
+    /// The next transport instruction, in order.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next application event, in order.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Engine::handle_timeout`] must be called next, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let opening = match self.transport {
+            Some(Transport {
+                phase: Phase::Opening { deadline },
+                ..
+            }) => Some(deadline),
+            _ => None,
+        };
+        let heartbeat = if self.state == State::Open {
+            self.heartbeat.poll_timeout()
+        } else {
+            None
+        };
+        [
+            opening,
+            heartbeat,
+            self.retry_at,
+            self.lifecycle.suspend_at(),
+            self.close_deadline,
+            self.outbox.next_expiry(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            state: self.state.clone(),
+            attempt: self.attempt,
+            outbox_len: self.outbox.len(),
+            outbox_bytes: self.outbox.bytes(),
+            dedup_len: self.dedup.len(),
+            cursor: self.cursor,
+            ..self.stats.clone()
+        }
+    }
+
+    /// The validated server URL.
+    pub fn url(&self) -> &str {
+        self.endpoint.as_str()
+    }
+
+    // ----- inbound -----
+
+    fn handle_envelope(&mut self, now: Instant, conn: ConnId, text: &str) {
+        let frame = match envelope::decode_server_frame(text) {
+            Ok(frame) => frame,
+            Err(malformed) => {
+                self.events.push_back(Event::MalformedFrame {
+                    reason: malformed.reason,
+                    preview: malformed.preview,
+                });
+                return;
+            }
+        };
+        match frame {
+            ServerFrame::Msg { id, seq, ts, data } => {
+                if !self.cursor.admits(seq) || !self.dedup.first_sighting(now, &id) {
+                    self.stats.duplicates_dropped += 1;
+                    return;
+                }
+                self.cursor.advance(seq, ts);
+                self.stats.messages_in += 1;
+                let message = InboundMessage {
+                    id: Some(id),
+                    seq,
+                    ts,
+                    data: Payload::Json(data),
+                };
+                self.events.push_back(Event::Message(message));
+            }
+            ServerFrame::Ack { id } => {
+                let id = MessageId(id);
+                // Duplicate acks (the server acks resends again) find nothing and stay silent.
+                if self.outbox.remove(&id) {
+                    self.stats.messages_acked += 1;
+                    self.events.push_back(Event::Acked(id));
+                }
+            }
+            ServerFrame::Ping { ts } => self.transmits.push_back(Transmit::Send {
+                conn,
+                frame: Frame::Text(envelope::encode_pong(ts)),
+            }),
+            ServerFrame::Pong { ts } => {
+                if let Some(ts) = ts {
+                    self.record_rtt(now, ts);
+                }
+            }
+            ServerFrame::Error { id, code, message } => {
+                let rejected = id.map(MessageId).filter(|id| self.outbox.remove(id));
+                self.events.push_back(match rejected {
+                    Some(id) => Event::SendFailed {
+                        id,
+                        reason: SendFailure::Rejected { code, message },
+                    },
+                    None => Event::ServerError { code, message },
+                });
+            }
+        }
+    }
+
+    fn deliver_raw(&mut self, data: Payload) {
+        self.stats.messages_in += 1;
+        self.events.push_back(Event::Message(InboundMessage {
+            id: None,
+            seq: None,
+            ts: None,
+            data,
+        }));
+    }
+
+    fn record_rtt(&mut self, now: Instant, ts: u64) {
+        if let Some(rtt) = self.heartbeat.rtt(now, ts) {
+            self.stats.last_rtt = Some(rtt);
+        }
+    }
+
+    // ----- outbound -----
+
+    fn write_outbox(&mut self) {
+        if self.state != State::Open {
+            return;
+        }
+        let keep_until_acked = self.config.mode == Mode::Envelope;
+        while let Some(message) = self.outbox.next_to_write(keep_until_acked) {
+            self.stats.messages_written += 1;
+            self.write(message.frame);
+        }
+    }
+
+    fn write(&mut self, frame: Frame) {
+        if let Some(transport) = self.transport {
+            self.transmits.push_back(Transmit::Send {
+                conn: transport.id,
+                frame,
+            });
+        }
+    }
+
+    fn new_message_id(&mut self) -> MessageId {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.random.next_u64().to_le_bytes());
+        bytes[8..].copy_from_slice(&self.random.next_u64().to_le_bytes());
+        MessageId(
+            uuid::Builder::from_random_bytes(bytes)
+                .into_uuid()
+                .to_string(),
+        )
+    }
+
+    // ----- connection lifecycle -----
+
+    fn is_current(&self, conn: ConnId) -> bool {
+        self.transport.is_some_and(|t| t.id == conn)
+    }
+
+    /// A fresh schedule: forget past failures and attempt now (or wait for the network).
+    fn restart_schedule(&mut self, now: Instant) {
+        self.backoff.reset();
+        self.attempt = 0;
+        self.credentials_refreshed = false;
+        if self.lifecycle.network_available() {
+            self.start_attempt(now, false);
+        } else {
+            self.wait_for_network();
+        }
+    }
+
+    fn start_attempt(&mut self, now: Instant, refresh_credentials: bool) {
+        self.abandon_transport("superseded");
+        self.retry_at = None;
+        self.attempt = self.attempt.saturating_add(1);
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let url = self
+            .endpoint
+            .url_with_cursor(&self.cursor, &self.config.resume);
+        self.transmits.push_back(Transmit::Open {
+            conn,
+            url,
+            refresh_credentials,
+        });
+        let deadline = now + self.config.connect_timeout;
+        self.transport = Some(Transport {
+            id: conn,
+            phase: Phase::Opening { deadline },
+        });
+        self.set_state(State::Connecting {
+            attempt: self.attempt,
+        });
+    }
+
+    fn open_since(&self) -> Option<Instant> {
+        match self.transport?.phase {
+            Phase::Open { since } => Some(since),
+            Phase::Opening { .. } => None,
+        }
+    }
+
+    /// A connection that stayed open for `stable_after` earns a fresh backoff schedule; one that
+    /// dropped sooner does not, so accept-then-drop servers cannot cause a tight loop.
+    fn forgive_if_stable(&mut self, now: Instant, open_since: Option<Instant>) {
+        let stable_after = self.config.backoff.stable_after;
+        if open_since.is_some_and(|since| now.saturating_since(since) >= stable_after) {
+            self.backoff.reset();
+            self.attempt = 0;
+        }
+    }
+
+    /// The current transport failed or closed without the app asking.
+    fn transport_ended(&mut self, now: Instant, error: ConnectionError) {
+        let open_since = self.open_since();
+        self.transport = None;
+        self.heartbeat.stop();
+        if self.state == State::Closing {
+            self.close_deadline = None;
+            self.set_state(State::Closed);
+            return;
+        }
+        self.forgive_if_stable(now, open_since);
+        self.connection_failed(now, error);
+    }
+
+    /// Decide what follows a failed attempt or a lost connection.
+    fn connection_failed(&mut self, now: Instant, error: ConnectionError) {
+        self.events.push_back(Event::ConnectionLost(error.clone()));
+        match self.verdict(&error) {
+            Verdict::Fatal => {
+                self.set_state(State::Failed {
+                    reason: FailReason::Rejected(error),
+                });
+            }
+            Verdict::RetryWithFreshCredentials => {
+                self.credentials_refreshed = true;
+                self.start_attempt(now, true);
+            }
+            Verdict::Retry { .. } if !self.lifecycle.network_available() => self.wait_for_network(),
+            Verdict::Retry { server_delay } => {
+                if let Some(delay) = server_delay {
+                    self.backoff.honour_server_hint(delay);
+                }
+                match self.backoff.next_delay(self.random.as_mut()) {
+                    Some(retry_in) => {
+                        self.retry_at = Some(now + retry_in);
+                        let attempt = self.attempt.saturating_add(1);
+                        self.set_state(State::Reconnecting { attempt, retry_in });
+                    }
+                    None => {
+                        let attempts = self.attempt;
+                        let reason = FailReason::GaveUp {
+                            attempts,
+                            last: error,
+                        };
+                        self.set_state(State::Failed { reason });
+                    }
+                }
+            }
+        }
+    }
+
+    fn verdict(&self, error: &ConnectionError) -> Verdict {
+        let policy = &self.config.close_policy;
+        match *error {
+            ConnectionError::Handshake {
+                status,
+                retry_after,
+            } => {
+                if policy.auth_statuses.contains(&status) && !self.credentials_refreshed {
+                    Verdict::RetryWithFreshCredentials
+                } else if policy.fatal_statuses.contains(&status) {
+                    Verdict::Fatal
+                } else {
+                    let hinted = matches!(status, 429 | 503);
+                    Verdict::Retry {
+                        server_delay: retry_after.filter(|_| hinted),
+                    }
+                }
+            }
+            ConnectionError::Closed { code, ref reason } => {
+                if policy.auth_close_codes.contains(&code) && !self.credentials_refreshed {
+                    Verdict::RetryWithFreshCredentials
+                } else if policy
+                    .fatal_close_codes
+                    .iter()
+                    .any(|range| range.contains(&code))
+                {
+                    Verdict::Fatal
+                } else if code == 1013 {
+                    Verdict::Retry {
+                        server_delay: Some(try_again_later_delay(reason, &self.config)),
+                    }
+                } else {
+                    Verdict::Retry { server_delay: None }
+                }
+            }
+            _ => Verdict::Retry { server_delay: None },
+        }
+    }
+
+    /// Check an open connection now: ping, and reconnect if nothing arrives within
+    /// `probe_timeout`. Used on foreground and network changes, when a socket may be stale.
+    fn probe(&mut self, now: Instant) {
+        let frame = self.heartbeat.probe(now, self.config.probe_timeout);
+        self.write(frame);
+    }
+
+    fn wait_for_network(&mut self) {
+        self.retry_at = None;
+        self.set_state(State::WaitingForNetwork);
+    }
+
+    fn suspend(&mut self) {
+        if let Some(transport) = self.transport.take() {
+            self.transmits.push_back(Transmit::Close {
+                conn: transport.id,
+                code: 1001,
+                reason: "app in background".into(),
+            });
+        }
+        self.heartbeat.stop();
+        self.retry_at = None;
+        self.set_state(State::Suspended);
+    }
+
+    /// Tell the driver to drop the current transport, if any; reports about it are ignored from now.
+    fn abandon_transport(&mut self, reason: &str) {
+        if let Some(transport) = self.transport.take() {
+            self.heartbeat.stop();
+            self.transmits.push_back(Transmit::Close {
+                conn: transport.id,
+                code: CLOSE_DEAD_CONNECTION,
+                reason: reason.into(),
+            });
+        }
+    }
+
+    fn set_state(&mut self, state: State) {
+        if self.state != state {
+            self.state = state.clone();
+            self.events.push_back(Event::StateChanged(state));
+        }
+    }
+}
+
+/// Close code 1013 ("try again later") may carry the delay in seconds in its reason ("30" or
+/// "retry after 30"); without one the server still asked for patience, so wait the longest
+/// scheduled delay.
+fn try_again_later_delay(reason: &str, config: &Config) -> Duration {
+    let digits: String = reason
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .map(Duration::from_secs)
+        .unwrap_or(config.backoff.max)
+}
+
+fn validate(config: &Config) -> Result<(), ConfigError> {
+    let invalid = |field, problem: &str| {
+        Err(ConfigError::Invalid {
+            field,
+            problem: problem.into(),
+        })
+    };
+    let positive = [
+        ("connect_timeout", config.connect_timeout),
+        ("probe_timeout", config.probe_timeout),
+        ("close_timeout", config.close_timeout),
+        ("backoff.initial", config.backoff.initial),
+        ("heartbeat", config.heartbeat.detection_bound()),
+    ];
+    if let Some((field, _)) = positive.iter().find(|(_, d)| d.is_zero()) {
+        return invalid(field, "must be longer than zero");
+    }
+    if let HeartbeatMode::JsonPing { interval, timeout }
+    | HeartbeatMode::WebSocketPing { interval, timeout } = config.heartbeat
+        && (interval.is_zero() || timeout.is_zero())
+    {
+        return invalid("heartbeat", "interval and timeout must be longer than zero");
+    }
+    if config.mode == Mode::Raw && matches!(config.heartbeat, HeartbeatMode::JsonPing { .. }) {
+        return invalid(
+            "heartbeat",
+            "JsonPing needs envelope mode: a raw server would receive the pings as messages; use WebSocketPing or ServerDriven",
+        );
+    }
+    let backoff = &config.backoff;
+    if !(0.0..=1.0).contains(&backoff.jitter) {
+        return invalid("backoff.jitter", "must be between 0 and 1");
+    }
+    if !backoff.multiplier.is_finite() || backoff.multiplier < 1.0 {
+        return invalid(
+            "backoff.multiplier",
+            "must be a finite number of at least 1",
+        );
+    }
+    if backoff.max < backoff.initial {
+        return invalid("backoff.max", "must be at least backoff.initial");
+    }
+    if backoff.max_attempts == Some(0) {
+        return invalid(
+            "backoff.max_attempts",
+            "must be at least 1 (or None for no limit)",
+        );
+    }
+    if config.outbox.max_messages == 0 || config.outbox.max_bytes == 0 {
+        return invalid("outbox", "max_messages and max_bytes must be at least 1");
+    }
+    let resume = &config.resume;
+    if resume.seq_param.is_empty()
+        || resume.ts_param.is_empty()
+        || resume.seq_param == resume.ts_param
+    {
+        return invalid(
+            "resume",
+            "seq_param and ts_param must be distinct, non-empty names",
+        );
+    }
+    Ok(())
+}

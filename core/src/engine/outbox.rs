@@ -1,0 +1,355 @@
+//! The outbox: client messages waiting to be written or acknowledged, in send order, within
+//! count and byte bounds, behind a storage trait so a durable store can replace the in-memory one
+//! without touching the state machine.
+
+use std::collections::VecDeque;
+
+use super::config::{OutboxConfig, OverflowPolicy};
+use super::error::SendError;
+use super::event::MessageId;
+use super::time::Instant;
+use super::transmit::Frame;
+
+/// A queued client message, already framed for the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboundMessage {
+    /// Its id.
+    pub id: MessageId,
+    /// The frame to write (and to rewrite after a reconnect).
+    pub frame: Frame,
+    /// When it is given up on, if it has a time-to-live.
+    pub expires_at: Option<Instant>,
+}
+
+/// Where queued messages live. Order is send order; index 0 is the oldest.
+pub trait OutboxStore: Send {
+    /// Append the newest message.
+    fn push_back(&mut self, message: OutboundMessage);
+    /// The message at `index`.
+    fn get(&self, index: usize) -> Option<&OutboundMessage>;
+    /// Remove and return the message at `index`.
+    fn remove(&mut self, index: usize) -> Option<OutboundMessage>;
+    /// Number of messages.
+    fn len(&self) -> usize;
+    /// Whether the store is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Index of the message with this id.
+    fn position(&self, id: &MessageId) -> Option<usize> {
+        (0..self.len()).find(|&i| self.get(i).is_some_and(|m| &m.id == id))
+    }
+}
+
+/// The default store: a deque in memory, lost with the process.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    messages: VecDeque<OutboundMessage>,
+}
+
+impl OutboxStore for MemoryStore {
+    fn push_back(&mut self, message: OutboundMessage) {
+        self.messages.push_back(message);
+    }
+    fn get(&self, index: usize) -> Option<&OutboundMessage> {
+        self.messages.get(index)
+    }
+    fn remove(&mut self, index: usize) -> Option<OutboundMessage> {
+        self.messages.remove(index)
+    }
+    fn len(&self) -> usize {
+        self.messages.len()
+    }
+    fn position(&self, id: &MessageId) -> Option<usize> {
+        self.messages.iter().position(|m| &m.id == id)
+    }
+}
+
+/// The queue with its bounds and its write position on the current connection.
+pub struct Outbox {
+    config: OutboxConfig,
+    store: Box<dyn OutboxStore>,
+    bytes: usize,
+    /// Messages before this index were written on the current connection.
+    written: usize,
+    /// Messages with a time-to-live, so expiry scans are skipped when there are none.
+    with_ttl: usize,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("len", &self.len())
+            .field("bytes", &self.bytes)
+            .field("written", &self.written)
+            .finish()
+    }
+}
+
+impl Outbox {
+    /// An outbox over `store` (which may already hold messages from a previous run).
+    pub fn new(config: OutboxConfig, store: Box<dyn OutboxStore>) -> Self {
+        let messages = (0..store.len()).filter_map(|i| store.get(i));
+        let (bytes, with_ttl) = messages.fold((0, 0), |(bytes, ttl), m| {
+            (
+                bytes + m.frame.len(),
+                ttl + usize::from(m.expires_at.is_some()),
+            )
+        });
+        Outbox {
+            config,
+            store,
+            bytes,
+            written: 0,
+            with_ttl,
+        }
+    }
+
+    /// Messages queued.
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.store.is_empty()
+    }
+
+    /// Payload bytes queued.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Make room for a message of `size` bytes. Returns the ids evicted under `DropOldest`.
+    pub fn make_room(&mut self, size: usize) -> Result<Vec<MessageId>, SendError> {
+        let max_bytes = self.config.max_bytes;
+        if size > max_bytes || self.config.max_messages == 0 {
+            return Err(SendError::TooLarge {
+                bytes: size,
+                max: max_bytes,
+            });
+        }
+        let fits = |outbox: &Outbox| {
+            outbox.len() < outbox.config.max_messages && outbox.bytes + size <= max_bytes
+        };
+        let mut dropped = Vec::new();
+        while !fits(self) {
+            match self.config.overflow {
+                OverflowPolicy::RejectNew => {
+                    return Err(SendError::OutboxFull {
+                        messages: self.len(),
+                        bytes: self.bytes,
+                    });
+                }
+                OverflowPolicy::DropOldest => dropped.extend(self.remove_at(0).map(|m| m.id)),
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// Append a message; call [`Outbox::make_room`] first.
+    pub fn push(&mut self, message: OutboundMessage) {
+        self.bytes += message.frame.len();
+        self.with_ttl += usize::from(message.expires_at.is_some());
+        self.store.push_back(message);
+    }
+
+    /// The next message not yet written on the current connection, in send order. With
+    /// `keep_until_acked` it stays queued (a copy is returned); otherwise it leaves the outbox.
+    pub fn next_to_write(&mut self, keep_until_acked: bool) -> Option<OutboundMessage> {
+        if keep_until_acked {
+            let message = self.store.get(self.written)?.clone();
+            self.written += 1;
+            Some(message)
+        } else {
+            self.remove_at(self.written)
+        }
+    }
+
+    /// A new connection: everything still queued must be written again, oldest first.
+    pub fn rewind(&mut self) {
+        self.written = 0;
+    }
+
+    /// Remove the message with `id`. Returns false if it is not queued (already acked, dropped,
+    /// or never sent by this client).
+    pub fn remove(&mut self, id: &MessageId) -> bool {
+        match self.store.position(id) {
+            Some(index) => self.remove_at(index).is_some(),
+            None => false,
+        }
+    }
+
+    /// Remove and return the ids of messages whose time-to-live has run out.
+    pub fn expire(&mut self, now: Instant) -> Vec<MessageId> {
+        let mut expired = Vec::new();
+        let mut index = 0;
+        while self.with_ttl > 0 && index < self.len() {
+            let due = self
+                .store
+                .get(index)
+                .and_then(|m| m.expires_at)
+                .is_some_and(|at| at <= now);
+            if due {
+                expired.extend(self.remove_at(index).map(|m| m.id));
+            } else {
+                index += 1;
+            }
+        }
+        expired
+    }
+
+    /// The earliest expiry of any queued message.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        if self.with_ttl == 0 {
+            return None;
+        }
+        (0..self.len())
+            .filter_map(|i| self.store.get(i)?.expires_at)
+            .min()
+    }
+
+    fn remove_at(&mut self, index: usize) -> Option<OutboundMessage> {
+        let message = self.store.remove(index)?;
+        self.bytes -= message.frame.len();
+        self.with_ttl -= usize::from(message.expires_at.is_some());
+        if index < self.written {
+            self.written -= 1;
+        }
+        Some(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn message(id: &str, size: usize, expires_at: Option<Instant>) -> OutboundMessage {
+        OutboundMessage {
+            id: MessageId(id.into()),
+            frame: Frame::Text("x".repeat(size)),
+            expires_at,
+        }
+    }
+
+    fn outbox(max_messages: usize, max_bytes: usize, overflow: OverflowPolicy) -> Outbox {
+        let config = OutboxConfig {
+            max_messages,
+            max_bytes,
+            overflow,
+            default_ttl: None,
+        };
+        Outbox::new(config, Box::<MemoryStore>::default())
+    }
+
+    fn ids(messages: impl IntoIterator<Item = MessageId>) -> Vec<String> {
+        messages.into_iter().map(|id| id.0).collect()
+    }
+
+    fn enqueue(outbox: &mut Outbox, id: &str, size: usize) -> Result<Vec<MessageId>, SendError> {
+        let dropped = outbox.make_room(size)?;
+        outbox.push(message(id, size, None));
+        Ok(dropped)
+    }
+
+    #[test]
+    fn reject_new_refuses_when_full_by_count_or_bytes() {
+        let mut out = outbox(2, 100, OverflowPolicy::RejectNew);
+        enqueue(&mut out, "a", 10).unwrap();
+        enqueue(&mut out, "b", 10).unwrap();
+        assert_eq!(
+            enqueue(&mut out, "c", 1),
+            Err(SendError::OutboxFull {
+                messages: 2,
+                bytes: 20
+            })
+        );
+        assert!(out.remove(&MessageId("a".into())));
+        assert_eq!(
+            enqueue(&mut out, "c", 91),
+            Err(SendError::OutboxFull {
+                messages: 1,
+                bytes: 10
+            })
+        );
+        enqueue(&mut out, "c", 90).unwrap();
+        assert_eq!((out.len(), out.bytes()), (2, 100));
+        assert_eq!(
+            enqueue(&mut out, "d", 101),
+            Err(SendError::TooLarge {
+                bytes: 101,
+                max: 100
+            })
+        );
+    }
+
+    #[test]
+    fn drop_oldest_evicts_and_names_what_it_dropped() {
+        let mut out = outbox(3, 100, OverflowPolicy::DropOldest);
+        for id in ["a", "b", "c"] {
+            assert!(enqueue(&mut out, id, 30).unwrap().is_empty());
+        }
+        assert_eq!(ids(enqueue(&mut out, "d", 30).unwrap()), ["a"]);
+        assert_eq!(ids(enqueue(&mut out, "e", 70).unwrap()), ["b", "c"]);
+        assert_eq!((out.len(), out.bytes()), (2, 100));
+        let order: Vec<String> = std::iter::from_fn(|| out.next_to_write(true))
+            .map(|m| m.id.0)
+            .collect();
+        assert_eq!(order, ["d", "e"]);
+    }
+
+    #[test]
+    fn written_messages_stay_until_acked_and_are_rewritten_in_order() {
+        let mut out = outbox(10, 1000, OverflowPolicy::RejectNew);
+        for id in ["a", "b", "c"] {
+            enqueue(&mut out, id, 1).unwrap();
+        }
+        assert_eq!(out.next_to_write(true).unwrap().id.0, "a");
+        assert_eq!(out.next_to_write(true).unwrap().id.0, "b");
+        assert!(out.remove(&MessageId("a".into())));
+        assert!(
+            !out.remove(&MessageId("a".into())),
+            "a second ack finds nothing"
+        );
+        assert_eq!(out.next_to_write(true).unwrap().id.0, "c");
+        assert_eq!(out.next_to_write(true), None);
+        out.rewind();
+        let again: Vec<String> = std::iter::from_fn(|| out.next_to_write(true))
+            .map(|m| m.id.0)
+            .collect();
+        assert_eq!(again, ["b", "c"]);
+    }
+
+    #[test]
+    fn unkept_messages_leave_on_write() {
+        let mut out = outbox(10, 1000, OverflowPolicy::RejectNew);
+        enqueue(&mut out, "a", 5).unwrap();
+        assert_eq!(out.next_to_write(false).unwrap().id.0, "a");
+        assert!(out.is_empty() && out.bytes() == 0);
+    }
+
+    #[test]
+    fn expiry_removes_only_due_messages() {
+        let mut out = outbox(10, 1000, OverflowPolicy::RejectNew);
+        let at = |s| Some(Instant::ZERO + Duration::from_secs(s));
+        out.push(message("a", 1, at(5)));
+        out.push(message("b", 1, None));
+        out.push(message("c", 1, at(3)));
+        assert_eq!(out.next_expiry(), at(3).map(|i| i));
+        assert!(out.expire(Instant::from_millis(2_999)).is_empty());
+        assert_eq!(ids(out.expire(Instant::from_millis(3_000))), ["c"]);
+        assert_eq!(ids(out.expire(Instant::from_millis(10_000))), ["a"]);
+        assert_eq!(out.next_expiry(), None);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn a_store_with_leftovers_is_accounted_for() {
+        let mut store = MemoryStore::default();
+        store.push_back(message("old", 7, Some(Instant::from_millis(1))));
+        let out = Outbox::new(OutboxConfig::default(), Box::new(store));
+        assert_eq!((out.len(), out.bytes()), (1, 7));
+        assert_eq!(out.next_expiry(), Some(Instant::from_millis(1)));
+    }
+}
