@@ -56,7 +56,7 @@ pub const CLOSE_DEAD_CONNECTION: u16 = 4000;
 pub struct Stats {
     /// Current state.
     pub state: State,
-    /// Attempts since the last stable connection (the current or next attempt's number).
+    /// Connection attempts made since the last stable connection (or the last fresh start).
     pub attempt: u32,
     /// Connections opened after the first one.
     pub reconnects: u64,
@@ -335,7 +335,6 @@ impl Engine {
             self.stats.reconnects += 1;
         }
         self.opened_before = true;
-        self.credentials_refreshed = false;
         if !self.lifecycle.in_background() {
             self.heartbeat.start(now);
         }
@@ -680,6 +679,8 @@ impl Engine {
         if open_since.is_some_and(|since| now.saturating_since(since) >= stable_after) {
             self.backoff.reset();
             self.attempt = 0;
+            // Credentials that held a stable connection earn another refresh when they expire.
+            self.credentials_refreshed = false;
         }
     }
 

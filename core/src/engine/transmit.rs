@@ -52,7 +52,9 @@ pub enum Transmit {
         /// The frame.
         frame: Frame,
     },
-    /// Close `conn` (sending a close frame if it is open) and drop it; report nothing further.
+    /// Close `conn`, sending a close frame if it is open. The engine waits for the resulting
+    /// `transport_closed` only after `disconnect`; otherwise it has already moved on and ignores
+    /// any further report about `conn`.
     Close {
         /// The transport.
         conn: ConnId,

@@ -1,0 +1,1192 @@
+//! Scenario tests, one group per numbered rule of the engine.
+
+use std::time::Duration;
+
+use steadyws::engine::{
+    AppState, BackgroundPolicy, Config, ConfigError, ConnId, ConnectionError, Engine, Event,
+    FailReason, Frame, HeartbeatMode, Instant, MemoryStore, MessageId, Mode, Network,
+    OutboundMessage, OutboxStore, OverflowPolicy, Payload, ResumeCursor, SendError, SendFailure,
+    SplitMix64, State, Transmit, UrlError,
+};
+
+use crate::harness::{Handshake, Link, Sim, ms, query_u64, secs};
+
+fn open_sim(config: Config) -> Sim {
+    let mut sim = Sim::new(config, 7);
+    sim.connect();
+    sim.run_for(ms(100));
+    assert_eq!(sim.state(), State::Open);
+    sim
+}
+
+fn default_open() -> Sim {
+    open_sim(Sim::default_config())
+}
+
+fn no_jitter() -> Config {
+    let mut config = Sim::default_config();
+    config.backoff.jitter = 0.0;
+    config
+}
+
+fn gaps(times: &[Instant]) -> Vec<Duration> {
+    times
+        .windows(2)
+        .map(|w| w[1].saturating_since(w[0]))
+        .collect()
+}
+
+// ----- 1. state machine -----
+
+#[test]
+fn every_transition_is_reported_in_order() {
+    let mut sim = Sim::new(Sim::default_config(), 1);
+    assert_eq!(sim.state(), State::Idle);
+    sim.connect();
+    sim.run_for(ms(100));
+    sim.disconnect();
+    sim.run_for(ms(100));
+    let states: Vec<State> = sim.app.states.iter().map(|(_, s)| s.clone()).collect();
+    assert_eq!(
+        states,
+        [
+            State::Connecting { attempt: 1 },
+            State::Open,
+            State::Closing,
+            State::Closed
+        ]
+    );
+    assert_eq!(
+        sim.server.closes_seen,
+        [(1000, "client disconnect".to_string())]
+    );
+    assert_eq!(sim.engine.poll_timeout(), None, "nothing left to wake for");
+}
+
+#[test]
+fn illegal_inputs_are_no_ops() {
+    let mut sim = Sim::new(Sim::default_config(), 1);
+    let now = sim.now;
+    // Before connect: reports about unknown transports, timeouts, disconnect.
+    sim.engine.handle_transport_opened(now, ConnId(99));
+    sim.engine
+        .handle_frame(now, ConnId(99), Frame::Text("{}".into()));
+    sim.engine
+        .handle_transport_closed(now, ConnId(99), None, "");
+    sim.engine
+        .handle_transport_failed(now, ConnId(99), ConnectionError::abnormal());
+    sim.engine.handle_timeout(now + secs(1000));
+    sim.disconnect();
+    assert_eq!(sim.state(), State::Idle);
+    assert!(sim.engine.poll_transmit().is_none() && sim.app.events.is_empty());
+
+    sim.connect();
+    sim.connect();
+    sim.run_for(ms(100));
+    sim.connect();
+    assert_eq!(
+        sim.opens, 1,
+        "connect while connecting or open does nothing"
+    );
+    // A second "opened" for the current transport changes nothing.
+    sim.engine.handle_transport_opened(sim.now, ConnId(0));
+    sim.engine.set_app_state(sim.now, AppState::Foreground);
+    assert_eq!(sim.state(), State::Open);
+    assert_eq!(sim.app.states.len(), 2);
+
+    // Reports about an abandoned transport are ignored.
+    sim.reset_all();
+    sim.run_for(ms(50));
+    let stale = ConnId(0);
+    sim.engine.handle_frame(
+        sim.now,
+        stale,
+        Frame::Text(r#"{"type":"msg","id":"x","data":1}"#.into()),
+    );
+    sim.engine.handle_transport_opened(sim.now, stale);
+    assert!(sim.app.received.is_empty());
+    assert!(matches!(sim.state(), State::Reconnecting { .. }));
+}
+
+// ----- 2. connect timeout -----
+
+#[test]
+fn stuck_connecting_is_abandoned_after_connect_timeout_and_retried() {
+    let mut sim = Sim::new(no_jitter(), 1);
+    sim.server.handshake = Handshake::Hang;
+    sim.connect();
+    sim.run_for(ms(9_999));
+    assert_eq!(sim.state(), State::Connecting { attempt: 1 });
+    sim.run_for(ms(1));
+    assert_eq!(
+        sim.app.lost.last().unwrap().1,
+        ConnectionError::ConnectTimeout { after: secs(10) }
+    );
+    assert_eq!(
+        sim.state(),
+        State::Reconnecting {
+            attempt: 2,
+            retry_in: secs(1)
+        }
+    );
+    assert_eq!(
+        sim.client_closes,
+        [(ConnId(0), 4000)],
+        "the hung transport is dropped"
+    );
+    // The server starts answering: the next attempt opens.
+    sim.server.handshake = Handshake::Accept;
+    sim.run_for(ms(1_100));
+    assert_eq!(sim.state(), State::Open);
+}
+
+// ----- 3. heartbeat -----
+
+#[test]
+fn blackhole_is_detected_within_interval_plus_timeout_by_default() {
+    let mut sim = default_open();
+    sim.server_push("1");
+    sim.run_for(ms(100));
+    let bound = Sim::default_config().heartbeat.detection_bound();
+    assert!(
+        bound <= secs(15),
+        "defaults must detect a dead socket in 15 s, got {bound:?}"
+    );
+    let last_inbound = sim.engine.stats().last_inbound_at.unwrap();
+    sim.set_link(Link::Blackhole);
+    sim.run_for(secs(20));
+    let (at, error) = sim.app.lost.first().cloned().expect("dead socket detected");
+    assert!(
+        matches!(error, ConnectionError::HeartbeatTimeout { .. }),
+        "{error:?}"
+    );
+    assert!(
+        at.saturating_since(last_inbound) <= bound,
+        "detected after {:?}",
+        at.saturating_since(last_inbound)
+    );
+    assert_eq!(
+        sim.client_closes.first().map(|c| c.1),
+        Some(4000),
+        "engine closes the socket itself"
+    );
+    // It reconnected at once and waits for the network to answer.
+    assert!(matches!(
+        sim.state(),
+        State::Connecting { .. } | State::Reconnecting { .. }
+    ));
+    sim.set_link(Link::Pass);
+    sim.run_for(secs(12));
+    assert_eq!(sim.state(), State::Open);
+}
+
+#[test]
+fn pings_are_sent_only_when_the_link_is_idle() {
+    let mut sim = default_open();
+    for i in 0..10 {
+        sim.server_push(&format!("{{\"s\":{i}}}"));
+        sim.run_for(secs(3));
+    }
+    let pings = |sim: &Sim| {
+        sim.written
+            .iter()
+            .filter(|(_, _, f)| is_json_ping(f))
+            .count()
+    };
+    assert_eq!(pings(&sim), 0, "traffic every 3 s proves liveness");
+    sim.run_for(secs(10));
+    assert_eq!(pings(&sim), 1, "idle for the interval: one ping");
+    assert_eq!(sim.state(), State::Open);
+    assert_eq!(
+        sim.engine.stats().last_rtt,
+        Some(ms(40)),
+        "RTT from the echoed ts"
+    );
+}
+
+fn is_json_ping(frame: &Frame) -> bool {
+    matches!(frame, Frame::Text(t) if t.starts_with(r#"{"type":"ping""#))
+}
+
+#[test]
+fn websocket_ping_mode_detects_silence_and_measures_rtt() {
+    let mut config = Sim::default_config();
+    config.heartbeat = HeartbeatMode::WebSocketPing {
+        interval: secs(5),
+        timeout: secs(3),
+    };
+    let mut sim = open_sim(config);
+    sim.run_for(secs(6));
+    assert_eq!(sim.server.ws_pings_seen, 1);
+    assert_eq!(sim.engine.stats().last_rtt, Some(ms(40)));
+    assert!(!sim.written.iter().any(|(_, _, f)| is_json_ping(f)));
+    sim.orphan_connections();
+    sim.run_for(secs(9));
+    assert!(matches!(
+        sim.app.lost[0].1,
+        ConnectionError::HeartbeatTimeout { .. }
+    ));
+    assert_eq!(sim.state(), State::Open, "reconnected");
+}
+
+#[test]
+fn server_driven_mode_answers_pings_and_watches_silence() {
+    let mut config = Sim::default_config();
+    config.heartbeat = HeartbeatMode::ServerDriven {
+        silence_timeout: secs(20),
+    };
+    let mut sim = open_sim(config);
+    for _ in 0..6 {
+        sim.server_send_raw(Frame::Text(r#"{"type":"ping","ts":123}"#.into()));
+        sim.run_for(secs(15));
+    }
+    let pongs = sim
+        .written
+        .iter()
+        .filter(|(_, _, f)| *f == Frame::Text(r#"{"type":"pong","ts":123}"#.into()));
+    assert_eq!(pongs.count(), 6);
+    assert!(
+        !sim.written
+            .iter()
+            .any(|(_, _, f)| is_json_ping(f) || matches!(f, Frame::Ping(_))),
+        "client never pings"
+    );
+    assert!(sim.app.lost.is_empty());
+    // The server stops pinging: silence for 20 s is a dead connection.
+    sim.run_for(secs(6));
+    assert!(
+        matches!(sim.app.lost[0].1, ConnectionError::HeartbeatTimeout { after } if after == secs(20))
+    );
+}
+
+#[test]
+fn close_1006_without_any_error_report_still_reconnects() {
+    let mut sim = default_open();
+    let conn = ConnId(0);
+    sim.engine.handle_transport_closed(sim.now, conn, None, "");
+    sim.run_for(ms(1));
+    assert_eq!(
+        sim.app.lost[0].1,
+        ConnectionError::Closed {
+            code: 1006,
+            reason: String::new()
+        }
+    );
+    sim.run_for(secs(2));
+    assert_eq!(sim.state(), State::Open);
+    assert_eq!(sim.engine.stats().reconnects, 1);
+}
+
+// ----- 4. backoff -----
+
+#[test]
+fn accept_then_drop_server_gets_growing_delays_not_a_tight_loop() {
+    let mut sim = Sim::new(Sim::default_config(), 3);
+    sim.server.handshake = Handshake::AcceptThenDrop;
+    sim.connect();
+    sim.run_for(secs(120));
+    let attempts = sim.app.attempts_at();
+    assert!(
+        attempts.len() <= 10,
+        "{} attempts in 2 minutes",
+        attempts.len()
+    );
+    let gaps = gaps(&attempts);
+    for (i, gap) in gaps.iter().enumerate() {
+        // With 50 % jitter the delay is at least half the nominal 1, 2, 4 … 30 s.
+        let floor = secs((1u64 << i).min(30)).mul_f64(0.5);
+        assert!(*gap >= floor, "gap {i} is {gap:?}, below {floor:?}");
+    }
+    assert!(gaps.last().unwrap() >= &secs(8));
+}
+
+#[test]
+fn a_stable_connection_resets_the_backoff() {
+    let mut sim = Sim::new(no_jitter(), 3);
+    sim.server.handshake = Handshake::AcceptThenDrop;
+    sim.connect();
+    sim.run_for(secs(20));
+    assert!(matches!(sim.state(), State::Reconnecting { attempt, .. } if attempt >= 4));
+    sim.server.handshake = Handshake::Accept;
+    sim.run_for(secs(30));
+    assert_eq!(sim.state(), State::Open);
+    sim.run_for(secs(11)); // longer than stable_after
+    sim.reset_all();
+    sim.run_for(ms(30));
+    assert_eq!(
+        sim.state(),
+        State::Reconnecting {
+            attempt: 1,
+            retry_in: secs(1)
+        }
+    );
+}
+
+#[test]
+fn an_unstable_connection_does_not_reset_the_backoff() {
+    let mut sim = Sim::new(no_jitter(), 3);
+    sim.connect();
+    sim.run_for(ms(100));
+    sim.reset_all();
+    sim.run_for(ms(30));
+    assert_eq!(
+        sim.state(),
+        State::Reconnecting {
+            attempt: 2,
+            retry_in: secs(1)
+        }
+    );
+    sim.run_for(secs(2)); // open again, but only for a moment
+    sim.reset_all();
+    sim.run_for(ms(30));
+    assert_eq!(
+        sim.state(),
+        State::Reconnecting {
+            attempt: 3,
+            retry_in: secs(2)
+        }
+    );
+}
+
+#[test]
+fn max_attempts_ends_in_failed_and_connect_starts_over() {
+    let mut config = no_jitter();
+    config.backoff.max_attempts = Some(3);
+    let mut sim = Sim::new(config, 3);
+    sim.set_link(Link::Down);
+    sim.connect();
+    sim.run_for(secs(60));
+    assert_eq!(sim.opens, 3);
+    let State::Failed {
+        reason: FailReason::GaveUp { attempts: 3, last },
+    } = sim.state()
+    else {
+        panic!("expected GaveUp, got {:?}", sim.state())
+    };
+    assert!(matches!(last, ConnectionError::Refused { .. }));
+    sim.set_link(Link::Pass);
+    sim.connect();
+    sim.run_for(ms(100));
+    assert_eq!(sim.state(), State::Open);
+}
+
+#[test]
+fn retry_after_of_429_and_503_sets_the_next_delay() {
+    for status in [429, 503] {
+        let mut sim = Sim::new(Sim::default_config(), 3);
+        sim.server.handshake = Handshake::Reject {
+            status,
+            retry_after: Some(secs(42)),
+        };
+        sim.connect();
+        sim.run_for(ms(50));
+        assert_eq!(
+            sim.state(),
+            State::Reconnecting {
+                attempt: 2,
+                retry_in: secs(42)
+            },
+            "status {status}"
+        );
+    }
+    // Retry-After on another status is not a hint we act on.
+    let mut sim = Sim::new(no_jitter(), 3);
+    sim.server.handshake = Handshake::Reject {
+        status: 500,
+        retry_after: Some(secs(42)),
+    };
+    sim.connect();
+    sim.run_for(ms(50));
+    assert_eq!(
+        sim.state(),
+        State::Reconnecting {
+            attempt: 2,
+            retry_in: secs(1)
+        }
+    );
+}
+
+#[test]
+fn close_1013_sets_the_next_delay() {
+    let mut sim = default_open();
+    sim.server_close_all(1013, "retry after 7");
+    sim.run_for(ms(30));
+    assert_eq!(
+        sim.state(),
+        State::Reconnecting {
+            attempt: 2,
+            retry_in: secs(7)
+        }
+    );
+    sim.run_for(secs(8));
+    sim.server_close_all(1013, "overloaded");
+    sim.run_for(ms(30));
+    assert_eq!(
+        sim.state(),
+        State::Reconnecting {
+            attempt: 3,
+            retry_in: secs(30)
+        },
+        "no number: the cap"
+    );
+}
+
+// ----- 5. close-code policy -----
+
+#[test]
+fn fatal_handshake_statuses_fail_without_retry() {
+    for status in [403, 404] {
+        let mut sim = Sim::new(Sim::default_config(), 3);
+        sim.server.handshake = Handshake::Reject {
+            status,
+            retry_after: None,
+        };
+        sim.connect();
+        sim.run_for(secs(120));
+        assert_eq!(sim.opens, 1, "status {status}");
+        assert_eq!(
+            sim.state(),
+            State::Failed {
+                reason: FailReason::Rejected(ConnectionError::Handshake {
+                    status,
+                    retry_after: None
+                })
+            }
+        );
+    }
+}
+
+#[test]
+fn fatal_close_codes_fail_without_retry() {
+    for code in [1008, 4400, 4403, 4499] {
+        let mut sim = Sim::new(Sim::default_config(), 3);
+        sim.server.handshake = Handshake::AcceptThenClose(code);
+        sim.connect();
+        sim.run_for(secs(60));
+        assert_eq!(sim.opens, 1, "code {code}");
+        assert!(
+            matches!(sim.state(), State::Failed { reason: FailReason::Rejected(ConnectionError::Closed { code: c, .. }) } if c == code)
+        );
+    }
+}
+
+#[test]
+fn other_close_codes_retry() {
+    for code in [1000, 1001, 1006, 1011, 1012, 4000, 4500] {
+        let mut sim = Sim::new(Sim::default_config(), 3);
+        sim.server.handshake = Handshake::AcceptThenClose(code);
+        sim.connect();
+        sim.run_for(secs(10));
+        assert!(sim.opens >= 3, "code {code}: {} attempts", sim.opens);
+        assert!(!matches!(sim.state(), State::Failed { .. }), "code {code}");
+    }
+}
+
+#[test]
+fn auth_failures_get_one_retry_with_fresh_credentials() {
+    for handshake in [
+        Handshake::Reject {
+            status: 401,
+            retry_after: None,
+        },
+        Handshake::AcceptThenClose(4401),
+    ] {
+        let mut sim = Sim::new(Sim::default_config(), 3);
+        sim.server.handshake = handshake;
+        sim.connect();
+        sim.run_for(secs(60));
+        assert_eq!(sim.refreshes, [false, true], "{handshake:?}");
+        assert!(
+            matches!(
+                sim.state(),
+                State::Failed {
+                    reason: FailReason::Rejected(_)
+                }
+            ),
+            "{handshake:?}"
+        );
+    }
+    // A refreshed token that works: Open, and a later 401 gets its retry again.
+    let mut sim = Sim::new(Sim::default_config(), 3);
+    sim.server.handshake = Handshake::Reject {
+        status: 401,
+        retry_after: None,
+    };
+    sim.connect();
+    sim.run_for(ms(30));
+    sim.server.handshake = Handshake::Accept;
+    sim.run_for(ms(100));
+    assert_eq!(sim.state(), State::Open);
+    assert_eq!(sim.opens, 2);
+}
+
+// ----- 6. outbox -----
+
+#[test]
+fn messages_sent_while_offline_are_queued_and_delivered_in_order() {
+    let mut sim = Sim::new(Sim::default_config(), 5);
+    let ids: Vec<MessageId> = (0..5)
+        .map(|i| sim.send(&format!("{{\"n\":{i}}}")).unwrap())
+        .collect();
+    assert_eq!(sim.engine.stats().outbox_len, 5);
+    sim.connect();
+    sim.run_for(ms(200));
+    assert_eq!(
+        sim.server.stored,
+        (0..5).map(|i| format!("{{\"n\":{i}}}")).collect::<Vec<_>>()
+    );
+    assert_eq!(sim.app.acked, ids);
+    assert_eq!(sim.engine.stats().outbox_len, 0);
+}
+
+#[test]
+fn unacked_messages_are_resent_in_order_after_a_reconnect_and_stored_once() {
+    let mut sim = default_open();
+    sim.set_latency(ms(100));
+    let ids: Vec<MessageId> = (0..6)
+        .map(|i| sim.send(&format!("{{\"n\":{i}}}")).unwrap())
+        .collect();
+    sim.run_for(ms(150)); // the server stored them; the acks are still in flight
+    assert_eq!(sim.server.stored.len(), 6);
+    sim.reset_all();
+    for i in 6..9 {
+        sim.send(&format!("{{\"n\":{i}}}")).unwrap();
+    }
+    sim.run_for(secs(5));
+    assert_eq!(sim.state(), State::Open);
+    assert_eq!(
+        sim.server.stored,
+        (0..9).map(|i| format!("{{\"n\":{i}}}")).collect::<Vec<_>>()
+    );
+    assert_eq!(&sim.app.acked[..6], &ids[..], "acked once each, in order");
+    assert_eq!(sim.app.acked.len(), 9);
+    let second_conn: Vec<String> = sim
+        .written
+        .iter()
+        .filter(|(_, conn, _)| *conn != ConnId(0))
+        .filter_map(|(_, _, f)| match f {
+            Frame::Text(t) if t.contains(r#""type":"msg""#) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        second_conn.len(),
+        9,
+        "all unacked messages rewritten, oldest first"
+    );
+    assert!(second_conn[0].contains(&ids[0].0));
+}
+
+#[test]
+fn overflow_reject_new_refuses_and_keeps_what_is_queued() {
+    let mut config = Sim::default_config();
+    config.outbox.max_messages = 3;
+    let mut sim = Sim::new(config, 5);
+    for i in 0..3 {
+        sim.send(&format!("{i}")).unwrap();
+    }
+    let err = sim.send("3").unwrap_err();
+    assert!(
+        matches!(err, SendError::OutboxFull { messages: 3, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("DropOldest"));
+    sim.connect();
+    sim.run_for(ms(200));
+    assert_eq!(sim.server.stored, ["0", "1", "2"]);
+}
+
+#[test]
+fn overflow_drop_oldest_reports_the_dropped_id() {
+    let mut config = Sim::default_config();
+    config.outbox.max_messages = 3;
+    config.outbox.overflow = OverflowPolicy::DropOldest;
+    let mut sim = Sim::new(config, 5);
+    let ids: Vec<MessageId> = (0..5).map(|i| sim.send(&format!("{i}")).unwrap()).collect();
+    assert_eq!(
+        sim.app.failed,
+        [
+            (ids[0].clone(), SendFailure::Dropped),
+            (ids[1].clone(), SendFailure::Dropped)
+        ]
+    );
+    sim.connect();
+    sim.run_for(ms(200));
+    assert_eq!(sim.server.stored, ["2", "3", "4"]);
+}
+
+#[test]
+fn messages_past_their_ttl_are_reported_expired() {
+    let mut config = Sim::default_config();
+    config.outbox.default_ttl = Some(secs(30));
+    let mut sim = Sim::new(config, 5);
+    sim.set_link(Link::Down);
+    let early = sim.send("1").unwrap();
+    sim.run_for(secs(10));
+    let short = sim
+        .engine
+        .send_with_ttl(sim.now, Payload::Json("2".into()), Some(secs(5)))
+        .unwrap();
+    let late = sim.send("3").unwrap();
+    sim.connect();
+    sim.run_for(secs(25));
+    assert_eq!(
+        sim.app.failed,
+        [(short, SendFailure::Expired), (early, SendFailure::Expired)]
+    );
+    sim.set_link(Link::Pass);
+    sim.set_network(Network::Unavailable);
+    sim.set_network(Network::Available { interface: None });
+    sim.run_for(ms(200));
+    assert_eq!(sim.app.acked, [late]);
+    assert_eq!(sim.server.stored, ["3"]);
+}
+
+#[test]
+fn a_store_with_messages_from_an_earlier_run_is_sent_first() {
+    let mut store = MemoryStore::default();
+    let leftover = r#"{"type":"msg","id":"from-last-run","data":0}"#;
+    store.push_back(OutboundMessage {
+        id: MessageId("from-last-run".into()),
+        frame: Frame::Text(leftover.into()),
+        expires_at: None,
+    });
+    let mut engine = Engine::with_outbox_store(
+        Sim::default_config(),
+        Box::new(SplitMix64::new(1)),
+        Box::new(store),
+    )
+    .unwrap();
+    let now = Instant::ZERO;
+    engine.send(now, Payload::Json("1".into())).unwrap();
+    engine.connect(now);
+    engine.handle_transport_opened(now, ConnId(0));
+    let frames: Vec<Frame> = std::iter::from_fn(|| engine.poll_transmit())
+        .filter_map(|t| match t {
+            Transmit::Send { frame, .. } => Some(frame),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frames.len(), 2);
+    assert_eq!(frames[0], Frame::Text(leftover.into()));
+}
+
+// ----- 7. envelope protocol -----
+
+#[test]
+fn send_rejects_non_json_and_queues_nothing() {
+    let mut sim = Sim::new(Sim::default_config(), 5);
+    let err = sim.send("{not json").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("the payload is not valid JSON (key must be a string"),
+        "{err}"
+    );
+    let err = sim
+        .engine
+        .send(sim.now, Payload::Binary(vec![1]))
+        .unwrap_err();
+    assert_eq!(err, SendError::WrongMode { kind: "binary" });
+    assert_eq!(sim.engine.stats().outbox_len, 0);
+}
+
+#[test]
+fn message_ids_are_unique_uuids() {
+    let mut sim = Sim::new(Sim::default_config(), 5);
+    let mut ids = std::collections::HashSet::new();
+    for _ in 0..1000 {
+        let id = sim.send("1").unwrap();
+        let uuid = uuid::Uuid::parse_str(&id.0).expect("a UUID");
+        assert_eq!(uuid.get_version_num(), 4);
+        assert!(ids.insert(id));
+    }
+}
+
+#[test]
+fn malformed_inbound_frames_become_events_and_the_connection_survives() {
+    let mut sim = default_open();
+    let long = format!(
+        "{{\"type\":\"msg\",\"id\":\"m\",\"data\":\"{}",
+        "x".repeat(500)
+    );
+    for bad in [
+        "not json",
+        r#"{"type":"shout"}"#,
+        r#"{"type":"msg","id":"m"}"#,
+        r#"{"type":"msg","id":"m","seq":-4,"data":1}"#,
+        &long,
+    ] {
+        sim.server_send_raw(Frame::Text(bad.into()));
+    }
+    sim.server_send_raw(Frame::Binary(vec![0xff, 0xfe]));
+    sim.server_push("{\"ok\":true}");
+    sim.run_for(ms(100));
+    assert_eq!(sim.app.malformed.len(), 6, "{:?}", sim.app.malformed);
+    assert!(sim.app.malformed[1].contains("unknown frame type \"shout\""));
+    assert!(sim.app.malformed[5].contains("binary frame"));
+    let previews: Vec<usize> = sim
+        .app
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::MalformedFrame { preview, .. } => Some(preview.chars().count()),
+            _ => None,
+        })
+        .collect();
+    assert!(previews.iter().all(|&n| n <= 61), "{previews:?}");
+    assert_eq!(sim.app.received_data(), ["{\"ok\":true}"]);
+    assert_eq!(sim.state(), State::Open);
+}
+
+#[test]
+fn a_server_error_naming_a_message_fails_it_instead_of_resending_forever() {
+    let mut sim = default_open();
+    sim.orphan_connections(); // the server will not store it
+    let id = sim.send("1").unwrap();
+    let error =
+        format!(r#"{{"type":"error","code":"too_large","message":"limit 4 MiB","id":"{id}"}}"#);
+    sim.engine
+        .handle_frame(sim.now, ConnId(0), Frame::Text(error));
+    sim.engine.handle_frame(
+        sim.now,
+        ConnId(0),
+        Frame::Text(r#"{"type":"error","code":"busy","message":"later"}"#.into()),
+    );
+    sim.run_for(ms(1));
+    assert_eq!(
+        sim.app.failed,
+        [(
+            id,
+            SendFailure::Rejected {
+                code: "too_large".into(),
+                message: "limit 4 MiB".into()
+            }
+        )]
+    );
+    assert!(
+        sim.app
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::ServerError { code, .. } if code == "busy"))
+    );
+    assert_eq!(sim.engine.stats().outbox_len, 0);
+}
+
+#[test]
+fn raw_mode_passes_frames_through_without_envelopes() {
+    let mut sim = open_sim(Config::raw("ws://sim.test/raw"));
+    let id = sim
+        .engine
+        .send(sim.now, Payload::Text("hello".into()))
+        .unwrap();
+    sim.engine
+        .send(sim.now, Payload::Binary(vec![1, 2, 3]))
+        .unwrap();
+    sim.run_for(ms(100));
+    let frames: Vec<&Frame> = sim.written.iter().map(|(_, _, f)| f).collect();
+    assert_eq!(
+        frames,
+        [&Frame::Text("hello".into()), &Frame::Binary(vec![1, 2, 3])]
+    );
+    assert_eq!(
+        sim.engine.stats().outbox_len,
+        0,
+        "raw messages leave the outbox once written"
+    );
+    assert!(sim.app.acked.is_empty() && !id.0.is_empty());
+    sim.server_send_raw(Frame::Text("plain".into()));
+    sim.server_send_raw(Frame::Binary(vec![9]));
+    sim.run_for(secs(11));
+    assert_eq!(sim.app.received_data(), ["plain", "[9]"]);
+    assert!(
+        sim.app
+            .received
+            .iter()
+            .all(|m| m.id.is_none() && m.seq.is_none())
+    );
+    assert!(
+        sim.server.ws_pings_seen >= 1,
+        "raw mode uses WebSocket pings"
+    );
+    let mut bad = Config::raw("ws://x/");
+    bad.heartbeat = Config::new("ws://x/").heartbeat;
+    assert!(matches!(
+        Engine::new(bad, Box::new(SplitMix64::new(0))),
+        Err(ConfigError::Invalid {
+            field: "heartbeat",
+            ..
+        })
+    ));
+}
+
+// ----- 8. dedup -----
+
+#[test]
+fn stale_out_of_order_replays_are_dropped() {
+    let mut sim = default_open();
+    sim.server.stale_replay = 4;
+    for i in 1..=5 {
+        sim.server_push(&i.to_string());
+    }
+    sim.run_for(ms(100));
+    sim.set_link(Link::Down);
+    for i in 6..=8 {
+        sim.server_push(&i.to_string());
+    }
+    sim.set_link(Link::Pass);
+    sim.run_for(secs(5));
+    assert_eq!(sim.state(), State::Open);
+    let seqs: Vec<u64> = sim.app.received.iter().map(|m| m.seq.unwrap()).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(sim.engine.stats().duplicates_dropped, 4);
+}
+
+#[test]
+fn unsequenced_duplicates_are_dropped_by_id_within_a_bounded_window() {
+    let mut config = Sim::default_config();
+    config.dedup.max_entries = 100;
+    let mut sim = open_sim(config);
+    for round in 0..3 {
+        for i in 0..50 {
+            sim.server_send_raw(Frame::Text(format!(
+                r#"{{"type":"msg","id":"u{i}","data":{round}}}"#
+            )));
+        }
+    }
+    sim.run_for(ms(100));
+    assert_eq!(sim.app.received.len(), 50);
+    for i in 0..5_000 {
+        sim.server_send_raw(Frame::Text(format!(
+            r#"{{"type":"msg","id":"v{i}","data":0}}"#
+        )));
+    }
+    sim.run_for(ms(100));
+    assert_eq!(sim.app.received.len(), 5_050);
+    assert_eq!(sim.engine.stats().dedup_len, 100, "memory stays bounded");
+}
+
+// ----- 9. resume -----
+
+#[test]
+fn reconnect_urls_carry_the_cursor_and_keep_the_users_query() {
+    let mut sim = open_sim(Config::new("ws://sim.test/ws?room=7&last_seq=999"));
+    assert_eq!(sim.server.upgrades[0], "ws://sim.test/ws?room=7");
+    sim.server_push("1");
+    let last = sim.server_push("2");
+    sim.run_for(ms(100));
+    sim.reset_all();
+    sim.run_for(secs(2));
+    let url = sim.server.upgrades.last().unwrap();
+    assert!(
+        url.starts_with("ws://sim.test/ws?room=7&last_seq=2&last_ts="),
+        "{url}"
+    );
+    assert_eq!(query_u64(url, "last_seq"), Some(last));
+    assert_eq!(
+        query_u64(url, "last_ts"),
+        sim.app.received.last().unwrap().ts
+    );
+}
+
+#[test]
+fn a_persisted_cursor_is_used_from_the_first_attempt() {
+    let mut config = Sim::default_config();
+    config.resume.initial = ResumeCursor {
+        last_seq: Some(2),
+        last_ts: Some(5),
+    };
+    let mut sim = Sim::new(config, 1);
+    for i in 1..=4 {
+        sim.server_push(&i.to_string());
+    }
+    sim.connect();
+    sim.run_for(ms(200));
+    assert_eq!(
+        sim.server.upgrades[0],
+        "ws://sim.test/ws?last_seq=2&last_ts=5"
+    );
+    assert_eq!(sim.app.received_data(), ["3", "4"]);
+}
+
+#[test]
+fn server_restart_with_replay_loses_nothing_and_duplicates_nothing() {
+    let mut sim = default_open();
+    sim.set_latency(ms(50));
+    let mut sent = Vec::new();
+    for i in 0..200u64 {
+        if i % 10 == 0 {
+            sim.server_push(&format!("{{\"s\":{i}}}"));
+        }
+        if i == 60 {
+            sim.restart_server(secs(3));
+        }
+        if i == 120 {
+            sim.set_link(Link::Down);
+        }
+        if i == 150 {
+            sim.set_link(Link::Pass);
+        }
+        let json = format!("{{\"c\":{i}}}");
+        sim.send(&json).unwrap();
+        sent.push(json);
+        sim.run_for(ms(100));
+    }
+    sim.run_for(secs(40));
+    assert_eq!(sim.state(), State::Open);
+    assert_eq!(
+        sim.server.stored, sent,
+        "upstream: every message stored once, in order"
+    );
+    assert_eq!(sim.app.acked.len(), 200);
+    let expected: Vec<String> = sim.server.history.iter().map(|m| m.data.clone()).collect();
+    assert_eq!(
+        sim.app.received_data(),
+        expected,
+        "downstream: all, once, in order"
+    );
+}
+
+// ----- 10. lifecycle -----
+
+#[test]
+fn background_keep_alive_pauses_heartbeats_and_foreground_probes() {
+    let mut sim = default_open();
+    sim.set_app_state(AppState::Background);
+    sim.run_for(secs(120));
+    assert!(
+        !sim.written.iter().any(|(_, _, f)| is_json_ping(f)),
+        "no pings in background"
+    );
+    assert_eq!(sim.state(), State::Open);
+    sim.set_app_state(AppState::Foreground);
+    assert!(
+        is_json_ping(&sim.written.last().unwrap().2),
+        "probe sent at once"
+    );
+    sim.run_for(secs(3));
+    assert_eq!(sim.state(), State::Open, "the probe was answered");
+    assert_eq!(sim.opens, 1);
+}
+
+#[test]
+fn foreground_probe_replaces_a_stale_socket_within_probe_timeout() {
+    let mut sim = default_open();
+    sim.set_app_state(AppState::Background);
+    sim.run_for(secs(300));
+    sim.orphan_connections(); // the OS suspended us; the server and NAT forgot the socket
+    sim.run_for(secs(300));
+    assert_eq!(
+        sim.state(),
+        State::Open,
+        "a suspended socket still looks open"
+    );
+    let start = sim.now;
+    sim.set_app_state(AppState::Foreground);
+    let took = sim
+        .run_until_cond(secs(10), |s| s.opens == 2 && s.state() == State::Open)
+        .expect("replaced");
+    let probe_timeout = Sim::default_config().probe_timeout;
+    assert!(
+        took <= probe_timeout + ms(100),
+        "new connection open after {took:?}"
+    );
+    assert!(
+        matches!(sim.app.lost[0], (at, ConnectionError::HeartbeatTimeout { after }) if after == probe_timeout && at.saturating_since(start) == probe_timeout)
+    );
+}
+
+#[test]
+fn background_disconnect_after_grace_suspends_and_foreground_reconnects() {
+    let mut config = Sim::default_config();
+    config.background = BackgroundPolicy::DisconnectAfter(secs(30));
+    let mut sim = open_sim(config);
+    sim.set_app_state(AppState::Background);
+    sim.run_for(ms(29_900));
+    assert_eq!(sim.state(), State::Open);
+    sim.run_for(ms(200));
+    assert_eq!(sim.state(), State::Suspended);
+    assert_eq!(sim.client_closes, [(ConnId(0), 1001)]);
+    let id = sim.send("1").unwrap();
+    sim.run_for(secs(600));
+    assert_eq!(sim.opens, 1, "no attempts while suspended");
+    assert_eq!(sim.engine.stats().outbox_len, 1, "outbox kept");
+    sim.set_app_state(AppState::Foreground);
+    sim.run_for(ms(100));
+    assert_eq!(sim.state(), State::Open);
+    assert_eq!(sim.app.acked, [id]);
+    // Back to foreground within the grace period: nothing happens.
+    sim.set_app_state(AppState::Background);
+    sim.run_for(secs(10));
+    sim.set_app_state(AppState::Foreground);
+    sim.run_for(secs(60));
+    assert_eq!(sim.state(), State::Open);
+    assert_eq!(sim.opens, 2);
+}
+
+#[test]
+fn no_attempts_while_waiting_for_network_and_one_at_once_when_it_returns() {
+    let mut sim = default_open();
+    sim.set_network(Network::Unavailable);
+    sim.set_link(Link::Down);
+    sim.run_for(secs(2));
+    assert_eq!(sim.state(), State::WaitingForNetwork);
+    let opens = sim.opens;
+    sim.run_for(secs(600));
+    assert_eq!(sim.opens, opens, "no retries burned while offline");
+    sim.set_link(Link::Pass);
+    let before = sim.now;
+    sim.set_network(Network::Available {
+        interface: Some("wifi".into()),
+    });
+    assert_eq!(sim.state(), State::Connecting { attempt: 1 });
+    let took = sim
+        .run_until_cond(secs(2), |s| s.state() == State::Open)
+        .unwrap();
+    assert!(took <= ms(50), "{took:?} after {before:?}");
+}
+
+#[test]
+fn network_loss_while_connecting_abandons_the_attempt_without_counting_it() {
+    let mut sim = Sim::new(no_jitter(), 1);
+    sim.server.handshake = Handshake::Hang;
+    sim.connect();
+    sim.set_network(Network::Unavailable);
+    assert_eq!(sim.state(), State::WaitingForNetwork);
+    assert_eq!(sim.engine.stats().attempt, 0);
+    assert_eq!(sim.client_closes.len(), 1);
+    sim.run_for(secs(60));
+    assert_eq!(sim.opens, 1);
+}
+
+#[test]
+fn an_interface_change_probes_the_open_socket() {
+    let mut sim = default_open();
+    sim.set_network(Network::Available {
+        interface: Some("wifi".into()),
+    });
+    assert!(!is_json_ping(
+        &sim.written
+            .last()
+            .map(|w| w.2.clone())
+            .unwrap_or(Frame::Text(String::new()))
+    ));
+    sim.orphan_connections(); // the socket was bound to wifi
+    sim.set_network(Network::Available {
+        interface: Some("cellular".into()),
+    });
+    assert!(is_json_ping(&sim.written.last().unwrap().2));
+    sim.run_for(secs(3));
+    assert_eq!(sim.opens, 2);
+    assert_eq!(sim.state(), State::Open);
+}
+
+#[test]
+fn foreground_restarts_a_reconnect_schedule_at_once() {
+    let mut sim = Sim::new(no_jitter(), 1);
+    sim.set_link(Link::Down);
+    sim.connect();
+    sim.run_for(secs(40));
+    assert!(matches!(sim.state(), State::Reconnecting { retry_in, .. } if retry_in >= secs(16)));
+    sim.set_app_state(AppState::Background);
+    sim.set_link(Link::Pass);
+    sim.set_app_state(AppState::Foreground);
+    sim.run_for(ms(100));
+    assert_eq!(sim.state(), State::Open);
+}
+
+// ----- 11. URL validation -----
+
+#[test]
+fn http_urls_are_refused_at_construction_with_the_ws_form() {
+    let build = |url: &str| Engine::new(Config::new(url), Box::new(SplitMix64::new(0))).err();
+    let err = build("https://api.example.com/live").unwrap();
+    assert_eq!(
+        err.to_string(),
+        "the URL's scheme must be ws or wss, not \"https\": use wss://api.example.com/live"
+    );
+    assert!(matches!(
+        err,
+        ConfigError::Url(UrlError::WrongScheme { .. })
+    ));
+    assert_eq!(build(""), Some(ConfigError::Url(UrlError::Empty)));
+    assert!(
+        build("ws://bad host/")
+            .unwrap()
+            .to_string()
+            .contains("malformed")
+    );
+    assert!(build("wss://ok.example.com/").is_none());
+}
+
+#[test]
+fn out_of_range_settings_are_refused_with_the_field_name() {
+    let cases: Vec<(fn(&mut Config), &str)> = vec![
+        (|c| c.backoff.jitter = 1.5, "backoff.jitter"),
+        (|c| c.backoff.multiplier = 0.5, "backoff.multiplier"),
+        (|c| c.backoff.max = Duration::from_millis(1), "backoff.max"),
+        (|c| c.backoff.max_attempts = Some(0), "backoff.max_attempts"),
+        (|c| c.connect_timeout = Duration::ZERO, "connect_timeout"),
+        (|c| c.outbox.max_messages = 0, "outbox"),
+        (|c| c.resume.ts_param = "last_seq".into(), "resume"),
+        (
+            |c| {
+                c.heartbeat = HeartbeatMode::JsonPing {
+                    interval: secs(1),
+                    timeout: Duration::ZERO,
+                }
+            },
+            "heartbeat",
+        ),
+    ];
+    for (mutate, field) in cases {
+        let mut config = Config::new("ws://x/");
+        mutate(&mut config);
+        let err = Engine::new(config, Box::new(SplitMix64::new(0)))
+            .err()
+            .expect(field);
+        assert!(
+            matches!(err, ConfigError::Invalid { field: f, .. } if f == field),
+            "{err}"
+        );
+    }
+    assert_eq!(Config::raw("ws://x/").mode, Mode::Raw);
+}
+
+// ----- 12. stats -----
+
+#[test]
+fn stats_count_what_happened() {
+    let mut sim = default_open();
+    sim.send("1").unwrap();
+    sim.server_push("2");
+    sim.run_for(secs(11)); // one idle ping
+    sim.reset_all();
+    sim.set_link(Link::Down);
+    sim.send("3").unwrap();
+    sim.run_for(ms(100));
+    let stats = sim.engine.stats();
+    // The dropped connection had been stable: a fresh schedule, no attempt made yet.
+    assert!(
+        matches!(stats.state, State::Reconnecting { attempt: 1, .. }),
+        "{:?}",
+        stats.state
+    );
+    assert_eq!(stats.attempt, 0);
+    // "3" was written on the dying connection before the reset reached the client: written, not acked.
+    assert_eq!(
+        (
+            stats.messages_in,
+            stats.messages_written,
+            stats.messages_acked
+        ),
+        (1, 2, 1)
+    );
+    let frame_bytes = r#"{"type":"msg","id":"","data":3}"#.len() + 36;
+    assert_eq!((stats.outbox_len, stats.outbox_bytes), (1, frame_bytes));
+    assert_eq!(stats.last_rtt, Some(ms(40)));
+    assert_eq!(stats.cursor.last_seq, Some(1));
+    assert!(stats.last_inbound_at.unwrap() > Instant::from_millis(10_000));
+    sim.set_link(Link::Pass);
+    sim.run_for(secs(3));
+    assert_eq!(sim.engine.stats().reconnects, 1);
+}
