@@ -578,6 +578,19 @@ fn unacked_messages_are_resent_in_order_after_a_reconnect_and_stored_once() {
 }
 
 #[test]
+fn duplicate_and_unknown_acks_are_ignored() {
+    let mut sim = default_open();
+    sim.orphan_connections(); // only the acks below reach the client
+    let id = sim.send("1").unwrap();
+    for ack in [format!(r#"{{"type":"ack","id":"{id}"}}"#), format!(r#"{{"type":"ack","id":"{id}"}}"#), r#"{"type":"ack","id":"never-sent"}"#.to_string()] {
+        sim.engine.handle_frame(sim.now, ConnId(0), Frame::Text(ack));
+    }
+    sim.run_for(ms(1));
+    assert_eq!(sim.app.acked, [id]);
+    assert_eq!(sim.engine.stats().messages_acked, 1);
+}
+
+#[test]
 fn overflow_reject_new_refuses_and_keeps_what_is_queued() {
     let mut config = Sim::default_config();
     config.outbox.max_messages = 3;
@@ -823,7 +836,10 @@ fn raw_mode_passes_frames_through_without_envelopes() {
 
 #[test]
 fn stale_out_of_order_replays_are_dropped() {
-    let mut sim = default_open();
+    // A dedup window too small to remember them: the cursor alone must catch the stale ones.
+    let mut config = Sim::default_config();
+    config.dedup.max_entries = 2;
+    let mut sim = open_sim(config);
     sim.server.stale_replay = 4;
     for i in 1..=5 {
         sim.server_push(&i.to_string());
