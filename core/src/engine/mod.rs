@@ -6,6 +6,34 @@
 //! [`Engine::poll_transmit`] for transports, [`Engine::poll_event`] for the application, and
 //! [`Engine::poll_timeout`] for when to call `handle_timeout` next. No clock is read and no IO is
 //! done here, so tests run it on a simulated clock, deterministically, thousands of times a second.
+//!
+//! ```
+//! use steadyws::engine::{Config, Engine, Event, Frame, Instant, Payload, SplitMix64, Transmit};
+//!
+//! let mut engine = Engine::new(Config::new("ws://127.0.0.1:8080/ws"), Box::new(SplitMix64::new(7)))?;
+//! let t0 = Instant::ZERO;
+//! // Sending never fails because the socket is down: the message waits in the outbox.
+//! let id = engine.send(t0, Payload::Json(r#"{"text":"hi"}"#.into()))?;
+//! engine.connect(t0);
+//! let Some(Transmit::Open { conn, url, .. }) = engine.poll_transmit() else { unreachable!() };
+//! assert_eq!(url, "ws://127.0.0.1:8080/ws");
+//!
+//! // The driver opened the socket: the queued message is written.
+//! engine.handle_transport_opened(t0, conn);
+//! assert!(matches!(engine.poll_transmit(), Some(Transmit::Send { frame: Frame::Text(_), .. })));
+//!
+//! // The server acknowledges it.
+//! let ack = format!(r#"{{"type":"ack","id":"{id}"}}"#);
+//! engine.handle_frame(t0, conn, Frame::Text(ack));
+//! let events: Vec<Event> = std::iter::from_fn(|| engine.poll_event()).collect();
+//! assert!(events.contains(&Event::Acked(id)));
+//!
+//! // Nothing arrives for a while: the engine asks to be woken to send a heartbeat ping.
+//! let wake = engine.poll_timeout().expect("heartbeat timer");
+//! engine.handle_timeout(wake);
+//! assert!(matches!(engine.poll_transmit(), Some(Transmit::Send { conn: c, .. }) if c == conn));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod backoff;
 pub mod config;

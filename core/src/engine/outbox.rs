@@ -336,7 +336,7 @@ mod tests {
         out.push(message("a", 1, at(5)));
         out.push(message("b", 1, None));
         out.push(message("c", 1, at(3)));
-        assert_eq!(out.next_expiry(), at(3).map(|i| i));
+        assert_eq!(out.next_expiry(), at(3));
         assert!(out.expire(Instant::from_millis(2_999)).is_empty());
         assert_eq!(ids(out.expire(Instant::from_millis(3_000))), ["c"]);
         assert_eq!(ids(out.expire(Instant::from_millis(10_000))), ["a"]);

@@ -454,19 +454,14 @@ impl Sim {
             Item::Frame(frame) if self.server.conns.contains(&conn) => {
                 self.server_frame(conn, frame)
             }
-            Item::Closed { code, reason } => {
-                if self.server.conns.remove(&conn) {
-                    // Complete the closing handshake, as RFC 6455 servers do.
-                    self.enqueue(
-                        conn,
-                        Dir::ToClient,
-                        Item::Closed {
-                            code,
-                            reason: reason.clone(),
-                        },
-                    );
-                    self.server.closes_seen.push((code.unwrap_or(1006), reason));
-                }
+            // Complete the closing handshake, as RFC 6455 servers do.
+            Item::Closed { code, reason } if self.server.conns.remove(&conn) => {
+                let echo = Item::Closed {
+                    code,
+                    reason: reason.clone(),
+                };
+                self.enqueue(conn, Dir::ToClient, echo);
+                self.server.closes_seen.push((code.unwrap_or(1006), reason));
             }
             _ => {}
         }

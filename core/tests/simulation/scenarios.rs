@@ -582,8 +582,13 @@ fn duplicate_and_unknown_acks_are_ignored() {
     let mut sim = default_open();
     sim.orphan_connections(); // only the acks below reach the client
     let id = sim.send("1").unwrap();
-    for ack in [format!(r#"{{"type":"ack","id":"{id}"}}"#), format!(r#"{{"type":"ack","id":"{id}"}}"#), r#"{"type":"ack","id":"never-sent"}"#.to_string()] {
-        sim.engine.handle_frame(sim.now, ConnId(0), Frame::Text(ack));
+    for ack in [
+        format!(r#"{{"type":"ack","id":"{id}"}}"#),
+        format!(r#"{{"type":"ack","id":"{id}"}}"#),
+        r#"{"type":"ack","id":"never-sent"}"#.to_string(),
+    ] {
+        sim.engine
+            .handle_frame(sim.now, ConnId(0), Frame::Text(ack));
     }
     sim.run_for(ms(1));
     assert_eq!(sim.app.acked, [id]);
@@ -1134,9 +1139,11 @@ fn http_urls_are_refused_at_construction_with_the_ws_form() {
     assert!(build("wss://ok.example.com/").is_none());
 }
 
+type Mutation = fn(&mut Config);
+
 #[test]
 fn out_of_range_settings_are_refused_with_the_field_name() {
-    let cases: Vec<(fn(&mut Config), &str)> = vec![
+    let cases: Vec<(Mutation, &str)> = vec![
         (|c| c.backoff.jitter = 1.5, "backoff.jitter"),
         (|c| c.backoff.multiplier = 0.5, "backoff.multiplier"),
         (|c| c.backoff.max = Duration::from_millis(1), "backoff.max"),
