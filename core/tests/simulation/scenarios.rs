@@ -19,6 +19,14 @@ fn open_sim(config: Config) -> Sim {
     sim
 }
 
+/// A client connecting to a server that answers the handshake with `handshake`.
+fn connecting_to(config: Config, handshake: Handshake) -> Sim {
+    let mut sim = Sim::new(config, 3);
+    sim.server.handshake = handshake;
+    sim.connect();
+    sim
+}
+
 fn default_open() -> Sim {
     open_sim(Sim::default_config())
 }
@@ -112,9 +120,7 @@ fn illegal_inputs_are_no_ops() {
 
 #[test]
 fn stuck_connecting_is_abandoned_after_connect_timeout_and_retried() {
-    let mut sim = Sim::new(no_jitter(), 1);
-    sim.server.handshake = Handshake::Hang;
-    sim.connect();
+    let mut sim = connecting_to(no_jitter(), Handshake::Hang);
     sim.run_for(ms(9_999));
     assert_eq!(sim.state(), State::Connecting { attempt: 1 });
     sim.run_for(ms(1));
@@ -281,9 +287,7 @@ fn close_1006_without_any_error_report_still_reconnects() {
 
 #[test]
 fn accept_then_drop_server_gets_growing_delays_not_a_tight_loop() {
-    let mut sim = Sim::new(Sim::default_config(), 3);
-    sim.server.handshake = Handshake::AcceptThenDrop;
-    sim.connect();
+    let mut sim = connecting_to(Sim::default_config(), Handshake::AcceptThenDrop);
     sim.run_for(secs(120));
     let attempts = sim.app.attempts_at();
     assert!(
@@ -302,9 +306,7 @@ fn accept_then_drop_server_gets_growing_delays_not_a_tight_loop() {
 
 #[test]
 fn a_stable_connection_resets_the_backoff() {
-    let mut sim = Sim::new(no_jitter(), 3);
-    sim.server.handshake = Handshake::AcceptThenDrop;
-    sim.connect();
+    let mut sim = connecting_to(no_jitter(), Handshake::AcceptThenDrop);
     sim.run_for(secs(20));
     assert!(matches!(sim.state(), State::Reconnecting { attempt, .. } if attempt >= 4));
     sim.server.handshake = Handshake::Accept;
@@ -373,12 +375,13 @@ fn max_attempts_ends_in_failed_and_connect_starts_over() {
 #[test]
 fn retry_after_of_429_and_503_sets_the_next_delay() {
     for status in [429, 503] {
-        let mut sim = Sim::new(Sim::default_config(), 3);
-        sim.server.handshake = Handshake::Reject {
-            status,
-            retry_after: Some(secs(42)),
-        };
-        sim.connect();
+        let mut sim = connecting_to(
+            Sim::default_config(),
+            Handshake::Reject {
+                status,
+                retry_after: Some(secs(42)),
+            },
+        );
         sim.run_for(ms(50));
         assert_eq!(
             sim.state(),
@@ -390,12 +393,13 @@ fn retry_after_of_429_and_503_sets_the_next_delay() {
         );
     }
     // Retry-After on another status is not a hint we act on.
-    let mut sim = Sim::new(no_jitter(), 3);
-    sim.server.handshake = Handshake::Reject {
-        status: 500,
-        retry_after: Some(secs(42)),
-    };
-    sim.connect();
+    let mut sim = connecting_to(
+        no_jitter(),
+        Handshake::Reject {
+            status: 500,
+            retry_after: Some(secs(42)),
+        },
+    );
     sim.run_for(ms(50));
     assert_eq!(
         sim.state(),
@@ -436,12 +440,13 @@ fn close_1013_sets_the_next_delay() {
 #[test]
 fn fatal_handshake_statuses_fail_without_retry() {
     for status in [403, 404] {
-        let mut sim = Sim::new(Sim::default_config(), 3);
-        sim.server.handshake = Handshake::Reject {
-            status,
-            retry_after: None,
-        };
-        sim.connect();
+        let mut sim = connecting_to(
+            Sim::default_config(),
+            Handshake::Reject {
+                status,
+                retry_after: None,
+            },
+        );
         sim.run_for(secs(120));
         assert_eq!(sim.opens, 1, "status {status}");
         assert_eq!(
@@ -459,9 +464,7 @@ fn fatal_handshake_statuses_fail_without_retry() {
 #[test]
 fn fatal_close_codes_fail_without_retry() {
     for code in [1008, 4400, 4403, 4499] {
-        let mut sim = Sim::new(Sim::default_config(), 3);
-        sim.server.handshake = Handshake::AcceptThenClose(code);
-        sim.connect();
+        let mut sim = connecting_to(Sim::default_config(), Handshake::AcceptThenClose(code));
         sim.run_for(secs(60));
         assert_eq!(sim.opens, 1, "code {code}");
         assert!(
@@ -473,9 +476,7 @@ fn fatal_close_codes_fail_without_retry() {
 #[test]
 fn other_close_codes_retry() {
     for code in [1000, 1001, 1006, 1011, 1012, 4000, 4500] {
-        let mut sim = Sim::new(Sim::default_config(), 3);
-        sim.server.handshake = Handshake::AcceptThenClose(code);
-        sim.connect();
+        let mut sim = connecting_to(Sim::default_config(), Handshake::AcceptThenClose(code));
         sim.run_for(secs(10));
         assert!(sim.opens >= 3, "code {code}: {} attempts", sim.opens);
         assert!(!matches!(sim.state(), State::Failed { .. }), "code {code}");
@@ -491,9 +492,7 @@ fn auth_failures_get_one_retry_with_fresh_credentials() {
         },
         Handshake::AcceptThenClose(4401),
     ] {
-        let mut sim = Sim::new(Sim::default_config(), 3);
-        sim.server.handshake = handshake;
-        sim.connect();
+        let mut sim = connecting_to(Sim::default_config(), handshake);
         sim.run_for(secs(60));
         assert_eq!(sim.refreshes, [false, true], "{handshake:?}");
         assert!(
@@ -507,12 +506,13 @@ fn auth_failures_get_one_retry_with_fresh_credentials() {
         );
     }
     // A refreshed token that works: Open, and a later 401 gets its retry again.
-    let mut sim = Sim::new(Sim::default_config(), 3);
-    sim.server.handshake = Handshake::Reject {
-        status: 401,
-        retry_after: None,
-    };
-    sim.connect();
+    let mut sim = connecting_to(
+        Sim::default_config(),
+        Handshake::Reject {
+            status: 401,
+            retry_after: None,
+        },
+    );
     sim.run_for(ms(30));
     sim.server.handshake = Handshake::Accept;
     sim.run_for(ms(100));
@@ -1068,9 +1068,7 @@ fn no_attempts_while_waiting_for_network_and_one_at_once_when_it_returns() {
 
 #[test]
 fn network_loss_while_connecting_abandons_the_attempt_without_counting_it() {
-    let mut sim = Sim::new(no_jitter(), 1);
-    sim.server.handshake = Handshake::Hang;
-    sim.connect();
+    let mut sim = connecting_to(no_jitter(), Handshake::Hang);
     sim.set_network(Network::Unavailable);
     assert_eq!(sim.state(), State::WaitingForNetwork);
     assert_eq!(sim.engine.stats().attempt, 0);
