@@ -1,8 +1,8 @@
 //! The envelope protocol on the wire: JSON text frames with a `type` field.
 //!
 //! Client → server: `msg {id, data}`, `ping {ts}`, `pong {ts}`.
-//! Server → client: `msg {id, seq?, ts?, data}`, `ack {id}`, `pong {ts}`, `ping {ts}`,
-//! `error {code, message, id?}`. Unknown fields are ignored so servers can extend frames.
+//! Server → client: `hello {seq?, ts?}`, `msg {id, seq?, ts?, data}`, `ack {id}`, `pong {ts}`,
+//! `ping {ts}`, `error {code, message, id?}`. `docs/protocol.md` is the full specification. Unknown fields are ignored so servers can extend frames.
 
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
@@ -10,6 +10,13 @@ use serde_json::value::RawValue;
 /// A decoded server frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerFrame {
+    /// Sent after the upgrade: where the server's stream stands now.
+    Hello {
+        /// The newest `seq` in the stream (0 when empty).
+        seq: Option<u64>,
+        /// Server time in milliseconds.
+        ts: Option<u64>,
+    },
     /// An application message.
     Msg {
         /// Server-assigned unique id.
@@ -89,6 +96,10 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, Malformed> {
         field.ok_or_else(|| fail(format!("`{kind}` frame without field `{name}`")))
     };
     match &*kind {
+        "hello" => Ok(ServerFrame::Hello {
+            seq: wire.seq,
+            ts: wire.ts,
+        }),
         "msg" => Ok(ServerFrame::Msg {
             id: require(wire.id, "id")?,
             seq: wire.seq,
@@ -256,8 +267,8 @@ mod tests {
             "`error` frame without field `message`"
         );
         assert_eq!(
-            reason(r#"{"type":"hello"}"#),
-            r#"unknown frame type "hello""#
+            reason(r#"{"type":"shout"}"#),
+            r#"unknown frame type "shout""#
         );
     }
 

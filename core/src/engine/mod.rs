@@ -557,6 +557,7 @@ impl Engine {
             }
         };
         match frame {
+            ServerFrame::Hello { seq, ts } => self.cursor.adopt_if_unset(seq, ts),
             ServerFrame::Msg { id, seq, ts, data } => {
                 if !self.cursor.admits(seq) || !self.dedup.first_sighting(now, &id) {
                     self.stats.duplicates_dropped += 1;

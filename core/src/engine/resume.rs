@@ -21,6 +21,15 @@ impl ResumeCursor {
         }
     }
 
+    /// Start from the server's current position if there is no cursor yet, so that what is
+    /// published while this client is offline — before it ever received a message — is replayed.
+    pub fn adopt_if_unset(&mut self, seq: Option<u64>, ts: Option<u64>) {
+        if self.last_seq.is_none() && self.last_ts.is_none() {
+            self.last_seq = seq;
+            self.last_ts = ts;
+        }
+    }
+
     /// Move past a delivered message.
     pub fn advance(&mut self, seq: Option<u64>, ts: Option<u64>) {
         if seq.is_some() {

@@ -80,6 +80,8 @@ pub struct Server {
     conns: HashSet<ConnId>,
     /// Answer JSON pings (turn off to test servers that don't).
     pub answers_pings: bool,
+    /// Send `hello` with the stream head after each upgrade.
+    pub sends_hello: bool,
     /// On every accept, first resend this many messages at or below the client's cursor, newest
     /// first (a buggy or over-eager replay).
     pub stale_replay: usize,
@@ -102,6 +104,7 @@ impl Server {
             history: Vec::new(),
             conns: HashSet::new(),
             answers_pings: true,
+            sends_hello: true,
             stale_replay: 0,
             down_until: None,
             upgrades: Vec::new(),
@@ -514,13 +517,25 @@ impl Sim {
             Handshake::Accept => {
                 self.server.conns.insert(conn);
                 self.enqueue(conn, Dir::ToClient, Item::Opened);
+                // The raw endpoint speaks no envelope.
+                if self.server.sends_hello && !url.contains("/raw") {
+                    let head = self.server.history.last().map_or(0, |m| m.seq);
+                    let hello = format!(
+                        r#"{{"type":"hello","seq":{head},"ts":{}}}"#,
+                        self.now.as_millis()
+                    );
+                    self.enqueue(conn, Dir::ToClient, Item::Frame(Frame::Text(hello)));
+                }
                 self.replay(conn, &url);
             }
         }
     }
 
     fn replay(&mut self, conn: ConnId, url: &str) {
-        let last_seq = query_u64(url, "last_seq").unwrap_or(0);
+        // Without a cursor there is nothing to replay: the client starts from now.
+        let Some(last_seq) = query_u64(url, "last_seq") else {
+            return;
+        };
         let stale: Vec<Pushed> = self
             .server
             .history

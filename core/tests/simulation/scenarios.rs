@@ -910,6 +910,25 @@ fn reconnect_urls_carry_the_cursor_and_keep_the_users_query() {
 }
 
 #[test]
+fn a_client_that_never_received_a_message_still_gets_what_it_missed() {
+    for sends_hello in [true, false] {
+        let mut sim = Sim::new(Sim::default_config(), 1);
+        sim.server.sends_hello = sends_hello;
+        sim.server_push("0"); // before this client existed: not its business
+        sim.connect();
+        sim.run_for(ms(100));
+        sim.set_link(Link::Down);
+        sim.server_push("1");
+        sim.server_push("2");
+        sim.set_link(Link::Pass);
+        sim.run_for(secs(3));
+        assert_eq!(sim.state(), State::Open);
+        let expected: &[&str] = if sends_hello { &["1", "2"] } else { &[] };
+        assert_eq!(sim.app.received_data(), expected, "hello: {sends_hello}");
+    }
+}
+
+#[test]
 fn a_persisted_cursor_is_used_from_the_first_attempt() {
     let mut config = Sim::default_config();
     config.resume.initial = ResumeCursor {
