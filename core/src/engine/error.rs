@@ -123,12 +123,12 @@ pub enum ConnectionError {
         /// The timeout that expired.
         after: Duration,
     },
-    /// No inbound traffic within the heartbeat (or probe) deadline.
+    /// No inbound frame within the heartbeat (or probe) deadline.
     #[error(
-        "no answer from the server within {after:?} of a ping: the connection is dead (network lost, NAT timeout, or the app was suspended); reconnecting"
+        "nothing received from the server for {after:?}, pings unanswered: the connection is dead (network lost, NAT timeout, or the app was suspended); reconnecting"
     )]
     HeartbeatTimeout {
-        /// How long the engine waited.
+        /// How long nothing arrived (since the last inbound frame, or since the probe).
         after: Duration,
     },
     /// The connection was closed (by the server, a proxy, or abnormally: 1006).

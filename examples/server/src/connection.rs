@@ -14,13 +14,16 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use crate::Shared;
 use crate::hub::Published;
 use crate::protocol::{self, ClientFrame};
-use crate::Shared;
 
 /// Which endpoint the client asked for.
 enum Route {
-    Envelope { last_seq: Option<u64>, last_ts: Option<u64> },
+    Envelope {
+        last_seq: Option<u64>,
+        last_ts: Option<u64>,
+    },
     Raw,
 }
 
@@ -43,7 +46,9 @@ where
         }
     };
     let config = shared.ws_config();
-    let ws = match tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await {
+    let ws = match tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config))
+        .await
+    {
         Ok(ws) => ws,
         Err(err) => {
             log::debug!("handshake not completed: {err}");
@@ -51,12 +56,18 @@ where
         }
     };
     let Some(route) = route else { return };
-    shared.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    shared
+        .connections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let result = match route {
-        Route::Envelope { last_seq, last_ts } => envelope(ws, &shared, &mut shutdown, last_seq, last_ts).await,
+        Route::Envelope { last_seq, last_ts } => {
+            envelope(ws, &shared, &mut shutdown, last_seq, last_ts).await
+        }
         Route::Raw => raw_echo(ws, &mut shutdown).await,
     };
-    shared.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    shared
+        .connections
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     if let Err(err) = result {
         log::debug!("connection ended: {err}");
     }
@@ -67,14 +78,23 @@ fn decide(request: &Request, shared: &Shared) -> Result<Route, ErrorResponse> {
     if let Some(retry_after) = shared.overloaded_retry_after() {
         let mut refusal = http_error(StatusCode::SERVICE_UNAVAILABLE, "overloaded, retry later");
         let value = retry_after.as_secs().max(1).to_string();
-        refusal.headers_mut().insert("retry-after", value.parse().expect("digits are a valid header value"));
+        refusal.headers_mut().insert(
+            "retry-after",
+            value.parse().expect("digits are a valid header value"),
+        );
         return Err(refusal);
     }
     if let Some(token) = &shared.config.require_token {
         let expected = format!("Bearer {token}");
-        let given = request.headers().get("authorization").and_then(|v| v.to_str().ok());
+        let given = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
         if given != Some(expected.as_str()) {
-            return Err(http_error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"));
+            return Err(http_error(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token",
+            ));
         }
     }
     let query = request.uri().query().unwrap_or_default();
@@ -85,9 +105,15 @@ fn decide(request: &Request, shared: &Shared) -> Result<Route, ErrorResponse> {
         })
     };
     match request.uri().path() {
-        "/ws" | "/" => Ok(Route::Envelope { last_seq: param("last_seq"), last_ts: param("last_ts") }),
+        "/ws" | "/" => Ok(Route::Envelope {
+            last_seq: param("last_seq"),
+            last_ts: param("last_ts"),
+        }),
         "/raw" => Ok(Route::Raw),
-        _ => Err(http_error(StatusCode::NOT_FOUND, "no WebSocket endpoint here: use /ws or /raw")),
+        _ => Err(http_error(
+            StatusCode::NOT_FOUND,
+            "no WebSocket endpoint here: use /ws or /raw",
+        )),
     }
 }
 
@@ -118,7 +144,10 @@ where
         (None, None) => current,
     };
     sent = forward_since(&mut ws, shared, sent).await?;
-    let mut pings = shared.config.ping_interval.map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
+    let mut pings = shared
+        .config
+        .ping_interval
+        .map(|every| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
     loop {
         tokio::select! {
             inbound = ws.next() => match inbound {
@@ -165,9 +194,11 @@ where
             Ok(ClientFrame::Pong) => return Ok(true),
             Err(refusal) => protocol::error(refusal.code, &refusal.message, refusal.id.as_deref()),
         },
-        Message::Binary(_) => {
-            protocol::error("binary_unsupported", "the envelope endpoint takes JSON text frames; use /raw for binary", None)
-        }
+        Message::Binary(_) => protocol::error(
+            "binary_unsupported",
+            "the envelope endpoint takes JSON text frames; use /raw for binary",
+            None,
+        ),
         Message::Close(_) => return Ok(false),
         // tungstenite answers pings itself.
         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(true),
@@ -177,7 +208,11 @@ where
 }
 
 /// Store a client message; on a durable hub the disk write runs off the async threads.
-async fn store(shared: &Shared, id: String, data: String) -> Result<Published, crate::store::StoreError> {
+async fn store(
+    shared: &Shared,
+    id: String,
+    data: String,
+) -> Result<Published, crate::store::StoreError> {
     let hub = Arc::clone(&shared.hub);
     if hub.is_durable() {
         tokio::task::spawn_blocking(move || hub.publish_client(&id, &data, now_ms()))
@@ -195,12 +230,20 @@ where
 {
     let since = shared.hub.since(sent);
     if since.truncated {
-        let message = format!("messages after seq {sent} left the replay window; the oldest retained follow");
-        ws.feed(text(protocol::error("replay_truncated", &message, None))).await?;
+        let message =
+            format!("messages after seq {sent} left the replay window; the oldest retained follow");
+        ws.feed(text(protocol::error("replay_truncated", &message, None)))
+            .await?;
     }
     let mut last = sent;
     for message in &since.messages {
-        ws.feed(text(protocol::msg(&message.id, message.seq, message.ts, &message.data))).await?;
+        ws.feed(text(protocol::msg(
+            &message.id,
+            message.seq,
+            message.ts,
+            &message.data,
+        )))
+        .await?;
         last = message.seq;
     }
     ws.flush().await?;
@@ -231,7 +274,10 @@ async fn close<S>(ws: &mut Ws<S>, code: CloseCode, reason: &str) -> Result<(), W
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let frame = CloseFrame { code, reason: reason.into() };
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
     ws.close(Some(frame)).await
 }
 
@@ -250,5 +296,7 @@ fn text(frame: String) -> Message {
 
 /// Wall clock in milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -39,7 +39,11 @@ pub struct Retention {
 
 impl Default for Retention {
     fn default() -> Self {
-        Retention { history_max: 10_000, history_max_age: Duration::from_secs(3600), acked_max: 100_000 }
+        Retention {
+            history_max: 10_000,
+            history_max_age: Duration::from_secs(3600),
+            acked_max: 100_000,
+        }
     }
 }
 
@@ -92,7 +96,11 @@ impl Hub {
             store,
         };
         let (head_tx, _) = watch::channel(head);
-        Ok(Hub { state: Mutex::new(state), retention, head_tx })
+        Ok(Hub {
+            state: Mutex::new(state),
+            retention,
+            head_tx,
+        })
     }
 
     /// Whether publishing touches the disk (callers then run it off the async threads).
@@ -117,7 +125,12 @@ impl Hub {
 
     /// Store, sequence and fan out a client message, unless its id was stored before. Returns
     /// only after the store has committed it.
-    pub fn publish_client(&self, id: &str, data: &str, now_ms: u64) -> Result<Published, StoreError> {
+    pub fn publish_client(
+        &self,
+        id: &str,
+        data: &str,
+        now_ms: u64,
+    ) -> Result<Published, StoreError> {
         let mut state = self.lock();
         if state.acked.contains(id) {
             return Ok(Published::Duplicate);
@@ -153,9 +166,22 @@ impl Hub {
         }
     }
 
-    fn append(&self, state: &mut State, id: String, data: &str, now_ms: u64, from_client: bool) -> Result<u64, StoreError> {
-        let message = StreamMessage { seq: state.head + 1, id, ts: now_ms, data: data.to_owned() };
-        let keep_messages_after = (message.seq as usize).saturating_sub(self.retention.history_max) as u64;
+    fn append(
+        &self,
+        state: &mut State,
+        id: String,
+        data: &str,
+        now_ms: u64,
+        from_client: bool,
+    ) -> Result<u64, StoreError> {
+        let message = StreamMessage {
+            seq: state.head + 1,
+            id,
+            ts: now_ms,
+            data: data.to_owned(),
+        };
+        let keep_messages_after =
+            (message.seq as usize).saturating_sub(self.retention.history_max) as u64;
         let acked_after = (message.seq as usize).saturating_sub(self.retention.acked_max) as u64;
         if let Some(store) = state.store.as_mut() {
             store.append(&message, from_client, keep_messages_after, acked_after)?;
@@ -185,7 +211,9 @@ impl Hub {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the stream half-written (each append is
         // complete before the head moves), so the state is still consistent.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -194,7 +222,11 @@ mod tests {
     use super::*;
 
     fn hub(history_max: usize) -> Hub {
-        let retention = Retention { history_max, acked_max: 5, ..Retention::default() };
+        let retention = Retention {
+            history_max,
+            acked_max: 5,
+            ..Retention::default()
+        };
         Hub::new(None, retention).unwrap()
     }
 
@@ -202,12 +234,18 @@ mod tests {
     fn client_ids_are_stored_once() {
         let hub = hub(100);
         assert_eq!(hub.publish_client("a", "1", 10).unwrap(), Published::New(1));
-        assert_eq!(hub.publish_client("a", "1", 11).unwrap(), Published::Duplicate);
+        assert_eq!(
+            hub.publish_client("a", "1", 11).unwrap(),
+            Published::Duplicate
+        );
         assert_eq!(hub.publish_client("b", "2", 12).unwrap(), Published::New(2));
         assert_eq!(hub.publish_server("3", 13).unwrap(), 3);
         assert_eq!(hub.head(), 3);
         let since = hub.since(1);
-        assert_eq!(since.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(
+            since.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            [2, 3]
+        );
         assert!(!since.truncated);
     }
 
@@ -227,7 +265,10 @@ mod tests {
 
     #[test]
     fn old_messages_leave_the_window_by_age() {
-        let retention = Retention { history_max_age: Duration::from_secs(1), ..Retention::default() };
+        let retention = Retention {
+            history_max_age: Duration::from_secs(1),
+            ..Retention::default()
+        };
         let hub = Hub::new(None, retention).unwrap();
         hub.publish_server("1", 1_000).unwrap();
         hub.publish_server("2", 3_000).unwrap();
@@ -251,8 +292,15 @@ mod tests {
         for i in 0..10 {
             hub.publish_client(&format!("c{i}"), "0", 1).unwrap();
         }
-        assert_eq!(hub.publish_client("c9", "0", 1).unwrap(), Published::Duplicate);
-        assert_eq!(hub.publish_client("c0", "0", 1).unwrap(), Published::New(11), "forgotten after acked_max");
+        assert_eq!(
+            hub.publish_client("c9", "0", 1).unwrap(),
+            Published::Duplicate
+        );
+        assert_eq!(
+            hub.publish_client("c0", "0", 1).unwrap(),
+            Published::New(11),
+            "forgotten after acked_max"
+        );
     }
 
     #[test]
@@ -260,14 +308,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("steadyws-hub-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         {
-            let hub = Hub::new(Some(SqliteStore::open(&dir).unwrap()), Retention::default()).unwrap();
+            let hub =
+                Hub::new(Some(SqliteStore::open(&dir).unwrap()), Retention::default()).unwrap();
             assert!(hub.is_durable());
             hub.publish_client("x", r#"{"a":1}"#, 5).unwrap();
             hub.publish_server("2", 6).unwrap();
         }
         let hub = Hub::new(Some(SqliteStore::open(&dir).unwrap()), Retention::default()).unwrap();
         assert_eq!(hub.head(), 2);
-        assert_eq!(hub.publish_client("x", "0", 7).unwrap(), Published::Duplicate);
+        assert_eq!(
+            hub.publish_client("x", "0", 7).unwrap(),
+            Published::Duplicate
+        );
         let replay = hub.since(0).messages;
         assert_eq!(replay[0].data, r#"{"a":1}"#);
         assert_eq!(replay[1].id, "srv-2");

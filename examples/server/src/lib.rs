@@ -94,7 +94,10 @@ impl Shared {
 
     /// The `Retry-After` to answer with while overloaded.
     fn overloaded_retry_after(&self) -> Option<Duration> {
-        let guard = self.overloaded_until.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self
+            .overloaded_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         guard.and_then(|(until, retry_after)| (Instant::now() < until).then_some(retry_after))
     }
 }
@@ -132,9 +135,20 @@ pub async fn start(config: ServerConfig) -> std::io::Result<RunningServer> {
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let tls = acceptor.is_some();
-    let accept_loop = tokio::spawn(accept_loop(listener, acceptor, Arc::clone(&shared), shutdown_rx));
+    let accept_loop = tokio::spawn(accept_loop(
+        listener,
+        acceptor,
+        Arc::clone(&shared),
+        shutdown_rx,
+    ));
     log::info!("listening on {}://{addr}", if tls { "wss" } else { "ws" });
-    Ok(RunningServer { addr, tls, shared, shutdown, accept_loop })
+    Ok(RunningServer {
+        addr,
+        tls,
+        shared,
+        shutdown,
+        accept_loop,
+    })
 }
 
 async fn accept_loop(
@@ -205,7 +219,11 @@ impl RunningServer {
 
     /// The raw echo endpoint.
     pub fn raw_url(&self) -> String {
-        format!("{}://{}/raw", if self.tls { "wss" } else { "ws" }, self.addr)
+        format!(
+            "{}://{}/raw",
+            if self.tls { "wss" } else { "ws" },
+            self.addr
+        )
     }
 
     /// Publish a server message (JSON text) to the stream; returns its seq.
@@ -225,7 +243,11 @@ impl RunningServer {
 
     /// Answer upgrades with 503 and `Retry-After: retry_after` for the next `duration`.
     pub fn set_overloaded(&self, duration: Duration, retry_after: Duration) {
-        let mut guard = self.shared.overloaded_until.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self
+            .shared
+            .overloaded_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         *guard = Some((Instant::now() + duration, retry_after));
     }
 

@@ -53,16 +53,24 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<ServerConfig, String>
             return Err("help".into());
         }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = |value: &str| value.parse::<u64>().map_err(|_| format!("{flag} takes a whole number, not {value:?}"));
+        let number = |value: &str| {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("{flag} takes a whole number, not {value:?}"))
+        };
         match flag.as_str() {
             "--listen" => {
-                config.listen = value.parse().map_err(|_| format!("--listen takes ADDR:PORT such as 127.0.0.1:8080, not {value:?}"))?;
+                config.listen = value.parse().map_err(|_| {
+                    format!("--listen takes ADDR:PORT such as 127.0.0.1:8080, not {value:?}")
+                })?;
             }
             "--data-dir" => config.data_dir = Some(PathBuf::from(value)),
             "--tls-cert" => cert = Some(PathBuf::from(value)),
             "--tls-key" => key = Some(PathBuf::from(value)),
             "--history" => config.retention.history_max = number(&value)? as usize,
-            "--history-age" => config.retention.history_max_age = Duration::from_secs(number(&value)?),
+            "--history-age" => {
+                config.retention.history_max_age = Duration::from_secs(number(&value)?)
+            }
             "--max-message-size" => config.max_message_size = number(&value)? as usize,
             "--ping-interval" => {
                 let secs = number(&value)?;

@@ -60,20 +60,36 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, Refusal> {
     match wire.kind.as_deref() {
         Some("msg") => {
             let id = match wire.id {
-                Some(serde_json::Value::String(id)) if !id.is_empty() && id.len() <= MAX_ID_LEN => id,
+                Some(serde_json::Value::String(id)) if !id.is_empty() && id.len() <= MAX_ID_LEN => {
+                    id
+                }
                 _ => {
-                    let message = format!("`msg` needs an `id`: a string of 1 to {MAX_ID_LEN} bytes");
+                    let message =
+                        format!("`msg` needs an `id`: a string of 1 to {MAX_ID_LEN} bytes");
                     return Err(refuse("bad_message", message, None));
                 }
             };
             let Some(data) = wire.data else {
-                return Err(refuse("bad_message", "`msg` needs a `data` field".into(), Some(id)));
+                return Err(refuse(
+                    "bad_message",
+                    "`msg` needs a `data` field".into(),
+                    Some(id),
+                ));
             };
-            Ok(ClientFrame::Msg { id, data: data.get().to_owned() })
+            Ok(ClientFrame::Msg {
+                id,
+                data: data.get().to_owned(),
+            })
         }
-        Some("ping") => Ok(ClientFrame::Ping { ts: wire.ts.map(|ts| ts.get().to_owned()) }),
+        Some("ping") => Ok(ClientFrame::Ping {
+            ts: wire.ts.map(|ts| ts.get().to_owned()),
+        }),
         Some("pong") => Ok(ClientFrame::Pong),
-        Some(other) => Err(refuse("unknown_type", format!("unknown frame type {other:?}"), None)),
+        Some(other) => Err(refuse(
+            "unknown_type",
+            format!("unknown frame type {other:?}"),
+            None,
+        )),
         None => Err(refuse("bad_json", "missing field `type`".into(), None)),
     }
 }
@@ -85,7 +101,10 @@ pub fn hello(seq: u64, ts: u64) -> String {
 
 /// `{"type":"msg","id":…,"seq":…,"ts":…,"data":…}`; `data` is JSON text already.
 pub fn msg(id: &str, seq: u64, ts: u64, data: &str) -> String {
-    format!(r#"{{"type":"msg","id":{},"seq":{seq},"ts":{ts},"data":{data}}}"#, json_string(id))
+    format!(
+        r#"{{"type":"msg","id":{},"seq":{seq},"ts":{ts},"data":{data}}}"#,
+        json_string(id)
+    )
 }
 
 /// `{"type":"ack","id":…}`.
@@ -139,7 +158,10 @@ mod tests {
             panic!("ping expected")
         };
         assert_eq!(pong(ts.as_deref()), r#"{"type":"pong","ts":17}"#);
-        assert!(matches!(parse_client_frame(r#"{"type":"pong"}"#), Ok(ClientFrame::Pong)));
+        assert!(matches!(
+            parse_client_frame(r#"{"type":"pong"}"#),
+            Ok(ClientFrame::Pong)
+        ));
     }
 
     #[test]
@@ -148,16 +170,31 @@ mod tests {
         assert_eq!(refusal(r#"{"id":"x"}"#).code, "bad_json");
         assert_eq!(refusal(r#"{"type":"shout"}"#).code, "unknown_type");
         assert_eq!(refusal(r#"{"type":"msg","data":1}"#).code, "bad_message");
-        assert_eq!(refusal(r#"{"type":"msg","id":7,"data":1}"#).code, "bad_message");
-        let long = format!(r#"{{"type":"msg","id":"{}","data":1}}"#, "x".repeat(MAX_ID_LEN + 1));
+        assert_eq!(
+            refusal(r#"{"type":"msg","id":7,"data":1}"#).code,
+            "bad_message"
+        );
+        let long = format!(
+            r#"{{"type":"msg","id":"{}","data":1}}"#,
+            "x".repeat(MAX_ID_LEN + 1)
+        );
         assert_eq!(refusal(&long).code, "bad_message");
         let missing_data = refusal(r#"{"type":"msg","id":"m"}"#);
-        assert_eq!((missing_data.code, missing_data.id.as_deref()), ("bad_message", Some("m")));
+        assert_eq!(
+            (missing_data.code, missing_data.id.as_deref()),
+            ("bad_message", Some("m"))
+        );
     }
 
     #[test]
     fn server_frames_are_json() {
-        for frame in [hello(3, 4), msg("i\"d", 1, 2, "null"), ack("a"), ping(5), error("c", "m \"q\"", Some("i"))] {
+        for frame in [
+            hello(3, 4),
+            msg("i\"d", 1, 2, "null"),
+            ack("a"),
+            ping(5),
+            error("c", "m \"q\"", Some("i")),
+        ] {
             let value: serde_json::Value = serde_json::from_str(&frame).unwrap();
             assert!(value["type"].is_string(), "{frame}");
         }

@@ -46,7 +46,9 @@ impl SqliteStore {
 
     /// Everything retained.
     pub fn load(&self) -> Result<Loaded, StoreError> {
-        let mut select = self.db.prepare("SELECT seq, id, ts, data FROM messages ORDER BY seq")?;
+        let mut select = self
+            .db
+            .prepare("SELECT seq, id, ts, data FROM messages ORDER BY seq")?;
         let messages = select
             .query_map([], |row| {
                 Ok(StreamMessage {
@@ -58,10 +60,20 @@ impl SqliteStore {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let mut select = self.db.prepare("SELECT id FROM acked ORDER BY seq")?;
-        let acked = select.query_map([], |row| row.get(0))?.collect::<Result<Vec<String>, _>>()?;
-        let head: Option<i64> =
-            self.db.query_row("SELECT value FROM meta WHERE key = 'head'", [], |row| row.get(0)).optional()?;
-        Ok(Loaded { messages, acked, head: head.unwrap_or(0) as u64 })
+        let acked = select
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        let head: Option<i64> = self
+            .db
+            .query_row("SELECT value FROM meta WHERE key = 'head'", [], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        Ok(Loaded {
+            messages,
+            acked,
+            head: head.unwrap_or(0) as u64,
+        })
     }
 
     /// Append a stream message (and record its id as acked when it came from a client) in one
@@ -76,17 +88,31 @@ impl SqliteStore {
         let tx = self.db.transaction()?;
         tx.execute(
             "INSERT INTO messages (seq, id, ts, data) VALUES (?1, ?2, ?3, ?4)",
-            params![message.seq as i64, message.id, message.ts as i64, message.data],
+            params![
+                message.seq as i64,
+                message.id,
+                message.ts as i64,
+                message.data
+            ],
         )?;
         if from_client {
-            tx.execute("INSERT INTO acked (id, seq) VALUES (?1, ?2)", params![message.id, message.seq as i64])?;
+            tx.execute(
+                "INSERT INTO acked (id, seq) VALUES (?1, ?2)",
+                params![message.id, message.seq as i64],
+            )?;
         }
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('head', ?1) ON CONFLICT(key) DO UPDATE SET value = ?1",
             params![message.seq as i64],
         )?;
-        tx.execute("DELETE FROM messages WHERE seq <= ?1", params![keep_messages_after as i64])?;
-        tx.execute("DELETE FROM acked WHERE seq <= ?1", params![keep_acked_after as i64])?;
+        tx.execute(
+            "DELETE FROM messages WHERE seq <= ?1",
+            params![keep_messages_after as i64],
+        )?;
+        tx.execute(
+            "DELETE FROM acked WHERE seq <= ?1",
+            params![keep_acked_after as i64],
+        )?;
         tx.commit()?;
         Ok(())
     }
