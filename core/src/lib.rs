@@ -1,7 +1,22 @@
 //! steadyws: a reliability core for WebSocket connections.
 //!
 //! Messages survive dead sockets, suspended apps, proxies, flapping networks and server
-//! restarts: never lost, never delivered twice, in order. Today the crate holds the sans-IO
-//! [`engine`]; the network driver and the bindings build on it.
+//! restarts: never lost, never delivered twice, in order. [`Socket`] is the API; the rules live
+//! in the sans-IO [`engine`], driven over real networks by a thin tokio pump in `net`.
 
 pub mod engine;
+mod net;
+mod socket;
+
+pub use engine::{
+    AppState, Config, ConfigError, ConnectionError, Event, FailReason, InboundMessage, MessageId,
+    Network, Payload, SendError, SendFailure, State, Stats, UrlError,
+};
+pub use net::runtime;
+pub use socket::{HeadersProvider, Socket, SocketConfig};
+
+/// SHA-256 of a DER certificate's public key (SubjectPublicKeyInfo), hex: the value
+/// [`SocketConfig::pinned_spki_sha256`] expects. `None` if the certificate does not parse.
+pub fn spki_sha256_hex(cert_der: &[u8]) -> Option<String> {
+    net::tls::spki_sha256_hex(cert_der)
+}

@@ -115,6 +115,16 @@ pub enum ConnectionError {
         /// The `Retry-After` header, if any.
         retry_after: Option<Duration>,
     },
+    /// The HTTP CONNECT proxy could not be reached or refused the tunnel.
+    #[error(
+        "proxy {proxy} failed: {detail}; check the proxy setting, or whether this network needs one"
+    )]
+    Proxy {
+        /// The proxy as configured (`host:port`).
+        proxy: String,
+        /// What went wrong.
+        detail: String,
+    },
     /// The transport did not open within `connect_timeout`.
     #[error(
         "no WebSocket connection within {after:?}: the server may not answer the Upgrade (plain HTTP servers cannot), or a proxy is holding it"

@@ -1,0 +1,298 @@
+//! The public Rust API: a [`Socket`] that stays connected, built from a [`SocketConfig`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex as AsyncMutex, mpsc};
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+
+use crate::engine::{
+    AppState, Config, ConfigError, Engine, Event, MessageId, Network, Payload, SendError,
+    SplitMix64, State, Stats,
+};
+use crate::net::dial::{Proxy, TransportOptions};
+use crate::net::pump::{self, Shared};
+use crate::net::{runtime, tls};
+
+/// Supplies headers (typically a fresh auth token) before every connection attempt.
+pub trait HeadersProvider: Send + Sync {
+    /// Headers for the next attempt. `after_auth_failure` is true when the server refused the
+    /// previous credentials (HTTP 401 or close 4401): fetch new ones rather than a cached copy.
+    fn headers(&self, after_auth_failure: bool) -> Vec<(String, String)>;
+}
+
+/// How a [`Socket`] connects and behaves. [`SocketConfig::new`] gives defaults right for phones.
+#[derive(Clone)]
+pub struct SocketConfig {
+    /// The reliability settings: URL, mode, timeouts, heartbeat, backoff, outbox, dedup, resume,
+    /// background policy, close policy.
+    pub engine: Config,
+    /// Headers sent on every upgrade (values are never logged).
+    pub headers: Vec<(String, String)>,
+    /// Called before every attempt; its headers override static ones of the same name.
+    pub headers_provider: Option<Arc<dyn HeadersProvider>>,
+    /// `Sec-WebSocket-Protocol` values to offer.
+    pub subprotocols: Vec<String>,
+    /// Extra trusted root certificates, PEM (for private CAs and test servers).
+    pub extra_root_certs_pem: Vec<String>,
+    /// Accept only servers whose key matches one of these SHA-256 SPKI digests (hex).
+    pub pinned_spki_sha256: Vec<String>,
+    /// Tunnel through this HTTP CONNECT proxy, `http://host:port`.
+    pub proxy: Option<String>,
+    /// Largest inbound message (and frame); larger ones end the connection with
+    /// [`ConnectionError::MessageTooLarge`](crate::engine::ConnectionError::MessageTooLarge).
+    pub max_message_size: usize,
+}
+
+impl SocketConfig {
+    /// Envelope mode, JSON heartbeat, 4 MiB inbound limit.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self::with_engine(Config::new(url))
+    }
+
+    /// Raw mode: frames pass through unchanged (no ids, acks or resend).
+    pub fn raw(url: impl Into<String>) -> Self {
+        Self::with_engine(Config::raw(url))
+    }
+
+    /// Transport defaults around an engine configuration.
+    pub fn with_engine(engine: Config) -> Self {
+        SocketConfig {
+            engine,
+            headers: Vec::new(),
+            headers_provider: None,
+            subprotocols: Vec::new(),
+            extra_root_certs_pem: Vec::new(),
+            pinned_spki_sha256: Vec::new(),
+            proxy: None,
+            max_message_size: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl std::fmt::Debug for SocketConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketConfig")
+            .field("engine", &self.engine)
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
+            )
+            .field("headers_provider", &self.headers_provider.is_some())
+            .field("subprotocols", &self.subprotocols)
+            .field("extra_root_certs_pem", &self.extra_root_certs_pem.len())
+            .field("pinned_spki_sha256", &self.pinned_spki_sha256)
+            .field("proxy", &self.proxy)
+            .field("max_message_size", &self.max_message_size)
+            .finish()
+    }
+}
+
+/// A WebSocket that stays connected: it reconnects, resends what the server has not
+/// acknowledged, drops duplicates, resumes where it left off, and reports everything as events.
+///
+/// Methods never block and need no async runtime; events are read with
+/// [`Socket::next_event`] from any executor. Dropping the socket closes its connection.
+///
+/// ```no_run
+/// use steadyws::{Event, Socket, SocketConfig};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let socket = Socket::new(SocketConfig::new("wss://chat.example.com/ws"))?;
+/// socket.connect();
+/// // Queued even while offline; sent (and resent after reconnects) until the server acks it.
+/// let id = socket.send(r#"{"text":"hello"}"#)?;
+/// while let Some(event) = socket.next_event().await {
+///     match event {
+///         Event::Acked(acked) if acked == id => println!("stored by the server"),
+///         Event::Message(message) => println!("received {:?}", message.data),
+///         Event::StateChanged(state) => println!("now {state}"),
+///         other => println!("{other:?}"),
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+pub struct Socket {
+    shared: Arc<Shared>,
+    events: AsyncMutex<mpsc::UnboundedReceiver<Event>>,
+}
+
+impl Socket {
+    /// Validate `config` and start the socket's task (idle until [`Socket::connect`]).
+    pub fn new(config: SocketConfig) -> Result<Socket, ConfigError> {
+        let options = Arc::new(transport_options(&config)?);
+        let engine = Engine::new(config.engine, Box::new(SplitMix64::new(os_seed())))?;
+        let shared = Shared::new(engine);
+        let (events_tx, events) = mpsc::unbounded_channel();
+        runtime::handle().spawn(pump::run(Arc::clone(&shared), options, events_tx));
+        Ok(Socket {
+            shared,
+            events: AsyncMutex::new(events),
+        })
+    }
+
+    /// Start connecting (and keep reconnecting). Does nothing if already connecting or open.
+    pub fn connect(&self) {
+        self.shared.with_engine(|engine, now| engine.connect(now));
+    }
+
+    /// Close gracefully and stop reconnecting; queued messages wait for the next `connect`.
+    pub fn disconnect(&self) {
+        self.shared
+            .with_engine(|engine, now| engine.disconnect(now));
+    }
+
+    /// Send a JSON message (envelope mode). Returns its id at once; [`Event::Acked`] follows
+    /// when the server stored it.
+    pub fn send(&self, json: &str) -> Result<MessageId, SendError> {
+        self.send_payload(Payload::Json(json.to_owned()), None)
+    }
+
+    /// [`Socket::send`] that gives up (reporting `SendFailed { Expired }`) after `ttl`.
+    pub fn send_with_ttl(&self, json: &str, ttl: Duration) -> Result<MessageId, SendError> {
+        self.send_payload(Payload::Json(json.to_owned()), Some(ttl))
+    }
+
+    /// Send a text frame unchanged (raw mode).
+    pub fn send_text(&self, text: &str) -> Result<MessageId, SendError> {
+        self.send_payload(Payload::Text(text.to_owned()), None)
+    }
+
+    /// Send a binary frame unchanged (raw mode).
+    pub fn send_binary(&self, bytes: &[u8]) -> Result<MessageId, SendError> {
+        self.send_payload(Payload::Binary(bytes.to_vec()), None)
+    }
+
+    fn send_payload(
+        &self,
+        payload: Payload,
+        ttl: Option<Duration>,
+    ) -> Result<MessageId, SendError> {
+        self.shared.with_engine(|engine, now| match ttl {
+            Some(ttl) => engine.send_with_ttl(now, payload, Some(ttl)),
+            None => engine.send(now, payload),
+        })
+    }
+
+    /// Tell the socket the app went to the foreground or background.
+    pub fn set_app_state(&self, app: AppState) {
+        self.shared
+            .with_engine(|engine, now| engine.set_app_state(now, app));
+    }
+
+    /// Tell the socket what the OS reports about the network.
+    pub fn set_network(&self, network: Network) {
+        self.shared
+            .with_engine(|engine, now| engine.set_network(now, network));
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.shared.inspect(|engine| engine.state().clone())
+    }
+
+    /// Counters: attempts, reconnects, RTT, messages in and out, outbox size, …
+    pub fn stats(&self) -> Stats {
+        self.shared.inspect(Engine::stats)
+    }
+
+    /// The next event, in order; `None` once the socket is gone.
+    pub async fn next_event(&self) -> Option<Event> {
+        self.events.lock().await.recv().await
+    }
+
+    /// The next event if one is ready now.
+    pub fn try_next_event(&self) -> Option<Event> {
+        self.events.try_lock().ok()?.try_recv().ok()
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.shared.stop();
+    }
+}
+
+fn transport_options(config: &SocketConfig) -> Result<TransportOptions, ConfigError> {
+    let invalid = |field, problem: String| ConfigError::Invalid { field, problem };
+    let headers = config
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let header_name = HeaderName::try_from(name.as_str()).map_err(|_| {
+                invalid(
+                    "headers",
+                    format!("{name:?} is not a valid HTTP header name"),
+                )
+            })?;
+            let header_value = HeaderValue::try_from(value.as_str()).map_err(|_| {
+                invalid(
+                    "headers",
+                    format!("the value of {name:?} is not a valid HTTP header value"),
+                )
+            })?;
+            Ok((header_name, header_value))
+        })
+        .collect::<Result<Vec<_>, ConfigError>>()?;
+    let proxy = config.proxy.as_deref().map(parse_proxy).transpose()?;
+    if config.max_message_size == 0 {
+        return Err(invalid(
+            "max_message_size",
+            "must be at least 1 byte".into(),
+        ));
+    }
+    Ok(TransportOptions {
+        headers,
+        subprotocols: config.subprotocols.clone(),
+        headers_provider: config.headers_provider.clone(),
+        tls: tls::client_config(&config.extra_root_certs_pem, &config.pinned_spki_sha256)?,
+        proxy,
+        max_message_size: config.max_message_size,
+    })
+}
+
+fn parse_proxy(proxy: &str) -> Result<Proxy, ConfigError> {
+    let invalid = |problem: String| ConfigError::Invalid {
+        field: "proxy",
+        problem,
+    };
+    let url = url::Url::parse(proxy).map_err(|e| {
+        invalid(format!(
+            "{proxy:?} is not a URL ({e}); write it as http://host:port"
+        ))
+    })?;
+    if url.scheme() != "http" {
+        return Err(invalid(format!(
+            "{proxy:?}: only HTTP CONNECT proxies (http://host:port) are supported"
+        )));
+    }
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| invalid(format!("{proxy:?} has no host")))?;
+    Ok(Proxy {
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        port: url.port_or_known_default().unwrap_or(80),
+    })
+}
+
+/// 64 bits from the OS, to seed jitter and message ids differently in every process.
+fn os_seed() -> u64 {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 8];
+    // On the rare platform where the OS source fails, the clock still separates processes.
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        return nanos.as_nanos() as u64 ^ u64::from(std::process::id());
+    }
+    u64::from_le_bytes(bytes)
+}

@@ -1,0 +1,200 @@
+//! A TCP proxy on 127.0.0.1 that injects the faults real networks produce, controlled at run time:
+//! pass, blackhole (connections stay open, nothing is forwarded: a suspended iOS socket or a dead
+//! NAT mapping), reset (abort every connection with RST), and down (refuse new connections).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// What the proxy does with traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Forward both ways.
+    Pass,
+    /// Accept and keep connections, forward nothing (bytes wait until `Pass`).
+    Blackhole,
+    /// Reset every connection and refuse new ones (the port is closed).
+    Down,
+}
+
+struct Control {
+    mode: watch::Sender<Mode>,
+    /// Bumped by `reset_all`; connections abort when it moves.
+    resets: watch::Sender<u64>,
+    connections: AtomicUsize,
+}
+
+/// A running fault proxy in front of `upstream`.
+pub struct FaultProxy {
+    addr: SocketAddr,
+    control: Arc<Control>,
+    task: JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Listen on a free loopback port and forward to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> io::Result<FaultProxy> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let control = Arc::new(Control {
+            mode: watch::channel(Mode::Pass).0,
+            resets: watch::channel(0).0,
+            connections: AtomicUsize::new(0),
+        });
+        let task = tokio::spawn(serve(listener, addr, upstream, Arc::clone(&control)));
+        Ok(FaultProxy {
+            addr,
+            control,
+            task,
+        })
+    }
+
+    /// The proxy's address; point clients here.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Switch mode. `Down` also resets every open connection.
+    pub fn set_mode(&self, mode: Mode) {
+        if mode == Mode::Down {
+            self.reset_all();
+        }
+        self.control.mode.send_replace(mode);
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> Mode {
+        *self.control.mode.borrow()
+    }
+
+    /// Abort every open connection with a TCP reset; the mode is unchanged.
+    pub fn reset_all(&self) {
+        self.control.resets.send_modify(|n| *n += 1);
+    }
+
+    /// Connections open through the proxy now.
+    pub fn connections(&self) -> usize {
+        self.control.connections.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.reset_all();
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    addr: SocketAddr,
+    upstream: SocketAddr,
+    control: Arc<Control>,
+) {
+    let mut listener = Some(listener);
+    let mut modes = control.mode.subscribe();
+    loop {
+        // While down the port is closed, so clients get "connection refused" as from a dead host.
+        let mode = *modes.borrow_and_update();
+        match (&listener, mode) {
+            (Some(_), Mode::Down) => listener = None,
+            (None, Mode::Pass | Mode::Blackhole) => match TcpListener::bind(addr).await {
+                Ok(bound) => listener = Some(bound),
+                Err(err) => {
+                    log::warn!("fault proxy cannot re-bind {addr}: {err}");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            _ => {}
+        }
+        let accepted = match &listener {
+            Some(listener) => tokio::select! {
+                accepted = listener.accept() => accepted,
+                changed = modes.changed() => {
+                    if changed.is_err() { return; }
+                    continue;
+                }
+            },
+            None => {
+                if modes.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let Ok((client, _)) = accepted else { continue };
+        tokio::spawn(relay(client, upstream, Arc::clone(&control)));
+    }
+}
+
+async fn relay(client: TcpStream, upstream: SocketAddr, control: Arc<Control>) {
+    let Ok(server) = TcpStream::connect(upstream).await else {
+        let _ = client.set_zero_linger();
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    control.connections.fetch_add(1, Ordering::Relaxed);
+    let mut resets = control.resets.subscribe();
+    resets.borrow_and_update();
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let up = forward(
+        &mut client_read,
+        &mut server_write,
+        control.mode.subscribe(),
+    );
+    let down = forward(
+        &mut server_read,
+        &mut client_write,
+        control.mode.subscribe(),
+    );
+    let reset = tokio::select! {
+        _ = async { tokio::join!(up, down) } => false,
+        _ = resets.changed() => true,
+    };
+    control.connections.fetch_sub(1, Ordering::Relaxed);
+    if reset {
+        // Zero linger turns the close into a RST, as a crashed host or a middlebox would send.
+        for stream in [
+            client_read.reunite(client_write),
+            server_read.reunite(server_write),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let _ = stream.set_zero_linger();
+        }
+    }
+}
+
+async fn forward(
+    from: &mut tokio::net::tcp::OwnedReadHalf,
+    to: &mut tokio::net::tcp::OwnedWriteHalf,
+    mut modes: watch::Receiver<Mode>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        // In a blackhole nothing is read, so bytes pile up in kernel buffers as on a stalled path.
+        if modes.wait_for(|mode| *mode == Mode::Pass).await.is_err() {
+            return;
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if modes.wait_for(|mode| *mode == Mode::Pass).await.is_err()
+            || to.write_all(&buf[..n]).await.is_err()
+        {
+            return;
+        }
+    }
+    let _ = to.shutdown().await;
+}
