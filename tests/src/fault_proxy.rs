@@ -27,6 +27,9 @@ struct Control {
     mode: watch::Sender<Mode>,
     /// Bumped by `reset_all`; connections abort when it moves.
     resets: watch::Sender<u64>,
+    /// Connections numbered below this forward nothing (see `blackhole_existing`).
+    stalled_below: watch::Sender<u64>,
+    next_connection: std::sync::atomic::AtomicU64,
     connections: AtomicUsize,
 }
 
@@ -45,6 +48,8 @@ impl FaultProxy {
         let control = Arc::new(Control {
             mode: watch::channel(Mode::Pass).0,
             resets: watch::channel(0).0,
+            stalled_below: watch::channel(0).0,
+            next_connection: std::sync::atomic::AtomicU64::new(0),
             connections: AtomicUsize::new(0),
         });
         let task = tokio::spawn(serve(listener, addr, upstream, Arc::clone(&control)));
@@ -76,6 +81,13 @@ impl FaultProxy {
     /// Abort every open connection with a TCP reset; the mode is unchanged.
     pub fn reset_all(&self) {
         self.control.resets.send_modify(|n| *n += 1);
+    }
+
+    /// Blackhole the connections open now, while new ones pass: the socket an app had before
+    /// iOS suspended it is dead, but the network works.
+    pub fn blackhole_existing(&self) {
+        let next = self.control.next_connection.load(Ordering::SeqCst);
+        self.control.stalled_below.send_replace(next);
     }
 
     /// Connections open through the proxy now.
@@ -142,20 +154,18 @@ async fn relay(client: TcpStream, upstream: SocketAddr, control: Arc<Control>) {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     control.connections.fetch_add(1, Ordering::Relaxed);
+    let number = control.next_connection.fetch_add(1, Ordering::SeqCst);
     let mut resets = control.resets.subscribe();
     resets.borrow_and_update();
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
-    let up = forward(
-        &mut client_read,
-        &mut server_write,
-        control.mode.subscribe(),
-    );
-    let down = forward(
-        &mut server_read,
-        &mut client_write,
-        control.mode.subscribe(),
-    );
+    let gate = || Gate {
+        number,
+        modes: control.mode.subscribe(),
+        stalled_below: control.stalled_below.subscribe(),
+    };
+    let up = forward(&mut client_read, &mut server_write, gate());
+    let down = forward(&mut server_read, &mut client_write, gate());
     let reset = tokio::select! {
         _ = async { tokio::join!(up, down) } => false,
         _ = resets.changed() => true,
@@ -175,24 +185,50 @@ async fn relay(client: TcpStream, upstream: SocketAddr, control: Arc<Control>) {
     }
 }
 
+/// Decides when one connection may forward bytes.
+struct Gate {
+    number: u64,
+    modes: watch::Receiver<Mode>,
+    stalled_below: watch::Receiver<u64>,
+}
+
+impl Gate {
+    /// Wait until bytes may flow; false if the proxy is gone.
+    async fn open(&mut self) -> bool {
+        loop {
+            let passing = *self.modes.borrow_and_update() == Mode::Pass;
+            let stalled = self.number < *self.stalled_below.borrow_and_update();
+            if passing && !stalled {
+                return true;
+            }
+            // A stalled connection stays stalled until it is reset or closed.
+            let changed = tokio::select! {
+                changed = self.modes.changed() => changed.is_ok(),
+                changed = self.stalled_below.changed() => changed.is_ok(),
+            };
+            if !changed {
+                return false;
+            }
+        }
+    }
+}
+
 async fn forward(
     from: &mut tokio::net::tcp::OwnedReadHalf,
     to: &mut tokio::net::tcp::OwnedWriteHalf,
-    mut modes: watch::Receiver<Mode>,
+    mut gate: Gate,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        // In a blackhole nothing is read, so bytes pile up in kernel buffers as on a stalled path.
-        if modes.wait_for(|mode| *mode == Mode::Pass).await.is_err() {
+        // While blackholed nothing is read, so bytes pile up in kernel buffers as on a stalled path.
+        if !gate.open().await {
             return;
         }
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if modes.wait_for(|mode| *mode == Mode::Pass).await.is_err()
-            || to.write_all(&buf[..n]).await.is_err()
-        {
+        if !gate.open().await || to.write_all(&buf[..n]).await.is_err() {
             return;
         }
     }

@@ -1,4 +1,10 @@
-//! Test infrastructure shared by the end-to-end suites, the demo and (later) the chaos suite:
-//! a fault-injecting TCP proxy and helpers that run real servers on 127.0.0.1.
+//! Test infrastructure shared by the end-to-end suites and the demo: a fault-injecting TCP proxy,
+//! an HTTP CONNECT proxy, test certificates, the reference server as a killable process, nginx,
+//! and helpers to wait for socket events with a deadline.
 
+pub mod connect_proxy;
 pub mod fault_proxy;
+pub mod nginx;
+pub mod pki;
+pub mod process;
+pub mod support;

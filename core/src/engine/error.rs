@@ -177,8 +177,8 @@ impl ConnectionError {
 
 fn handshake_hint(status: u16) -> &'static str {
     match status {
-        200 | 400 | 426 => {
-            "a proxy or the server is not forwarding `Upgrade: websocket` / `Connection: Upgrade` (nginx needs proxy_set_header for both)"
+        200 | 400 | 426 | 502 => {
+            "a proxy or the server is not forwarding `Upgrade: websocket` / `Connection: Upgrade` (nginx needs `proxy_http_version 1.1` and proxy_set_header for both)"
         }
         401 | 403 => {
             "the server refused the credentials; refresh the token in the headers provider"

@@ -114,14 +114,14 @@ impl Traffic {
         let end = sim.now + d;
         while sim.now < end {
             self.tick += 1;
-            if self.tick % 2 == 0 {
+            if self.tick.is_multiple_of(2) {
                 let json = format!("{{\"c\":{}}}", self.tick);
                 let id = sim
                     .send(&json)
                     .expect("outbox sized for the longest outage");
                 self.sent.push((id.0, json));
             }
-            if self.tick % 3 == 0 {
+            if self.tick.is_multiple_of(3) {
                 sim.server_push(&format!("{{\"s\":{}}}", self.tick));
             }
             let step = ms(250).min(end.saturating_since(sim.now));

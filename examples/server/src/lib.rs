@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cli;
 pub mod connection;
 pub mod hub;
 pub mod protocol;

@@ -1,0 +1,93 @@
+//! The command line of the reference server (the `steadyws-server` binary).
+//!
+//! ```text
+//! steadyws-server [--listen 127.0.0.1:8080] [--data-dir DIR] [--tls-cert PEM --tls-key PEM]
+//!                 [--history N] [--history-age SECS] [--max-message-size BYTES]
+//!                 [--ping-interval SECS] [--require-token TOKEN]
+//! ```
+//! Prints `listening on ws://ADDR` on stdout once bound, then serves until killed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::{ServerConfig, TlsFiles};
+
+const USAGE: &str = "usage: steadyws-server [--listen ADDR:PORT] [--data-dir DIR] [--tls-cert PEM --tls-key PEM] \
+[--history N] [--history-age SECS] [--max-message-size BYTES] [--ping-interval SECS] [--require-token TOKEN]";
+
+/// Parse `std::env::args`, start the server, print `listening on URL`, serve until killed.
+pub fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let config = match parse(std::env::args().skip(1)) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("steadyws-server: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        match crate::start(config).await {
+            Ok(server) => {
+                println!("listening on {}", server.url());
+                std::future::pending::<()>().await;
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("steadyws-server: cannot start: {err}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<ServerConfig, String> {
+    let mut config = ServerConfig::default();
+    let (mut cert, mut key) = (None, None);
+    while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            return Err("help".into());
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = |value: &str| {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("{flag} takes a whole number, not {value:?}"))
+        };
+        match flag.as_str() {
+            "--listen" => {
+                config.listen = value.parse().map_err(|_| {
+                    format!("--listen takes ADDR:PORT such as 127.0.0.1:8080, not {value:?}")
+                })?;
+            }
+            "--data-dir" => config.data_dir = Some(PathBuf::from(value)),
+            "--tls-cert" => cert = Some(PathBuf::from(value)),
+            "--tls-key" => key = Some(PathBuf::from(value)),
+            "--history" => config.retention.history_max = number(&value)? as usize,
+            "--history-age" => {
+                config.retention.history_max_age = Duration::from_secs(number(&value)?)
+            }
+            "--max-message-size" => config.max_message_size = number(&value)? as usize,
+            "--ping-interval" => {
+                let secs = number(&value)?;
+                if secs == 0 {
+                    return Err("--ping-interval must be at least 1 second".into());
+                }
+                config.ping_interval = Some(Duration::from_secs(secs));
+            }
+            "--require-token" => config.require_token = Some(value),
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    config.tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    Ok(config)
+}

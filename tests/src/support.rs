@@ -1,0 +1,57 @@
+//! Waiting for what a socket reports, always with a deadline, and configurations tuned so that
+//! tests over real sockets finish in seconds.
+
+use std::time::Duration;
+
+use steadyws::engine::HeartbeatMode;
+use steadyws::{Event, Socket, SocketConfig};
+
+/// Defaults shrunk for tests: fast heartbeat, short backoff, 3 s connect timeout.
+pub fn quick(url: &str) -> SocketConfig {
+    let mut config = SocketConfig::new(url);
+    let engine = &mut config.engine;
+    engine.connect_timeout = Duration::from_secs(3);
+    engine.heartbeat = HeartbeatMode::JsonPing {
+        interval: Duration::from_millis(500),
+        timeout: Duration::from_millis(500),
+    };
+    engine.probe_timeout = Duration::from_millis(500);
+    engine.backoff.initial = Duration::from_millis(100);
+    engine.backoff.max = Duration::from_secs(1);
+    engine.backoff.stable_after = Duration::from_secs(2);
+    config
+}
+
+/// Wait until `pick` accepts an event, for at most `limit`. On timeout, panics listing what was
+/// seen, so a failing test says why.
+pub async fn wait_for<T>(
+    socket: &Socket,
+    limit: Duration,
+    what: &str,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next_event()).await {
+            Ok(Some(event)) => {
+                if let Some(found) = pick(&event) {
+                    return found;
+                }
+                seen.push(event);
+            }
+            Ok(None) => panic!("socket ended while waiting for {what}; saw {seen:#?}"),
+            Err(_) => panic!("no {what} within {limit:?}; saw {seen:#?}"),
+        }
+    }
+}
+
+/// Collect every event for `duration`.
+pub async fn collect_for(socket: &Socket, duration: Duration) -> Vec<Event> {
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + duration;
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, socket.next_event()).await {
+        events.push(event);
+    }
+    events
+}

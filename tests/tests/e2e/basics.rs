@@ -1,0 +1,256 @@
+//! The happy paths: connect, send, ack, receive, raw mode, auth refresh, disconnect.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use steadyws::{Event, HeadersProvider, Socket, SocketConfig, State};
+use steadyws_server::{ServerConfig, start};
+use steadyws_tests::support::{quick, wait_for};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn sends_are_acked_and_fanned_out_to_every_client() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let alice = Socket::new(quick(&server.url())).unwrap();
+    let bob = Socket::new(quick(&server.url())).unwrap();
+    alice.connect();
+    bob.connect();
+    for socket in [&alice, &bob] {
+        wait_for(socket, WAIT, "Open", |e| {
+            matches!(e, Event::StateChanged(State::Open)).then_some(())
+        })
+        .await;
+    }
+    let id = alice.send(r#"{"text":"hi bob"}"#).unwrap();
+    let acked = wait_for(&alice, WAIT, "ack", |e| match e {
+        Event::Acked(acked) => Some(acked.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(acked, id);
+    let message = wait_for(&bob, WAIT, "fan-out", |e| match e {
+        Event::Message(m) => Some(m.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        message.id.as_deref(),
+        Some(id.0.as_str()),
+        "the stream keeps the client's id"
+    );
+    assert_eq!(message.seq, Some(1));
+    assert_eq!(
+        message.data,
+        steadyws::Payload::Json(r#"{"text":"hi bob"}"#.into())
+    );
+    let stats = alice.stats();
+    assert_eq!((stats.messages_acked, stats.outbox_len), (1, 0));
+    assert_eq!(server.hub().head(), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn messages_sent_before_connect_are_delivered_once_connected() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let socket = Socket::new(quick(&server.url())).unwrap();
+    let ids: Vec<_> = (0..20)
+        .map(|i| socket.send(&format!("{{\"n\":{i}}}")).unwrap())
+        .collect();
+    assert_eq!(socket.state(), State::Idle);
+    socket.connect();
+    let mut acked = Vec::new();
+    while acked.len() < ids.len() {
+        acked.push(
+            wait_for(&socket, WAIT, "acks", |e| match e {
+                Event::Acked(id) => Some(id.clone()),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    assert_eq!(acked, ids, "in send order");
+    let stored: Vec<String> = server
+        .hub()
+        .since(0)
+        .messages
+        .iter()
+        .map(|m| m.data.clone())
+        .collect();
+    assert_eq!(
+        stored,
+        (0..20)
+            .map(|i| format!("{{\"n\":{i}}}"))
+            .collect::<Vec<_>>()
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn raw_mode_echoes_text_and_binary() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let mut config = SocketConfig::raw(server.raw_url());
+    config.engine.backoff.initial = Duration::from_millis(100);
+    let socket = Socket::new(config).unwrap();
+    socket.connect();
+    socket.send_text("plain text").unwrap();
+    socket.send_binary(&[0, 159, 146, 150]).unwrap();
+    let mut echoed = Vec::new();
+    while echoed.len() < 2 {
+        echoed.push(
+            wait_for(&socket, WAIT, "echo", |e| match e {
+                Event::Message(m) => Some(m.data.clone()),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    assert_eq!(
+        echoed,
+        [
+            steadyws::Payload::Text("plain text".into()),
+            steadyws::Payload::Binary(vec![0, 159, 146, 150])
+        ]
+    );
+    assert!(socket.send(r#"{"json":"is sent as text"}"#).is_ok());
+    server.shutdown().await;
+}
+
+struct RotatingToken {
+    calls: AtomicUsize,
+    refreshes: AtomicUsize,
+}
+
+impl HeadersProvider for RotatingToken {
+    fn headers(&self, after_auth_failure: bool) -> Vec<(String, String)> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let token = if after_auth_failure {
+            self.refreshes.fetch_add(1, Ordering::SeqCst);
+            "fresh"
+        } else {
+            "expired"
+        };
+        vec![("Authorization".into(), format!("Bearer {token}"))]
+    }
+}
+
+#[tokio::test]
+async fn a_refused_token_is_refreshed_once_through_the_headers_provider() {
+    let server = start(ServerConfig {
+        require_token: Some("fresh".into()),
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let provider = Arc::new(RotatingToken {
+        calls: AtomicUsize::new(0),
+        refreshes: AtomicUsize::new(0),
+    });
+    let mut config = quick(&server.url());
+    config.headers_provider = Some(provider.clone());
+    let socket = Socket::new(config).unwrap();
+    socket.connect();
+    let error = wait_for(&socket, WAIT, "401", |e| match e {
+        Event::ConnectionLost(err) => Some(err.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        error,
+        steadyws::ConnectionError::Handshake {
+            status: 401,
+            retry_after: None
+        }
+    );
+    assert!(error.to_string().contains("refresh the token"), "{error}");
+    wait_for(&socket, WAIT, "Open", |e| {
+        matches!(e, Event::StateChanged(State::Open)).then_some(())
+    })
+    .await;
+    assert_eq!(provider.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(provider.refreshes.load(Ordering::SeqCst), 1);
+
+    // A provider that can only produce the bad token: one refresh, then Failed, no retry storm.
+    let stuck = Socket::new({
+        let mut config = quick(&server.url());
+        config.headers = vec![("Authorization".into(), "Bearer wrong".into())];
+        config
+    })
+    .unwrap();
+    stuck.connect();
+    let failed = wait_for(&stuck, WAIT, "Failed", |e| match e {
+        Event::StateChanged(state @ State::Failed { .. }) => Some(state.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(failed.to_string().contains("401"), "{failed}");
+    assert_eq!(stuck.stats().attempt, 2);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn disconnect_closes_gracefully_and_connect_resumes() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let socket = Socket::new(quick(&server.url())).unwrap();
+    socket.connect();
+    wait_for(&socket, WAIT, "Open", |e| {
+        matches!(e, Event::StateChanged(State::Open)).then_some(())
+    })
+    .await;
+    socket.disconnect();
+    wait_for(&socket, WAIT, "Closed", |e| {
+        matches!(e, Event::StateChanged(State::Closed)).then_some(())
+    })
+    .await;
+    server.publish(r#"{"while":"away"}"#).unwrap();
+    let queued = socket.send(r#"{"queued":true}"#).unwrap();
+    socket.connect();
+    let replayed = wait_for(&socket, WAIT, "replay", |e| match e {
+        Event::Message(m) => Some(m.data.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        replayed,
+        steadyws::Payload::Json(r#"{"while":"away"}"#.into())
+    );
+    wait_for(&socket, WAIT, "ack", |e| {
+        matches!(e, Event::Acked(id) if *id == queued).then_some(())
+    })
+    .await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_shutdown_is_a_close_1001_and_the_socket_comes_back() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let addr = server.addr();
+    let socket = Socket::new(quick(&server.url())).unwrap();
+    socket.connect();
+    wait_for(&socket, WAIT, "Open", |e| {
+        matches!(e, Event::StateChanged(State::Open)).then_some(())
+    })
+    .await;
+    server.shutdown().await;
+    let lost = wait_for(&socket, WAIT, "close", |e| match e {
+        Event::ConnectionLost(err) => Some(err.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(
+        matches!(lost, steadyws::ConnectionError::Closed { code: 1001, .. }),
+        "{lost:?}"
+    );
+    let again = start(ServerConfig {
+        listen: addr,
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    wait_for(&socket, WAIT, "Open again", |e| {
+        matches!(e, Event::StateChanged(State::Open)).then_some(())
+    })
+    .await;
+    again.shutdown().await;
+}
