@@ -20,3 +20,8 @@ pub use socket::{HeadersProvider, Socket, SocketConfig};
 pub fn spki_sha256_hex(cert_der: &[u8]) -> Option<String> {
     net::tls::spki_sha256_hex(cert_der)
 }
+
+/// The README's Rust examples, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

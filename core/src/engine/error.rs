@@ -87,7 +87,7 @@ pub enum SendError {
 pub enum ConnectionError {
     /// TCP connection refused.
     #[error(
-        "connection refused by {addr}: is the server running and listening there? (a server on localhost:3000 is not reachable at 127.0.0.1:8080)"
+        "connection refused by {addr}: is the server running and listening there? (check host and port: a server bound to localhost:3000 is not reachable at 127.0.0.1:8080)"
     )]
     Refused {
         /// `host:port` dialled.
@@ -127,7 +127,8 @@ pub enum ConnectionError {
     },
     /// The transport did not open within `connect_timeout`.
     #[error(
-        "no WebSocket connection within {after:?}: the server may not answer the Upgrade (plain HTTP servers cannot), or a proxy is holding it"
+        "no WebSocket connection within {} ms: the server may not answer the Upgrade (plain HTTP servers cannot), or a proxy is holding it",
+        after.as_millis()
     )]
     ConnectTimeout {
         /// The timeout that expired.
@@ -135,7 +136,8 @@ pub enum ConnectionError {
     },
     /// No inbound frame within the heartbeat (or probe) deadline.
     #[error(
-        "nothing received from the server for {after:?}, pings unanswered: the connection is dead (network lost, NAT timeout, or the app was suspended); reconnecting"
+        "nothing received from the server for {} ms, pings unanswered: the connection is dead (network lost, NAT timeout, or the app was suspended); reconnecting",
+        after.as_millis()
     )]
     HeartbeatTimeout {
         /// How long nothing arrived (since the last inbound frame, or since the probe).

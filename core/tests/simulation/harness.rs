@@ -124,6 +124,9 @@ pub struct AppLog {
     pub states: Vec<(Instant, State)>,
     pub lost: Vec<(Instant, ConnectionError)>,
     pub malformed: Vec<String>,
+    /// The stream position of the first `hello` the client took as its starting point: what
+    /// was published up to there predates this client.
+    pub start_seq: Option<u64>,
 }
 
 impl AppLog {
@@ -441,7 +444,15 @@ impl Sim {
                 self.client_alive.remove(&conn);
                 self.engine.handle_transport_failed(now, conn, error);
             }
-            Item::Frame(frame) => self.engine.handle_frame(now, conn, frame),
+            Item::Frame(frame) => {
+                if let Frame::Text(text) = &frame
+                    && text.starts_with(r#"{"type":"hello""#)
+                    && self.engine.stats().cursor.last_seq.is_none()
+                {
+                    self.app.start_seq = serde_json::from_str::<serde_json::Value>(text).ok().and_then(|v| v["seq"].as_u64());
+                }
+                self.engine.handle_frame(now, conn, frame);
+            }
             Item::Closed { code, reason } => {
                 self.client_alive.remove(&conn);
                 self.engine
