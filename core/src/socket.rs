@@ -98,22 +98,26 @@ impl std::fmt::Debug for SocketConfig {
 /// Methods never block and need no async runtime; events are read with
 /// [`Socket::next_event`] from any executor. Dropping the socket closes its connection.
 ///
-/// ```no_run
+/// ```
 /// use steadyws::{Event, Socket, SocketConfig};
 ///
-/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// let socket = Socket::new(SocketConfig::new("wss://chat.example.com/ws"))?;
-/// socket.connect();
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A reference server on 127.0.0.1 stands in for yours.
+/// let server = steadyws_server::start(Default::default()).await?;
+/// let socket = Socket::new(SocketConfig::new(server.url()))?;
 /// // Queued even while offline; sent (and resent after reconnects) until the server acks it.
 /// let id = socket.send(r#"{"text":"hello"}"#)?;
+/// socket.connect();
 /// while let Some(event) = socket.next_event().await {
 ///     match event {
-///         Event::Acked(acked) if acked == id => println!("stored by the server"),
+///         Event::Acked(acked) if acked == id => break, // stored by the server
 ///         Event::Message(message) => println!("received {:?}", message.data),
 ///         Event::StateChanged(state) => println!("now {state}"),
 ///         other => println!("{other:?}"),
 ///     }
 /// }
+/// assert_eq!(socket.stats().messages_acked, 1);
 /// # Ok(()) }
 /// ```
 pub struct Socket {

@@ -264,6 +264,9 @@ pub fn handshake_error(err: &tungstenite::Error) -> ConnectionError {
         E::Capacity(tungstenite::error::CapacityError::MessageTooLong { max_size, .. }) => {
             ConnectionError::MessageTooLarge { max: *max_size }
         }
+        E::Protocol(ProtocolError::SecWebSocketSubProtocolError(_)) => ConnectionError::Io {
+            detail: "the server accepted none of the offered subprotocols (SocketConfig::subprotocols); offer one it supports, or none".into(),
+        },
         E::Protocol(ProtocolError::ResetWithoutClosingHandshake)
         | E::ConnectionClosed
         | E::AlreadyClosed => ConnectionError::abnormal(),

@@ -449,7 +449,9 @@ impl Sim {
                     && text.starts_with(r#"{"type":"hello""#)
                     && self.engine.stats().cursor.last_seq.is_none()
                 {
-                    self.app.start_seq = serde_json::from_str::<serde_json::Value>(text).ok().and_then(|v| v["seq"].as_u64());
+                    self.app.start_seq = serde_json::from_str::<serde_json::Value>(text)
+                        .ok()
+                        .and_then(|v| v["seq"].as_u64());
                 }
                 self.engine.handle_frame(now, conn, frame);
             }

@@ -38,15 +38,24 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut route = None;
-    let callback = |request: &Request, response: Response| {
-        let decided = decide(request, &shared);
-        match decided {
-            Ok(chosen) => {
-                route = Some(chosen);
-                Ok(response)
-            }
-            Err(refusal) => Err(refusal),
+    let callback = |request: &Request, mut response: Response| {
+        route = Some(decide(request, &shared)?);
+        // Accept the client's first offered subprotocol: the envelope does not depend on it,
+        // and a client that offers one fails the handshake unless the server picks one.
+        let offered = request
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok());
+        if let Some(first) = offered
+            .and_then(|list| list.split(',').next())
+            .map(str::trim)
+            && let Ok(value) = first.parse()
+        {
+            response
+                .headers_mut()
+                .insert("sec-websocket-protocol", value);
         }
+        Ok(response)
     };
     let config = shared.ws_config();
     let ws = match tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config))

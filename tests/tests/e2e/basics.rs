@@ -254,3 +254,31 @@ async fn server_shutdown_is_a_close_1001_and_the_socket_comes_back() {
     .await;
     again.shutdown().await;
 }
+
+#[tokio::test]
+async fn subprotocols_and_static_headers_reach_the_server() {
+    let server = start(ServerConfig {
+        require_token: Some("static".into()),
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut config = quick(&server.url());
+    config.subprotocols = vec!["chat.v2".into(), "chat.v1".into()];
+    config.headers = vec![("Authorization".into(), "Bearer static".into())];
+    let socket = Socket::new(config).unwrap();
+    socket.connect();
+    let id = socket.send("1").unwrap();
+    wait_for(&socket, WAIT, "ack", |e| {
+        matches!(e, Event::Acked(a) if *a == id).then_some(())
+    })
+    .await;
+    let bad = {
+        let mut bad = quick(&server.url());
+        bad.headers = vec![("Bad Header".into(), "x".into())];
+        bad
+    };
+    let err = Socket::new(bad).err().unwrap().to_string();
+    assert!(err.contains("not a valid HTTP header name"), "{err}");
+    server.shutdown().await;
+}
