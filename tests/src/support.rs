@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use steadyws::engine::HeartbeatMode;
-use steadyws::{Event, Socket, SocketConfig};
+use steadyws::{ConnectionError, Event, MessageId, Socket, SocketConfig, State};
 
 /// Defaults shrunk for tests: fast heartbeat, short backoff, 3 s connect timeout.
 pub fn quick(url: &str) -> SocketConfig {
@@ -54,4 +54,38 @@ pub async fn collect_for(socket: &Socket, duration: Duration) -> Vec<Event> {
         events.push(event);
     }
     events
+}
+
+/// The bound on every wait in the end-to-end suite.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Wait for the state to become `Open`.
+pub async fn wait_open(socket: &Socket) {
+    wait_state(socket, "Open", |s| *s == State::Open).await;
+}
+
+/// Wait for a state change matching `accept`; returns the state.
+pub async fn wait_state(socket: &Socket, what: &str, accept: impl Fn(&State) -> bool) -> State {
+    wait_for(socket, WAIT, what, |e| match e {
+        Event::StateChanged(state) if accept(state) => Some(state.clone()),
+        _ => None,
+    })
+    .await
+}
+
+/// Wait for the next `ConnectionLost`; returns its error.
+pub async fn next_error(socket: &Socket) -> ConnectionError {
+    wait_for(socket, WAIT, "a connection error", |e| match e {
+        Event::ConnectionLost(err) => Some(err.clone()),
+        _ => None,
+    })
+    .await
+}
+
+/// Wait for the ack of `id`.
+pub async fn wait_acked(socket: &Socket, id: &MessageId) {
+    wait_for(socket, WAIT, "the ack", |e| {
+        matches!(e, Event::Acked(acked) if acked == id).then_some(())
+    })
+    .await;
 }

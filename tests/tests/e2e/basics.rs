@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use steadyws::{Event, HeadersProvider, Socket, SocketConfig, State};
 use steadyws_server::{ServerConfig, start};
-use steadyws_tests::support::{quick, wait_for};
-
-const WAIT: Duration = Duration::from_secs(10);
+use steadyws_tests::support::*;
 
 #[tokio::test]
 async fn sends_are_acked_and_fanned_out_to_every_client() {
@@ -151,11 +149,7 @@ async fn a_refused_token_is_refreshed_once_through_the_headers_provider() {
     config.headers_provider = Some(provider.clone());
     let socket = Socket::new(config).unwrap();
     socket.connect();
-    let error = wait_for(&socket, WAIT, "401", |e| match e {
-        Event::ConnectionLost(err) => Some(err.clone()),
-        _ => None,
-    })
-    .await;
+    let error = next_error(&socket).await;
     assert_eq!(
         error,
         steadyws::ConnectionError::Handshake {
@@ -233,11 +227,7 @@ async fn server_shutdown_is_a_close_1001_and_the_socket_comes_back() {
     })
     .await;
     server.shutdown().await;
-    let lost = wait_for(&socket, WAIT, "close", |e| match e {
-        Event::ConnectionLost(err) => Some(err.clone()),
-        _ => None,
-    })
-    .await;
+    let lost = next_error(&socket).await;
     assert!(
         matches!(lost, steadyws::ConnectionError::Closed { code: 1001, .. }),
         "{lost:?}"

@@ -4,19 +4,9 @@ use std::time::Duration;
 
 use steadyws::{ConnectionError, Event, Socket, SocketConfig, State, UrlError};
 use steadyws_server::{ServerConfig, start};
-use steadyws_tests::support::{quick, wait_for};
+use steadyws_tests::support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-async fn first_error(socket: &Socket) -> ConnectionError {
-    wait_for(socket, WAIT, "a connection error", |e| match e {
-        Event::ConnectionLost(err) => Some(err.clone()),
-        _ => None,
-    })
-    .await
-}
 
 #[test]
 fn http_urls_are_refused_at_construction_naming_the_ws_form() {
@@ -41,7 +31,7 @@ async fn nothing_listening_is_refused_naming_host_and_port() {
     };
     let socket = Socket::new(quick(&format!("ws://127.0.0.1:{port}/ws"))).unwrap();
     socket.connect();
-    let err = first_error(&socket).await;
+    let err = next_error(&socket).await;
     assert_eq!(
         err,
         ConnectionError::Refused {
@@ -79,7 +69,7 @@ async fn a_plain_http_server_gets_the_non_101_hint() {
     });
     let socket = Socket::new(quick(&format!("ws://{addr}/ws"))).unwrap();
     socket.connect();
-    let err = first_error(&socket).await;
+    let err = next_error(&socket).await;
     assert_eq!(
         err,
         ConnectionError::Handshake {
@@ -111,7 +101,7 @@ async fn a_listener_that_never_answers_times_out_connecting() {
     let socket = Socket::new(config).unwrap();
     socket.connect();
     let started = std::time::Instant::now();
-    let err = first_error(&socket).await;
+    let err = next_error(&socket).await;
     assert_eq!(
         err,
         ConnectionError::ConnectTimeout {
@@ -134,7 +124,7 @@ async fn a_listener_that_never_answers_times_out_connecting() {
 async fn an_unresolvable_host_is_a_dns_error() {
     let socket = Socket::new(quick("ws://steadyws-test.invalid/ws")).unwrap();
     socket.connect();
-    let err = first_error(&socket).await;
+    let err = next_error(&socket).await;
     assert!(
         matches!(&err, ConnectionError::Dns { host, .. } if host == "steadyws-test.invalid"),
         "{err:?}"
@@ -148,7 +138,7 @@ async fn overload_answers_503_and_the_retry_after_is_honoured() {
     server.set_overloaded(Duration::from_secs(60), Duration::from_secs(7));
     let socket = Socket::new(quick(&server.url())).unwrap();
     socket.connect();
-    let err = first_error(&socket).await;
+    let err = next_error(&socket).await;
     assert_eq!(
         err,
         ConnectionError::Handshake {
@@ -203,7 +193,7 @@ async fn an_oversized_inbound_message_is_a_typed_error_and_retries_back_off() {
     server
         .publish(&format!("\"{}\"", "x".repeat(4096)))
         .unwrap();
-    let err = first_error(&socket).await;
+    let err = next_error(&socket).await;
     assert_eq!(err, ConnectionError::MessageTooLarge { max: 1024 });
     assert!(err.to_string().contains("raise the limit"), "{err}");
     // The server replays the same message on every reconnect, so with mismatched limits the

@@ -11,22 +11,13 @@ use steadyws::{AppState, ConnectionError, Event, Network, Socket, State};
 use steadyws_server::{ServerConfig, start};
 use steadyws_tests::fault_proxy::{FaultProxy, Mode};
 use steadyws_tests::process::ServerProcess;
-use steadyws_tests::support::{collect_for, quick, wait_for};
-
-const WAIT: Duration = Duration::from_secs(10);
+use steadyws_tests::support::*;
 
 fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-}
-
-async fn open(socket: &Socket) {
-    wait_for(socket, WAIT, "Open", |e| {
-        matches!(e, Event::StateChanged(State::Open)).then_some(())
-    })
-    .await;
 }
 
 /// What a client saw, tallied from its events.
@@ -71,8 +62,8 @@ async fn sigkill_and_restart_mid_stream_loses_and_duplicates_nothing_in_both_dir
     let bob = Socket::new(quick(&server.url)).unwrap();
     alice.connect();
     bob.connect();
-    open(&alice).await;
-    open(&bob).await;
+    wait_open(&alice).await;
+    wait_open(&bob).await;
     let (mut alice_tally, mut bob_tally) = (Tally::default(), Tally::default());
     let mut sent = Vec::new();
     let mut server = Some(server);
@@ -152,14 +143,10 @@ async fn a_blackholed_link_is_detected_by_the_heartbeat_and_replaced() {
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let socket = Socket::new(quick(&format!("ws://{}/ws", proxy.addr()))).unwrap();
     socket.connect();
-    open(&socket).await;
+    wait_open(&socket).await;
     proxy.set_mode(Mode::Blackhole);
     let started = Instant::now();
-    let err = wait_for(&socket, WAIT, "heartbeat timeout", |e| match e {
-        Event::ConnectionLost(err) => Some(err.clone()),
-        _ => None,
-    })
-    .await;
+    let err = next_error(&socket).await;
     assert!(
         matches!(err, ConnectionError::HeartbeatTimeout { .. }),
         "{err:?}"
@@ -171,7 +158,7 @@ async fn a_blackholed_link_is_detected_by_the_heartbeat_and_replaced() {
         started.elapsed()
     );
     proxy.set_mode(Mode::Pass);
-    open(&socket).await;
+    wait_open(&socket).await;
     server.shutdown().await;
 }
 
@@ -181,13 +168,9 @@ async fn a_reset_is_a_1006_and_messages_sent_meanwhile_arrive_once() {
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let socket = Socket::new(quick(&format!("ws://{}/ws", proxy.addr()))).unwrap();
     socket.connect();
-    open(&socket).await;
+    wait_open(&socket).await;
     proxy.set_mode(Mode::Down);
-    let err = wait_for(&socket, WAIT, "1006", |e| match e {
-        Event::ConnectionLost(err) => Some(err.clone()),
-        _ => None,
-    })
-    .await;
+    let err = next_error(&socket).await;
     assert_eq!(err, ConnectionError::abnormal());
     let ids: Vec<_> = (0..10)
         .map(|i| socket.send(&i.to_string()).unwrap())
@@ -219,7 +202,7 @@ async fn background_disconnect_after_grace_then_foreground_reconnects() {
     config.engine.background = BackgroundPolicy::DisconnectAfter(Duration::from_millis(300));
     let socket = Socket::new(config).unwrap();
     socket.connect();
-    open(&socket).await;
+    wait_open(&socket).await;
     socket.set_app_state(AppState::Background);
     wait_for(&socket, WAIT, "Suspended", |e| {
         matches!(e, Event::StateChanged(State::Suspended)).then_some(())
@@ -233,7 +216,7 @@ async fn background_disconnect_after_grace_then_foreground_reconnects() {
     );
     let queued = socket.send(r#"{"from":"background"}"#).unwrap();
     socket.set_app_state(AppState::Foreground);
-    open(&socket).await;
+    wait_open(&socket).await;
     wait_for(&socket, WAIT, "ack", |e| {
         matches!(e, Event::Acked(a) if *a == queued).then_some(())
     })
@@ -249,7 +232,7 @@ async fn foreground_probe_replaces_a_stale_socket_within_probe_timeout_plus_hand
     config.engine.probe_timeout = Duration::from_millis(500);
     let socket = Socket::new(config).unwrap();
     socket.connect();
-    open(&socket).await;
+    wait_open(&socket).await;
     socket.set_app_state(AppState::Background);
     proxy.blackhole_existing(); // iOS suspended us; the old socket is dead, the network is fine
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -260,18 +243,14 @@ async fn foreground_probe_replaces_a_stale_socket_within_probe_timeout_plus_hand
     );
     let started = Instant::now();
     socket.set_app_state(AppState::Foreground);
-    let err = wait_for(&socket, WAIT, "probe timeout", |e| match e {
-        Event::ConnectionLost(err) => Some(err.clone()),
-        _ => None,
-    })
-    .await;
+    let err = next_error(&socket).await;
     assert_eq!(
         err,
         ConnectionError::HeartbeatTimeout {
             after: Duration::from_millis(500)
         }
     );
-    open(&socket).await;
+    wait_open(&socket).await;
     let took = started.elapsed();
     assert!(
         took < Duration::from_millis(500 + 700),
@@ -286,7 +265,7 @@ async fn no_attempts_while_the_network_is_gone_and_one_at_once_when_it_returns()
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let socket = Socket::new(quick(&format!("ws://{}/ws", proxy.addr()))).unwrap();
     socket.connect();
-    open(&socket).await;
+    wait_open(&socket).await;
     socket.set_network(Network::Unavailable);
     proxy.set_mode(Mode::Down);
     wait_for(&socket, WAIT, "WaitingForNetwork", |e| {
@@ -305,7 +284,7 @@ async fn no_attempts_while_the_network_is_gone_and_one_at_once_when_it_returns()
     socket.set_network(Network::Available {
         interface: Some("wifi".into()),
     });
-    open(&socket).await;
+    wait_open(&socket).await;
     assert!(
         started.elapsed() < Duration::from_millis(500),
         "recovered after {:?}",

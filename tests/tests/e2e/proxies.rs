@@ -1,14 +1,10 @@
 //! Through an HTTP CONNECT proxy, and behind a real nginx with and without the Upgrade headers.
 
-use std::time::Duration;
-
 use steadyws::{ConnectionError, Event, Socket, State};
 use steadyws_server::{ServerConfig, start};
 use steadyws_tests::connect_proxy::ConnectProxy;
 use steadyws_tests::nginx::{self, Nginx};
-use steadyws_tests::support::{quick, wait_for};
-
-const WAIT: Duration = Duration::from_secs(10);
+use steadyws_tests::support::*;
 
 #[tokio::test]
 async fn connects_through_an_http_connect_proxy() {
@@ -38,11 +34,7 @@ async fn an_unreachable_proxy_is_named() {
     config.proxy = Some(format!("http://127.0.0.1:{port}"));
     let socket = Socket::new(config).unwrap();
     socket.connect();
-    let err = wait_for(&socket, WAIT, "proxy error", |e| match e {
-        Event::ConnectionLost(err) => Some(err.clone()),
-        _ => None,
-    })
-    .await;
+    let err = next_error(&socket).await;
     assert!(
         matches!(&err, ConnectionError::Proxy { proxy, .. } if *proxy == format!("127.0.0.1:{port}")),
         "{err:?}"
@@ -79,11 +71,7 @@ async fn behind_nginx_with_upgrade_headers_it_works_and_without_them_the_hint_sa
     let bad = Nginx::start(server.addr(), false).unwrap();
     let socket = Socket::new(quick(&bad.url())).unwrap();
     socket.connect();
-    let err = wait_for(&socket, WAIT, "handshake error", |e| match e {
-        Event::ConnectionLost(err) => Some(err.clone()),
-        _ => None,
-    })
-    .await;
+    let err = next_error(&socket).await;
     assert!(
         matches!(
             err,

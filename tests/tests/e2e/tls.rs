@@ -1,14 +1,10 @@
 //! wss with certificates made in the test: trusted through the extra-roots config, pinned, and
 //! the TLS failures each named for the check that failed.
 
-use std::time::Duration;
-
 use steadyws::{ConnectionError, Event, Socket, State};
 use steadyws_server::{RunningServer, ServerConfig, TlsFiles, start};
 use steadyws_tests::pki::{Leaf, TestCa};
-use steadyws_tests::support::{quick, wait_for};
-
-const WAIT: Duration = Duration::from_secs(10);
+use steadyws_tests::support::*;
 
 async fn wss_server(leaf: &Leaf, tag: &str) -> RunningServer {
     let dir = std::env::temp_dir().join(format!("steadyws-tls-{}-{tag}", std::process::id()));
@@ -23,14 +19,6 @@ async fn wss_server(leaf: &Leaf, tag: &str) -> RunningServer {
 
 fn wss_url(server: &RunningServer, host: &str) -> String {
     format!("wss://{host}:{}/ws", server.addr().port())
-}
-
-async fn first_error(socket: &Socket) -> ConnectionError {
-    wait_for(socket, WAIT, "a connection error", |e| match e {
-        Event::ConnectionLost(err) => Some(err.clone()),
-        _ => None,
-    })
-    .await
 }
 
 #[tokio::test]
@@ -58,7 +46,7 @@ async fn an_unknown_ca_says_to_add_it_to_extra_roots() {
     let server = wss_server(&ca.leaf(&["localhost"]), "unknown-ca").await;
     let socket = Socket::new(quick(&wss_url(&server, "localhost"))).unwrap();
     socket.connect();
-    let err = first_error(&socket).await;
+    let err = next_error(&socket).await;
     assert!(matches!(err, ConnectionError::Tls { .. }), "{err:?}");
     assert!(
         err.to_string().contains("unknown authority")
@@ -76,7 +64,7 @@ async fn a_wrong_name_says_the_certificate_does_not_cover_it() {
     config.extra_root_certs_pem = vec![ca.cert_pem.clone()];
     let socket = Socket::new(config).unwrap();
     socket.connect();
-    let err = first_error(&socket).await;
+    let err = next_error(&socket).await;
     assert!(matches!(err, ConnectionError::Tls { .. }), "{err:?}");
     assert!(
         err.to_string().contains("not valid for this host name"),
@@ -96,7 +84,7 @@ async fn a_pin_mismatch_fails_the_tls_handshake() {
     config.pinned_spki_sha256 = vec![steadyws::spki_sha256_hex(&other_key.cert_der).unwrap()];
     let socket = Socket::new(config).unwrap();
     socket.connect();
-    let err = first_error(&socket).await;
+    let err = next_error(&socket).await;
     let presented = steadyws::spki_sha256_hex(&leaf.cert_der).unwrap();
     assert!(matches!(err, ConnectionError::Tls { .. }), "{err:?}");
     assert!(
@@ -116,7 +104,7 @@ async fn wss_to_a_plain_ws_port_is_explained() {
     )))
     .unwrap();
     socket.connect();
-    let err = first_error(&socket).await;
+    let err = next_error(&socket).await;
     assert!(
         matches!(
             err,
