@@ -1,0 +1,66 @@
+//! The one error type hosts see: Swift `Error`, Kotlin `SteadyException`, Python exceptions.
+
+use steadyws::{ConfigError, SendError};
+
+/// Why a call was refused. The message says what is wrong and what to do.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum SteadyError {
+    /// The URL is not a usable ws:// or wss:// URL.
+    #[error("{message}")]
+    InvalidUrl {
+        /// What is wrong and the ws/wss form to use.
+        message: String,
+    },
+    /// A setting is out of range.
+    #[error("{message}")]
+    InvalidConfig {
+        /// Which setting and what is accepted.
+        message: String,
+    },
+    /// The payload is not JSON (envelope mode).
+    #[error("{message}")]
+    NotJson {
+        /// The parser's complaint.
+        message: String,
+    },
+    /// The payload kind needs the other mode.
+    #[error("{message}")]
+    WrongMode {
+        /// Which mode to use.
+        message: String,
+    },
+    /// The message alone is larger than the outbox holds.
+    #[error("{message}")]
+    MessageTooLarge {
+        /// Sizes involved.
+        message: String,
+    },
+    /// The outbox is full (policy: reject new).
+    #[error("{message}")]
+    OutboxFull {
+        /// Sizes and what to do.
+        message: String,
+    },
+}
+
+impl From<ConfigError> for SteadyError {
+    fn from(err: ConfigError) -> Self {
+        let message = err.to_string();
+        match err {
+            ConfigError::Url(_) => SteadyError::InvalidUrl { message },
+            ConfigError::Invalid { .. } => SteadyError::InvalidConfig { message },
+        }
+    }
+}
+
+impl From<SendError> for SteadyError {
+    fn from(err: SendError) -> Self {
+        let message = err.to_string();
+        match err {
+            SendError::NotJson { .. } => SteadyError::NotJson { message },
+            SendError::WrongMode { .. } => SteadyError::WrongMode { message },
+            SendError::TooLarge { .. } => SteadyError::MessageTooLarge { message },
+            SendError::OutboxFull { .. } => SteadyError::OutboxFull { message },
+        }
+    }
+}

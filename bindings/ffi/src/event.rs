@@ -1,0 +1,277 @@
+//! Events, states and stats as plain data for the host languages.
+
+use steadyws::{ConnectionError, Event, FailReason, Payload, SendFailure, State, Stats};
+
+/// Content of a message.
+#[derive(Clone, Debug, PartialEq, uniffi::Enum)]
+pub enum MessageData {
+    /// JSON text (envelope mode).
+    Json {
+        /// The JSON document.
+        json: String,
+    },
+    /// A text frame (raw mode).
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// A binary frame (raw mode).
+    Binary {
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+}
+
+/// Where the socket is.
+#[derive(Clone, Debug, PartialEq, uniffi::Enum)]
+pub enum SocketState {
+    /// Not connected yet.
+    Idle,
+    /// Opening a connection.
+    Connecting {
+        /// Attempt number since the last stable connection.
+        attempt: u32,
+    },
+    /// Connected.
+    Open,
+    /// Waiting before the next attempt.
+    Reconnecting {
+        /// The attempt that will be made.
+        attempt: u32,
+        /// The delay, in milliseconds.
+        retry_in_ms: u64,
+    },
+    /// Disconnected while the app is in the background.
+    Suspended,
+    /// No network; waiting for it to return.
+    WaitingForNetwork,
+    /// Closing at the app's request.
+    Closing,
+    /// Closed at the app's request.
+    Closed,
+    /// Given up; `connect()` starts over.
+    Failed {
+        /// Why, with what to do.
+        reason: String,
+        /// True when retrying later may help (the attempt budget ran out), false when the server
+        /// refused this client.
+        retryable: bool,
+    },
+}
+
+/// Why a connection attempt failed or an open connection ended.
+#[derive(Clone, Debug, PartialEq, uniffi::Record)]
+pub struct ConnectionProblem {
+    /// `refused`, `dns`, `tls`, `proxy`, `handshake`, `connect_timeout`, `heartbeat_timeout`,
+    /// `closed`, `message_too_large` or `io`.
+    pub kind: String,
+    /// What happened and what to do.
+    pub message: String,
+    /// The HTTP status of a refused upgrade.
+    pub http_status: Option<u16>,
+    /// The WebSocket close code (1006 when the connection dropped without one).
+    pub close_code: Option<u16>,
+}
+
+/// Something the application should hear about.
+#[derive(Clone, Debug, PartialEq, uniffi::Enum)]
+pub enum SocketEvent {
+    /// The state changed.
+    StateChanged {
+        /// The new state.
+        state: SocketState,
+    },
+    /// A message from the server, delivered once and in order.
+    Message {
+        /// Server id (envelope mode).
+        id: Option<String>,
+        /// Stream position (envelope mode).
+        seq: Option<u64>,
+        /// Server time in ms (envelope mode).
+        ts: Option<u64>,
+        /// The content.
+        data: MessageData,
+    },
+    /// The server stored this message.
+    Acked {
+        /// Its id, as returned by `send`.
+        id: String,
+    },
+    /// This message will not be acknowledged.
+    SendFailed {
+        /// Its id.
+        id: String,
+        /// `expired`, `dropped` or `rejected`.
+        reason: String,
+        /// Details (the server's explanation for `rejected`).
+        message: String,
+    },
+    /// An inbound frame could not be understood and was skipped.
+    MalformedFrame {
+        /// What is wrong.
+        reason: String,
+        /// The start of the frame.
+        preview: String,
+    },
+    /// The server sent an error notice.
+    ServerError {
+        /// Machine-readable code.
+        code: String,
+        /// Explanation.
+        message: String,
+    },
+    /// A connection attempt failed or the connection dropped; the next state follows.
+    ConnectionLost {
+        /// What happened.
+        problem: ConnectionProblem,
+    },
+}
+
+/// Counters for dashboards.
+#[derive(Clone, Debug, PartialEq, uniffi::Record)]
+pub struct SocketStats {
+    /// Current state.
+    pub state: SocketState,
+    /// Attempts since the last stable connection.
+    pub attempt: u32,
+    /// Connections opened after the first.
+    pub reconnects: u64,
+    /// Round-trip time of the last answered ping, ms.
+    pub last_rtt_ms: Option<u64>,
+    /// Server messages delivered.
+    pub messages_in: u64,
+    /// Client messages written (resends included).
+    pub messages_written: u64,
+    /// Client messages acknowledged.
+    pub messages_acked: u64,
+    /// Inbound duplicates dropped.
+    pub duplicates_dropped: u64,
+    /// Messages queued.
+    pub outbox_len: u64,
+    /// Bytes queued.
+    pub outbox_bytes: u64,
+    /// Resume position: last delivered `seq`.
+    pub last_seq: Option<u64>,
+    /// Resume position: last delivered `ts`.
+    pub last_ts: Option<u64>,
+}
+
+impl From<State> for SocketState {
+    fn from(state: State) -> Self {
+        let description = state.to_string();
+        match state {
+            State::Idle => SocketState::Idle,
+            State::Connecting { attempt } => SocketState::Connecting { attempt },
+            State::Open => SocketState::Open,
+            State::Reconnecting { attempt, retry_in } => SocketState::Reconnecting {
+                attempt,
+                retry_in_ms: retry_in.as_millis() as u64,
+            },
+            State::Suspended => SocketState::Suspended,
+            State::WaitingForNetwork => SocketState::WaitingForNetwork,
+            State::Closing => SocketState::Closing,
+            State::Closed => SocketState::Closed,
+            State::Failed { reason } => SocketState::Failed {
+                reason: description,
+                retryable: matches!(reason, FailReason::GaveUp { .. }),
+            },
+        }
+    }
+}
+
+impl From<Payload> for MessageData {
+    fn from(payload: Payload) -> Self {
+        match payload {
+            Payload::Json(json) => MessageData::Json { json },
+            Payload::Text(text) => MessageData::Text { text },
+            Payload::Binary(bytes) => MessageData::Binary { bytes },
+        }
+    }
+}
+
+impl From<ConnectionError> for ConnectionProblem {
+    fn from(error: ConnectionError) -> Self {
+        let message = error.to_string();
+        let (kind, http_status, close_code) = match error {
+            ConnectionError::Refused { .. } => ("refused", None, None),
+            ConnectionError::Dns { .. } => ("dns", None, None),
+            ConnectionError::Tls { .. } => ("tls", None, None),
+            ConnectionError::Proxy { .. } => ("proxy", None, None),
+            ConnectionError::Handshake { status, .. } => ("handshake", Some(status), None),
+            ConnectionError::ConnectTimeout { .. } => ("connect_timeout", None, None),
+            ConnectionError::HeartbeatTimeout { .. } => ("heartbeat_timeout", None, None),
+            ConnectionError::Closed { code, .. } => ("closed", None, Some(code)),
+            ConnectionError::MessageTooLarge { .. } => ("message_too_large", None, None),
+            ConnectionError::Io { .. } => ("io", None, None),
+        };
+        ConnectionProblem {
+            kind: kind.into(),
+            message,
+            http_status,
+            close_code,
+        }
+    }
+}
+
+impl From<Event> for SocketEvent {
+    fn from(event: Event) -> Self {
+        match event {
+            Event::StateChanged(state) => SocketEvent::StateChanged {
+                state: state.into(),
+            },
+            Event::Message(message) => SocketEvent::Message {
+                id: message.id,
+                seq: message.seq,
+                ts: message.ts,
+                data: message.data.into(),
+            },
+            Event::Acked(id) => SocketEvent::Acked { id: id.0 },
+            Event::SendFailed { id, reason } => {
+                let (reason, message) = match reason {
+                    SendFailure::Expired => (
+                        "expired",
+                        "not acknowledged within its time-to-live".to_owned(),
+                    ),
+                    SendFailure::Dropped => (
+                        "dropped",
+                        "evicted from the full outbox (drop-oldest policy)".to_owned(),
+                    ),
+                    SendFailure::Rejected { code, message } => {
+                        ("rejected", format!("{code}: {message}"))
+                    }
+                };
+                SocketEvent::SendFailed {
+                    id: id.0,
+                    reason: reason.into(),
+                    message,
+                }
+            }
+            Event::MalformedFrame { reason, preview } => {
+                SocketEvent::MalformedFrame { reason, preview }
+            }
+            Event::ServerError { code, message } => SocketEvent::ServerError { code, message },
+            Event::ConnectionLost(error) => SocketEvent::ConnectionLost {
+                problem: error.into(),
+            },
+        }
+    }
+}
+
+impl From<Stats> for SocketStats {
+    fn from(stats: Stats) -> Self {
+        SocketStats {
+            state: stats.state.into(),
+            attempt: stats.attempt,
+            reconnects: stats.reconnects,
+            last_rtt_ms: stats.last_rtt.map(|rtt| rtt.as_millis() as u64),
+            messages_in: stats.messages_in,
+            messages_written: stats.messages_written,
+            messages_acked: stats.messages_acked,
+            duplicates_dropped: stats.duplicates_dropped,
+            outbox_len: stats.outbox_len as u64,
+            outbox_bytes: stats.outbox_bytes as u64,
+            last_seq: stats.cursor.last_seq,
+            last_ts: stats.cursor.last_ts,
+        }
+    }
+}

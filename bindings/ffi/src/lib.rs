@@ -1,0 +1,20 @@
+//! UniFFI bindings of steadyws: thin wrappers that translate the Rust API into records, enums,
+//! one object and one error type that Swift, Kotlin and Python can use. No reliability logic
+//! lives here; every method forwards to [`steadyws::Socket`].
+//!
+//! Names per language come from the workspace's `uniffi.toml` (this crate's `uniffi.toml` is a
+//! symlink to it, the file UniFFI reads from the crate root).
+
+mod error;
+mod event;
+mod listener;
+mod options;
+mod socket;
+
+pub use error::SteadyError;
+pub use event::{ConnectionProblem, MessageData, SocketEvent, SocketState, SocketStats};
+pub use listener::{ListenerError, SocketListener};
+pub use options::{BackgroundMode, HeartbeatKind, SocketOptions};
+pub use socket::{AppLifecycle, NetworkStatus, SteadySocket};
+
+uniffi::setup_scaffolding!("steadyws");

@@ -1,0 +1,172 @@
+//! `SteadySocket`: the object hosts hold. Every method forwards to [`steadyws::Socket`].
+
+use std::sync::{Arc, Mutex};
+
+use steadyws::{AppState, Network, Socket};
+use tokio::sync::watch;
+
+use crate::error::SteadyError;
+use crate::event::{SocketEvent, SocketState, SocketStats};
+use crate::listener::SocketListener;
+use crate::options::SocketOptions;
+
+/// Whether the app is visible.
+#[derive(Clone, Copy, Debug, uniffi::Enum)]
+pub enum AppLifecycle {
+    /// Visible and running.
+    Foreground,
+    /// In the background; the OS may suspend it.
+    Background,
+}
+
+/// What the OS reachability API reports.
+#[derive(Clone, Debug, uniffi::Enum)]
+pub enum NetworkStatus {
+    /// A route exists, over `interface` (e.g. "wifi", "cellular") if known.
+    Available {
+        /// The interface name, if known.
+        interface: Option<String>,
+    },
+    /// No route.
+    Unavailable,
+}
+
+/// A WebSocket that stays connected, resends what the server has not acknowledged, drops
+/// duplicates and resumes where it left off. Methods never block.
+#[derive(uniffi::Object)]
+pub struct SteadySocket {
+    socket: Arc<Socket>,
+    /// Stops the listener thread when replaced or when this object is released.
+    listener_stop: Mutex<Option<watch::Sender<bool>>>,
+}
+
+#[uniffi::export]
+impl SteadySocket {
+    /// Validate `options` and create the socket (idle until `connect`).
+    #[uniffi::constructor]
+    pub fn new(options: SocketOptions) -> Result<Arc<Self>, SteadyError> {
+        let socket = Socket::new(options.to_config())?;
+        Ok(Arc::new(SteadySocket {
+            socket: Arc::new(socket),
+            listener_stop: Mutex::new(None),
+        }))
+    }
+
+    /// Start connecting, and keep reconnecting.
+    pub fn connect(&self) {
+        self.socket.connect();
+    }
+
+    /// Close gracefully and stop reconnecting; queued messages wait for the next `connect`.
+    pub fn disconnect(&self) {
+        self.socket.disconnect();
+    }
+
+    /// Queue a JSON message; returns its id. An `Acked` event follows once the server stored it.
+    pub fn send(&self, json: String) -> Result<String, SteadyError> {
+        Ok(self.socket.send(&json)?.0)
+    }
+
+    /// `send` that gives up after `ttl_ms` (a `SendFailed` event with reason `expired`).
+    pub fn send_with_ttl(&self, json: String, ttl_ms: u64) -> Result<String, SteadyError> {
+        Ok(self
+            .socket
+            .send_with_ttl(&json, std::time::Duration::from_millis(ttl_ms))?
+            .0)
+    }
+
+    /// Send a text frame unchanged (raw mode).
+    pub fn send_text(&self, text: String) -> Result<String, SteadyError> {
+        Ok(self.socket.send_text(&text)?.0)
+    }
+
+    /// Send a binary frame unchanged (raw mode).
+    pub fn send_binary(&self, bytes: Vec<u8>) -> Result<String, SteadyError> {
+        Ok(self.socket.send_binary(&bytes)?.0)
+    }
+
+    /// Report the app's lifecycle (call from the platform's foreground/background callbacks).
+    pub fn set_app_state(&self, state: AppLifecycle) {
+        self.socket.set_app_state(match state {
+            AppLifecycle::Foreground => AppState::Foreground,
+            AppLifecycle::Background => AppState::Background,
+        });
+    }
+
+    /// Report reachability (call from NWPathMonitor / ConnectivityManager callbacks).
+    pub fn set_network(&self, status: NetworkStatus) {
+        self.socket.set_network(match status {
+            NetworkStatus::Available { interface } => Network::Available { interface },
+            NetworkStatus::Unavailable => Network::Unavailable,
+        });
+    }
+
+    /// The current state.
+    pub fn state(&self) -> SocketState {
+        self.socket.state().into()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> SocketStats {
+        self.socket.stats().into()
+    }
+
+    /// The next event, waiting for it; `None` once the socket is gone.
+    pub async fn next_event(&self) -> Option<SocketEvent> {
+        self.socket.next_event().await.map(Into::into)
+    }
+
+    /// The next event if one is ready, without waiting.
+    pub fn try_next_event(&self) -> Option<SocketEvent> {
+        self.socket.try_next_event().map(Into::into)
+    }
+
+    /// Deliver every event to `listener` (on a steadyws thread) instead of `next_event`;
+    /// `None` stops it. An exception thrown by the listener is logged and delivery goes on.
+    pub fn set_listener(&self, listener: Option<Arc<dyn SocketListener>>) {
+        let mut current = self.listener_stop.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(stop) = current.take() {
+            let _ = stop.send(true);
+        }
+        let Some(listener) = listener else { return };
+        let (stop, stopped) = watch::channel(false);
+        *current = Some(stop);
+        let socket = Arc::clone(&self.socket);
+        let spawned = std::thread::Builder::new()
+            .name("steadyws-listener".into())
+            .spawn(move || deliver(&socket, listener.as_ref(), stopped));
+        if let Err(err) = spawned {
+            log::error!("cannot start the listener thread: {err}");
+        }
+    }
+}
+
+/// Pull events and hand them to the listener, holding no lock while the host code runs.
+fn deliver(socket: &Socket, listener: &dyn SocketListener, mut stopped: watch::Receiver<bool>) {
+    let runtime = steadyws::runtime::handle();
+    loop {
+        let next = runtime.block_on(async {
+            tokio::select! {
+                event = socket.next_event() => event,
+                _ = stopped.wait_for(|stop| *stop) => None,
+            }
+        });
+        let Some(event) = next else { return };
+        if let Err(err) = listener.on_event(event.into()) {
+            log::warn!("{err}");
+        }
+    }
+}
+
+impl Drop for SteadySocket {
+    fn drop(&mut self) {
+        if let Some(stop) = self
+            .listener_stop
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = stop.send(true);
+        }
+    }
+}
