@@ -105,7 +105,7 @@ fn ms(value: u64) -> Duration {
 
 impl SocketOptions {
     /// The Rust configuration these options describe.
-    pub(crate) fn to_config(&self) -> SocketConfig {
+    pub fn to_socket_config(&self) -> SocketConfig {
         let mut config = if self.raw_mode {
             SocketConfig::raw(self.url.clone())
         } else {

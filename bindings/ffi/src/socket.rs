@@ -45,7 +45,7 @@ impl SteadySocket {
     /// Validate `options` and create the socket (idle until `connect`).
     #[uniffi::constructor]
     pub fn new(options: SocketOptions) -> Result<Arc<Self>, SteadyError> {
-        let socket = Socket::new(options.to_config())?;
+        let socket = Socket::new(options.to_socket_config())?;
         Ok(Arc::new(SteadySocket {
             socket: Arc::new(socket),
             listener_stop: Mutex::new(None),

@@ -1,0 +1,138 @@
+//! The FFI surface from Rust: defaults match the Rust API, bad input becomes typed errors (never a
+//! panic), and the listener survives a host that throws.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use steadyws_ffi::{
+    ListenerError, NetworkStatus, SocketEvent, SocketListener, SocketOptions, SocketState,
+    SteadyError, SteadySocket,
+};
+
+fn options(url: &str) -> SocketOptions {
+    SocketOptions {
+        url: url.into(),
+        raw_mode: false,
+        headers: Default::default(),
+        subprotocols: vec![],
+        connect_timeout_ms: 10_000,
+        heartbeat: None,
+        heartbeat_interval_ms: 10_000,
+        heartbeat_timeout_ms: 5_000,
+        probe_timeout_ms: 2_000,
+        backoff_initial_ms: 1_000,
+        backoff_max_ms: 30_000,
+        max_attempts: None,
+        background: None,
+        background_grace_ms: 30_000,
+        outbox_max_messages: 1_000,
+        outbox_max_bytes: 1_048_576,
+        outbox_drop_oldest: false,
+        extra_root_certs_pem: vec![],
+        pinned_spki_sha256: vec![],
+        proxy: None,
+        max_message_size: 4_194_304,
+        resume_last_seq: None,
+        resume_last_ts: None,
+    }
+}
+
+#[test]
+fn options_mapping_reproduces_the_rust_defaults() {
+    let from_ffi = options("ws://h/ws").to_socket_config();
+    let rust = steadyws::SocketConfig::new("ws://h/ws");
+    assert_eq!(from_ffi.engine, rust.engine);
+    assert_eq!(from_ffi.max_message_size, rust.max_message_size);
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    let url_error = |url: &str| SteadySocket::new(options(url)).err().expect("refused");
+    assert!(
+        matches!(url_error("http://h:1/ws"), SteadyError::InvalidUrl { message } if message.contains("use ws://h:1/ws"))
+    );
+    assert!(matches!(url_error(""), SteadyError::InvalidUrl { .. }));
+    let mut bad = options("ws://h/ws");
+    bad.backoff_initial_ms = 0;
+    assert!(
+        matches!(SteadySocket::new(bad), Err(SteadyError::InvalidConfig { message }) if message.contains("backoff.initial"))
+    );
+    let mut bad = options("ws://h/ws");
+    bad.headers.insert("bad header".into(), "x".into());
+    assert!(matches!(
+        SteadySocket::new(bad),
+        Err(SteadyError::InvalidConfig { .. })
+    ));
+
+    let socket = SteadySocket::new(options("ws://127.0.0.1:9/ws")).unwrap();
+    assert!(matches!(
+        socket.send("{oops".into()),
+        Err(SteadyError::NotJson { .. })
+    ));
+    assert!(matches!(
+        socket.send_binary(vec![1]),
+        Err(SteadyError::WrongMode { .. })
+    ));
+    let huge = format!("\"{}\"", "x".repeat(2 * 1024 * 1024));
+    assert!(matches!(
+        socket.send(huge),
+        Err(SteadyError::MessageTooLarge { .. })
+    ));
+    assert!(socket.send(r#"{"fine":true}"#.into()).is_ok());
+    assert_eq!(socket.stats().outbox_len, 1);
+    assert_eq!(socket.state(), SocketState::Idle);
+}
+
+/// A host listener that throws on every other event.
+struct Flaky {
+    calls: Mutex<u32>,
+    seen: mpsc::Sender<SocketEvent>,
+}
+
+impl SocketListener for Flaky {
+    fn on_event(&self, event: SocketEvent) -> Result<(), ListenerError> {
+        let mut calls = self.calls.lock().unwrap();
+        *calls += 1;
+        let _ = self.seen.send(event);
+        if *calls % 2 == 1 {
+            Err(ListenerError::Failed {
+                message: "host exception".into(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[test]
+fn a_throwing_listener_keeps_receiving_events() {
+    let socket = SteadySocket::new(options("ws://127.0.0.1:9/ws")).unwrap();
+    let (tx, rx) = mpsc::channel();
+    socket.set_listener(Some(Arc::new(Flaky {
+        calls: Mutex::new(0),
+        seen: tx,
+    })));
+    socket.set_network(NetworkStatus::Unavailable);
+    socket.connect(); // no network: straight to WaitingForNetwork
+    socket.disconnect();
+    let first = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("first event");
+    let second = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("delivery continues after the throw");
+    assert_eq!(
+        first,
+        SocketEvent::StateChanged {
+            state: SocketState::WaitingForNetwork
+        }
+    );
+    assert_eq!(
+        second,
+        SocketEvent::StateChanged {
+            state: SocketState::Closed
+        }
+    );
+    socket.set_listener(None);
+}
