@@ -1,6 +1,7 @@
 //! A TCP proxy on 127.0.0.1 that injects the faults real networks produce, controlled at run time:
 //! pass, blackhole (connections stay open, nothing is forwarded: a suspended iOS socket or a dead
-//! NAT mapping), reset (abort every connection with RST), and down (refuse new connections).
+//! NAT mapping), reset (abort every connection with RST), down (refuse new connections), and a
+//! slow link (added latency, bandwidth cap).
 
 use std::io;
 use std::net::SocketAddr;
@@ -31,6 +32,10 @@ struct Control {
     stalled_below: watch::Sender<u64>,
     next_connection: std::sync::atomic::AtomicU64,
     connections: AtomicUsize,
+    /// Added one-way delay per forwarded chunk, microseconds.
+    latency_us: std::sync::atomic::AtomicU64,
+    /// Bandwidth cap per direction and connection, bytes per second (0: none).
+    bytes_per_sec: std::sync::atomic::AtomicU64,
 }
 
 /// A running fault proxy in front of `upstream`.
@@ -51,6 +56,8 @@ impl FaultProxy {
             stalled_below: watch::channel(0).0,
             next_connection: std::sync::atomic::AtomicU64::new(0),
             connections: AtomicUsize::new(0),
+            latency_us: std::sync::atomic::AtomicU64::new(0),
+            bytes_per_sec: std::sync::atomic::AtomicU64::new(0),
         });
         let task = tokio::spawn(serve(listener, addr, upstream, Arc::clone(&control)));
         Ok(FaultProxy {
@@ -88,6 +95,20 @@ impl FaultProxy {
     pub fn blackhole_existing(&self) {
         let next = self.control.next_connection.load(Ordering::SeqCst);
         self.control.stalled_below.send_replace(next);
+    }
+
+    /// Delay every forwarded chunk by `latency` (one way).
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.control
+            .latency_us
+            .store(latency.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Cap each direction of each connection at `bytes_per_sec` (`None`: no cap).
+    pub fn set_bandwidth(&self, bytes_per_sec: Option<u64>) {
+        self.control
+            .bytes_per_sec
+            .store(bytes_per_sec.unwrap_or(0), Ordering::Relaxed);
     }
 
     /// Connections open through the proxy now.
@@ -163,6 +184,7 @@ async fn relay(client: TcpStream, upstream: SocketAddr, control: Arc<Control>) {
         number,
         modes: control.mode.subscribe(),
         stalled_below: control.stalled_below.subscribe(),
+        control: Arc::clone(&control),
     };
     let up = forward(&mut client_read, &mut server_write, gate());
     let down = forward(&mut server_read, &mut client_write, gate());
@@ -190,9 +212,21 @@ struct Gate {
     number: u64,
     modes: watch::Receiver<Mode>,
     stalled_below: watch::Receiver<u64>,
+    control: Arc<Control>,
 }
 
 impl Gate {
+    /// Hold `n` bytes as a slow link would: the added latency, then the time the cap allows.
+    async fn pace(&self, n: usize) {
+        let latency = self.control.latency_us.load(Ordering::Relaxed);
+        let rate = self.control.bytes_per_sec.load(Ordering::Relaxed);
+        // A rate of 0 means no cap.
+        let transfer = (n as u64 * 1_000_000).checked_div(rate).unwrap_or(0);
+        if latency + transfer > 0 {
+            tokio::time::sleep(std::time::Duration::from_micros(latency + transfer)).await;
+        }
+    }
+
     /// Wait until bytes may flow; false if the proxy is gone.
     async fn open(&mut self) -> bool {
         loop {
@@ -228,6 +262,7 @@ async fn forward(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        gate.pace(n).await;
         if !gate.open().await || to.write_all(&buf[..n]).await.is_err() {
             return;
         }

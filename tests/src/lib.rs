@@ -2,6 +2,7 @@
 //! an HTTP CONNECT proxy, test certificates, the reference server as a killable process, nginx,
 //! and helpers to wait for socket events with a deadline.
 
+pub mod chaos;
 pub mod connect_proxy;
 pub mod fault_proxy;
 pub mod nginx;

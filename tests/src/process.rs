@@ -21,9 +21,9 @@ impl ServerProcess {
     /// its URL.
     pub fn start(binary: &Path, listen: SocketAddr, args: &[&str]) -> ServerProcess {
         let mut child = Command::new(binary)
+            .args(args)
             .arg("--listen")
             .arg(listen.to_string())
-            .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

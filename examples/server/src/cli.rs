@@ -18,8 +18,14 @@ const USAGE: &str = "usage: steadyws-server [--listen ADDR:PORT] [--data-dir DIR
 
 /// Parse `std::env::args`, start the server, print `listening on URL`, serve until killed.
 pub fn main() -> ExitCode {
+    run(std::env::args().skip(1))
+}
+
+/// [`main`] with explicit arguments (without the program name), for binaries that embed the
+/// server as one of their modes.
+pub fn run(args: impl Iterator<Item = String>) -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let config = match parse(std::env::args().skip(1)) {
+    let config = match parse(args) {
         Ok(config) => config,
         Err(message) => {
             eprintln!("steadyws-server: {message}\n{USAGE}");

@@ -17,9 +17,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use crate::Shared;
 use crate::hub::Published;
 use crate::protocol::{self, ClientFrame};
+use crate::{Injected, Shared};
 
 /// Which endpoint the client asked for.
 enum Route {
@@ -147,6 +147,7 @@ where
 {
     let hub = &shared.hub;
     let mut head = hub.subscribe();
+    let mut injected = shared.injected.subscribe();
     let current = *head.borrow_and_update();
     ws.send(text(protocol::hello(current, now_ms()))).await?;
     // Where this connection's replay starts; live fan-out continues from the same cursor.
@@ -182,6 +183,7 @@ where
                 sent = forward_since(&mut ws, shared, sent).await?;
             }
             _ = tick(&mut pings) => ws.send(text(protocol::ping(now_ms()))).await?,
+            Ok(frame) = injected.recv() => ws.send(injected_message(frame)).await?,
             _ = shutdown.changed() => return close(&mut ws, CloseCode::Away, "server shutting down").await,
         }
     }
@@ -299,6 +301,20 @@ async fn tick(interval: &mut Option<tokio::time::Interval>) {
             interval.tick().await;
         }
         None => std::future::pending().await,
+    }
+}
+
+fn injected_message(frame: Injected) -> Message {
+    use tokio_tungstenite::tungstenite::protocol::frame::{
+        Frame,
+        coding::{Data, OpCode},
+    };
+    match frame {
+        Injected::Text(content) => text(content),
+        Injected::Binary(bytes) => Message::Binary(bytes.into()),
+        Injected::InvalidUtf8Text(bytes) => {
+            Message::Frame(Frame::message(bytes, OpCode::Data(Data::Text), true))
+        }
     }
 }
 

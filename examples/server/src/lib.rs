@@ -84,6 +84,20 @@ pub struct Shared {
     hub: Arc<Hub>,
     connections: AtomicUsize,
     overloaded_until: Mutex<Option<(Instant, Duration)>>,
+    /// Frames to push to every envelope session as they are, outside the stream (fault tests).
+    injected: tokio::sync::broadcast::Sender<Injected>,
+}
+
+/// A frame a test makes the server send as-is, bypassing the stream (never stored or replayed):
+/// for checking that clients survive bad input.
+#[derive(Clone, Debug)]
+pub enum Injected {
+    /// A text frame with any content (malformed JSON, unknown types, huge payloads).
+    Text(String),
+    /// A binary frame.
+    Binary(Vec<u8>),
+    /// A text frame whose payload is not valid UTF-8, which RFC 6455 forbids.
+    InvalidUtf8Text(Vec<u8>),
 }
 
 impl Shared {
@@ -133,6 +147,7 @@ pub async fn start(config: ServerConfig) -> std::io::Result<RunningServer> {
         hub,
         connections: AtomicUsize::new(0),
         overloaded_until: Mutex::new(None),
+        injected: tokio::sync::broadcast::channel(64).0,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let tls = acceptor.is_some();
@@ -250,6 +265,11 @@ impl RunningServer {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         *guard = Some((Instant::now() + duration, retry_after));
+    }
+
+    /// Send `frame` on every open envelope session now (not stored, not replayed).
+    pub fn inject(&self, frame: Injected) {
+        let _ = self.shared.injected.send(frame);
     }
 
     /// Stop accepting, close every session with 1001, and wait for the accept loop to end.

@@ -1,0 +1,523 @@
+//! The chaos suite: real sockets through the fault proxy, traffic in both directions, one fault
+//! per scenario, and an exact count afterwards of what was lost, duplicated or reordered.
+//!
+//! Up: a client sends through the proxy; the server's stream, read raw afterwards (no client-side
+//! dedup in the way), must hold each of its messages exactly once, in send order. Down: a second
+//! client connected directly to the server publishes; the client under test must deliver each of
+//! those messages exactly once, in seq order.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use steadyws::engine::{HeartbeatMode, Random, SplitMix64};
+use steadyws::{AppState, Event, Network, Socket, SocketConfig, State};
+use steadyws_server::{Injected, RunningServer, ServerConfig};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::fault_proxy::{FaultProxy, Mode};
+use crate::process::ServerProcess;
+
+/// One scenario's outcome; serialised as one JSON line.
+#[derive(Debug, Default, Clone)]
+pub struct Outcome {
+    /// Scenario name.
+    pub scenario: &'static str,
+    /// Client messages sent.
+    pub sent_up: usize,
+    /// Of those, stored by the server.
+    pub delivered_up: usize,
+    /// Never stored.
+    pub lost_up: usize,
+    /// Stored or acked more than once.
+    pub dup_up: usize,
+    /// Stored out of send order.
+    pub reordered_up: usize,
+    /// Messages published towards the client under test.
+    pub sent_down: usize,
+    /// Of those, delivered to the app.
+    pub delivered_down: usize,
+    /// Never delivered.
+    pub lost_down: usize,
+    /// Delivered more than once.
+    pub dup_down: usize,
+    /// Delivered out of seq order.
+    pub reordered_down: usize,
+    /// From the end of the fault to the first message delivered after it.
+    pub recovery_ms: u64,
+    /// The bound `recovery_ms` had to meet.
+    pub recovery_bound_ms: u64,
+    /// Zero loss, zero duplicates, order kept both ways, recovery within bound.
+    pub passed: bool,
+}
+
+impl Outcome {
+    /// One JSON object.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "scenario": self.scenario,
+            "sent_up": self.sent_up, "delivered_up": self.delivered_up, "lost_up": self.lost_up,
+            "dup_up": self.dup_up, "reordered_up": self.reordered_up,
+            "sent_down": self.sent_down, "delivered_down": self.delivered_down, "lost_down": self.lost_down,
+            "dup_down": self.dup_down, "reordered_down": self.reordered_down,
+            "recovery_ms": self.recovery_ms, "recovery_bound_ms": self.recovery_bound_ms,
+            "passed": self.passed,
+        })
+        .to_string()
+    }
+}
+
+/// The faults, in the order they run.
+pub const SCENARIOS: &[&str] = &[
+    "baseline",
+    "reset_then_down_3s",
+    "blackhole_12s",
+    "flapping_10s",
+    "server_killed_and_restarted",
+    "slow_link_with_burst",
+    "overloaded_503_retry_after",
+    "hostile_frames",
+    "background_blackhole_foreground",
+    "network_unavailable_then_available",
+];
+
+/// How long faults last: `full` as specified, quick for CI.
+#[derive(Clone, Copy, Debug)]
+pub struct Profile {
+    /// Multiplies every fault duration and traffic phase.
+    pub scale: f64,
+}
+
+impl Profile {
+    fn secs(&self, s: f64) -> Duration {
+        Duration::from_secs_f64(s * self.scale)
+    }
+}
+
+/// Client settings for the suite: the phone defaults with a 2 s + 2 s heartbeat and a 2 s backoff
+/// cap, so a 12 s blackhole is detected inside the fault and recoveries are measurable.
+pub fn client_config(url: &str) -> SocketConfig {
+    let mut config = SocketConfig::new(url);
+    config.engine.heartbeat = HeartbeatMode::JsonPing {
+        interval: Duration::from_secs(2),
+        timeout: Duration::from_secs(2),
+    };
+    config.engine.backoff.initial = Duration::from_millis(250);
+    config.engine.backoff.max = Duration::from_secs(2);
+    config.engine.connect_timeout = Duration::from_secs(3);
+    config.engine.probe_timeout = Duration::from_secs(1);
+    config.engine.outbox.max_messages = 10_000;
+    config.engine.outbox.max_bytes = 8 * 1024 * 1024;
+    config
+}
+
+/// Where the server runs for a scenario.
+enum Server {
+    Embedded(RunningServer),
+    Process {
+        process: Option<ServerProcess>,
+        binary: PathBuf,
+        args: Vec<String>,
+        addr: SocketAddr,
+    },
+}
+
+impl Server {
+    fn addr(&self) -> SocketAddr {
+        match self {
+            Server::Embedded(server) => server.addr(),
+            Server::Process { addr, .. } => *addr,
+        }
+    }
+
+    fn embedded(&self) -> &RunningServer {
+        match self {
+            Server::Embedded(server) => server,
+            Server::Process { .. } => unreachable!("this scenario runs the server in-process"),
+        }
+    }
+}
+
+/// The client under test and what it saw.
+struct Observed {
+    socket: Socket,
+    sent: Vec<String>,
+    acks: HashMap<String, usize>,
+    /// (seq, id, when) of each message delivered.
+    received: Vec<(u64, String, Instant)>,
+}
+
+impl Observed {
+    fn drain(&mut self) {
+        while let Some(event) = self.socket.try_next_event() {
+            match event {
+                Event::Acked(id) => *self.acks.entry(id.0).or_default() += 1,
+                Event::Message(message) => self.received.push((
+                    message.seq.unwrap_or_default(),
+                    message.id.unwrap_or_default(),
+                    Instant::now(),
+                )),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Traffic for `duration`: the client under test sends and the publisher publishes every 20 ms.
+async fn traffic(client: &mut Observed, publisher: &mut Observed, duration: Duration) {
+    let end = Instant::now() + duration;
+    while Instant::now() < end {
+        let n = client.sent.len();
+        client.sent.push(
+            client
+                .socket
+                .send(&format!("{{\"up\":{n}}}"))
+                .expect("outbox has room")
+                .0,
+        );
+        let n = publisher.sent.len();
+        publisher.sent.push(
+            publisher
+                .socket
+                .send(&format!("{{\"down\":{n}}}"))
+                .expect("outbox has room")
+                .0,
+        );
+        client.drain();
+        publisher.drain();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Run one scenario by name.
+pub async fn run(name: &'static str, profile: Profile, self_exe: PathBuf) -> Outcome {
+    let data_dir =
+        std::env::temp_dir().join(format!("steadyws-chaos-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let server = if name == "server_killed_and_restarted" {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port");
+        let args = vec![
+            "--as-reference-server".to_owned(),
+            "--data-dir".to_owned(),
+            data_dir.display().to_string(),
+        ];
+        let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let process = ServerProcess::start(&self_exe, addr, &arg_refs);
+        Server::Process {
+            process: Some(process),
+            binary: self_exe.clone(),
+            args,
+            addr,
+        }
+    } else {
+        Server::Embedded(
+            steadyws_server::start(ServerConfig::default())
+                .await
+                .expect("server starts"),
+        )
+    };
+    let mut server = server;
+    let proxy = FaultProxy::start(server.addr())
+        .await
+        .expect("proxy starts");
+    let mut client = observed(client_config(&format!("ws://{}/ws", proxy.addr())));
+    let mut publisher = observed(client_config(&format!("ws://{}/ws", server.addr())));
+    client.socket.connect();
+    publisher.socket.connect();
+    wait_open(&client.socket).await;
+    wait_open(&publisher.socket).await;
+
+    traffic(&mut client, &mut publisher, profile.secs(1.0)).await;
+    let (fault_end, bound) = inject(
+        name,
+        profile,
+        &mut server,
+        &proxy,
+        &mut client,
+        &mut publisher,
+    )
+    .await;
+    traffic(
+        &mut client,
+        &mut publisher,
+        profile.secs(2.0).max(Duration::from_secs(1)),
+    )
+    .await;
+
+    // Let everything land: every send acked, every publish delivered (bounded).
+    let settle = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < settle {
+        client.drain();
+        publisher.drain();
+        let down_ids: std::collections::HashSet<&str> = client
+            .received
+            .iter()
+            .map(|(_, id, _)| id.as_str())
+            .collect();
+        let all_down = publisher
+            .sent
+            .iter()
+            .all(|id| down_ids.contains(id.as_str()));
+        if client.acks.len() == client.sent.len() && all_down {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stream = read_stream(server.addr()).await;
+    let outcome = tally(name, &client, &publisher, &stream, fault_end, bound);
+    drop(client);
+    drop(publisher);
+    drop(proxy);
+    if let Server::Embedded(server) = server {
+        server.shutdown().await;
+    }
+    let _ = std::fs::remove_dir_all(&data_dir);
+    outcome
+}
+
+fn observed(config: SocketConfig) -> Observed {
+    Observed {
+        socket: Socket::new(config).expect("valid config"),
+        sent: Vec::new(),
+        acks: HashMap::new(),
+        received: Vec::new(),
+    }
+}
+
+async fn wait_open(socket: &Socket) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while socket.state() != State::Open && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Apply the scenario's fault while traffic flows. Returns when the fault ended and the bound on
+/// the time to the first delivery after it.
+async fn inject(
+    name: &str,
+    profile: Profile,
+    server: &mut Server,
+    proxy: &FaultProxy,
+    client: &mut Observed,
+    publisher: &mut Observed,
+) -> (Instant, Duration) {
+    let ms = Duration::from_millis;
+    match name {
+        "baseline" => {
+            traffic(client, publisher, profile.secs(3.0)).await;
+            (Instant::now(), ms(1_000))
+        }
+        "reset_then_down_3s" => {
+            proxy.set_mode(Mode::Down);
+            traffic(client, publisher, profile.secs(3.0)).await;
+            proxy.set_mode(Mode::Pass);
+            (Instant::now(), ms(3_000))
+        }
+        "blackhole_12s" => {
+            proxy.set_mode(Mode::Blackhole);
+            traffic(client, publisher, profile.secs(12.0)).await;
+            proxy.set_mode(Mode::Pass);
+            (Instant::now(), ms(3_000))
+        }
+        "flapping_10s" => {
+            let mut random = SplitMix64::new(7);
+            let end = Instant::now() + profile.secs(10.0);
+            while Instant::now() < end {
+                proxy.reset_all();
+                let gap = Duration::from_secs_f64(1.0 + random.next_unit());
+                traffic(
+                    client,
+                    publisher,
+                    gap.min(end.saturating_duration_since(Instant::now())),
+                )
+                .await;
+            }
+            (Instant::now(), ms(3_000))
+        }
+        "server_killed_and_restarted" => {
+            let Server::Process {
+                process,
+                binary,
+                args,
+                addr,
+            } = server
+            else {
+                unreachable!()
+            };
+            if let Some(running) = process.take() {
+                running.kill();
+            }
+            traffic(client, publisher, profile.secs(2.0)).await;
+            let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            *process = Some(ServerProcess::start(binary, *addr, &arg_refs));
+            (Instant::now(), ms(5_000))
+        }
+        "slow_link_with_burst" => {
+            proxy.set_latency(ms(100));
+            proxy.set_bandwidth(Some(32 * 1024));
+            for n in 0..300 {
+                client.sent.push(
+                    client
+                        .socket
+                        .send(&format!("{{\"burst\":{n}}}"))
+                        .expect("room")
+                        .0,
+                );
+            }
+            traffic(client, publisher, profile.secs(4.0)).await;
+            proxy.set_latency(Duration::ZERO);
+            proxy.set_bandwidth(None);
+            (Instant::now(), ms(3_000))
+        }
+        "overloaded_503_retry_after" => {
+            let overload = profile.secs(3.0);
+            server
+                .embedded()
+                .set_overloaded(overload, Duration::from_secs(1));
+            proxy.reset_all();
+            traffic(client, publisher, overload).await;
+            (Instant::now(), ms(2_500))
+        }
+        "hostile_frames" => {
+            let embedded = server.embedded();
+            for frame in [
+                Injected::Text("this is not json".into()),
+                Injected::Text(r#"{"type":"surprise"}"#.into()),
+                Injected::Binary(vec![0xde, 0xad, 0xbe, 0xef]),
+                Injected::Text(format!("\"{}\"", "x".repeat(5 * 1024 * 1024))),
+                Injected::InvalidUtf8Text(vec![0x66, 0x6f, 0xff, 0xfe]),
+            ] {
+                embedded.inject(frame);
+                traffic(client, publisher, profile.secs(0.6)).await;
+            }
+            (Instant::now(), ms(3_000))
+        }
+        "background_blackhole_foreground" => {
+            client.socket.set_app_state(AppState::Background);
+            proxy.blackhole_existing();
+            traffic(client, publisher, profile.secs(4.0)).await;
+            client.socket.set_app_state(AppState::Foreground);
+            (Instant::now(), ms(2_500))
+        }
+        "network_unavailable_then_available" => {
+            client.socket.set_network(Network::Unavailable);
+            proxy.set_mode(Mode::Down);
+            traffic(client, publisher, profile.secs(3.0)).await;
+            proxy.set_mode(Mode::Pass);
+            client.socket.set_network(Network::Available {
+                interface: Some("wifi".into()),
+            });
+            (Instant::now(), ms(1_000))
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+}
+
+/// Every stream message, read raw from the start (no client-side dedup).
+async fn read_stream(addr: SocketAddr) -> Vec<(u64, String)> {
+    let mut stream = Vec::new();
+    let url = format!("ws://{addr}/ws?last_seq=0");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let Ok(Ok((mut ws, _))) = tokio::time::timeout(
+            Duration::from_secs(3),
+            tokio_tungstenite::connect_async(&url),
+        )
+        .await
+        else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        // Replay follows the hello at once; a quiet half second means it is complete.
+        while let Ok(Some(Ok(Message::Text(text)))) =
+            tokio::time::timeout(Duration::from_millis(500), ws.next()).await
+        {
+            let value: serde_json::Value = serde_json::from_str(text.as_str()).unwrap_or_default();
+            if value["type"] == "msg" {
+                stream.push((
+                    value["seq"].as_u64().unwrap_or_default(),
+                    value["id"].as_str().unwrap_or_default().to_owned(),
+                ));
+            }
+        }
+        return stream;
+    }
+    stream
+}
+
+fn tally(
+    name: &'static str,
+    client: &Observed,
+    publisher: &Observed,
+    stream: &[(u64, String)],
+    fault_end: Instant,
+    bound: Duration,
+) -> Outcome {
+    let mut outcome = Outcome {
+        scenario: name,
+        ..Outcome::default()
+    };
+    // Up.
+    let position: HashMap<&str, usize> = client
+        .sent
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let mut copies: HashMap<&str, usize> = HashMap::new();
+    let mut last_position = None;
+    for (_, id) in stream {
+        if let Some(&pos) = position.get(id.as_str()) {
+            *copies.entry(id.as_str()).or_default() += 1;
+            if last_position.is_some_and(|last| pos < last) {
+                outcome.reordered_up += 1;
+            }
+            last_position = Some(pos);
+        }
+    }
+    outcome.sent_up = client.sent.len();
+    outcome.delivered_up = copies.len();
+    outcome.lost_up = outcome.sent_up - outcome.delivered_up;
+    outcome.dup_up = copies.values().map(|n| n - 1).sum::<usize>()
+        + client.acks.values().map(|n| n - 1).sum::<usize>();
+    // Down: the publisher's messages as the client under test delivered them.
+    let published: std::collections::HashSet<&str> =
+        publisher.sent.iter().map(String::as_str).collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut last_seq = 0;
+    for (seq, id, _) in &client.received {
+        if *seq <= last_seq {
+            outcome.reordered_down += 1;
+        }
+        last_seq = last_seq.max(*seq);
+        if published.contains(id.as_str()) {
+            *seen.entry(id.as_str()).or_default() += 1;
+        }
+    }
+    outcome.sent_down = publisher.sent.len();
+    outcome.delivered_down = seen.len();
+    outcome.lost_down = outcome.sent_down - outcome.delivered_down;
+    outcome.dup_down = seen.values().map(|n| n - 1).sum();
+    // Recovery: first delivery after the fault ended.
+    let first_after = client
+        .received
+        .iter()
+        .map(|(_, _, at)| *at)
+        .find(|at| *at >= fault_end);
+    outcome.recovery_ms = first_after.map_or(u64::MAX, |at| {
+        at.duration_since(fault_end).as_millis() as u64
+    });
+    outcome.recovery_bound_ms = bound.as_millis() as u64;
+    outcome.passed = outcome.lost_up == 0
+        && outcome.dup_up == 0
+        && outcome.reordered_up == 0
+        && outcome.lost_down == 0
+        && outcome.dup_down == 0
+        && outcome.reordered_down == 0
+        && outcome.recovery_ms <= outcome.recovery_bound_ms;
+    outcome
+}
