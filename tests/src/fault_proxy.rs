@@ -36,6 +36,8 @@ struct Control {
     latency_us: std::sync::atomic::AtomicU64,
     /// Bandwidth cap per direction and connection, bytes per second (0: none).
     bytes_per_sec: std::sync::atomic::AtomicU64,
+    /// Whether the port is bound (false while down, and briefly after).
+    listening: std::sync::atomic::AtomicBool,
 }
 
 /// A running fault proxy in front of `upstream`.
@@ -58,6 +60,7 @@ impl FaultProxy {
             connections: AtomicUsize::new(0),
             latency_us: std::sync::atomic::AtomicU64::new(0),
             bytes_per_sec: std::sync::atomic::AtomicU64::new(0),
+            listening: std::sync::atomic::AtomicBool::new(true),
         });
         let task = tokio::spawn(serve(listener, addr, upstream, Arc::clone(&control)));
         Ok(FaultProxy {
@@ -77,6 +80,9 @@ impl FaultProxy {
         if mode == Mode::Down {
             self.reset_all();
         }
+        if mode != Mode::Down && self.mode() == Mode::Down {
+            self.control.listening.store(false, Ordering::SeqCst);
+        }
         self.control.mode.send_replace(mode);
     }
 
@@ -95,6 +101,16 @@ impl FaultProxy {
     pub fn blackhole_existing(&self) {
         let next = self.control.next_connection.load(Ordering::SeqCst);
         self.control.stalled_below.send_replace(next);
+    }
+
+    /// Wait (at most 2 s) until the port accepts connections again after `Down`.
+    pub async fn wait_until_listening(&self) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while !self.control.listening.load(Ordering::SeqCst)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
     }
 
     /// Delay every forwarded chunk by `latency` (one way).
@@ -136,9 +152,15 @@ async fn serve(
         // While down the port is closed, so clients get "connection refused" as from a dead host.
         let mode = *modes.borrow_and_update();
         match (&listener, mode) {
-            (Some(_), Mode::Down) => listener = None,
+            (Some(_), Mode::Down) => {
+                listener = None;
+                control.listening.store(false, Ordering::SeqCst);
+            }
             (None, Mode::Pass | Mode::Blackhole) => match TcpListener::bind(addr).await {
-                Ok(bound) => listener = Some(bound),
+                Ok(bound) => {
+                    listener = Some(bound);
+                    control.listening.store(true, Ordering::SeqCst);
+                }
                 Err(err) => {
                     log::warn!("fault proxy cannot re-bind {addr}: {err}");
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -146,6 +168,9 @@ async fn serve(
                 }
             },
             _ => {}
+        }
+        if listener.is_some() {
+            control.listening.store(true, Ordering::SeqCst);
         }
         let accepted = match &listener {
             Some(listener) => tokio::select! {

@@ -1,0 +1,425 @@
+//! `bench`: the numbers behind steadyws's promises, each against a baseline measured in the same
+//! run where one exists (ratios, since machines are noisy).
+//!
+//! ```text
+//! cargo build --profile ship -p steadyws-ffi      # for cdylib_size
+//! cargo run --release -p steadyws-tests --bin bench -- --json [--only NAME]
+//! ```
+//! One JSON object per line.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use steadyws::{AppState, ConnectionError, Event, Network, Socket, SocketConfig, State};
+use steadyws_server::ServerConfig;
+use steadyws_tests::fault_proxy::{FaultProxy, Mode};
+use steadyws_tests::process::ServerProcess;
+use tokio_tungstenite::tungstenite::Message;
+
+const BENCHES: &[&str] = &[
+    "echo_throughput",
+    "rtt",
+    "recovery_network_hint",
+    "recovery_foreground_probe",
+    "dead_socket_detection",
+    "idle_memory",
+    "cdylib_size",
+];
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--as-reference-server") {
+        return steadyws_server::cli::run(args.into_iter().skip(1));
+    }
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for name in BENCHES
+        .iter()
+        .filter(|name| only.as_deref().is_none_or(|only| only == **name))
+    {
+        let line = runtime.block_on(async {
+            match *name {
+                "echo_throughput" => echo_throughput().await,
+                "rtt" => rtt().await,
+                "recovery_network_hint" => recovery_network_hint().await,
+                "recovery_foreground_probe" => recovery_foreground_probe().await,
+                "dead_socket_detection" => dead_socket_detection().await,
+                "idle_memory" => idle_memory().await,
+                _ => cdylib_size(),
+            }
+        });
+        println!("{line}");
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let index = ((values.len() as f64 - 1.0) * p).round() as usize;
+    values[index]
+}
+
+async fn open_socket(config: SocketConfig) -> Socket {
+    let socket = Socket::new(config).expect("valid config");
+    socket.connect();
+    wait_state(&socket, |s| *s == State::Open).await;
+    socket
+}
+
+async fn wait_state(socket: &Socket, accept: impl Fn(&State) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !accept(&socket.state()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "state not reached; now {}",
+            socket.state()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Wait until the stream echoes of `ids` (messages this client sent) have all arrived; other
+/// clients' messages, also fanned out to this one, are skipped.
+async fn await_echoes(socket: &Socket, ids: &mut std::collections::HashSet<String>) {
+    while !ids.is_empty() {
+        match tokio::time::timeout(Duration::from_secs(30), socket.next_event()).await {
+            Ok(Some(Event::Message(message))) => {
+                if let Some(id) = message.id {
+                    ids.remove(&id);
+                }
+            }
+            Ok(Some(_)) => {}
+            other => panic!("echo stream ended: {other:?}"),
+        }
+    }
+}
+
+type RawWs =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn raw_connect(url: &str) -> RawWs {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("raw client connects");
+    // The hello.
+    let _ = ws.next().await;
+    ws
+}
+
+/// Wait for `count` echoes of this raw client's messages (ids starting with `prefix`).
+async fn raw_await_echoes(ws: &mut RawWs, prefix: &str, count: usize) {
+    let own = format!(r#"{{"type":"msg","id":"{prefix}"#);
+    let mut echoes = 0;
+    while echoes < count {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) if text.as_str().starts_with(&own) => echoes += 1,
+            Some(Ok(_)) => {}
+            other => panic!("raw stream ended: {other:?}"),
+        }
+    }
+}
+
+/// The same small JSON messages echoed through the reference server: steadyws (envelope, acks,
+/// outbox) against a bare tokio-tungstenite client speaking the same protocol, interleaved.
+async fn echo_throughput() -> String {
+    const COUNT: usize = 2_000;
+    const RUNS: usize = 5;
+    let server = steadyws_server::start(ServerConfig::default())
+        .await
+        .expect("server");
+    let mut config = SocketConfig::new(server.url());
+    config.engine.outbox.max_messages = COUNT * 2;
+    let socket = open_socket(config).await;
+    let mut raw = raw_connect(&server.url()).await;
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for run in 0..RUNS {
+        let started = Instant::now();
+        let mut ids: std::collections::HashSet<String> = (0..COUNT)
+            .map(|i| {
+                socket
+                    .send(&format!(r#"{{"n":{i},"text":"hello"}}"#))
+                    .expect("queued")
+                    .0
+            })
+            .collect();
+        await_echoes(&socket, &mut ids).await;
+        ours.push(COUNT as f64 / started.elapsed().as_secs_f64());
+
+        let started = Instant::now();
+        for i in 0..COUNT {
+            let frame = format!(
+                r#"{{"type":"msg","id":"raw-{run}-{i}","data":{{"n":{i},"text":"hello"}}}}"#
+            );
+            raw.feed(Message::Text(frame.into()))
+                .await
+                .expect("raw send");
+        }
+        raw.flush().await.expect("raw flush");
+        raw_await_echoes(&mut raw, &format!("raw-{run}-"), COUNT).await;
+        theirs.push(COUNT as f64 / started.elapsed().as_secs_f64());
+    }
+    let (ours, theirs) = (median(&mut ours), median(&mut theirs));
+    server.shutdown().await;
+    serde_json::json!({
+        "bench": "echo_throughput", "messages": COUNT, "runs": RUNS,
+        "steadyws_msgs_per_s": ours.round(), "raw_msgs_per_s": theirs.round(), "ratio": (ours / theirs * 1000.0).round() / 1000.0,
+    })
+    .to_string()
+}
+
+/// One message at a time: send, wait for its echo. Sequential round trips, both clients.
+async fn rtt() -> String {
+    const ROUNDS: usize = 500;
+    let server = steadyws_server::start(ServerConfig::default())
+        .await
+        .expect("server");
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    {
+        let socket = open_socket(SocketConfig::new(server.url())).await;
+        for i in 0..ROUNDS {
+            let started = Instant::now();
+            let mut ids = std::collections::HashSet::from([socket
+                .send(&format!(r#"{{"n":{i}}}"#))
+                .expect("queued")
+                .0]);
+            await_echoes(&socket, &mut ids).await;
+            ours.push(started.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    let mut raw = raw_connect(&server.url()).await;
+    for i in 0..ROUNDS {
+        let started = Instant::now();
+        let frame = format!(r#"{{"type":"msg","id":"rtt-{i}","data":{{"n":{i}}}}}"#);
+        raw.send(Message::Text(frame.into()))
+            .await
+            .expect("raw send");
+        raw_await_echoes(&mut raw, &format!("rtt-{i}\""), 1).await;
+        theirs.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    server.shutdown().await;
+    let (o50, o99) = (percentile(&mut ours, 0.5), percentile(&mut ours, 0.99));
+    let (t50, t99) = (percentile(&mut theirs, 0.5), percentile(&mut theirs, 0.99));
+    serde_json::json!({
+        "bench": "rtt", "rounds": ROUNDS,
+        "steadyws_p50_us": o50.round(), "steadyws_p99_us": o99.round(),
+        "raw_p50_us": t50.round(), "raw_p99_us": t99.round(), "ratio_p50": (o50 / t50 * 1000.0).round() / 1000.0,
+    })
+    .to_string()
+}
+
+/// The server publishes every 10 ms; returns when the client delivers the next message.
+async fn first_delivery(socket: &Socket) -> Instant {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), socket.next_event()).await {
+            Ok(Some(Event::Message(_))) => return Instant::now(),
+            Ok(Some(_)) => {}
+            other => panic!("no delivery: {other:?}"),
+        }
+    }
+}
+
+/// Link down and the OS says so; then the network returns and the OS says that: time from the
+/// "available" hint to the first message delivered.
+async fn recovery_network_hint() -> String {
+    const RUNS: usize = 10;
+    let server = steadyws_server::start(ServerConfig::default())
+        .await
+        .expect("server");
+    let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
+    let socket = open_socket(SocketConfig::new(format!("ws://{}/ws", proxy.addr()))).await;
+    let publishing = publish_every(&server, Duration::from_millis(10));
+    let mut samples = Vec::new();
+    for _ in 0..RUNS {
+        socket.set_network(Network::Unavailable);
+        proxy.set_mode(Mode::Down);
+        wait_state(&socket, |s| *s == State::WaitingForNetwork).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        while socket.try_next_event().is_some() {}
+        proxy.set_mode(Mode::Pass);
+        proxy.wait_until_listening().await;
+        let started = Instant::now();
+        socket.set_network(Network::Available {
+            interface: Some("wifi".into()),
+        });
+        let delivered = first_delivery(&socket).await;
+        samples.push(delivered.duration_since(started).as_secs_f64() * 1000.0);
+    }
+    publishing.abort();
+    server.shutdown().await;
+    let (p50, p99) = (
+        percentile(&mut samples, 0.5),
+        percentile(&mut samples, 0.99),
+    );
+    serde_json::json!({ "bench": "recovery_network_hint", "runs": RUNS, "ms_p50": round1(p50), "ms_p99": round1(p99) }).to_string()
+}
+
+/// A blackholed socket (the app was suspended; the old connection is dead, the network is fine),
+/// then the foreground hint: time until a new connection is open. Default config (probe 2 s).
+async fn recovery_foreground_probe() -> String {
+    const RUNS: usize = 6;
+    let server = steadyws_server::start(ServerConfig::default())
+        .await
+        .expect("server");
+    let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
+    let socket = open_socket(SocketConfig::new(format!("ws://{}/ws", proxy.addr()))).await;
+    let mut samples = Vec::new();
+    for _ in 0..RUNS {
+        socket.set_app_state(AppState::Background);
+        proxy.blackhole_existing();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let reconnects = socket.stats().reconnects;
+        let started = Instant::now();
+        socket.set_app_state(AppState::Foreground);
+        wait_state(&socket, |s| *s != State::Open).await;
+        wait_state(&socket, |s| *s == State::Open).await;
+        assert_eq!(socket.stats().reconnects, reconnects + 1);
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    server.shutdown().await;
+    let (p50, p99) = (
+        percentile(&mut samples, 0.5),
+        percentile(&mut samples, 0.99),
+    );
+    serde_json::json!({
+        "bench": "recovery_foreground_probe", "runs": RUNS, "probe_timeout_ms": 2000,
+        "ms_p50": round1(p50), "ms_p99": round1(p99),
+    })
+    .to_string()
+}
+
+/// Blackhole with no hint, default config (10 s idle ping + 5 s timeout): time to detection,
+/// three sockets measured at once.
+async fn dead_socket_detection() -> String {
+    const SOCKETS: usize = 3;
+    let server = steadyws_server::start(ServerConfig::default())
+        .await
+        .expect("server");
+    let mut runs = Vec::new();
+    for _ in 0..SOCKETS {
+        let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
+        let socket = open_socket(SocketConfig::new(format!("ws://{}/ws", proxy.addr()))).await;
+        runs.push((proxy, socket));
+    }
+    let started = Instant::now();
+    for (proxy, _) in &runs {
+        proxy.set_mode(Mode::Blackhole);
+    }
+    let mut samples = Vec::new();
+    for (_, socket) in &runs {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(30), socket.next_event()).await {
+                Ok(Some(Event::ConnectionLost(ConnectionError::HeartbeatTimeout { .. }))) => break,
+                Ok(Some(_)) => {}
+                other => panic!("not detected: {other:?}"),
+            }
+        }
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    server.shutdown().await;
+    let p50 = percentile(&mut samples, 0.5);
+    serde_json::json!({ "bench": "dead_socket_detection", "sockets": SOCKETS, "bound_ms": 15000, "ms_p50": round1(p50) }).to_string()
+}
+
+/// 1 000 connected, idle sockets in this process (the server runs in another): resident memory
+/// added, per socket.
+async fn idle_memory() -> String {
+    const SOCKETS: usize = 1_000;
+    let self_exe = std::env::current_exe().expect("own path");
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let server = ServerProcess::start(&self_exe, addr, &["--as-reference-server"]);
+    // Warm up the runtime and TLS/URL machinery so the baseline includes one-time costs.
+    let warm = open_socket(SocketConfig::new(server.url.clone())).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = rss_bytes();
+    let mut sockets = Vec::with_capacity(SOCKETS);
+    for _ in 0..SOCKETS {
+        let socket = Socket::new(SocketConfig::new(server.url.clone())).expect("valid");
+        socket.connect();
+        sockets.push(socket);
+    }
+    for socket in &sockets {
+        wait_state(socket, |s| *s == State::Open).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_bytes();
+    let per_socket = after.saturating_sub(before) / SOCKETS as u64;
+    drop(sockets);
+    drop(warm);
+    server.kill();
+    serde_json::json!({ "bench": "idle_memory", "sockets": SOCKETS, "bytes_per_socket": per_socket, "rss_before": before, "rss_after": after }).to_string()
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Stripped size of the shipping-profile `.so` (built by `cargo build --profile ship -p steadyws-ffi`).
+fn cdylib_size() -> String {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.join("target"), PathBuf::from);
+    let built = target.join("ship").join("libsteadyws_ffi.so");
+    if !built.exists() {
+        return serde_json::json!({ "bench": "cdylib_size", "error": "not built: run `cargo build --profile ship -p steadyws-ffi` first" }).to_string();
+    }
+    let stripped = std::env::temp_dir().join(format!("libsteadyws_ffi-{}.so", std::process::id()));
+    let copied = std::fs::copy(&built, &stripped).is_ok();
+    let status = std::process::Command::new("strip").arg(&stripped).status();
+    let size = std::fs::metadata(&stripped).map(|m| m.len()).unwrap_or(0);
+    let _ = std::fs::remove_file(&stripped);
+    match status {
+        Ok(status) if status.success() && copied => {
+            let unstripped = std::fs::metadata(&built).map(|m| m.len()).unwrap_or(0);
+            serde_json::json!({ "bench": "cdylib_size", "bytes": size, "unstripped_bytes": unstripped, "profile": "ship (opt-level s, lto, codegen-units 1)" }).to_string()
+        }
+        _ => serde_json::json!({ "bench": "cdylib_size", "error": "`strip` (binutils) is needed" })
+            .to_string(),
+    }
+}
+
+fn publish_every(
+    server: &steadyws_server::RunningServer,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let url = server.url();
+    // Publish through a second client, like a chat peer would.
+    tokio::spawn(async move {
+        let mut raw = raw_connect(&url).await;
+        let mut n = 0u64;
+        loop {
+            n += 1;
+            let frame = format!(r#"{{"type":"msg","id":"pub-{n}","data":{n}}}"#);
+            if raw.send(Message::Text(frame.into())).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+fn round1(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
