@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Kotlin/JVM bindings: install the tools if missing, generate the UniFFI bindings, compile them
+# with the idiomatic layer into target/kotlin/steadyws.jar (native library inside), run the JUnit 5
+# suite against the reference server, and compile and run the README quickstart.
+#
+# Inputs (defaults in the repo's target/debug; built with cargo only when a default is missing):
+#   STEADYWS_LIB      libsteadyws_ffi.so              STEADYWS_BINDGEN  uniffi-bindgen
+#   STEADYWS_SERVER   steadyws-server                 STEADYWS_CACHE    tool cache (<repo>/.cache)
+# Idempotent: reruns reuse the installed tools and skip compiling unchanged sources.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+cache="${STEADYWS_CACHE:-$repo/.cache}"
+lib="${STEADYWS_LIB:-$repo/target/debug/libsteadyws_ffi.so}"
+bindgen="${STEADYWS_BINDGEN:-$repo/target/debug/uniffi-bindgen}"
+server="${STEADYWS_SERVER:-$repo/target/debug/steadyws-server}"
+out="$repo/target/kotlin"
+kotlin_version=2.4.20
+started=$SECONDS
+
+say() { echo "== kotlin: $*"; }
+
+# ---- tools ------------------------------------------------------------------------------------
+kotlin_home="$cache/npm/node_modules/kotlin-compiler"
+if [ "$(cat "$kotlin_home/build.txt" 2>/dev/null)" != "$kotlin_version" ]; then
+  say "installing kotlin-compiler@$kotlin_version (npm) into $cache/npm"
+  command -v npm >/dev/null || { echo "npm is required (apt-get install npm)" >&2; exit 1; }
+  mkdir -p "$cache/npm"
+  npm install --prefix "$cache/npm" --no-save --no-audit --no-fund --loglevel=error \
+    "kotlin-compiler@$kotlin_version" >/dev/null
+fi
+kotlinc="$kotlin_home/bin/kotlinc"
+stdlib="$kotlin_home/lib/kotlin-stdlib.jar"
+coroutines="$kotlin_home/lib/kotlinx-coroutines-core-jvm.jar"
+jna=/usr/share/java/jna.jar
+junit=/usr/share/java/junit-platform-console-standalone.jar
+missing=()
+[ -f "$jna" ] || missing+=(libjna-java)
+[ -f "$junit" ] || missing+=(junit5)
+command -v jar >/dev/null || missing+=(openjdk-17-jdk-headless)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]} (apt)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+for f in "$kotlinc" "$stdlib" "$coroutines" "$jna" "$junit"; do
+  [ -e "$f" ] || { echo "missing $f" >&2; exit 1; }
+done
+
+# ---- Rust artifacts ---------------------------------------------------------------------------
+if [ -z "${STEADYWS_LIB:-}${STEADYWS_BINDGEN:-}${STEADYWS_SERVER:-}" ] \
+   && { [ ! -f "$lib" ] || [ ! -x "$bindgen" ] || [ ! -x "$server" ]; }; then
+  say "building the FFI library, uniffi-bindgen and the reference server (cargo)"
+  (cd "$repo" && cargo build -q -p steadyws-ffi -p uniffi-bindgen -p steadyws-server)
+fi
+for f in "$lib" "$bindgen" "$server"; do
+  [ -e "$f" ] || { echo "missing $f (cargo build -p steadyws-ffi -p uniffi-bindgen -p steadyws-server)" >&2; exit 1; }
+done
+
+# ---- generate, compile, package ---------------------------------------------------------------
+case "$(uname -m)" in
+  x86_64 | amd64) jna_prefix=linux-x86-64 ;;
+  aarch64 | arm64) jna_prefix=linux-aarch64 ;;
+  *) jna_prefix="linux-$(uname -m)" ;;
+esac
+mkdir -p "$out"
+# A private copy, so a cargo build running meanwhile cannot swap the library between the
+# generation and the packaging (the generated code checks the library's checksums).
+cp "$lib" "$out/libsteadyws_ffi.so.tmp" && mv "$out/libsteadyws_ffi.so.tmp" "$out/libsteadyws_ffi.so"
+lib="$out/libsteadyws_ffi.so"
+
+say "generating bindings from $lib"
+rm -rf "$out/generated"
+# uniffi-bindgen reads uniffi.toml through `cargo metadata` (no compilation).
+# uniffi-kotlin.toml renames error fields that clash with Throwable.message (see that file).
+(cd "$repo" && "$bindgen" generate --no-format --metadata-no-deps --language kotlin \
+  --config "$here/uniffi-kotlin.toml" --out-dir "$out/generated" "$lib" >/dev/null)
+generated="$out/generated/dev/steadyws/steadyws.kt"
+[ -f "$generated" ] || { echo "uniffi-bindgen wrote no $generated" >&2; exit 1; }
+
+# Compile only when the inputs changed (a stamp of their hashes next to the output).
+stamp_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+compile() { # compile NAME CLASSPATH SOURCES...
+  local name=$1 cp=$2; shift 2
+  local dest="$out/classes/$name" stamp
+  stamp="$(stamp_of <(echo "$kotlin_version $cp") $(find "$@" -name '*.kt' | sort) \
+    $(tr ':' '\n' <<<"$cp" | grep -E '\.jar$' | sort))"
+  if [ -d "$dest" ] && [ -f "$dest.stamp" ] && [ "$(cat "$dest.stamp")" = "$stamp" ]; then
+    say "compile $name: up to date"
+    return
+  fi
+  say "compile $name"
+  rm -rf "$dest" "$dest.stamp"
+  JAVA_OPTS="${JAVA_OPTS:--Xmx1g}" "$kotlinc" -nowarn -cp "$cp" -d "$dest" "$@"
+  echo "$stamp" >"$dest.stamp"
+}
+
+compile main "$jna:$coroutines" "$generated" "$here/src/main/kotlin"
+
+say "packaging $out/steadyws.jar (native library at $jna_prefix/libsteadyws_ffi.so)"
+rm -rf "$out/native" && mkdir -p "$out/native/$jna_prefix"
+cp "$lib" "$out/native/$jna_prefix/libsteadyws_ffi.so"
+rm -f "$out/steadyws.jar"
+# A fixed date keeps the jar byte-identical for identical inputs (so the test compile can be skipped).
+jar --create --date 2000-01-01T00:00:00Z --file "$out/steadyws.jar" -C "$out/classes/main" . -C "$out/native" .
+# What the jar needs at run time, in one folder: java -cp 'steadyws.jar:lib/*'.
+mkdir -p "$out/lib" && cp "$jna" "$stdlib" "$coroutines" "$out/lib/"
+runtime="$out/steadyws.jar:$out/lib/jna.jar:$out/lib/kotlin-stdlib.jar:$out/lib/kotlinx-coroutines-core-jvm.jar"
+
+# ---- JUnit 5 ----------------------------------------------------------------------------------
+compile test "$runtime:$junit" "$here/src/test/kotlin"
+
+say "running JUnit 5 (console launcher) against $server"
+status=0
+# No -Djna.library.path: JNA must find the library inside steadyws.jar.
+STEADYWS_SERVER="$server" java -jar "$junit" \
+  --class-path "$runtime:$out/classes/test" \
+  --scan-class-path "$out/classes/test" \
+  --include-classname '^dev\.steadyws\..*$' \
+  --fail-if-no-tests --disable-banner --details=tree \
+  --reports-dir "$out/junit-reports" 2>&1 | tee "$out/junit.log" || status=$?
+passed="$(sed -nE 's/.*\[ *([0-9]+) tests successful *\].*/\1/p' "$out/junit.log" | tail -1)"
+failed="$(sed -nE 's/.*\[ *([0-9]+) tests failed *\].*/\1/p' "$out/junit.log" | tail -1)"
+
+# ---- README quickstart ------------------------------------------------------------------------
+# The README's snippet itself (the ```kotlin block after `<!-- quickstart -->`), compiled and run
+# with the documented `java -cp` against a reference server.
+say "README quickstart"
+mkdir -p "$out/quickstart/src"
+awk '/<!-- quickstart -->/ {armed=1} armed && /^```kotlin/ {inside=1; next} inside && /^```/ {exit} inside' \
+  "$here/README.md" >"$out/quickstart/src/Quickstart.kt"
+[ -s "$out/quickstart/src/Quickstart.kt" ] || { echo "no quickstart block in README.md" >&2; exit 1; }
+# The README's kotlinc line: steadyws.jar and kotlinx-coroutines only.
+compile quickstart "$out/steadyws.jar:$out/lib/kotlinx-coroutines-core-jvm.jar" "$out/quickstart/src"
+quick_status=0
+(
+  server_log="$out/quickstart/server.log"
+  rm -f "$server_log" && touch "$server_log" # not the last run's address (the redirect below is async)
+  RUST_LOG=warn "$server" --listen 127.0.0.1:0 >"$server_log" 2>&1 &
+  server_pid=$!
+  trap 'kill -9 $server_pid 2>/dev/null || true; wait $server_pid 2>/dev/null || true' EXIT
+  url=""
+  for _ in $(seq 1 200); do
+    url="$(sed -n 's/^listening on //p' "$server_log" | head -1)"
+    [ -n "$url" ] && break
+    sleep 0.1
+  done
+  [ -n "$url" ] || { echo "reference server did not start" >&2; exit 1; }
+  cd "$out"
+  timeout 60 java -cp "steadyws.jar:lib/*:classes/quickstart" QuickstartKt "$url" | tee quickstart/output.log
+  grep -q '^acked ' quickstart/output.log && grep -q '^received seq=1 ' quickstart/output.log
+) || quick_status=$?
+[ $quick_status -eq 0 ] && say "quickstart: ok" || say "quickstart: FAILED ($quick_status)"
+
+echo "kotlin: ${passed:-0} passed, ${failed:-0} failed ($((SECONDS - started)) s)"
+[ $status -eq 0 ] && [ $quick_status -eq 0 ]

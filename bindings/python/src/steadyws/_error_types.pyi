@@ -1,0 +1,40 @@
+# Type-checker view of the generated exception classes (stub only; never imported at runtime).
+#
+# UniFFI's Python generator defines `SteadyError` twice (a plain base class, then a namespace
+# class carrying the variants, marked `# type: ignore`), so type checkers only see the first and
+# reject `except SteadyError.InvalidUrl`. These declarations describe what the runtime has:
+# each variant is a nested class that subclasses `SteadyError`, with a `message` field.
+# tests/test_packaging.py checks that the variants here match the generated module.
+
+class SteadyError(Exception):
+    """Why a call was refused. The message says what is wrong and what to do."""
+
+    message: str
+    def __init__(self, message: str) -> None: ...
+
+    class InvalidUrl(SteadyError):
+        """The URL is not a usable ws:// or wss:// URL."""
+
+    class InvalidConfig(SteadyError):
+        """A setting is out of range."""
+
+    class NotJson(SteadyError):
+        """The payload is not JSON (envelope mode)."""
+
+    class WrongMode(SteadyError):
+        """The payload kind needs the other mode."""
+
+    class MessageTooLarge(SteadyError):
+        """The message alone is larger than the outbox holds."""
+
+    class OutboxFull(SteadyError):
+        """The outbox is full (policy: reject new)."""
+
+class ListenerError(Exception):
+    """What a listener may report back."""
+
+    message: str
+    def __init__(self, message: str) -> None: ...
+
+    class Failed(ListenerError):
+        """The host's listener threw."""

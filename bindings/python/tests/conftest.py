@@ -1,0 +1,183 @@
+"""Fixtures: the reference server as a child process (path from $STEADYWS_SERVER)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Coroutine, Iterator, List, Optional, TypeVar
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+DEFAULT_SERVER = REPO / "target" / "debug" / "steadyws-server"
+
+# Short timings so reconnects and failures happen within a second or two.
+FAST: dict[str, Any] = dict(
+    backoff_initial_ms=100,
+    backoff_max_ms=1000,
+    heartbeat_interval_ms=500,
+    heartbeat_timeout_ms=500,
+    probe_timeout_ms=500,
+    connect_timeout_ms=2000,
+)
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+    """Run one test scenario on a fresh event loop, bounded in time."""
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """One reference-server process; `start()` again after `kill()` reuses the same port."""
+
+    def __init__(self, binary: Path, data_dir: Optional[Path] = None, *extra: str) -> None:
+        self.binary = binary
+        self.data_dir = data_dir
+        self.extra = list(extra)
+        self.port = 0
+        self.proc: Optional[subprocess.Popen[str]] = None
+        self.output: List[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def raw_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/raw"
+
+    def start(self, timeout: float = 10.0) -> "Server":
+        assert self.proc is None, "already running"
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self._spawn(deadline)
+            if line is not None:
+                break
+            # The port may still be held for a moment after a kill: retry until the deadline.
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {''.join(self.output[-20:])}")
+            time.sleep(0.1)
+        match = re.search(r"ws://127\.0\.0\.1:(\d+)/ws", line)
+        assert match, line
+        self.port = int(match.group(1))
+        return self
+
+    def _spawn(self, deadline: float) -> Optional[str]:
+        args = [str(self.binary), "--listen", f"127.0.0.1:{self.port}"]
+        if self.data_dir is not None:
+            args += ["--data-dir", str(self.data_dir)]
+        args += self.extra
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        lines: "queue.Queue[Optional[str]]" = queue.Queue()
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for text in proc.stdout:
+                self.output.append(text)
+                lines.put(text)
+            lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+        while True:
+            try:
+                text = lines.get(timeout=max(0.05, deadline - time.monotonic()))
+            except queue.Empty:
+                text = None
+            if text is None:  # exited (e.g. address in use) or too slow
+                self._reap(proc)
+                return None
+            if text.startswith("listening on "):
+                self.proc = proc
+                return text
+
+    @staticmethod
+    def _reap(proc: "subprocess.Popen[str]") -> None:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush; only what SQLite committed survives."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def server_binary() -> Path:
+    path = Path(os.environ.get("STEADYWS_SERVER", DEFAULT_SERVER))
+    if not path.is_file():
+        pytest.fail(
+            f"reference server not found at {path}: build it with "
+            "`cargo build -p steadyws-server` or set STEADYWS_SERVER"
+        )
+    return path
+
+
+@pytest.fixture
+def server(server_binary: Path) -> Iterator[Server]:
+    """A fresh in-memory reference server on a free port."""
+    srv = Server(server_binary).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def make_server(server_binary: Path) -> Iterator[Any]:
+    """Factory for servers with options (data dir, extra flags); all are stopped at teardown."""
+    started: List[Server] = []
+
+    def make(data_dir: Optional[Path] = None, *extra: str) -> Server:
+        srv = Server(server_binary, data_dir, *extra)
+        started.append(srv)
+        return srv.start()
+
+    try:
+        yield make
+    finally:
+        for srv in started:
+            srv.stop()
+
+
+async def gather_bounded(*aws: Awaitable[Any], timeout: float) -> List[Any]:
+    return list(await asyncio.wait_for(asyncio.gather(*aws), timeout))

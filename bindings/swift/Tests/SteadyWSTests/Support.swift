@@ -1,0 +1,267 @@
+// Test support: the reference server as a child process, options with short timers, and a
+// recorder of a connection's events.
+
+import Foundation
+import XCTest
+import SteadyWS
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Why a test helper gave up.
+struct SupportError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// The reference server (`steadyws-server`) as a separate process, so a test can SIGKILL it and
+/// restart it on the same port with the same data directory.
+///
+/// The binary is `$STEADYWS_SERVER`, else `<repo>/target/debug/steadyws-server`
+/// (`cargo build -p steadyws-server`).
+final class ReferenceServer {
+    /// The envelope endpoint it printed, `ws://127.0.0.1:PORT/ws`.
+    let url: String
+    /// The port it listens on.
+    let port: Int
+    private let process: Process
+    private let arguments: [String]
+
+    private init(process: Process, url: String, port: Int, arguments: [String]) {
+        self.process = process
+        self.url = url
+        self.port = port
+        self.arguments = arguments
+    }
+
+    static func binary() throws -> URL {
+        if let path = ProcessInfo.processInfo.environment["STEADYWS_SERVER"], !path.isEmpty {
+            guard FileManager.default.isExecutableFile(atPath: path) else {
+                throw SupportError(description: "STEADYWS_SERVER=\(path) is not an executable file")
+            }
+            return URL(fileURLWithPath: path)
+        }
+        // Tests/SteadyWSTests/Support.swift -> the repository root, five levels up.
+        var repo = URL(fileURLWithPath: #filePath)
+        for _ in 0..<5 {
+            repo = repo.deletingLastPathComponent()
+        }
+        let candidate = repo.appendingPathComponent("target/debug/steadyws-server")
+        guard FileManager.default.isExecutableFile(atPath: candidate.path) else {
+            throw SupportError(description:
+                "no reference server: set STEADYWS_SERVER, or run cargo build -p steadyws-server (looked for \(candidate.path))")
+        }
+        return candidate
+    }
+
+    /// Start the server on `listen` (port 0: any free port) with `arguments` such as
+    /// `["--data-dir", dir]`, and wait (at most 20 s) for it to print its URL.
+    static func start(listen: String = "127.0.0.1:0", arguments: [String] = []) throws -> ReferenceServer {
+        let process = Process()
+        process.executableURL = try binary()
+        process.arguments = ["--listen", listen] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["RUST_LOG"] = "warn"
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+
+        // Read stdout on a thread of its own until EOF (the process exits), so the server never
+        // blocks on a full pipe; hand over the first `listening on URL` line.
+        let found = DispatchSemaphore(value: 0)
+        let line = LineBox()
+        let reader = output.fileHandleForReading
+        Thread.detachNewThread {
+            var buffer = Data()
+            while true {
+                let chunk = reader.availableData
+                if chunk.isEmpty {
+                    break
+                }
+                buffer.append(chunk)
+                while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                    let text = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
+                    buffer.removeSubrange(buffer.startIndex...newline)
+                    let prefix = "listening on "
+                    if text.hasPrefix(prefix), line.set(String(text.dropFirst(prefix.count))) {
+                        found.signal()
+                    }
+                }
+            }
+        }
+        guard found.wait(timeout: .now() + 20) == .success, let url = line.value else {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw SupportError(description: "the reference server did not print its address within 20 s")
+        }
+        // ws://127.0.0.1:PORT/ws
+        let authority = url.components(separatedBy: "://").last?.components(separatedBy: "/").first ?? ""
+        guard let portText = authority.components(separatedBy: ":").last, let port = Int(portText) else {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw SupportError(description: "unexpected server URL \(url)")
+        }
+        return ReferenceServer(process: process, url: url, port: port, arguments: arguments)
+    }
+
+    /// SIGKILL: no shutdown code runs, exactly like a crash.
+    func sigkill() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+        }
+        process.waitUntilExit()
+    }
+
+    /// A new process on the same port with the same arguments (after `sigkill()`).
+    func restart() throws -> ReferenceServer {
+        try ReferenceServer.start(listen: "127.0.0.1:\(port)", arguments: arguments)
+    }
+
+    deinit {
+        sigkill()
+    }
+}
+
+/// The first `listening on` value, handed from the reader thread to the test.
+private final class LineBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: String?
+
+    /// Keep `text` unless a value is already kept; true when kept.
+    func set(_ text: String) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard stored == nil else { return false }
+        stored = text
+        return true
+    }
+
+    var value: String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return stored
+    }
+}
+
+/// Options with short timers, like the Rust end-to-end suite's `quick`.
+func quickOptions(_ url: String) -> SocketOptions {
+    var options = SocketOptions(url: url)
+    options.connectTimeoutMs = 3_000
+    options.heartbeat = .jsonPing
+    options.heartbeatIntervalMs = 500
+    options.heartbeatTimeoutMs = 500
+    options.probeTimeoutMs = 500
+    options.backoffInitialMs = 100
+    options.backoffMaxMs = 1_000
+    return options
+}
+
+/// A fresh directory under the system's temporary directory.
+func temporaryDirectory(_ name: String) throws -> URL {
+    let directory = FileManager.default.temporaryDirectory
+        .appendingPathComponent("steadyws-swift-\(name)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory
+}
+
+/// Every event of a connection, recorded from its `events()` stream.
+final class Recorder: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var recorded: [SocketEvent] = []
+    private var reader: Task<Void, Never>?
+
+    init(_ connection: SteadyConnection) {
+        let stream = connection.events()
+        let task = Task { [weak self] in
+            for await event in stream {
+                guard let self else { return }
+                self.append(event)
+            }
+        }
+        lock.lock()
+        reader = task
+        lock.unlock()
+    }
+
+    deinit {
+        reader?.cancel()
+    }
+
+    private func append(_ event: SocketEvent) {
+        lock.lock()
+        recorded.append(event)
+        lock.unlock()
+    }
+
+    /// Everything so far.
+    var events: [SocketEvent] {
+        lock.lock()
+        defer { lock.unlock() }
+        return recorded
+    }
+
+    var count: Int { events.count }
+
+    var states: [SocketState] { events.compactMap { $0.stateChange } }
+
+    var acked: [String] { events.compactMap { $0.ackedId } }
+
+    /// `(id, seq)` of every message received.
+    var messages: [(id: String?, seq: UInt64?)] {
+        events.compactMap { event -> (id: String?, seq: UInt64?)? in
+            if case let .message(id, seq, _, _) = event {
+                return (id: id, seq: seq)
+            }
+            return nil
+        }
+    }
+
+    /// Wait (polling every 20 ms) until `pick` accepts an event recorded at index `start` or
+    /// later; on timeout, throw a description listing what was seen.
+    @discardableResult
+    func waitFor<T>(
+        _ what: String,
+        from start: Int = 0,
+        timeout: TimeInterval = 15,
+        _ pick: (SocketEvent) -> T?
+    ) async throws -> T {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let seen = events
+            if start < seen.count {
+                for event in seen[start...] {
+                    if let picked = pick(event) {
+                        return picked
+                    }
+                }
+            }
+            if Date() > deadline {
+                let listed = seen.suffix(30).map { "\($0)" }.joined(separator: "\n  ")
+                throw SupportError(description: "no \(what) within \(timeout) s; last events:\n  \(listed)")
+            }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+    }
+
+    /// Wait until the socket reports `state` (recorded at index `start` or later).
+    func waitForState(_ state: SocketState, from start: Int = 0, timeout: TimeInterval = 15) async throws {
+        try await waitFor("state \(state)", from: start, timeout: timeout) { event -> Bool? in
+            event.stateChange == state ? true : nil
+        }
+    }
+
+    /// Wait (polling every 50 ms) until `condition` holds; false on timeout.
+    func eventually(timeout: TimeInterval, _ condition: () -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !condition() {
+            if Date() > deadline {
+                return false
+            }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        return true
+    }
+}
