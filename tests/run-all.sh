@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The one test command: installs what the suites need (idempotent, cached under .cache/), builds
+# the FFI library once, then runs the Rust, Python, Kotlin and Swift-check suites in turn.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+export STEADYWS_CACHE="${STEADYWS_CACHE:-$repo/.cache}"
+mkdir -p "$STEADYWS_CACHE"
+started=$(date +%s)
+
+# System packages from Debian: nginx (reverse-proxy e2e test), JNA and JUnit 5 (Kotlin suite).
+missing=()
+[ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+[ -f /usr/share/java/jna.jar ] || missing+=(libjna-java)
+[ -f /usr/share/java/junit-platform-console-standalone.jar ] || missing+=(junit5)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+fi
+
+echo "== building the FFI library, the binding generator and the reference server (debug, once)"
+cargo build -q -p steadyws-ffi -p uniffi-bindgen -p steadyws-server
+export STEADYWS_LIB="$repo/target/debug/libsteadyws_ffi.so"
+export STEADYWS_BINDGEN="$repo/target/debug/uniffi-bindgen"
+export STEADYWS_SERVER="$repo/target/debug/steadyws-server"
+
+results=()
+run() {
+  local name="$1"; shift
+  echo "== $name"
+  local t0=$(date +%s)
+  "$@"
+  results+=("$name: ok ($(( $(date +%s) - t0 )) s)")
+}
+
+run "rust (cargo test --workspace)" cargo test --workspace
+run "python" bash bindings/python/test.sh
+run "kotlin" bash bindings/kotlin/test.sh
+run "swift (parse + header checks)" bash bindings/swift/test.sh
+
+echo "== summary"
+printf '%s\n' "${results[@]}"
+echo "all suites passed in $(( $(date +%s) - started )) s"
