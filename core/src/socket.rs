@@ -204,7 +204,13 @@ impl Socket {
         self.shared.inspect(Engine::stats)
     }
 
-    /// The next event, in order; `None` once the socket is gone.
+    /// Close the connection, stop reconnecting and end the event stream: [`Socket::next_event`]
+    /// returns `None` once the remaining events are read. Dropping the socket does the same.
+    pub fn shutdown(&self) {
+        self.shared.stop();
+    }
+
+    /// The next event, in order; `None` once the socket is shut down and its events are read.
     pub async fn next_event(&self) -> Option<Event> {
         self.events.lock().await.recv().await
     }

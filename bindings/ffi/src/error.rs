@@ -3,7 +3,11 @@
 use steadyws::{ConfigError, SendError};
 
 /// Why a call was refused. The message says what is wrong and what to do.
+///
+/// Flat: each host sees the variant plus its message as the exception text (a `message` field
+/// would clash with Kotlin's `Throwable.message`).
 #[derive(Debug, thiserror::Error, uniffi::Error)]
+#[uniffi(flat_error)]
 pub enum SteadyError {
     /// The URL is not a usable ws:// or wss:// URL.
     #[error("{message}")]

@@ -22,8 +22,9 @@ pub enum MessageData {
     },
 }
 
-/// Where the socket is.
-#[derive(Clone, Debug, PartialEq, uniffi::Enum)]
+/// Where the socket is. Prints as a sentence (`connecting (attempt 2)`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, uniffi::Enum)]
+#[uniffi::export(Display, Eq, Hash)]
 pub enum SocketState {
     /// Not connected yet.
     Idle,
@@ -59,12 +60,47 @@ pub enum SocketState {
     },
 }
 
+/// What kind of connection failure happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum ConnectionErrorKind {
+    /// Nothing listens at host:port.
+    Refused,
+    /// The host name did not resolve.
+    Dns,
+    /// A TLS check failed (the message says which).
+    Tls,
+    /// The HTTP CONNECT proxy failed.
+    Proxy,
+    /// The upgrade was answered without 101 (see `http_status`).
+    Handshake,
+    /// No connection within the connect timeout.
+    ConnectTimeout,
+    /// Nothing received within the heartbeat or probe deadline.
+    HeartbeatTimeout,
+    /// The connection closed (see `close_code`; 1006: without a close frame).
+    Closed,
+    /// An inbound message exceeded the limit.
+    MessageTooLarge,
+    /// Any other network failure.
+    Io,
+}
+
+/// Why a message will not be acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum SendFailureKind {
+    /// Its time-to-live ran out.
+    Expired,
+    /// Evicted from the full outbox (drop-oldest policy).
+    Dropped,
+    /// The server refused it (see the message).
+    Rejected,
+}
+
 /// Why a connection attempt failed or an open connection ended.
 #[derive(Clone, Debug, PartialEq, uniffi::Record)]
 pub struct ConnectionProblem {
-    /// `refused`, `dns`, `tls`, `proxy`, `handshake`, `connect_timeout`, `heartbeat_timeout`,
-    /// `closed`, `message_too_large` or `io`.
-    pub kind: String,
+    /// The kind of failure.
+    pub kind: ConnectionErrorKind,
     /// What happened and what to do.
     pub message: String,
     /// The HTTP status of a refused upgrade.
@@ -101,8 +137,8 @@ pub enum SocketEvent {
     SendFailed {
         /// Its id.
         id: String,
-        /// `expired`, `dropped` or `rejected`.
-        reason: String,
+        /// Why.
+        reason: SendFailureKind,
         /// Details (the server's explanation for `rejected`).
         message: String,
     },
@@ -156,6 +192,27 @@ pub struct SocketStats {
     pub last_ts: Option<u64>,
 }
 
+impl std::fmt::Display for SocketState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SocketState::Idle => f.write_str("idle"),
+            SocketState::Connecting { attempt } => write!(f, "connecting (attempt {attempt})"),
+            SocketState::Open => f.write_str("open"),
+            SocketState::Reconnecting {
+                attempt,
+                retry_in_ms,
+            } => {
+                write!(f, "reconnecting (attempt {attempt} in {retry_in_ms} ms)")
+            }
+            SocketState::Suspended => f.write_str("suspended (app in background)"),
+            SocketState::WaitingForNetwork => f.write_str("waiting for network"),
+            SocketState::Closing => f.write_str("closing"),
+            SocketState::Closed => f.write_str("closed"),
+            SocketState::Failed { reason, .. } => f.write_str(reason),
+        }
+    }
+}
+
 impl From<State> for SocketState {
     fn from(state: State) -> Self {
         let description = state.to_string();
@@ -191,21 +248,22 @@ impl From<Payload> for MessageData {
 
 impl From<ConnectionError> for ConnectionProblem {
     fn from(error: ConnectionError) -> Self {
+        use ConnectionErrorKind as Kind;
         let message = error.to_string();
         let (kind, http_status, close_code) = match error {
-            ConnectionError::Refused { .. } => ("refused", None, None),
-            ConnectionError::Dns { .. } => ("dns", None, None),
-            ConnectionError::Tls { .. } => ("tls", None, None),
-            ConnectionError::Proxy { .. } => ("proxy", None, None),
-            ConnectionError::Handshake { status, .. } => ("handshake", Some(status), None),
-            ConnectionError::ConnectTimeout { .. } => ("connect_timeout", None, None),
-            ConnectionError::HeartbeatTimeout { .. } => ("heartbeat_timeout", None, None),
-            ConnectionError::Closed { code, .. } => ("closed", None, Some(code)),
-            ConnectionError::MessageTooLarge { .. } => ("message_too_large", None, None),
-            ConnectionError::Io { .. } => ("io", None, None),
+            ConnectionError::Refused { .. } => (Kind::Refused, None, None),
+            ConnectionError::Dns { .. } => (Kind::Dns, None, None),
+            ConnectionError::Tls { .. } => (Kind::Tls, None, None),
+            ConnectionError::Proxy { .. } => (Kind::Proxy, None, None),
+            ConnectionError::Handshake { status, .. } => (Kind::Handshake, Some(status), None),
+            ConnectionError::ConnectTimeout { .. } => (Kind::ConnectTimeout, None, None),
+            ConnectionError::HeartbeatTimeout { .. } => (Kind::HeartbeatTimeout, None, None),
+            ConnectionError::Closed { code, .. } => (Kind::Closed, None, Some(code)),
+            ConnectionError::MessageTooLarge { .. } => (Kind::MessageTooLarge, None, None),
+            ConnectionError::Io { .. } => (Kind::Io, None, None),
         };
         ConnectionProblem {
-            kind: kind.into(),
+            kind,
             message,
             http_status,
             close_code,
@@ -229,20 +287,20 @@ impl From<Event> for SocketEvent {
             Event::SendFailed { id, reason } => {
                 let (reason, message) = match reason {
                     SendFailure::Expired => (
-                        "expired",
+                        SendFailureKind::Expired,
                         "not acknowledged within its time-to-live".to_owned(),
                     ),
                     SendFailure::Dropped => (
-                        "dropped",
+                        SendFailureKind::Dropped,
                         "evicted from the full outbox (drop-oldest policy)".to_owned(),
                     ),
                     SendFailure::Rejected { code, message } => {
-                        ("rejected", format!("{code}: {message}"))
+                        (SendFailureKind::Rejected, format!("{code}: {message}"))
                     }
                 };
                 SocketEvent::SendFailed {
                     id: id.0,
-                    reason: reason.into(),
+                    reason,
                     message,
                 }
             }

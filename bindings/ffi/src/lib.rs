@@ -12,7 +12,10 @@ mod options;
 mod socket;
 
 pub use error::SteadyError;
-pub use event::{ConnectionProblem, MessageData, SocketEvent, SocketState, SocketStats};
+pub use event::{
+    ConnectionErrorKind, ConnectionProblem, MessageData, SendFailureKind, SocketEvent, SocketState,
+    SocketStats,
+};
 pub use listener::{ListenerError, SocketListener};
 pub use options::{BackgroundMode, HeartbeatKind, SocketOptions};
 pub use socket::{AppLifecycle, NetworkStatus, SteadySocket};

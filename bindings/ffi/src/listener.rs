@@ -6,18 +6,16 @@ use crate::event::SocketEvent;
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum ListenerError {
     /// The host's listener threw.
-    #[error("the event listener failed: {message}")]
+    #[error("the event listener failed: {reason}")]
     Failed {
-        /// The host's error text.
-        message: String,
+        /// The host's error text (not `message`, which Kotlin exceptions reserve).
+        reason: String,
     },
 }
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for ListenerError {
     fn from(err: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        ListenerError::Failed {
-            message: err.reason,
-        }
+        ListenerError::Failed { reason: err.reason }
     }
 }
 

@@ -121,6 +121,13 @@ impl SteadySocket {
         self.socket.try_next_event().map(Into::into)
     }
 
+    /// Stop for good: close the connection, stop reconnecting, and end the event stream (a
+    /// pending `next_event` returns `None`). Hosts call it before releasing the object, since a
+    /// pending `next_event` call keeps the native socket alive.
+    pub fn shutdown(&self) {
+        self.socket.shutdown();
+    }
+
     /// Deliver every event to `listener` (on a steadyws thread) instead of `next_event`;
     /// `None` stops it. An exception thrown by the listener is logged and delivery goes on.
     pub fn set_listener(&self, listener: Option<Arc<dyn SocketListener>>) {

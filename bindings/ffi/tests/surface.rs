@@ -97,7 +97,7 @@ impl SocketListener for Flaky {
         let _ = self.seen.send(event);
         if *calls % 2 == 1 {
             Err(ListenerError::Failed {
-                message: "host exception".into(),
+                reason: "host exception".into(),
             })
         } else {
             Ok(())
