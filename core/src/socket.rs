@@ -207,6 +207,7 @@ impl Socket {
     /// Close the connection, stop reconnecting and end the event stream: [`Socket::next_event`]
     /// returns `None` once the remaining events are read. Dropping the socket does the same.
     pub fn shutdown(&self) {
+        self.shared.with_engine(|engine, now| engine.shutdown(now));
         self.shared.stop();
     }
 
@@ -223,7 +224,7 @@ impl Socket {
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        self.shared.stop();
+        self.shutdown();
     }
 }
 

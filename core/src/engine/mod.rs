@@ -254,6 +254,24 @@ impl Engine {
         }
     }
 
+    /// Stop at once, without waiting for the close handshake: the transport (if any) is closed
+    /// with 1000 and the state is `Closed`. For releasing a socket; `connect` still starts over.
+    pub fn shutdown(&mut self, _now: Instant) {
+        self.retry_at = None;
+        self.close_deadline = None;
+        self.heartbeat.stop();
+        if let Some(transport) = self.transport.take() {
+            self.transmits.push_back(Transmit::Close {
+                conn: transport.id,
+                code: 1000,
+                reason: "client shutdown".into(),
+            });
+        }
+        if self.state != State::Idle {
+            self.set_state(State::Closed);
+        }
+    }
+
     /// Queue a message; it is written as soon as a connection is open, and in envelope mode kept
     /// until the server acknowledges it. Never fails because the socket is down.
     pub fn send(&mut self, now: Instant, payload: Payload) -> Result<MessageId, SendError> {

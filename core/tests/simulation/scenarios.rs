@@ -72,6 +72,26 @@ fn every_transition_is_reported_in_order() {
 }
 
 #[test]
+fn shutdown_closes_at_once_and_connect_starts_over() {
+    let mut sim = default_open();
+    sim.engine.shutdown(sim.now);
+    sim.run_for(ms(1));
+    assert_eq!(sim.state(), State::Closed);
+    assert_eq!(sim.client_closes, [(ConnId(0), 1000)]);
+    assert_eq!(
+        sim.engine.poll_timeout(),
+        None,
+        "no timer survives a shutdown"
+    );
+    sim.connect();
+    sim.run_for(ms(100));
+    assert_eq!(sim.state(), State::Open);
+    let mut idle = Sim::new(Sim::default_config(), 1);
+    idle.engine.shutdown(idle.now);
+    assert_eq!(idle.state(), State::Idle);
+}
+
+#[test]
 fn illegal_inputs_are_no_ops() {
     let mut sim = Sim::new(Sim::default_config(), 1);
     let now = sim.now;

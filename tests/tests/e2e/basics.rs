@@ -272,3 +272,26 @@ async fn subprotocols_and_static_headers_reach_the_server() {
     assert!(err.contains("not a valid HTTP header name"), "{err}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_closes_and_ends_the_event_stream() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let socket = std::sync::Arc::new(Socket::new(quick(&server.url())).unwrap());
+    socket.connect();
+    wait_open(&socket).await;
+    let reader = std::sync::Arc::clone(&socket);
+    let drained = tokio::spawn(async move {
+        let mut last = None;
+        while let Some(event) = reader.next_event().await {
+            last = Some(event);
+        }
+        last
+    });
+    socket.shutdown();
+    let last = tokio::time::timeout(WAIT, drained).await.expect("the stream ends").unwrap();
+    assert_eq!(last, Some(Event::StateChanged(State::Closed)));
+    assert_eq!(socket.state(), State::Closed);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(server.connections(), 0);
+    server.shutdown().await;
+}

@@ -14,6 +14,8 @@ extension SocketEvent: @unchecked Sendable {}
 extension SocketState: @unchecked Sendable {}
 extension MessageData: @unchecked Sendable {}
 extension ConnectionProblem: @unchecked Sendable {}
+extension ConnectionErrorKind: @unchecked Sendable {}
+extension SendFailureKind: @unchecked Sendable {}
 extension SocketStats: @unchecked Sendable {}
 extension SocketOptions: @unchecked Sendable {}
 extension AppLifecycle: @unchecked Sendable {}
@@ -24,22 +26,24 @@ extension BackgroundMode: @unchecked Sendable {}
 
 // MARK: - Errors
 
+// `SteadyError` is a flat error: every case carries only `message`, the Rust error's text.
 extension SteadyError: CustomStringConvertible {
     /// What is wrong and what to do, as the Rust library words it.
     public var message: String {
         switch self {
-        case let .InvalidUrl(message),
-             let .InvalidConfig(message),
-             let .NotJson(message),
-             let .WrongMode(message),
-             let .MessageTooLarge(message),
-             let .OutboxFull(message):
+        case let .InvalidUrl(message: message),
+             let .InvalidConfig(message: message),
+             let .NotJson(message: message),
+             let .WrongMode(message: message),
+             let .MessageTooLarge(message: message),
+             let .OutboxFull(message: message):
             return message
         }
     }
 
-    /// The message alone, so `print(error)` and `error.localizedDescription` read as a sentence
-    /// instead of `SteadyError.InvalidUrl(message: …)`.
+    /// The message alone, so `print(error)` and `error.localizedDescription` (the generated
+    /// `errorDescription` is `String(reflecting:)`, which uses this) read as a sentence instead
+    /// of `SteadyError.InvalidUrl(message: …)`.
     public var description: String { message }
 }
 
@@ -47,13 +51,13 @@ extension SteadyError: CustomStringConvertible {
 public struct SendFailure: Error, Equatable, Sendable, CustomStringConvertible, LocalizedError {
     /// The id `send` gave the message.
     public let id: String
-    /// `expired` (its time-to-live passed), `dropped` (evicted from a full outbox) or `rejected`
-    /// (the server refused it).
-    public let reason: String
-    /// Details; for `rejected`, the server's explanation.
+    /// `.expired` (its time-to-live passed), `.dropped` (evicted from a full outbox) or
+    /// `.rejected` (the server refused it).
+    public let reason: SendFailureKind
+    /// Details; for `.rejected`, the server's code and explanation.
     public let message: String
 
-    public init(id: String, reason: String, message: String) {
+    public init(id: String, reason: SendFailureKind, message: String) {
         self.id = id
         self.reason = reason
         self.message = message
@@ -162,8 +166,7 @@ public final class SteadyConnection: Sendable {
     }
 
     deinit {
-        socket.setListener(listener: nil)
-        hub.finish()
+        close()
     }
 
     // MARK: Lifecycle
@@ -179,10 +182,15 @@ public final class SteadyConnection: Sendable {
         socket.disconnect()
     }
 
-    /// Disconnect for good: ends every `events()` stream and fails pending waits with
-    /// `SteadyWaitError.closed`. Also done when the connection is released.
+    /// Stop for good: closes the connection (with a close frame when open), stops reconnecting
+    /// and shuts the socket down (`SteadySocket.shutdown()`: its own event stream ends, so a
+    /// pending `socket.nextEvent()` returns nil), ends every `events()` and `states()` stream and
+    /// fails pending `send`s and waits with `SteadyWaitError.closed`. A closed connection does not
+    /// connect again: make a new one. `state` keeps its last value (`closing` when it was open).
+    /// Also done when the connection is released; calling it again does nothing more.
     public func close() {
         socket.disconnect()
+        socket.shutdown()
         socket.setListener(listener: nil)
         hub.finish()
     }
@@ -211,8 +219,8 @@ public final class SteadyConnection: Sendable {
     /// after a reconnect, so this may wait as long as the outage. Give a `ttl` to bound the wait;
     /// cancelling the task stops the wait but not the delivery.
     /// - Throws: `SteadyError` when the message is refused at once (not JSON, too large, outbox
-    ///   full); `SendFailure` when it will not be stored (`expired`, `dropped`, `rejected`);
-    ///   `CancellationError`; `SteadyWaitError.closed`.
+    ///   full); `SendFailure` when it will not be stored (`reason` `.expired`, `.dropped` or
+    ///   `.rejected`); `CancellationError`; `SteadyWaitError.closed`.
     @discardableResult
     public func send(_ json: String, ttl: TimeInterval? = nil) async throws -> String {
         try await hub.sendAndWait { try self.enqueue(json, ttl: ttl) }

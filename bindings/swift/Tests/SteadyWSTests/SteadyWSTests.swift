@@ -1,6 +1,7 @@
 // The binding scenarios shared by every language, against the reference server binary
 // (`STEADYWS_SERVER`, see Support.swift): connect, send, ack, receive; state events; errors;
-// the lifecycle hint; SIGKILL and restart with nothing lost or duplicated.
+// shutdown and close; the listener; the lifecycle hint; SIGKILL and restart with nothing lost or
+// duplicated.
 
 import Foundation
 import XCTest
@@ -111,11 +112,34 @@ final class SteadyWSTests: XCTestCase {
         XCTAssertEqual(first, .closed)
     }
 
+    func testSocketStatePrintsAsASentenceAndCompares() {
+        // Display, Eq and Hash come from Rust.
+        XCTAssertEqual("\(SocketState.connecting(attempt: 2))", "connecting (attempt 2)")
+        XCTAssertEqual(
+            SocketState.reconnecting(attempt: 3, retryInMs: 400).description,
+            "reconnecting (attempt 3 in 400 ms)"
+        )
+        XCTAssertEqual(SocketState.waitingForNetwork.description, "waiting for network")
+        let failed = SocketState.failed(reason: "gave up after 5 attempts", retryable: true)
+        XCTAssertEqual(failed.description, "gave up after 5 attempts")
+        XCTAssertEqual(
+            SocketState.reconnecting(attempt: 1, retryInMs: 100),
+            .reconnecting(attempt: 1, retryInMs: 100)
+        )
+        XCTAssertNotEqual(SocketState.connecting(attempt: 1), .connecting(attempt: 2))
+        XCTAssertNotEqual(SocketState.open, .closed)
+        let states: Set<SocketState> = [
+            .open, .open, .connecting(attempt: 1), .connecting(attempt: 1), .closed,
+        ]
+        XCTAssertEqual(states.count, 3)
+        XCTAssertTrue(states.contains(.connecting(attempt: 1)))
+    }
+
     // MARK: errors
 
     func testHttpUrlThrowsInvalidUrlWithTheWsSuggestion() {
         XCTAssertThrowsError(try SteadyConnection(url: "http://127.0.0.1:8080/ws")) { error in
-            guard case let SteadyError.InvalidUrl(message) = error else {
+            guard case let SteadyError.InvalidUrl(message: message) = error else {
                 XCTFail("expected SteadyError.InvalidUrl, got \(error)")
                 return
             }
@@ -156,9 +180,10 @@ final class SteadyWSTests: XCTestCase {
             }
             return nil
         }
-        XCTAssertEqual(problem.kind, "refused", problem.message)
+        XCTAssertEqual(problem.kind, .refused, problem.message)
         XCTAssertTrue(problem.message.contains("refused"), problem.message)
         XCTAssertNil(problem.httpStatus)
+        XCTAssertNil(problem.closeCode)
         // It keeps trying.
         try await recorder.waitFor("Reconnecting") { event -> Bool? in
             if case .reconnecting = event.stateChange {
@@ -166,6 +191,134 @@ final class SteadyWSTests: XCTestCase {
             }
             return nil
         }
+
+        // A send that cannot be acknowledged in time throws SendFailure with reason .expired
+        // (on a task of its own: were it never to end, the test fails instead of hanging).
+        let late = Pending { () -> Result<String, Error> in
+            do {
+                return .success(try await connection.send(#"{"late":true}"#, ttl: 0.2))
+            } catch {
+                return .failure(error)
+            }
+        }
+        let outcome = try await late.value(within: 10)
+        guard case let .failure(error)? = outcome else {
+            XCTFail("expected SendFailure, got \(String(describing: outcome))")
+            return
+        }
+        let failure = try XCTUnwrap(error as? SendFailure, "expected SendFailure, got \(error)")
+        XCTAssertEqual(failure.reason, .expired, failure.message)
+        XCTAssertFalse(failure.id.isEmpty)
+        // The sendFailed event carries the same kind.
+        let kind = try await recorder.waitFor("SendFailed") { event -> SendFailureKind? in
+            if case let .sendFailed(id, reason, _) = event, id == failure.id {
+                return reason
+            }
+            return nil
+        }
+        XCTAssertEqual(kind, .expired)
+    }
+
+    // MARK: shutdown and close
+
+    func testShutdownEndsAPendingNextEvent() async throws {
+        let server = try ReferenceServer.start()
+        defer { server.sigkill() }
+        // The generated API alone: no layer, events read with nextEvent().
+        let socket = try SteadySocket(options: quickOptions(server.url))
+        defer { socket.shutdown() }
+        let reader = Pending { () -> [SocketEvent] in
+            var seen: [SocketEvent] = []
+            while let event = await socket.nextEvent() {
+                seen.append(event)
+            }
+            return seen
+        }
+        socket.connect()
+        let opened = try await eventually(timeout: 15) { socket.state() == .open }
+        XCTAssertTrue(opened, "state: \(socket.state())")
+        XCTAssertFalse(reader.isDone, "nextEvent() returned nil before shutdown()")
+
+        socket.shutdown()
+        let seen = try await reader.value(within: 5)
+        XCTAssertNotNil(seen, "nextEvent() still pending 5 s after shutdown()")
+        XCTAssertTrue(seen?.contains { $0.stateChange == SocketState.open } == true, "\(seen ?? [])")
+        // The stream stays ended: no reconnect, no more events.
+        XCTAssertNil(socket.tryNextEvent())
+        let again = try await Pending { await socket.nextEvent() == nil }.value(within: 5)
+        XCTAssertEqual(again, true, "nextEvent() after shutdown()")
+        socket.connect()
+        try await Task.sleep(nanoseconds: 300_000_000)
+        XCTAssertNil(socket.tryNextEvent(), "events after shutdown()")
+    }
+
+    func testCloseShutsTheSocketDownAndEndsTheStreams() async throws {
+        let server = try ReferenceServer.start()
+        defer { server.sigkill() }
+        let connection = try SteadyConnection(options: quickOptions(server.url))
+        defer { connection.close() }
+        let stream = connection.events()
+        let drained = Pending { () -> [SocketEvent] in
+            var seen: [SocketEvent] = []
+            for await event in stream {
+                seen.append(event)
+            }
+            return seen
+        }
+        connection.connect()
+        try await connection.waitUntilOpen(timeout: 15)
+
+        connection.close()
+        // Every events() stream ends...
+        let seen = try await drained.value(within: 5)
+        XCTAssertNotNil(seen, "events() still open 5 s after close()")
+        let connecting = seen?.contains { event in
+            if case .connecting = event.stateChange {
+                return true
+            }
+            return false
+        }
+        XCTAssertEqual(connecting, true, "\(seen ?? [])")
+        // ...and so does the socket's own stream (shutdown()): nextEvent() returns what the
+        // listener left unread (at most the last state change), then nil, instead of waiting
+        // for ever.
+        let socket = connection.socket
+        let ended = try await Pending { () -> Bool in
+            while await socket.nextEvent() != nil {}
+            return true
+        }.value(within: 5)
+        XCTAssertEqual(ended, true, "socket.nextEvent() still pending 5 s after close()")
+        XCTAssertNil(socket.tryNextEvent())
+        // Waits on a closed connection end at once.
+        do {
+            try await connection.waitUntilOpen(timeout: 5)
+            XCTFail("waitUntilOpen succeeded after close()")
+        } catch let error as SteadyWaitError {
+            XCTAssertEqual(error, .closed)
+        }
+        // Closing twice is harmless.
+        connection.close()
+    }
+
+    // MARK: listener
+
+    func testListenerErrorsAreLoggedAndDeliveryGoesOn() async throws {
+        let server = try ReferenceServer.start()
+        defer { server.sigkill() }
+        let socket = try SteadySocket(options: quickOptions(server.url))
+        defer {
+            socket.setListener(listener: nil)
+            socket.shutdown()
+        }
+        // Throws on every other event; Rust logs the ListenerError and keeps delivering.
+        let listener = FlakyListener()
+        socket.setListener(listener: listener)
+        socket.connect()
+        let opened = try await eventually(timeout: 15) {
+            listener.events.contains { $0.stateChange == SocketState.open }
+        }
+        XCTAssertTrue(opened, "events: \(listener.events)")
+        XCTAssertGreaterThanOrEqual(listener.thrown, 1, "events: \(listener.events)")
     }
 
     // MARK: lifecycle hint
@@ -238,7 +391,7 @@ final class SteadyWSTests: XCTestCase {
             }
             try await Task.sleep(nanoseconds: 15_000_000)
         }
-        let settled = try await aliceEvents.eventually(timeout: 30) {
+        let settled = try await eventually(timeout: 30) {
             aliceEvents.messages.count >= total && aliceEvents.acked.count + bobEvents.acked.count >= total
         }
         XCTAssertTrue(settled, "alice received \(aliceEvents.messages.count), acks \(aliceEvents.acked.count)+\(bobEvents.acked.count) of \(total)")

@@ -1,5 +1,5 @@
-// Test support: the reference server as a child process, options with short timers, and a
-// recorder of a connection's events.
+// Test support: the reference server as a child process, options with short timers, a recorder
+// of a connection's events, waits with time limits, and a listener that throws.
 
 import Foundation
 import XCTest
@@ -252,16 +252,102 @@ final class Recorder: @unchecked Sendable {
             event.stateChange == state ? true : nil
         }
     }
+}
 
-    /// Wait (polling every 50 ms) until `condition` holds; false on timeout.
-    func eventually(timeout: TimeInterval, _ condition: () -> Bool) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while !condition() {
-            if Date() > deadline {
-                return false
-            }
-            try await Task.sleep(nanoseconds: 50_000_000)
+/// Wait (polling every 50 ms) until `condition` holds; false on timeout.
+func eventually(timeout: TimeInterval, _ condition: () -> Bool) async throws -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while !condition() {
+        if Date() > deadline {
+            return false
         }
-        return true
+        try await Task.sleep(nanoseconds: 50_000_000)
+    }
+    return true
+}
+
+/// An async call started at once on a task of its own, whose result is awaited with a time limit.
+/// A call into Rust that never returns cannot be cancelled, so `value(within:)` gives up (and the
+/// test fails) instead of hanging the suite.
+final class Pending<T: Sendable>: @unchecked Sendable {
+    // Guarded by `lock`; taken in synchronous methods only (NSLock is not for async contexts).
+    private let lock = NSLock()
+    private var result: T?
+    private var done = false
+
+    init(_ operation: @escaping @Sendable () async -> T) {
+        Task {
+            let value = await operation()
+            self.finish(value)
+        }
+    }
+
+    private func finish(_ value: T) {
+        lock.lock()
+        result = value
+        done = true
+        lock.unlock()
+    }
+
+    private func snapshot() -> (done: Bool, result: T?) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (done, result)
+    }
+
+    /// True once the call returned.
+    var isDone: Bool { snapshot().done }
+
+    /// The call's result, waiting (polling every 20 ms) at most `timeout`; nil while it is still
+    /// pending.
+    func value(within timeout: TimeInterval) async throws -> T? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let now = snapshot()
+            if now.done {
+                return now.result
+            }
+            if Date() > deadline {
+                return nil
+            }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+    }
+}
+
+/// A `SocketListener` that records every event and throws `ListenerError.Failed` on every other
+/// one (the first, third, …), like the Rust surface test's `Flaky`.
+final class FlakyListener: SocketListener, @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var seen: [SocketEvent] = []
+    private var failures = 0
+
+    func onEvent(event: SocketEvent) throws {
+        lock.lock()
+        seen.append(event)
+        let fails = seen.count % 2 == 1
+        if fails {
+            failures += 1
+        }
+        let number = seen.count
+        lock.unlock()
+        if fails {
+            throw ListenerError.Failed(reason: "host exception on event \(number)")
+        }
+    }
+
+    /// Every event so far.
+    var events: [SocketEvent] {
+        lock.lock()
+        defer { lock.unlock() }
+        return seen
+    }
+
+    /// How many times `onEvent` threw.
+    var thrown: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return failures
     }
 }
