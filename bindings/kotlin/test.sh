@@ -74,9 +74,8 @@ lib="$out/libsteadyws_ffi.so"
 say "generating bindings from $lib"
 rm -rf "$out/generated"
 # uniffi-bindgen reads uniffi.toml through `cargo metadata` (no compilation).
-# uniffi-kotlin.toml renames error fields that clash with Throwable.message (see that file).
 (cd "$repo" && "$bindgen" generate --no-format --metadata-no-deps --language kotlin \
-  --config "$here/uniffi-kotlin.toml" --out-dir "$out/generated" "$lib" >/dev/null)
+  --out-dir "$out/generated" "$lib" >/dev/null)
 generated="$out/generated/dev/steadyws/steadyws.kt"
 [ -f "$generated" ] || { echo "uniffi-bindgen wrote no $generated" >&2; exit 1; }
 

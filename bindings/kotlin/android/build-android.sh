@@ -48,13 +48,12 @@ for abi in "${abis[@]}"; do
   cp "$built" "$here/src/main/jniLibs/$abi/libsteadyws_ffi.so"
 done
 
-# The bindings come from the library itself (UniFFI metadata is the same for every ABI), with the
-# same Kotlin-only config as the JVM build (see ../uniffi-kotlin.toml).
+# The bindings come from the library itself (UniFFI metadata is the same for every ABI), generated
+# the same way as for the JVM build (names from the crate's uniffi.toml).
 echo "== uniffi-bindgen (Kotlin)"
 rm -rf "$here/generated"
 cargo run -q -p uniffi-bindgen -- generate --no-format --metadata-no-deps --language kotlin \
-  --config "$here/../uniffi-kotlin.toml" --out-dir "$here/generated" \
-  "target/${triple[arm64-v8a]}/$outdir/libsteadyws_ffi.so"
+  --out-dir "$here/generated" "target/${triple[arm64-v8a]}/$outdir/libsteadyws_ffi.so"
 
 echo "== done: $(find "$here/src/main/jniLibs" -name '*.so' | wc -l) libraries, $here/generated"
 echo "   next: cd $here && gradle assembleRelease  (or include the module from your app)"

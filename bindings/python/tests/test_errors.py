@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import steadyws
-from steadyws import SocketEvent, SteadyError
+from steadyws import ConnectionErrorKind, SendFailureKind, SocketEvent, SteadyError
 
 from conftest import FAST, Server, free_port, run
 
@@ -17,7 +17,9 @@ def test_http_url_is_invalid_url_with_ws_suggestion() -> None:
     err = caught.value
     assert isinstance(err, SteadyError)
     assert f"use ws://127.0.0.1:{port}/ws" in str(err)
-    assert str(err) == err.message  # the core's message, not a repr of the fields
+    # A flat error: no fields, the core's message is the exception text (not a field repr).
+    assert err.args == (str(err),) and not str(err).startswith("message=")
+    assert repr(err) == f"SteadyError.InvalidUrl({str(err)!r})"
     # The generated class raises the same from the raw constructor.
     with pytest.raises(SteadyError.InvalidUrl, match="wss://"):
         steadyws.SteadySocket(steadyws.SocketOptions(url="https://example.invalid/ws"))
@@ -56,7 +58,7 @@ def test_refused_port_reports_connection_lost_naming_host_port() -> None:
         async with steadyws.Socket(f"ws://127.0.0.1:{port}/ws", **FAST) as sock:
             event = await sock.wait_for(SocketEvent.CONNECTION_LOST, timeout=5)
             assert isinstance(event, SocketEvent.CONNECTION_LOST)
-            assert event.problem.kind == "refused"
+            assert event.problem.kind == ConnectionErrorKind.REFUSED
             assert f"127.0.0.1:{port}" in event.problem.message
             assert event.problem.http_status is None and event.problem.close_code is None
             # It keeps retrying with backoff.
@@ -75,7 +77,7 @@ def test_refused_port_raises_connection_lost_error() -> None:
         async with steadyws.Socket(f"ws://127.0.0.1:{port}/ws", **FAST) as sock:
             with pytest.raises(steadyws.ConnectionLostError) as caught:
                 await sock.wait_open(timeout=5, fail_fast=True)
-            assert caught.value.kind == "refused"
+            assert caught.value.kind is ConnectionErrorKind.REFUSED
             assert f"connection refused by 127.0.0.1:{port}" in str(caught.value)
             # Without fail_fast the wait runs to its timeout, quoting the last problem.
             with pytest.raises(TimeoutError, match=f"did not open.*refused by 127.0.0.1:{port}"):
@@ -106,7 +108,8 @@ def test_handshake_refusal_is_fatal(make_server: object) -> None:
         async with steadyws.Socket(srv.url, **FAST) as sock:
             problem = await sock.wait_for(SocketEvent.CONNECTION_LOST, timeout=5)
             assert isinstance(problem, SocketEvent.CONNECTION_LOST)
-            assert problem.problem.kind == "handshake" and problem.problem.http_status == 401
+            assert problem.problem.kind == ConnectionErrorKind.HANDSHAKE
+            assert problem.problem.http_status == 401
             with pytest.raises(steadyws.SocketFailedError) as caught:
                 await sock.wait_open(timeout=5)
             assert not caught.value.retryable
@@ -125,7 +128,11 @@ def test_ttl_expiry_raises_send_failed() -> None:
         message_id = sock.send({"n": 1}, ttl_ms=100)
         with pytest.raises(steadyws.SendFailedError) as caught:
             await sock.wait_acked(message_id, timeout=5)
-        assert caught.value.id == message_id and caught.value.reason == "expired"
+        assert caught.value.id == message_id
+        assert caught.value.reason is SendFailureKind.EXPIRED
+        assert str(caught.value) == (
+            f"message {message_id} expired: not acknowledged within its time-to-live"
+        )
         await sock.aclose()
 
     run(scenario())

@@ -48,7 +48,7 @@ def test_readme_quickstart_runs(server: Server, tmp_path: Path) -> None:
     script.write_text(quickstart)
     done = run_python(script, server.url)
     assert done.returncode == 0, done.stderr
-    assert "SocketState.OPEN()" in done.stdout
+    assert "SocketEvent.STATE_CHANGED(state=open)" in done.stdout, done.stdout
     assert "received seq 1 {'text': 'hello'}" in done.stdout, done.stdout
 
 
@@ -100,10 +100,18 @@ def test_public_api_type_checks(tmp_path: Path) -> None:
         textwrap.dedent(
             """
             import asyncio
-            from typing import Any, List, Optional
+            from typing import Any, List, Optional, Set
 
             import steadyws
-            from steadyws import AppLifecycle, BackgroundMode, SocketEvent, SocketState, SteadyError
+            from steadyws import (
+                AppLifecycle,
+                BackgroundMode,
+                ConnectionErrorKind,
+                SendFailureKind,
+                SocketEvent,
+                SocketState,
+                SteadyError,
+            )
 
 
             async def main(url: str) -> List[Any]:
@@ -119,18 +127,25 @@ def test_public_api_type_checks(tmp_path: Path) -> None:
                         await sock.wait_acked(message_id, timeout=5.0)
                         sock.set_app_state(AppLifecycle.FOREGROUND)
                         state: SocketState = sock.state
-                        print(state, sock.is_open)
+                        print(str(state), sock.is_open)
                         async for event in sock.events():
                             if isinstance(event, SocketEvent.MESSAGE):
                                 seq: Optional[int] = event.seq
                                 received.append((seq, steadyws.decode(event.data)))
                                 break
                 except SteadyError.InvalidUrl as err:
-                    print(err.message)
+                    print(str(err))
                 except steadyws.ConnectionLostError as err:
-                    kind: str = err.kind
-                    print(kind)
+                    kind: ConnectionErrorKind = err.kind
+                    print(kind is ConnectionErrorKind.REFUSED, err.problem.kind.name)
+                except steadyws.SendFailedError as err:
+                    reason: SendFailureKind = err.reason
+                    print(reason is SendFailureKind.EXPIRED, err.detail)
                 return received
+
+
+            def states_seen(states: List[SocketState]) -> Set[SocketState]:
+                return set(states)  # SocketState is hashable
 
 
             def script(url: str) -> None:

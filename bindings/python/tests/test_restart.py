@@ -26,9 +26,9 @@ class Tracker:
         self.sock = sock
         self.sent: List[str] = []
         self.acked: List[str] = []
-        self.failed: List[Tuple[str, str, str]] = []
+        self.failed: List[Tuple[str, steadyws.SendFailureKind, str]] = []
         self.stream: List[Tuple[int, Optional[str], Any]] = []  # (seq, id, data)
-        self.lost: List[str] = []
+        self.lost: List[steadyws.ConnectionErrorKind] = []
         self.opens = 0
 
     def complete(self) -> bool:
@@ -136,7 +136,8 @@ def test_sigkill_and_restart_loses_nothing_and_duplicates_nothing(
                 stats = tracker.sock.stats
                 print(f"{name}: {stats}; connection problems: {tracker.lost}")
                 assert stats.reconnects >= KILLS, (name, stats, tracker.lost)
-                assert tracker.lost.count("closed") >= KILLS, (name, tracker.lost)
+                closed = tracker.lost.count(steadyws.ConnectionErrorKind.CLOSED)
+                assert closed >= KILLS, (name, tracker.lost)
                 assert tracker.sock.is_open, (name, tracker.sock.state)
 
         # The history survived both SIGKILLs: a client resuming from seq 0 gets all of it once.

@@ -9,7 +9,14 @@ from typing import Any, List
 import pytest
 
 import steadyws
-from steadyws import MessageData, SocketEvent, SocketListener, SocketOptions, SocketState
+from steadyws import (
+    ListenerError,
+    MessageData,
+    SocketEvent,
+    SocketListener,
+    SocketOptions,
+    SocketState,
+)
 
 from conftest import FAST, Server, run
 
@@ -221,11 +228,16 @@ def test_foreign_listener_receives_events(server: Server) -> None:
         def __init__(self) -> None:
             self.events: List[SocketEvent] = []
             self.opened = threading.Event()
+            self.closed = threading.Event()
 
         def on_event(self, event: SocketEvent) -> None:
             self.events.append(event)
             if event == SocketEvent.STATE_CHANGED(state=SocketState.OPEN()):
                 self.opened.set()
+                # The declared error: lowered to Rust's ListenerError::Failed { reason }, logged.
+                raise ListenerError.Failed(reason="a declared listener error")
+            if event == SocketEvent.STATE_CHANGED(state=SocketState.CLOSED()):
+                self.closed.set()
             raise_on = SocketEvent.STATE_CHANGED(state=SocketState.CONNECTING(attempt=1))
             if event == raise_on:
                 raise ValueError("a listener bug must not stop delivery")
@@ -237,6 +249,76 @@ def test_foreign_listener_receives_events(server: Server) -> None:
     try:
         assert listener.opened.wait(5)
         assert state_names(listener.events) == ["CONNECTING", "OPEN"]
+        raw.disconnect()  # delivery went on after both errors
+        assert listener.closed.wait(5)
+        assert state_names(listener.events) == ["CONNECTING", "OPEN", "CLOSING", "CLOSED"]
     finally:
         raw.set_listener(None)
-        raw.disconnect()
+        raw.shutdown()
+
+
+def test_socket_state_display_eq_hash() -> None:
+    """SocketState exports Rust's Display, Eq and Hash: a sentence as str, usable in sets."""
+    assert str(SocketState.OPEN()) == "open"
+    assert str(SocketState.CONNECTING(attempt=2)) == "connecting (attempt 2)"
+    assert str(SocketState.RECONNECTING(attempt=3, retry_in_ms=250)) == (
+        "reconnecting (attempt 3 in 250 ms)"
+    )
+    assert str(SocketState.FAILED(reason="gave up", retryable=True)) == "gave up"
+    # The repr names the variant and its fields (the str is the sentence).
+    assert repr(SocketState.CONNECTING(attempt=2)) == "SocketState.CONNECTING(attempt=2)"
+    assert repr(SocketState.OPEN()) == "SocketState.OPEN()"
+    assert SocketState.CONNECTING(attempt=2) == SocketState.CONNECTING(attempt=2)
+    assert SocketState.CONNECTING(attempt=2) != SocketState.CONNECTING(attempt=3)
+    assert SocketState.OPEN() != SocketState.CLOSED()
+    assert hash(SocketState.OPEN()) == hash(SocketState.OPEN())
+    states = {SocketState.OPEN(), SocketState.OPEN(), SocketState.CONNECTING(attempt=1)}
+    assert states == {SocketState.CONNECTING(attempt=1), SocketState.OPEN()}
+    assert {SocketState.IDLE(): "idle"}[SocketState.IDLE()] == "idle"
+
+
+def test_shutdown_ends_a_pending_next_event(server: Server) -> None:
+    async def scenario() -> None:
+        # Idle, so no event will ever come: only shutdown() can end the read.
+        idle = steadyws.SteadySocket(SocketOptions(url=server.url, **FAST))
+        pending = asyncio.ensure_future(idle.next_event())
+        await asyncio.sleep(0.2)
+        assert not pending.done()
+        idle.shutdown()
+        assert await asyncio.wait_for(pending, 5) is None
+        assert await asyncio.wait_for(idle.next_event(), 5) is None  # the stream stays ended
+        assert idle.try_next_event() is None
+
+        # Open, every event read, a read waiting: shutdown() closes at once, so the read gets
+        # the final state change, and the next one None.
+        raw = steadyws.SteadySocket(SocketOptions(url=server.url, **FAST))
+        raw.connect()
+        while True:
+            event = await asyncio.wait_for(raw.next_event(), 5)
+            if event == SocketEvent.STATE_CHANGED(state=SocketState.OPEN()):
+                break
+        pending = asyncio.ensure_future(raw.next_event())
+        await asyncio.sleep(0.2)
+        assert not pending.done()
+        raw.shutdown()
+        closed = SocketEvent.STATE_CHANGED(state=SocketState.CLOSED())
+        assert await asyncio.wait_for(pending, 5) == closed
+        assert await asyncio.wait_for(raw.next_event(), 5) is None
+        assert raw.state() == SocketState.CLOSED()
+
+    run(scenario())
+
+
+def test_aclose_ends_a_blocked_read_through_shutdown(server: Server) -> None:
+    async def scenario() -> None:
+        sock = steadyws.Socket(server.url, **FAST)  # idle: no event will come
+        reader = asyncio.ensure_future(sock.next_event())
+        await asyncio.sleep(0.1)
+        inflight = sock._pending  # the read handed to Rust
+        assert inflight is not None and not inflight.done()
+        await sock.aclose()
+        assert await asyncio.wait_for(reader, 5) is None
+        # The read in flight was ended by shutdown(), not cancelled.
+        assert inflight.done() and not inflight.cancelled() and inflight.result() is None
+
+    run(scenario())

@@ -54,4 +54,4 @@ def test_sync_run_helper(server: Server) -> None:
             await sock.wait_open(5)
             return str(sock.state)
 
-    assert steadyws.sync.run(open_and_close()) == "SocketState.OPEN()"
+    assert steadyws.sync.run(open_and_close()) == "open"  # SocketState's Display

@@ -3,14 +3,14 @@
 # UniFFI's Python generator defines `SteadyError` twice (a plain base class, then a namespace
 # class carrying the variants, marked `# type: ignore`), so type checkers only see the first and
 # reject `except SteadyError.InvalidUrl`. These declarations describe what the runtime has:
-# each variant is a nested class that subclasses `SteadyError`, with a `message` field.
+# each variant is a nested class that subclasses its error class.
 # tests/test_packaging.py checks that the variants here match the generated module.
 
 class SteadyError(Exception):
-    """Why a call was refused. The message says what is wrong and what to do."""
+    """Why a call was refused. The message says what is wrong and what to do.
 
-    message: str
-    def __init__(self, message: str) -> None: ...
+    Flat: the variants carry no fields; ``str(err)`` is the core's message.
+    """
 
     class InvalidUrl(SteadyError):
         """The URL is not a usable ws:// or wss:// URL."""
@@ -33,8 +33,8 @@ class SteadyError(Exception):
 class ListenerError(Exception):
     """What a listener may report back."""
 
-    message: str
-    def __init__(self, message: str) -> None: ...
-
     class Failed(ListenerError):
         """The host's listener threw."""
+
+        reason: str
+        def __init__(self, reason: str) -> None: ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ._ffi.steadyws import ConnectionProblem
+from ._ffi.steadyws import ConnectionErrorKind, ConnectionProblem, SendFailureKind
 
 __all__ = [
     "SocketError",
@@ -40,9 +40,9 @@ class ConnectionLostError(SocketError):
         self.problem = problem
 
     @property
-    def kind(self) -> str:
-        """``refused``, ``dns``, ``tls``, ``proxy``, ``handshake``, ``connect_timeout``,
-        ``heartbeat_timeout``, ``closed``, ``message_too_large`` or ``io``."""
+    def kind(self) -> ConnectionErrorKind:
+        """``ConnectionErrorKind.REFUSED``, ``DNS``, ``TLS``, ``PROXY``, ``HANDSHAKE``,
+        ``CONNECT_TIMEOUT``, ``HEARTBEAT_TIMEOUT``, ``CLOSED``, ``MESSAGE_TOO_LARGE`` or ``IO``."""
         return self.problem.kind
 
     @property
@@ -68,10 +68,15 @@ class SocketFailedError(SocketError):
 
 
 class SendFailedError(SocketError):
-    """A sent message will not be acknowledged (``expired``, ``dropped`` or ``rejected``)."""
+    """A sent message will not be acknowledged.
 
-    def __init__(self, id: str, reason: str, message: str) -> None:
-        super().__init__(f"message {id} {reason}: {message}")
+    ``reason`` is ``SendFailureKind.EXPIRED``, ``DROPPED`` or ``REJECTED``; ``detail`` says more
+    (the server's explanation for ``REJECTED``). ``str(err)`` reads like
+    ``message 4c0f… expired: not acknowledged within its time-to-live``.
+    """
+
+    def __init__(self, id: str, reason: SendFailureKind, message: str) -> None:
+        super().__init__(f"message {id} {reason.name.lower()}: {message}")
         self.id = id
         self.reason = reason
         self.detail = message

@@ -46,6 +46,9 @@ EventMatch = Union[
 # States in which a disconnected socket has nothing left to do.
 _AT_REST = (SocketState.IDLE, SocketState.CLOSED, SocketState.FAILED)
 
+# How long aclose() lets a read in flight end by itself after shutdown() before cancelling it.
+_SHUTDOWN_GRACE = 1.0
+
 
 def decode(data: MessageData) -> Any:
     """The content of a message as a Python value.
@@ -88,10 +91,10 @@ class Socket:
     ``SteadyError.InvalidConfig`` here.
 
     Use it as an async context manager: ``async with Socket(url) as sock:`` connects on enter, and
-    on exit disconnects (gracefully, waiting up to ``close_timeout`` seconds) and releases the
-    native socket. Read events with ``async for event in sock.events()`` (or ``async for event in
-    sock``). One task reads events at a time; the send and state methods may be called from
-    anywhere and never block.
+    on exit disconnects (gracefully, waiting up to ``close_timeout`` seconds), shuts the native
+    socket down and releases it. Read events with ``async for event in sock.events()`` (or
+    ``async for event in sock``). One task reads events at a time; the send and state methods may
+    be called from anywhere and never block.
     """
 
     def __init__(
@@ -165,8 +168,8 @@ class Socket:
 
         It is sent when the socket is open and resent after reconnects until the server
         acknowledges it (an ``Acked`` event with this id). ``ttl_ms`` gives up after that long (a
-        ``SendFailed`` event with reason ``expired``). A ``str`` is sent as a JSON string; use
-        :meth:`send_json` for text that already is a JSON document.
+        ``SendFailed`` event with reason ``SendFailureKind.EXPIRED``). A ``str`` is sent as a JSON
+        string; use :meth:`send_json` for text that already is a JSON document.
         """
         return self.send_json(
             json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")),
@@ -373,7 +376,8 @@ class Socket:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Disconnect gracefully (waiting up to ``close_timeout`` s) and release the socket.
+        """Disconnect gracefully (waiting up to ``close_timeout`` s), shut the socket down and
+        release it.
 
         Idempotent. A task iterating ``events()`` meanwhile still gets the events up to the
         final state change (``Closed``), then the iteration ends; a task blocked in
@@ -395,12 +399,17 @@ class Socket:
                     break
                 await asyncio.sleep(0.01)
         finally:
+            # Ends the event stream: the read in flight returns what is left, then None, and no
+            # Rust future keeps the native socket alive any more.
+            raw.shutdown()
             pending, self._pending = self._pending, None
             self._raw = None
             if pending is not None and not pending.done():
-                pending.cancel()  # frees the Rust future, which holds a handle to the socket
                 if pending.get_loop() is asyncio.get_running_loop():
-                    await asyncio.wait({pending})
-        # The last Python reference to the native socket goes here; dropping it stops the
-        # socket's task in Rust.
+                    await asyncio.wait({pending}, timeout=_SHUTDOWN_GRACE)
+                if not pending.done():
+                    pending.cancel()  # frees the Rust future, which holds a handle to the socket
+                    if pending.get_loop() is asyncio.get_running_loop():
+                        await asyncio.wait({pending})
+        # The last Python reference to the native socket goes here.
         del raw

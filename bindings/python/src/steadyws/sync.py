@@ -231,7 +231,7 @@ class Socket:
         run(self._async.wait_acked(message_id, timeout))
 
     def close(self) -> None:
-        """Disconnect gracefully and release the socket (idempotent)."""
+        """Disconnect gracefully, shut the socket down and release it (idempotent)."""
         if self._async.closed:
             return
         run(self._async.aclose())

@@ -101,8 +101,10 @@ class SteadyWebSocket(
     private val pump = scope.launch {
         var failure: Throwable? = null
         try {
+            // `nextEvent()` returns null once the socket is shut down (see [close]).
             while (true) {
                 val event = socket.nextEvent() ?: break
+                if (end != null) break // closed meanwhile: the stream already ended
                 settle(event)
                 bus.emit(event)
             }
@@ -226,27 +228,32 @@ class SteadyWebSocket(
     }
 
     /**
-     * Disconnect, end [events] and fail pending [send] calls with [SocketClosedException], and
-     * release the native socket. Idempotent.
+     * Close the connection for good, end [events], fail pending [send] calls with
+     * [SocketClosedException], and release the native socket. Idempotent.
      */
     override fun close() {
         if (!closed.compareAndSet(false, true)) return
-        socket.disconnect()
-        pump.cancel()
+        // Ends the native event stream: the pump's pending `nextEvent()` returns null, so the
+        // native socket (kept alive by that pending call) is freed once the call returns.
+        socket.shutdown()
         finish(null)
-        job.cancel()
+        job.complete() // the pump ends by itself; nothing else runs in this scope
         socket.close()
     }
 
-    override fun toString(): String = "SteadyWebSocket(state=${state.value.describe()})"
+    override fun toString(): String = "SteadyWebSocket(state=${state.value})"
 }
 
-/** A message will not be acknowledged: [reason] is `expired`, `dropped` or `rejected`. */
+/**
+ * A message will not be acknowledged: [reason] says why ([SendFailureKind.EXPIRED],
+ * [SendFailureKind.DROPPED] or [SendFailureKind.REJECTED]), [detail] explains it (for a rejection,
+ * the server's code and text).
+ */
 class SendFailedException(
     val id: String,
-    val reason: String,
+    val reason: SendFailureKind,
     val detail: String,
-) : Exception("message $id $reason: $detail")
+) : Exception("message $id ${reason.name.lowercase()}: $detail")
 
 /** The socket was closed before the operation completed. */
 class SocketClosedException : IllegalStateException("the socket is closed")
@@ -256,19 +263,6 @@ class ConnectionFailedException(
     val reason: String,
     val retryable: Boolean,
 ) : IOException(reason)
-
-/** A short, readable name for a state (`Open`, `Reconnecting(attempt=2, in 400 ms)`). */
-fun SocketState.describe(): String = when (this) {
-    SocketState.Idle -> "Idle"
-    is SocketState.Connecting -> "Connecting(attempt=$attempt)"
-    SocketState.Open -> "Open"
-    is SocketState.Reconnecting -> "Reconnecting(attempt=$attempt, in $retryInMs ms)"
-    SocketState.Suspended -> "Suspended"
-    SocketState.WaitingForNetwork -> "WaitingForNetwork"
-    SocketState.Closing -> "Closing"
-    SocketState.Closed -> "Closed"
-    is SocketState.Failed -> "Failed($reason)"
-}
 
 /** The content as text: the JSON document or the text frame; null for binary. */
 val MessageData.text: String?

@@ -6,6 +6,8 @@ import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.Job
 import kotlinx.coroutines.async
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.channels.ReceiveChannel
@@ -86,7 +88,7 @@ private fun checkEcho(echo: SocketEvent.Message, json: String) {
 }
 
 private fun brief(event: SocketEvent): String = when (event) {
-    is SocketEvent.StateChanged -> "StateChanged(${event.state.describe()})"
+    is SocketEvent.StateChanged -> "StateChanged(${event.state})"
     else -> event.toString()
 }
 
@@ -160,7 +162,7 @@ class SteadyWebSocketTest {
                 ws.connect()
                 events.await("Open again") { isState(it) { s -> s == SocketState.Open } }
                 withTimeout(5.seconds) { ws.state.first { it == SocketState.Open } }
-                assertEquals("SteadyWebSocket(state=Open)", ws.toString())
+                assertEquals("SteadyWebSocket(state=open)", ws.toString())
             }
         }
     }
@@ -171,33 +173,40 @@ class SteadyWebSocketTest {
         val invalid = assertThrows(SteadyException.InvalidUrl::class.java) {
             SteadyWebSocket("http://127.0.0.1:9/ws")
         }
-        assertTrue(invalid.detail.contains("ws://127.0.0.1:9/ws"), invalid.detail)
+        // Flat error: the message is the plain explanation, with nothing prefixed.
+        val explanation = invalid.message!!
+        assertTrue(explanation.contains("ws://127.0.0.1:9/ws"), explanation)
+        assertFalse(explanation.startsWith("message="), explanation)
 
-        // A port nobody listens on: ConnectionLost with kind "refused", naming host:port.
+        // A port nobody listens on: ConnectionLost with kind REFUSED, naming host:port.
         val port = ServerProcess.freePort()
         SteadyWebSocket(quick("ws://127.0.0.1:$port/ws")).use { ws ->
             val events = record(ws)
             ws.connect()
             val lost = events.await("ConnectionLost") { it is SocketEvent.ConnectionLost } as SocketEvent.ConnectionLost
-            assertEquals("refused", lost.problem.kind, lost.problem.message)
+            assertEquals(ConnectionErrorKind.REFUSED, lost.problem.kind, lost.problem.message)
+            assertEquals(null, lost.problem.httpStatus)
             assertTrue(lost.problem.message.contains("127.0.0.1:$port"), lost.problem.message)
             events.await("Reconnecting") { isState(it) { s -> s is SocketState.Reconnecting } }
 
             // Send-time errors are SteadyException subclasses.
-            assertThrows(SteadyException.NotJson::class.java) { ws.enqueue("not json") }
+            val notJson = assertThrows(SteadyException.NotJson::class.java) { ws.enqueue("not json") }
+            assertTrue(!notJson.message.isNullOrBlank(), "NotJson explains the parse error")
             assertThrows(IllegalArgumentException::class.java) { ws.enqueue("1", ttl = Duration.ZERO) }
 
             // A send that cannot be acknowledged in time throws SendFailedException.
             val failed = runCatching { withTimeout(10.seconds) { ws.send("""{"late":true}""", ttl = 200.milliseconds) } }
             val error = assertInstanceOf(SendFailedException::class.java, failed.exceptionOrNull())
-            assertEquals("expired", error.reason)
+            assertEquals(SendFailureKind.EXPIRED, error.reason)
+            assertTrue(error.message!!.contains(" expired: "), error.message)
         }
     }
 
     @Test
     fun `close ends the event flow and fails pending sends`(): Unit = runBlocking {
         val port = ServerProcess.freePort()
-        val ws = SteadyWebSocket(quick("ws://127.0.0.1:$port/ws"))
+        val parent = Job()
+        val ws = SteadyWebSocket(quick("ws://127.0.0.1:$port/ws"), Dispatchers.Default + parent)
         val collected = async(start = CoroutineStart.UNDISPATCHED) { ws.events.collect { } }
         ws.connect()
         val pending = async(start = CoroutineStart.UNDISPATCHED) { runCatching { ws.send("""{"never":"acked"}""") } }
@@ -209,6 +218,16 @@ class SteadyWebSocketTest {
         // A collector that starts after close completes at once instead of hanging.
         withTimeout(5.seconds) { ws.events.collect { } }
         ws.close() // idempotent
+        // close() shut the native socket down, so its pending nextEvent() returned null and the
+        // event coroutine ended by itself (nothing left running under the parent job).
+        parent.complete()
+        withTimeout(5.seconds) { parent.join() }
+
+        // The same for a socket that never connected: no event would ever wake its nextEvent().
+        val idleParent = Job()
+        SteadyWebSocket(quick("ws://127.0.0.1:$port/ws"), Dispatchers.Default + idleParent).use { }
+        idleParent.complete()
+        withTimeout(5.seconds) { idleParent.join() }
     }
 
     @Test
@@ -251,6 +270,61 @@ class SteadyWebSocketTest {
                 events.await("Open", timeout = 3.seconds) { isState(it) { s -> s == SocketState.Open } }
                 val took = (System.nanoTime() - started) / 1_000_000
                 assertTrue(took < 2_000, "open after $took ms")
+            }
+        }
+    }
+
+    @Test
+    fun `states print as sentences and compare by value`() {
+        assertEquals("open", SocketState.Open.toString())
+        assertEquals("idle", SocketState.Idle.toString())
+        assertEquals("connecting (attempt 2)", SocketState.Connecting(2u).toString())
+        assertEquals("reconnecting (attempt 3 in 400 ms)", SocketState.Reconnecting(3u, 400uL).toString())
+        assertEquals("gave up", SocketState.Failed("gave up", true).toString())
+        assertEquals(SocketState.Connecting(2u), SocketState.Connecting(2u))
+        assertEquals(SocketState.Connecting(2u).hashCode(), SocketState.Connecting(2u).hashCode())
+        assertFalse(SocketState.Connecting(2u) == SocketState.Connecting(3u))
+        assertEquals(setOf(SocketState.Open, SocketState.Closed), setOf(SocketState.Open, SocketState.Closed, SocketState.Open))
+    }
+
+    @Test
+    fun `shutdown makes a pending nextEvent return null`(): Unit = runBlocking {
+        // The generated object directly: an idle socket has no events, so nextEvent() waits.
+        SteadySocket(quick("ws://127.0.0.1:${ServerProcess.freePort()}/ws")).use { socket ->
+            val pending = async(Dispatchers.Default) { socket.nextEvent() }
+            delay(300)
+            assertFalse(pending.isCompleted, "nextEvent() returned on an idle socket")
+            socket.shutdown()
+            assertEquals(null, withTimeout(5.seconds) { pending.await() })
+            // The stream stays ended.
+            assertEquals(null, withTimeout(5.seconds) { socket.nextEvent() })
+        }
+
+        // An open socket: shutdown closes the connection and the stream ends (after any final
+        // state events), and it does not reconnect.
+        ServerProcess.start().use { server ->
+            SteadySocket(quick(server.url)).use { socket ->
+                socket.connect()
+                withTimeout(10.seconds) {
+                    while (true) {
+                        val event = socket.nextEvent()
+                        if (event is SocketEvent.StateChanged && event.state == SocketState.Open) break
+                    }
+                }
+                val pending = async(Dispatchers.Default) { socket.nextEvent() }
+                delay(300)
+                socket.shutdown()
+                val tail = withTimeout(5.seconds) {
+                    buildList {
+                        var event = pending.await()
+                        while (event != null) {
+                            add(event)
+                            event = socket.nextEvent()
+                        }
+                    }
+                }
+                assertTrue(tail.all { it is SocketEvent.StateChanged }, "after shutdown: $tail")
+                assertFalse(socket.state() is SocketState.Connecting || socket.state() is SocketState.Reconnecting, "state ${socket.state()}")
             }
         }
     }
