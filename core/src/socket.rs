@@ -11,7 +11,7 @@ use crate::engine::{
     SplitMix64, State, Stats,
 };
 use crate::net::dial::{Proxy, TransportOptions};
-use crate::net::pump::{self, Shared};
+use crate::net::pump::Shared;
 use crate::net::{runtime, tls};
 
 /// Supplies headers (typically a fresh auth token) before every connection attempt.
@@ -130,9 +130,8 @@ impl Socket {
     pub fn new(config: SocketConfig) -> Result<Socket, ConfigError> {
         let options = Arc::new(transport_options(&config)?);
         let engine = Engine::new(config.engine, Box::new(SplitMix64::new(os_seed())))?;
-        let shared = Shared::new(engine);
         let (events_tx, events) = mpsc::unbounded_channel();
-        runtime::handle().spawn(pump::run(Arc::clone(&shared), options, events_tx));
+        let shared = Shared::start(engine, options, runtime::handle(), events_tx);
         Ok(Socket {
             shared,
             events: AsyncMutex::new(events),

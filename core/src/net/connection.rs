@@ -11,9 +11,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::dial::{self, TransportOptions};
+use super::pump::Shared;
 use crate::engine::{ConnId, ConnectionError, Frame};
 
-/// What a transport reports to the pump.
+/// What a transport reports.
 #[derive(Debug)]
 pub enum Report {
     /// The upgrade completed.
@@ -45,11 +46,9 @@ pub async fn run(
     refresh_credentials: bool,
     options: Arc<TransportOptions>,
     mut commands: mpsc::UnboundedReceiver<Command>,
-    reports: mpsc::UnboundedSender<(ConnId, Report)>,
+    shared: Arc<Shared>,
 ) {
-    let report = |r: Report| {
-        let _ = reports.send((conn, r));
-    };
+    let report = |r: Report| shared.report(conn, r);
     let ws = match dial::dial(&url, &options, refresh_credentials).await {
         Ok(ws) => ws,
         Err(err) => return report(Report::Failed(err)),
@@ -78,11 +77,28 @@ pub async fn run(
         report(Report::Closed(None, String::new()));
     };
     let writer = async {
-        while let Some(command) = commands.recv().await {
+        let mut next = commands.recv().await;
+        while let Some(command) = next.take() {
             match command {
                 Command::Send(frame) => {
-                    if let Err(err) = sink.send(message(frame)).await {
+                    // Write everything already queued, then flush once: one syscall for a burst,
+                    // and no added latency for a lone message.
+                    let mut written = sink.feed(message(frame)).await;
+                    while written.is_ok() {
+                        match commands.try_recv() {
+                            Ok(Command::Send(frame)) => written = sink.feed(message(frame)).await,
+                            Ok(close) => {
+                                next = Some(close);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if let Err(err) = written.and(sink.flush().await) {
                         return report(Report::Failed(dial::handshake_error(&err)));
+                    }
+                    if next.is_none() {
+                        next = commands.recv().await;
                     }
                 }
                 Command::Close(code, reason) => {

@@ -1,14 +1,17 @@
-//! The pump: one task per socket that performs the engine's transmits, feeds it transport reports
-//! and timer expiries, and forwards its events to the application.
+//! The pump: feeds the engine what happened and performs what it decides.
 //!
-//! The engine lives behind a mutex that is only ever held for a synchronous step, so the public
-//! methods on [`Socket`](crate::Socket) can call into it directly (returning ids and typed errors
-//! at once) and then wake the pump.
+//! The engine and the socket's transports live behind one mutex. Whoever has news — the app
+//! calling [`Socket`](crate::Socket), a transport task with a frame, the timer task — takes the
+//! lock for one synchronous step: hand the input to the engine, perform its transmits (channel
+//! sends and task spawns, which never block), forward its events. No hop through a central task,
+//! so a message costs no extra wake-up on the way out or in. The only task of its own is the timer,
+//! which sleeps until the engine's `poll_timeout`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tokio::runtime::Handle;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
@@ -17,25 +20,56 @@ use super::dial::TransportOptions;
 use super::redact;
 use crate::engine::{ConnId, Engine, Event, Instant, Transmit};
 
-/// State shared by the public handle and the pump task.
+struct Transport {
+    commands: mpsc::UnboundedSender<Command>,
+    task: AbortHandle,
+    opened: bool,
+}
+
+struct Inner {
+    engine: Engine,
+    transports: HashMap<ConnId, Transport>,
+    /// `None` once stopped: the application's event stream then ends.
+    events: Option<mpsc::UnboundedSender<Event>>,
+    /// The deadline the timer task sleeps until.
+    armed: Option<Instant>,
+}
+
+/// One socket's engine, transports and timer, shared by the handle and the tasks.
 pub struct Shared {
-    engine: Mutex<Engine>,
+    inner: Mutex<Inner>,
+    options: Arc<TransportOptions>,
+    runtime: Handle,
     /// Origin of the engine's timeline.
     epoch: std::time::Instant,
-    /// Set when the handle is gone; the pump closes everything and ends.
     stopped: AtomicBool,
-    wake: Notify,
+    /// Wakes the timer task when a deadline moved earlier or the socket stopped.
+    rearm: Notify,
 }
 
 impl Shared {
-    /// Wrap an engine.
-    pub fn new(engine: Engine) -> Arc<Self> {
-        Arc::new(Shared {
-            engine: Mutex::new(engine),
+    /// Start driving `engine` on `runtime`; events go to `events`.
+    pub fn start(
+        engine: Engine,
+        options: Arc<TransportOptions>,
+        runtime: Handle,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Arc<Self> {
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                engine,
+                transports: HashMap::new(),
+                events: Some(events),
+                armed: None,
+            }),
+            options,
+            runtime: runtime.clone(),
             epoch: std::time::Instant::now(),
             stopped: AtomicBool::new(false),
-            wake: Notify::new(),
-        })
+            rearm: Notify::new(),
+        });
+        runtime.spawn(timer(Arc::clone(&shared)));
+        shared
     }
 
     /// Now, on the engine's timeline.
@@ -43,81 +77,156 @@ impl Shared {
         Instant::from_offset(self.epoch.elapsed())
     }
 
-    /// Run `f` on the engine, then let the pump act on what it decided.
-    pub fn with_engine<T>(&self, f: impl FnOnce(&mut Engine, Instant) -> T) -> T {
-        let result = f(&mut self.lock(), self.now());
-        self.wake.notify_one();
+    /// One step: give the engine an input, then act on everything it decided.
+    pub fn with_engine<T>(self: &Arc<Self>, f: impl FnOnce(&mut Engine, Instant) -> T) -> T {
+        let mut inner = self.lock();
+        let result = f(&mut inner.engine, self.now());
+        self.flush(&mut inner);
         result
     }
 
-    /// Read the engine without waking the pump.
+    /// Read the engine.
     pub fn inspect<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
-        f(&self.lock())
+        f(&self.lock().engine)
     }
 
-    /// Ask the pump to close every transport and end.
+    /// A transport's news.
+    pub fn report(self: &Arc<Self>, conn: ConnId, report: Report) {
+        let mut inner = self.lock();
+        let now = self.now();
+        let Inner {
+            engine, transports, ..
+        } = &mut *inner;
+        match report {
+            Report::Opened => {
+                if let Some(transport) = transports.get_mut(&conn) {
+                    transport.opened = true;
+                }
+                log::debug!("transport {} open", conn.0);
+                engine.handle_transport_opened(now, conn);
+            }
+            Report::Failed(error) => {
+                log::info!("transport {} failed: {error}", conn.0);
+                transports.remove(&conn);
+                engine.handle_transport_failed(now, conn, error);
+            }
+            Report::Closed(code, reason) => {
+                log::info!("transport {} closed (code {code:?})", conn.0);
+                transports.remove(&conn);
+                engine.handle_transport_closed(now, conn, code, &reason);
+            }
+            Report::Frame(frame) => engine.handle_frame(now, conn, frame),
+        }
+        self.flush(&mut inner);
+    }
+
+    /// Close every transport, end the event stream and the timer.
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Release);
-        self.wake.notify_one();
+        let mut inner = self.lock();
+        for (_, transport) in inner.transports.drain() {
+            let _ = transport
+                .commands
+                .send(Command::Close(1001, "socket released".into()));
+        }
+        inner.events = None;
+        drop(inner);
+        self.rearm.notify_one();
     }
 
-    fn lock(&self) -> MutexGuard<'_, Engine> {
+    fn flush(self: &Arc<Self>, inner: &mut Inner) {
+        while let Some(transmit) = inner.engine.poll_transmit() {
+            self.perform(transmit, &mut inner.transports);
+        }
+        while let Some(event) = inner.engine.poll_event() {
+            if let Some(events) = &inner.events {
+                // The application may have stopped listening; the socket keeps working.
+                let _ = events.send(event);
+            }
+        }
+        // A later deadline only makes the timer wake early, which is harmless; an earlier one
+        // must re-arm it.
+        let next = inner.engine.poll_timeout();
+        if next.is_some_and(|at| inner.armed.is_none_or(|armed| at < armed)) {
+            inner.armed = next;
+            self.rearm.notify_one();
+        }
+    }
+
+    fn perform(self: &Arc<Self>, transmit: Transmit, transports: &mut HashMap<ConnId, Transport>) {
+        if self.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        match transmit {
+            Transmit::Open {
+                conn,
+                url,
+                refresh_credentials,
+            } => {
+                log::info!("connecting to {} (transport {})", redact::url(&url), conn.0);
+                let (commands, commands_rx) = mpsc::unbounded_channel();
+                let task = self.runtime.spawn(connection::run(
+                    conn,
+                    url,
+                    refresh_credentials,
+                    Arc::clone(&self.options),
+                    commands_rx,
+                    Arc::clone(self),
+                ));
+                transports.insert(
+                    conn,
+                    Transport {
+                        commands,
+                        task: task.abort_handle(),
+                        opened: false,
+                    },
+                );
+            }
+            Transmit::Send { conn, frame } => {
+                if let Some(transport) = transports.get(&conn) {
+                    let _ = transport.commands.send(Command::Send(frame));
+                }
+            }
+            Transmit::Close { conn, code, reason } => {
+                // An open transport gets its close handshake (the engine may wait for it); one
+                // still dialling is abandoned on the spot.
+                match transports.get(&conn) {
+                    Some(transport) if transport.opened => {
+                        log::debug!("closing transport {} ({code} {reason})", conn.0);
+                        let _ = transport.commands.send(Command::Close(code, reason));
+                    }
+                    Some(transport) => {
+                        transport.task.abort();
+                        transports.remove(&conn);
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         // Engine steps do not panic by design; if one ever did, its state is still the last
         // consistent one, and a socket that keeps working beats one that poisons every call.
-        self.engine
+        self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-struct Transport {
-    commands: mpsc::UnboundedSender<Command>,
-    task: AbortHandle,
-    opened: bool,
-}
-
-/// The pump task.
-pub async fn run(
-    shared: Arc<Shared>,
-    options: Arc<TransportOptions>,
-    events: mpsc::UnboundedSender<Event>,
-) {
-    let (reports_tx, mut reports) = mpsc::unbounded_channel::<(ConnId, Report)>();
-    let mut transports: HashMap<ConnId, Transport> = HashMap::new();
-    loop {
-        let (transmits, deadline) = {
-            let mut engine = shared.lock();
-            let transmits: Vec<Transmit> = std::iter::from_fn(|| engine.poll_transmit()).collect();
-            for event in std::iter::from_fn(|| engine.poll_event()) {
-                // The application may have stopped listening; the socket keeps working.
-                let _ = events.send(event);
-            }
-            (transmits, engine.poll_timeout())
+/// Sleeps until the engine's next deadline and runs its timers.
+async fn timer(shared: Arc<Shared>) {
+    while !shared.stopped.load(Ordering::Acquire) {
+        let deadline = {
+            let mut inner = shared.lock();
+            inner.armed = inner.engine.poll_timeout();
+            inner.armed
         };
-        for transmit in transmits {
-            perform(transmit, &mut transports, &options, &reports_tx);
-        }
-        if shared.stopped.load(Ordering::Acquire) {
-            break;
-        }
         let sleep = deadline.map(|at| tokio::time::Instant::from_std(shared.epoch + at.offset()));
         tokio::select! {
-            _ = shared.wake.notified() => {}
-            Some((conn, report)) = reports.recv() => {
-                let mut engine = shared.lock();
-                apply(&mut engine, shared.now(), conn, report, &mut transports);
-                // Take whatever else already arrived in the same step.
-                while let Ok((conn, report)) = reports.try_recv() {
-                    apply(&mut engine, shared.now(), conn, report, &mut transports);
-                }
-            }
-            _ = sleep_until(sleep) => shared.lock().handle_timeout(shared.now()),
+            _ = shared.rearm.notified() => {}
+            _ = sleep_until(sleep) => shared.with_engine(|engine, now| engine.handle_timeout(now)),
         }
-    }
-    for (_, transport) in transports {
-        let _ = transport
-            .commands
-            .send(Command::Close(1001, "socket released".into()));
     }
 }
 
@@ -125,88 +234,5 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-fn apply(
-    engine: &mut Engine,
-    now: Instant,
-    conn: ConnId,
-    report: Report,
-    transports: &mut HashMap<ConnId, Transport>,
-) {
-    match report {
-        Report::Opened => {
-            if let Some(transport) = transports.get_mut(&conn) {
-                transport.opened = true;
-            }
-            log::debug!("transport {} open", conn.0);
-            engine.handle_transport_opened(now, conn);
-        }
-        Report::Failed(error) => {
-            log::info!("transport {} failed: {error}", conn.0);
-            transports.remove(&conn);
-            engine.handle_transport_failed(now, conn, error);
-        }
-        Report::Closed(code, reason) => {
-            log::info!("transport {} closed by peer (code {:?})", conn.0, code);
-            transports.remove(&conn);
-            engine.handle_transport_closed(now, conn, code, &reason);
-        }
-        Report::Frame(frame) => engine.handle_frame(now, conn, frame),
-    }
-}
-
-fn perform(
-    transmit: Transmit,
-    transports: &mut HashMap<ConnId, Transport>,
-    options: &Arc<TransportOptions>,
-    reports: &mpsc::UnboundedSender<(ConnId, Report)>,
-) {
-    match transmit {
-        Transmit::Open {
-            conn,
-            url,
-            refresh_credentials,
-        } => {
-            log::info!("connecting to {} (transport {})", redact::url(&url), conn.0);
-            let (commands, commands_rx) = mpsc::unbounded_channel();
-            let task = tokio::spawn(connection::run(
-                conn,
-                url,
-                refresh_credentials,
-                Arc::clone(options),
-                commands_rx,
-                reports.clone(),
-            ));
-            transports.insert(
-                conn,
-                Transport {
-                    commands,
-                    task: task.abort_handle(),
-                    opened: false,
-                },
-            );
-        }
-        Transmit::Send { conn, frame } => {
-            if let Some(transport) = transports.get(&conn) {
-                let _ = transport.commands.send(Command::Send(frame));
-            }
-        }
-        Transmit::Close { conn, code, reason } => {
-            // Closing an open transport keeps its task for the close handshake (the engine may
-            // wait for it); one still dialling is abandoned on the spot.
-            match transports.get(&conn) {
-                Some(transport) if transport.opened => {
-                    log::debug!("closing transport {} ({code} {reason})", conn.0);
-                    let _ = transport.commands.send(Command::Close(code, reason));
-                }
-                Some(transport) => {
-                    transport.task.abort();
-                    transports.remove(&conn);
-                }
-                None => {}
-            }
-        }
     }
 }

@@ -288,7 +288,10 @@ async fn shutdown_closes_and_ends_the_event_stream() {
         last
     });
     socket.shutdown();
-    let last = tokio::time::timeout(WAIT, drained).await.expect("the stream ends").unwrap();
+    let last = tokio::time::timeout(WAIT, drained)
+        .await
+        .expect("the stream ends")
+        .unwrap();
     assert_eq!(last, Some(Event::StateChanged(State::Closed)));
     assert_eq!(socket.state(), State::Closed);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
