@@ -58,7 +58,11 @@ pub struct TransportOptions {
 
 impl TransportOptions {
     fn ws_config(&self) -> WebSocketConfig {
+        // tungstenite's 128 KiB read and write buffers cost a quarter megabyte per idle socket;
+        // 8 KiB chunks keep an idle socket small, and messages still grow to the limit.
         WebSocketConfig::default()
+            .read_buffer_size(8 * 1024)
+            .write_buffer_size(8 * 1024)
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_message_size))
     }

@@ -26,10 +26,24 @@ fn invalid(field: &'static str, problem: String) -> ConfigError {
 
 /// Build the client TLS configuration. `pins` are hex SHA-256 digests of the server's
 /// SubjectPublicKeyInfo; any one matching accepts the certificate (after the normal checks).
+/// Sockets without extra roots or pins share one configuration: loading the trust store costs
+/// more memory than an idle socket otherwise needs.
 pub fn client_config(
     extra_roots_pem: &[String],
     pins: &[String],
 ) -> Result<Arc<ClientConfig>, ConfigError> {
+    static DEFAULT: std::sync::OnceLock<Arc<ClientConfig>> = std::sync::OnceLock::new();
+    if extra_roots_pem.is_empty() && pins.is_empty() {
+        if let Some(shared) = DEFAULT.get() {
+            return Ok(Arc::clone(shared));
+        }
+        let built = build(&[], &[])?;
+        return Ok(Arc::clone(DEFAULT.get_or_init(|| built)));
+    }
+    build(extra_roots_pem, pins)
+}
+
+fn build(extra_roots_pem: &[String], pins: &[String]) -> Result<Arc<ClientConfig>, ConfigError> {
     let mut extra_roots = Vec::new();
     for pem in extra_roots_pem {
         let certs = CertificateDer::pem_slice_iter(pem.as_bytes())

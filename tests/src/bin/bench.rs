@@ -190,28 +190,25 @@ async fn echo_throughput() -> String {
     .to_string()
 }
 
-/// One message at a time: send, wait for its echo. Sequential round trips, both clients.
+/// One message at a time: send, wait for its echo. Round trips alternate between steadyws and
+/// the bare client, so both see the same machine noise.
 async fn rtt() -> String {
-    const ROUNDS: usize = 500;
+    const ROUNDS: usize = 1_000;
     let server = steadyws_server::start(ServerConfig::default())
         .await
         .expect("server");
-    let mut ours = Vec::new();
-    let mut theirs = Vec::new();
-    {
-        let socket = open_socket(SocketConfig::new(server.url())).await;
-        for i in 0..ROUNDS {
-            let started = Instant::now();
-            let mut ids = std::collections::HashSet::from([socket
-                .send(&format!(r#"{{"n":{i}}}"#))
-                .expect("queued")
-                .0]);
-            await_echoes(&socket, &mut ids).await;
-            ours.push(started.elapsed().as_secs_f64() * 1e6);
-        }
-    }
+    let socket = open_socket(SocketConfig::new(server.url())).await;
     let mut raw = raw_connect(&server.url()).await;
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for i in 0..ROUNDS {
+        let started = Instant::now();
+        let mut ids = std::collections::HashSet::from([socket
+            .send(&format!(r#"{{"n":{i}}}"#))
+            .expect("queued")
+            .0]);
+        await_echoes(&socket, &mut ids).await;
+        ours.push(started.elapsed().as_secs_f64() * 1e6);
+
         let started = Instant::now();
         let frame = format!(r#"{{"type":"msg","id":"rtt-{i}","data":{{"n":{i}}}}}"#);
         raw.send(Message::Text(frame.into()))
@@ -220,6 +217,7 @@ async fn rtt() -> String {
         raw_await_echoes(&mut raw, &format!("rtt-{i}"), 1).await;
         theirs.push(started.elapsed().as_secs_f64() * 1e6);
     }
+    drop(socket);
     server.shutdown().await;
     let (o50, o99) = (percentile(&mut ours, 0.5), percentile(&mut ours, 0.99));
     let (t50, t99) = (percentile(&mut theirs, 0.5), percentile(&mut theirs, 0.99));
