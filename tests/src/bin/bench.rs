@@ -145,8 +145,8 @@ async fn raw_await_echoes(ws: &mut RawWs, prefix: &str, count: usize) {
 /// The same small JSON messages echoed through the reference server: steadyws (envelope, acks,
 /// outbox) against a bare tokio-tungstenite client speaking the same protocol, interleaved.
 async fn echo_throughput() -> String {
-    const COUNT: usize = 2_000;
-    const RUNS: usize = 5;
+    const COUNT: usize = 10_000;
+    const RUNS: usize = 7;
     let server = steadyws_server::start(ServerConfig::default())
         .await
         .expect("server");
