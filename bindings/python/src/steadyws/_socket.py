@@ -250,6 +250,10 @@ class Socket:
             if pending.cancelled():  # its loop was shut down: start a fresh read
                 pending = None
         if pending is None:
+            # Fast path: an event already queued costs one plain call, no task or future.
+            ready = raw.try_next_event()
+            if ready is not None:
+                return self._observe(ready)
             pending = self._pending = loop.create_task(raw.next_event())
         self._reading = True
         try:
