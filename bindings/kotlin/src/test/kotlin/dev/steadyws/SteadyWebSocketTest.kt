@@ -402,4 +402,15 @@ class SteadyWebSocketTest {
             dataDir.deleteRecursively()
         }
     }
+
+    @Test
+    fun `calling a released socket throws instead of crashing`() {
+        val raw = SteadySocket(quick("ws://127.0.0.1:9/ws"))
+        raw.close() // the generated AutoCloseable: frees the native object
+        assertThrows(IllegalStateException::class.java) { raw.send("""{"late":true}""") }
+        assertThrows(IllegalStateException::class.java) { raw.state() }
+        val wrapped = SteadyWebSocket(quick("ws://127.0.0.1:9/ws"))
+        wrapped.close()
+        wrapped.close() // closing twice is harmless
+    }
 }
