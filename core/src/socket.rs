@@ -215,6 +215,34 @@ impl Socket {
         self.events.lock().await.recv().await
     }
 
+    /// Up to `max` events in order: waits for the first, then takes what is already queued.
+    /// Empty once the socket is shut down and its events are read. One call per burst instead
+    /// of one per event, which matters to hosts where each call is expensive.
+    pub async fn next_events(&self, max: usize) -> Vec<Event> {
+        let mut events = self.events.lock().await;
+        let Some(first) = events.recv().await else {
+            return Vec::new();
+        };
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match events.try_recv() {
+                Ok(event) => batch.push(event),
+                Err(_) => break,
+            }
+        }
+        batch
+    }
+
+    /// Up to `max` events that are ready now, without waiting.
+    pub fn try_next_events(&self, max: usize) -> Vec<Event> {
+        let Ok(mut events) = self.events.try_lock() else {
+            return Vec::new();
+        };
+        std::iter::from_fn(|| events.try_recv().ok())
+            .take(max)
+            .collect()
+    }
+
     /// The next event if one is ready now.
     pub fn try_next_event(&self) -> Option<Event> {
         self.events.try_lock().ok()?.try_recv().ok()

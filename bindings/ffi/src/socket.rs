@@ -116,6 +116,26 @@ impl SteadySocket {
         self.socket.next_event().await.map(Into::into)
     }
 
+    /// Up to `max` events: waits for the first, then takes what is already queued; empty once
+    /// the socket is gone. One call per burst: cheaper than `next_event` when events pour in.
+    pub async fn next_events(&self, max: u32) -> Vec<SocketEvent> {
+        self.socket
+            .next_events(max as usize)
+            .await
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
+
+    /// Up to `max` events that are ready now, without waiting.
+    pub fn try_next_events(&self, max: u32) -> Vec<SocketEvent> {
+        self.socket
+            .try_next_events(max as usize)
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
+
     /// The next event if one is ready, without waiting.
     pub fn try_next_event(&self) -> Option<SocketEvent> {
         self.socket.try_next_event().map(Into::into)

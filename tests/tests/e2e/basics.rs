@@ -298,3 +298,44 @@ async fn shutdown_closes_and_ends_the_event_stream() {
     assert_eq!(server.connections(), 0);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn next_events_takes_a_burst_in_one_call_and_ends_empty() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let socket = Socket::new(quick(&server.url())).unwrap();
+    socket.connect();
+    wait_open(&socket).await;
+    for n in 0..50 {
+        server.publish(&n.to_string()).unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let batch = tokio::time::timeout(WAIT, socket.next_events(100))
+        .await
+        .unwrap();
+    let seqs: Vec<u64> = batch
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => m.seq,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=50).collect::<Vec<u64>>(),
+        "one call, all queued messages, in order"
+    );
+    assert!(socket.try_next_events(10).is_empty());
+    socket.shutdown();
+    let rest = tokio::time::timeout(WAIT, socket.next_events(100))
+        .await
+        .unwrap();
+    assert_eq!(rest, [Event::StateChanged(State::Closed)]);
+    assert!(
+        tokio::time::timeout(WAIT, socket.next_events(100))
+            .await
+            .unwrap()
+            .is_empty(),
+        "ended"
+    );
+    server.shutdown().await;
+}

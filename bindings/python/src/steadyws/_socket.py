@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import time
 from typing import (
     Any,
     AsyncIterator,
     Callable,
+    Deque,
+    List,
     Optional,
     Tuple,
     Type,
@@ -48,6 +51,8 @@ _AT_REST = (SocketState.IDLE, SocketState.CLOSED, SocketState.FAILED)
 
 # How long aclose() lets a read in flight end by itself after shutdown() before cancelling it.
 _SHUTDOWN_GRACE = 1.0
+# Most events taken from Rust in one call: one call per burst instead of one per event.
+_BATCH = 256
 
 
 def decode(data: MessageData) -> Any:
@@ -120,7 +125,9 @@ class Socket:
         # The one read in flight. Callers await it through asyncio.shield, so a caller's timeout
         # or cancellation never drops an event that Rust already handed over: the next call
         # picks the same read up.
-        self._pending: Optional[asyncio.Task[Optional[SocketEvent]]] = None
+        self._pending: Optional[asyncio.Task[List[SocketEvent]]] = None
+        # Events already taken from Rust in one batch, not yet handed out.
+        self._batch: Deque[SocketEvent] = collections.deque()
         self._reading = False
         self._closed = False
         self._last_problem: Optional[ConnectionProblem] = None
@@ -237,6 +244,8 @@ class Socket:
         raw = self._raw
         if raw is None:
             return None
+        if self._batch:
+            return self._observe(self._batch.popleft())
         if self._reading:
             raise RuntimeError(
                 "another task is already waiting for the next event of this socket; "
@@ -250,11 +259,11 @@ class Socket:
             if pending.cancelled():  # its loop was shut down: start a fresh read
                 pending = None
         if pending is None:
-            # Fast path: an event already queued costs one plain call, no task or future.
-            ready = raw.try_next_event()
-            if ready is not None:
-                return self._observe(ready)
-            pending = self._pending = loop.create_task(raw.next_event())
+            # Fast path: events already queued cost one plain call for a whole batch, no task.
+            ready = raw.try_next_events(_BATCH)
+            if ready:
+                return self._take(ready)
+            pending = self._pending = loop.create_task(raw.next_events(_BATCH))
         self._reading = True
         try:
             if timeout is None:
@@ -271,21 +280,31 @@ class Socket:
             self._reading = False
         if self._pending is pending:
             self._pending = None
-        return self._observe(pending.result())
+        return self._take(pending.result())
+
+    def _take(self, batch: List[SocketEvent]) -> Optional[SocketEvent]:
+        """Hand out the first event of a batch and keep the rest; an empty batch is the end."""
+        if not batch:
+            return None
+        self._batch.extend(batch[1:])
+        return self._observe(batch[0])
 
     def try_next_event(self) -> Optional[SocketEvent]:
         """The next event if one is ready now, else ``None``; never waits."""
         raw = self._raw
         if raw is None:
             return None
+        if self._batch:
+            return self._observe(self._batch.popleft())
         pending = self._pending
         if pending is not None:
             if not pending.done():
                 return None
             self._pending = None
             if not pending.cancelled():
-                return self._observe(pending.result())
-        return self._observe(raw.try_next_event())
+                return self._take(pending.result())
+        ready = raw.try_next_events(_BATCH)
+        return self._take(ready) if ready else None
 
     async def events(self) -> AsyncIterator[SocketEvent]:
         """Every event, in order, until the socket is closed: ``async for event in sock.events()``."""
