@@ -294,3 +294,147 @@ async fn forward(
     }
     let _ = to.shutdown().await;
 }
+
+/// One step of a scripted fault schedule.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Switch mode and hold it this long.
+    Hold(Mode, std::time::Duration),
+    /// Reset every open connection.
+    Reset,
+    /// Blackhole the connections open now; new ones pass.
+    BlackholeExisting,
+    /// Added latency from now on.
+    Latency(std::time::Duration),
+    /// Bandwidth cap from now on (`None`: off).
+    Bandwidth(Option<u64>),
+}
+
+/// Parse a schedule such as `pass:3,down:2,blackhole:5,reset,latency:100ms,bandwidth:32000,pass:2`.
+pub fn parse_schedule(text: &str) -> Result<Vec<Step>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(parse_step)
+        .collect()
+}
+
+fn parse_step(step: &str) -> Result<Step, String> {
+    let (name, value) = step
+        .split_once(':')
+        .map_or((step, None), |(n, v)| (n, Some(v)));
+    let seconds = |value: Option<&str>| {
+        let value = value.ok_or_else(|| format!("{step:?}: give a duration, e.g. {name}:5"))?;
+        value
+            .parse::<f64>()
+            .ok()
+            .filter(|s| *s >= 0.0 && s.is_finite())
+            .map(std::time::Duration::from_secs_f64)
+            .ok_or_else(|| format!("{step:?}: {value:?} is not a number of seconds"))
+    };
+    match name {
+        "pass" => Ok(Step::Hold(Mode::Pass, seconds(value)?)),
+        "blackhole" => Ok(Step::Hold(Mode::Blackhole, seconds(value)?)),
+        "down" => Ok(Step::Hold(Mode::Down, seconds(value)?)),
+        "reset" => Ok(Step::Reset),
+        "blackhole-existing" => Ok(Step::BlackholeExisting),
+        "latency" => {
+            let ms = value.and_then(|v| v.trim_end_matches("ms").parse::<u64>().ok());
+            ms.map(|ms| Step::Latency(std::time::Duration::from_millis(ms)))
+                .ok_or_else(|| format!("{step:?}: use latency:<ms>"))
+        }
+        "bandwidth" => match value {
+            Some("off") => Ok(Step::Bandwidth(None)),
+            Some(v) => v
+                .parse()
+                .map(|b| Step::Bandwidth(Some(b)))
+                .map_err(|_| format!("{step:?}: use bandwidth:<bytes per second>|off")),
+            None => Err(format!("{step:?}: use bandwidth:<bytes per second>|off")),
+        },
+        other => Err(format!(
+            "unknown step {other:?}: pass, blackhole, down (with seconds), reset, blackhole-existing, latency:<ms>, bandwidth:<B/s>|off"
+        )),
+    }
+}
+
+impl FaultProxy {
+    /// Apply one step (waiting out its duration).
+    pub async fn apply(&self, step: &Step) {
+        match step {
+            Step::Hold(mode, duration) => {
+                self.set_mode(*mode);
+                tokio::time::sleep(*duration).await;
+            }
+            Step::Reset => self.reset_all(),
+            Step::BlackholeExisting => self.blackhole_existing(),
+            Step::Latency(latency) => self.set_latency(*latency),
+            Step::Bandwidth(cap) => self.set_bandwidth(*cap),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn schedules_parse_and_bad_steps_say_why() {
+        assert_eq!(
+            parse_schedule("pass:1.5, down:2,reset,latency:100ms,bandwidth:32000,bandwidth:off,blackhole-existing").unwrap(),
+            [
+                Step::Hold(Mode::Pass, Duration::from_millis(1500)),
+                Step::Hold(Mode::Down, Duration::from_secs(2)),
+                Step::Reset,
+                Step::Latency(Duration::from_millis(100)),
+                Step::Bandwidth(Some(32000)),
+                Step::Bandwidth(None),
+                Step::BlackholeExisting,
+            ]
+        );
+        assert!(
+            parse_schedule("pass")
+                .unwrap_err()
+                .contains("give a duration")
+        );
+        assert!(
+            parse_schedule("explode:1")
+                .unwrap_err()
+                .contains("unknown step")
+        );
+        assert!(
+            parse_schedule("down:-1")
+                .unwrap_err()
+                .contains("not a number of seconds")
+        );
+    }
+
+    #[tokio::test]
+    async fn down_refuses_and_pass_forwards_again() {
+        let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = FaultProxy::start(upstream.local_addr().unwrap())
+            .await
+            .unwrap();
+        proxy
+            .apply(&Step::Hold(Mode::Down, Duration::from_millis(50)))
+            .await;
+        assert!(
+            TcpStream::connect(proxy.addr()).await.is_err(),
+            "refused while down"
+        );
+        proxy.set_mode(Mode::Pass);
+        proxy.wait_until_listening().await;
+        let mut client = TcpStream::connect(proxy.addr()).await.unwrap();
+        let (mut server, _) = tokio::time::timeout(Duration::from_secs(5), upstream.accept())
+            .await
+            .unwrap()
+            .unwrap();
+        client.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(5), server.read_exact(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf, b"ping");
+    }
+}
