@@ -37,7 +37,7 @@ pub enum Command {
 }
 
 /// Longest wait for a close frame to be written and answered before the socket is dropped.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Run transport `conn` to completion.
 pub async fn run(

@@ -128,6 +128,7 @@ impl Shared {
             let _ = transport
                 .commands
                 .send(Command::Close(1001, "socket released".into()));
+            self.abort_later(transport.task);
         }
         inner.events = None;
         drop(inner);
@@ -194,6 +195,7 @@ impl Shared {
                     Some(transport) if transport.opened => {
                         log::debug!("closing transport {} ({code} {reason})", conn.0);
                         let _ = transport.commands.send(Command::Close(code, reason));
+                        self.abort_later(transport.task.clone());
                     }
                     Some(transport) => {
                         transport.task.abort();
@@ -203,6 +205,15 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// A closing transport gets its close handshake, but a dead link (a blackhole) could stall
+    /// its writes forever: end its task for sure once the grace period is over.
+    fn abort_later(&self, task: AbortHandle) {
+        self.runtime.spawn(async move {
+            tokio::time::sleep(connection::CLOSE_GRACE * 2).await;
+            task.abort();
+        });
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
