@@ -53,13 +53,6 @@ pub enum FailReason {
     },
 }
 
-impl State {
-    /// Whether messages can be written now.
-    pub fn is_open(&self) -> bool {
-        matches!(self, State::Open)
-    }
-}
-
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
