@@ -192,24 +192,27 @@ pub struct SocketStats {
     pub last_ts: Option<u64>,
 }
 
+/// The sentences are the Rust `State`'s; a failure already carries its own.
 impl std::fmt::Display for SocketState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SocketState::Idle => f.write_str("idle"),
-            SocketState::Connecting { attempt } => write!(f, "connecting (attempt {attempt})"),
-            SocketState::Open => f.write_str("open"),
+        let state = match self {
+            SocketState::Failed { reason, .. } => return f.write_str(reason),
+            SocketState::Idle => State::Idle,
+            SocketState::Connecting { attempt } => State::Connecting { attempt: *attempt },
+            SocketState::Open => State::Open,
             SocketState::Reconnecting {
                 attempt,
                 retry_in_ms,
-            } => {
-                write!(f, "reconnecting (attempt {attempt} in {retry_in_ms} ms)")
-            }
-            SocketState::Suspended => f.write_str("suspended (app in background)"),
-            SocketState::WaitingForNetwork => f.write_str("waiting for network"),
-            SocketState::Closing => f.write_str("closing"),
-            SocketState::Closed => f.write_str("closed"),
-            SocketState::Failed { reason, .. } => f.write_str(reason),
-        }
+            } => State::Reconnecting {
+                attempt: *attempt,
+                retry_in: std::time::Duration::from_millis(*retry_in_ms),
+            },
+            SocketState::Suspended => State::Suspended,
+            SocketState::WaitingForNetwork => State::WaitingForNetwork,
+            SocketState::Closing => State::Closing,
+            SocketState::Closed => State::Closed,
+        };
+        state.fmt(f)
     }
 }
 

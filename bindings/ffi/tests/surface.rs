@@ -136,3 +136,24 @@ fn a_throwing_listener_keeps_receiving_events() {
     );
     socket.set_listener(None);
 }
+
+#[test]
+fn states_print_the_rust_sentences() {
+    let reconnecting = SocketState::Reconnecting {
+        attempt: 2,
+        retry_in_ms: 400,
+    };
+    assert_eq!(
+        reconnecting.to_string(),
+        "reconnecting (attempt 2 in 400 ms)"
+    );
+    assert_eq!(
+        SocketState::WaitingForNetwork.to_string(),
+        "waiting for network"
+    );
+    let failed = SocketState::Failed {
+        reason: "failed: nope".into(),
+        retryable: false,
+    };
+    assert_eq!(failed.to_string(), "failed: nope");
+}
