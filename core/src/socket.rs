@@ -7,19 +7,15 @@ use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
 use crate::engine::{
-    AppState, Config, ConfigError, Engine, Event, MessageId, Network, Payload, SendError,
-    SplitMix64, State, Stats,
+    AppState, Config, ConfigError, Engine, Event, MessageId, Network, Payload, SendError, State,
+    Stats,
 };
+pub use crate::net::dial::HeadersProvider;
 use crate::net::dial::{Proxy, TransportOptions};
+use crate::net::entropy::OsRandom;
 use crate::net::pump::Shared;
+use crate::net::write_queue::Limits;
 use crate::net::{runtime, tls};
-
-/// Supplies headers (typically a fresh auth token) before every connection attempt.
-pub trait HeadersProvider: Send + Sync {
-    /// Headers for the next attempt. `after_auth_failure` is true when the server refused the
-    /// previous credentials (HTTP 401 or close 4401): fetch new ones rather than a cached copy.
-    fn headers(&self, after_auth_failure: bool) -> Vec<(String, String)>;
-}
 
 /// How a [`Socket`] connects and behaves. [`SocketConfig::new`] gives defaults right for phones.
 #[derive(Clone)]
@@ -129,7 +125,7 @@ impl Socket {
     /// Validate `config` and start the socket's task (idle until [`Socket::connect`]).
     pub fn new(config: SocketConfig) -> Result<Socket, ConfigError> {
         let options = Arc::new(transport_options(&config)?);
-        let engine = Engine::new(config.engine, Box::new(SplitMix64::new(os_seed())))?;
+        let engine = Engine::new(config.engine, Box::new(OsRandom::new()))?;
         let (events_tx, events) = mpsc::unbounded_channel();
         let shared = Shared::start(engine, options, runtime::handle(), events_tx);
         Ok(Socket {
@@ -277,6 +273,7 @@ fn transport_options(config: &SocketConfig) -> Result<TransportOptions, ConfigEr
         })
         .collect::<Result<Vec<_>, ConfigError>>()?;
     let proxy = config.proxy.as_deref().map(parse_proxy).transpose()?;
+    let outbox = &config.engine.outbox;
     if config.max_message_size == 0 {
         return Err(invalid(
             "max_message_size",
@@ -290,6 +287,13 @@ fn transport_options(config: &SocketConfig) -> Result<TransportOptions, ConfigEr
         tls: tls::client_config(&config.extra_root_certs_pem, &config.pinned_spki_sha256)?,
         proxy,
         max_message_size: config.max_message_size,
+        max_outbound_frame: outbox.max_bytes,
+        // Everything the outbox holds may be written at once after a reconnect, besides pings
+        // and probes; more than that waiting means the peer is not reading.
+        write_queue: Limits {
+            frames: outbox.max_messages.saturating_add(64),
+            bytes: outbox.max_bytes.saturating_add(64 * 1024),
+        },
     })
 }
 
@@ -319,18 +323,4 @@ fn parse_proxy(proxy: &str) -> Result<Proxy, ConfigError> {
             .to_owned(),
         port: url.port_or_known_default().unwrap_or(80),
     })
-}
-
-/// 64 bits from the OS, to seed jitter and message ids differently in every process.
-fn os_seed() -> u64 {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 8];
-    // On the rare platform where the OS source fails, the clock still separates processes.
-    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        return nanos.as_nanos() as u64 ^ u64::from(std::process::id());
-    }
-    u64::from_le_bytes(bytes)
 }

@@ -15,7 +15,8 @@ pub struct Backoff {
     config: BackoffConfig,
     /// Failed attempts since the last reset.
     failures: u32,
-    /// A delay the server asked for (close 1013, HTTP 429/503 `Retry-After`); used once.
+    /// A delay the server asked for (close 1013, HTTP 429/503 `Retry-After`); used once, and
+    /// only to lengthen the scheduled delay.
     server_hint: Option<Duration>,
 }
 
@@ -40,7 +41,9 @@ impl Backoff {
         self.server_hint = None;
     }
 
-    /// Use `delay` (clamped to `max_server_delay`) for the next retry instead of the schedule.
+    /// Wait at least `delay` (clamped to `max_server_delay`) before the next retry. A hint can
+    /// only lengthen the schedule: a server answering "retry after 0" still gets the growing,
+    /// jittered delays, never a tight loop.
     pub fn honour_server_hint(&mut self, delay: Duration) {
         self.server_hint = Some(delay.min(self.config.max_server_delay));
     }
@@ -56,12 +59,10 @@ impl Backoff {
         {
             return None;
         }
-        if let Some(hint) = self.server_hint.take() {
-            return Some(hint);
-        }
         let nominal = self.nominal_delay();
         let shortening = nominal.mul_f64(self.config.jitter * random.next_unit());
-        Some(nominal.saturating_sub(shortening))
+        let scheduled = nominal.saturating_sub(shortening);
+        Some(self.server_hint.take().map_or(scheduled, |hint| hint.max(scheduled)))
     }
 
     /// The un-jittered delay after the current number of failures.
@@ -146,6 +147,24 @@ mod tests {
         assert!(delays[0].is_some() && delays[1].is_some());
         assert_eq!(delays[2], None);
         assert_eq!(delays[3], None);
+    }
+
+    #[test]
+    fn a_zero_server_hint_cannot_shorten_the_schedule() {
+        let config = BackoffConfig::default();
+        for seed in 0..200 {
+            let mut backoff = Backoff::new(config.clone());
+            let mut random = SplitMix64::new(seed);
+            for i in 0..8 {
+                backoff.honour_server_hint(Duration::ZERO);
+                let delay = backoff.next_delay(&mut random).unwrap();
+                let nominal = Duration::from_secs((1u64 << i).min(30));
+                assert!(
+                    delay >= nominal.mul_f64(1.0 - config.jitter),
+                    "seed {seed} attempt {i}: {delay:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -216,6 +216,12 @@ pub struct Config {
     pub background: BackgroundPolicy,
     /// Fatal server answers.
     pub close_policy: ClosePolicy,
+    /// Who this client is to the server, sent as the `client_id` query parameter of every
+    /// envelope-mode attempt: servers scope the dedup of message ids to it, so no other client can
+    /// claim this one's ids. `None` draws a random UUID v4 when the engine is built; set it only
+    /// to keep the same identity across process restarts. 1 to 64 characters from
+    /// `A-Z a-z 0-9 - _ . ~`. Raw mode sends none.
+    pub client_id: Option<String>,
 }
 
 impl Config {
@@ -237,6 +243,7 @@ impl Config {
             resume: ResumeConfig::default(),
             background: BackgroundPolicy::KeepAlive,
             close_policy: ClosePolicy::default(),
+            client_id: None,
         }
     }
 

@@ -65,36 +65,57 @@ impl Endpoint {
         self.url.as_str()
     }
 
-    /// The URL for the next attempt: the user's query parameters kept, the cursor parameters
-    /// replaced by the current cursor (or removed while there is none).
-    pub fn url_with_cursor(&self, cursor: &ResumeCursor, names: &ResumeConfig) -> String {
+    /// The URL for the next attempt: the user's query parameters kept, the client id and the
+    /// cursor parameters replaced by the current ones (or removed while there are none).
+    pub fn url_for_attempt(
+        &self,
+        client_id: Option<&str>,
+        cursor: &ResumeCursor,
+        names: &ResumeConfig,
+    ) -> String {
         let mut url = self.url.clone();
+        let ours = [CLIENT_ID_PARAM, &names.seq_param, &names.ts_param];
         let kept: Vec<(String, String)> = self
             .url
             .query_pairs()
-            .filter(|(key, _)| key != &names.seq_param && key != &names.ts_param)
+            .filter(|(key, _)| !ours.contains(&key.as_ref()))
             .map(|(key, value)| (key.into_owned(), value.into_owned()))
             .collect();
         let cursor_pairs = [
             (&names.seq_param, cursor.last_seq),
             (&names.ts_param, cursor.last_ts),
         ];
-        let cursor_pairs: Vec<(&String, u64)> = cursor_pairs
+        let added: Vec<(&str, String)> = client_id
+            .map(|id| (CLIENT_ID_PARAM, id.to_owned()))
             .into_iter()
-            .filter_map(|(name, value)| Some((name, value?)))
+            .chain(
+                cursor_pairs
+                    .into_iter()
+                    .filter_map(|(name, value)| Some((name.as_str(), value?.to_string()))),
+            )
             .collect();
-        if kept.is_empty() && cursor_pairs.is_empty() {
+        if kept.is_empty() && added.is_empty() {
             url.set_query(None);
         } else {
             let mut query = url.query_pairs_mut();
             query.clear();
             query.extend_pairs(kept);
-            for (name, value) in cursor_pairs {
-                query.append_pair(name, &value.to_string());
-            }
+            query.extend_pairs(added);
         }
         url.into()
     }
+}
+
+/// The query parameter that carries [`Config::client_id`](super::Config::client_id).
+pub const CLIENT_ID_PARAM: &str = "client_id";
+
+/// Whether `id` can serve as a client id: 1 to 64 URL-safe characters, so it travels in a query
+/// string unescaped and servers can log and compare it as is.
+pub fn is_valid_client_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
 }
 
 #[cfg(test)]
@@ -163,12 +184,31 @@ mod tests {
     }
 
     #[test]
+    fn client_ids_are_short_and_url_safe() {
+        assert!(is_valid_client_id("0b6f2c1e-5d7a-4b8e-9f3a-2c1d0e9f8a7b"));
+        assert!(is_valid_client_id("device_42.v1~a"));
+        assert!(!is_valid_client_id(""));
+        assert!(!is_valid_client_id(&"a".repeat(65)));
+        assert!(!is_valid_client_id("a b") && !is_valid_client_id("a&b") && !is_valid_client_id("é"));
+    }
+
+    #[test]
+    fn the_client_id_replaces_one_in_the_users_url() {
+        let names = ResumeConfig::default();
+        let endpoint = Endpoint::parse("ws://h/ws?client_id=forged&room=7").unwrap();
+        assert_eq!(
+            endpoint.url_for_attempt(Some("me"), &ResumeCursor::default(), &names),
+            "ws://h/ws?room=7&client_id=me"
+        );
+    }
+
+    #[test]
     fn cursor_replaces_its_own_parameters_and_keeps_the_users() {
         let names = ResumeConfig::default();
         let endpoint = Endpoint::parse("ws://h/ws?room=7&last_ts=1&token=a%20b").unwrap();
         let none = ResumeCursor::default();
         assert_eq!(
-            endpoint.url_with_cursor(&none, &names),
+            endpoint.url_for_attempt(None, &none, &names),
             "ws://h/ws?room=7&token=a+b"
         );
         let cursor = ResumeCursor {
@@ -176,18 +216,18 @@ mod tests {
             last_ts: Some(1_717_000_000_000),
         };
         assert_eq!(
-            endpoint.url_with_cursor(&cursor, &names),
+            endpoint.url_for_attempt(None, &cursor, &names),
             "ws://h/ws?room=7&token=a+b&last_seq=42&last_ts=1717000000000"
         );
         let bare = Endpoint::parse("ws://h/ws").unwrap();
-        assert_eq!(bare.url_with_cursor(&none, &names), "ws://h/ws");
+        assert_eq!(bare.url_for_attempt(None, &none, &names), "ws://h/ws");
         let custom = ResumeConfig {
             seq_param: "s".into(),
             ts_param: "since".into(),
             ..names
         };
         assert_eq!(
-            bare.url_with_cursor(&cursor, &custom),
+            bare.url_for_attempt(None, &cursor, &custom),
             "ws://h/ws?s=42&since=1717000000000"
         );
     }

@@ -81,6 +81,11 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
     <&RawValue>::deserialize(d).map(Some)
 }
 
+/// The largest `seq` or `ts` a server may send: 2^53 − 1, the largest integer every JSON parser
+/// reads exactly. A larger value cannot come from a real stream, and adopting it as the cursor
+/// would make the client drop every later message as already seen.
+pub const MAX_POSITION: u64 = (1 << 53) - 1;
+
 /// Decode a server text frame.
 pub fn decode_server_frame(text: &str) -> Result<ServerFrame, Malformed> {
     let fail = |reason: String| Malformed {
@@ -89,6 +94,13 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, Malformed> {
     };
     let wire: WireFrame =
         serde_json::from_str(text).map_err(|e| fail(format!("not a valid envelope: {e}")))?;
+    for (name, value) in [("seq", wire.seq), ("ts", wire.ts)] {
+        if let Some(value) = value.filter(|&v| v > MAX_POSITION) {
+            return Err(fail(format!(
+                "`{name}` {value} is beyond 2^53 - 1, the largest position a server may send"
+            )));
+        }
+    }
     let kind = wire
         .kind
         .ok_or_else(|| fail("missing field `type`".into()))?;
@@ -245,6 +257,18 @@ mod tests {
                 .contains("invalid type: floating point")
         );
         assert!(reason(r#"{"type":7}"#).contains("invalid type"));
+    }
+
+    #[test]
+    fn positions_beyond_two_to_the_53_are_malformed() {
+        let at_limit = format!(r#"{{"type":"msg","id":"a","seq":{MAX_POSITION},"data":1}}"#);
+        assert!(decode_server_frame(&at_limit).is_ok());
+        assert_eq!(
+            reason(r#"{"type":"msg","id":"a","seq":18446744073709551615,"data":1}"#),
+            "`seq` 18446744073709551615 is beyond 2^53 - 1, the largest position a server may send"
+        );
+        assert!(reason(r#"{"type":"hello","seq":9007199254740992}"#).starts_with("`seq` 9007199254740992"));
+        assert!(reason(r#"{"type":"pong","ts":9007199254740992}"#).starts_with("`ts` 9007199254740992"));
     }
 
     #[test]

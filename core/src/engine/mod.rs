@@ -16,7 +16,8 @@
 //! let id = engine.send(t0, Payload::Json(r#"{"text":"hi"}"#.into()))?;
 //! engine.connect(t0);
 //! let Some(Transmit::Open { conn, url, .. }) = engine.poll_transmit() else { unreachable!() };
-//! assert_eq!(url, "ws://127.0.0.1:8080/ws");
+//! // Every attempt names this client, so the server can scope its dedup of message ids to it.
+//! assert!(url.starts_with("ws://127.0.0.1:8080/ws?client_id="));
 //!
 //! // The driver opened the socket: the queued message is written.
 //! engine.handle_transport_opened(t0, conn);
@@ -134,6 +135,8 @@ enum Verdict {
 pub struct Engine {
     config: Config,
     endpoint: Endpoint,
+    /// Sent with every envelope-mode attempt; `None` in raw mode.
+    client_id: Option<String>,
     random: Box<dyn Random>,
     state: State,
     transport: Option<Transport>,
@@ -164,14 +167,21 @@ impl Engine {
     /// sent first once connected.
     pub fn with_outbox_store(
         config: Config,
-        random: Box<dyn Random>,
+        mut random: Box<dyn Random>,
         store: Box<dyn OutboxStore>,
     ) -> Result<Self, ConfigError> {
         validate(&config)?;
         let endpoint = Endpoint::parse(&config.url)?;
         let cursor = config.resume.initial;
+        let client_id = (config.mode == Mode::Envelope).then(|| {
+            config
+                .client_id
+                .clone()
+                .unwrap_or_else(|| random_uuid(random.as_mut()))
+        });
         Ok(Engine {
             endpoint,
+            client_id,
             random,
             state: State::Idle,
             transport: None,
@@ -561,6 +571,11 @@ impl Engine {
         self.endpoint.as_str()
     }
 
+    /// The identity sent to the server with every attempt (envelope mode only).
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+
     // ----- inbound -----
 
     fn handle_envelope(&mut self, now: Instant, conn: ConnId, text: &str) {
@@ -599,7 +614,7 @@ impl Engine {
                     self.events.push_back(Event::Acked(id));
                 }
             }
-            ServerFrame::Ping { ts } => self.transmits.push_back(Transmit::Send {
+            ServerFrame::Ping { ts } => self.transmits.push_back(Transmit::Pong {
                 conn,
                 frame: Frame::Text(envelope::encode_pong(ts)),
             }),
@@ -660,14 +675,7 @@ impl Engine {
     }
 
     fn new_message_id(&mut self) -> MessageId {
-        let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&self.random.next_u64().to_le_bytes());
-        bytes[8..].copy_from_slice(&self.random.next_u64().to_le_bytes());
-        MessageId(
-            uuid::Builder::from_random_bytes(bytes)
-                .into_uuid()
-                .to_string(),
-        )
+        MessageId(random_uuid(self.random.as_mut()))
     }
 
     // ----- connection lifecycle -----
@@ -694,9 +702,11 @@ impl Engine {
         self.attempt = self.attempt.saturating_add(1);
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
-        let url = self
-            .endpoint
-            .url_with_cursor(&self.cursor, &self.config.resume);
+        let url = self.endpoint.url_for_attempt(
+            self.client_id.as_deref(),
+            &self.cursor,
+            &self.config.resume,
+        );
         self.transmits.push_back(Transmit::Open {
             conn,
             url,
@@ -881,6 +891,17 @@ fn try_again_later_delay(reason: &str, config: &Config) -> Duration {
         .unwrap_or(config.backoff.max)
 }
 
+/// A UUID v4 from `random`: unpredictable when `random` is the operating system's generator, as
+/// a live socket's is.
+fn random_uuid(random: &mut dyn Random) -> String {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&random.next_u64().to_le_bytes());
+    bytes[8..].copy_from_slice(&random.next_u64().to_le_bytes());
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
 fn validate(config: &Config) -> Result<(), ConfigError> {
     let invalid = |field, problem: &str| {
         Err(ConfigError::Invalid {
@@ -931,6 +952,16 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     if config.outbox.max_messages == 0 || config.outbox.max_bytes == 0 {
         return invalid("outbox", "max_messages and max_bytes must be at least 1");
+    }
+    if config
+        .client_id
+        .as_deref()
+        .is_some_and(|id| !endpoint::is_valid_client_id(id))
+    {
+        return invalid(
+            "client_id",
+            "must be 1 to 64 characters from A-Z a-z 0-9 - _ . ~ (or None for a random one)",
+        );
     }
     let resume = &config.resume;
     if resume.seq_param.is_empty()

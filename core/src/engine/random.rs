@@ -1,7 +1,8 @@
-//! The engine's only source of randomness: backoff jitter and message ids.
+//! The engine's only source of randomness: backoff jitter, message ids and the client id.
 //!
-//! It is injected so that simulations replay exactly; the driver seeds a [`SplitMix64`] from the
-//! operating system (or supplies its own [`Random`]).
+//! It is injected so that simulations replay exactly with a seeded [`SplitMix64`]. A live socket
+//! gets the operating system's cryptographic generator instead: message ids must be impossible to
+//! predict from ids seen earlier, or a peer could claim them first.
 
 /// A source of uniformly distributed 64-bit values.
 pub trait Random: Send {
@@ -15,8 +16,8 @@ pub trait Random: Send {
     }
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and good enough for jitter and for ids that
-/// only need to be unique per client. Deterministic for a given seed.
+/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast and deterministic for a given seed, for
+/// simulations and tests. Not for live sockets: one output reveals every later one.
 #[derive(Clone, Debug)]
 pub struct SplitMix64 {
     state: u64,

@@ -52,6 +52,15 @@ pub enum Transmit {
         /// The frame.
         frame: Frame,
     },
+    /// Write the answer to the peer's ping on `conn`. Only the newest one still waiting to be
+    /// written matters, so a driver keeps one pending pong per transport: a peer flooding pings
+    /// while not reading cannot make it queue more.
+    Pong {
+        /// The transport.
+        conn: ConnId,
+        /// The pong frame.
+        frame: Frame,
+    },
     /// Close `conn`, sending a close frame if it is open. The engine waits for the resulting
     /// `transport_closed` only after `disconnect`; otherwise it has already moved on and ignores
     /// any further report about `conn`.

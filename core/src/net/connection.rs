@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::dial::{self, TransportOptions};
 use super::pump::Shared;
+use super::write_queue::{Next, WriteQueue};
 use crate::engine::{ConnId, ConnectionError, Frame};
 
 /// What a transport reports.
@@ -27,15 +27,6 @@ pub enum Report {
     Frame(Frame),
 }
 
-/// What the pump asks of a transport.
-#[derive(Debug)]
-pub enum Command {
-    /// Write a frame.
-    Send(Frame),
-    /// Send a close frame, then wait for the peer's close (bounded).
-    Close(u16, String),
-}
-
 /// Longest wait for a close frame to be written and answered before the socket is dropped.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -45,7 +36,7 @@ pub async fn run(
     url: String,
     refresh_credentials: bool,
     options: Arc<TransportOptions>,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    queue: Arc<WriteQueue>,
     shared: Arc<Shared>,
 ) {
     let report = |r: Report| shared.report(conn, r);
@@ -77,31 +68,26 @@ pub async fn run(
         report(Report::Closed(None, String::new()));
     };
     let writer = async {
-        let mut next = commands.recv().await;
-        while let Some(command) = next.take() {
-            match command {
-                Command::Send(frame) => {
-                    // Write everything already queued, then flush once: one syscall for a burst,
-                    // and no added latency for a lone message.
-                    let mut written = sink.feed(message(frame)).await;
-                    while written.is_ok() {
-                        match commands.try_recv() {
-                            Ok(Command::Send(frame)) => written = sink.feed(message(frame)).await,
-                            Ok(close) => {
-                                next = Some(close);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    if let Err(err) = written.and(sink.flush().await) {
+        // Write everything already queued, then flush once: one syscall for a burst, and no
+        // added latency for a lone message.
+        let mut unflushed = false;
+        loop {
+            match queue.pop() {
+                Next::Frame(frame) => {
+                    if let Err(err) = sink.feed(message(frame)).await {
                         return report(Report::Failed(dial::handshake_error(&err)));
                     }
-                    if next.is_none() {
-                        next = commands.recv().await;
-                    }
+                    unflushed = true;
                 }
-                Command::Close(code, reason) => {
+                Next::Idle => {
+                    if std::mem::take(&mut unflushed)
+                        && let Err(err) = sink.flush().await
+                    {
+                        return report(Report::Failed(dial::handshake_error(&err)));
+                    }
+                    queue.changed().await;
+                }
+                Next::Close(code, reason) => {
                     let close = CloseFrame {
                         code: CloseCode::from(code),
                         reason: reason.into(),

@@ -15,12 +15,19 @@ use tokio_tungstenite::tungstenite::{self, error::ProtocolError};
 use url::Url;
 
 use super::tls;
+use super::write_queue;
 use crate::engine::ConnectionError;
-use crate::socket::HeadersProvider;
 
 /// A byte stream the WebSocket runs over: plain TCP or TLS.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Supplies headers (typically a fresh auth token) before every connection attempt.
+pub trait HeadersProvider: Send + Sync {
+    /// Headers for the next attempt. `after_auth_failure` is true when the server refused the
+    /// previous credentials (HTTP 401 or close 4401): fetch new ones rather than a cached copy.
+    fn headers(&self, after_auth_failure: bool) -> Vec<(String, String)>;
+}
 
 /// An established WebSocket.
 pub type Ws = WebSocketStream<Box<dyn Io>>;
@@ -54,15 +61,27 @@ pub struct TransportOptions {
     pub proxy: Option<Proxy>,
     /// Inbound message and frame limit.
     pub max_message_size: usize,
+    /// Largest outbound frame (the outbox's byte bound).
+    pub max_outbound_frame: usize,
+    /// Bounds of each transport's write queue.
+    pub write_queue: write_queue::Limits,
 }
+
+/// tungstenite's read and write chunk size.
+const BUFFER_SIZE: usize = 8 * 1024;
 
 impl TransportOptions {
     fn ws_config(&self) -> WebSocketConfig {
         // tungstenite's 128 KiB read and write buffers cost a quarter megabyte per idle socket;
-        // 8 KiB chunks keep an idle socket small, and messages still grow to the limit.
+        // 8 KiB chunks keep an idle socket small, and messages still grow to the limit. Its write
+        // buffer is unbounded unless capped: a peer flooding pings without reading would pile up
+        // pongs in it. Capped, it holds one chunk plus our largest frame, and owes one pong.
         WebSocketConfig::default()
-            .read_buffer_size(8 * 1024)
-            .write_buffer_size(8 * 1024)
+            .read_buffer_size(BUFFER_SIZE)
+            .write_buffer_size(BUFFER_SIZE)
+            .max_write_buffer_size(
+                (BUFFER_SIZE + 64 * 1024).saturating_add(self.max_outbound_frame),
+            )
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_message_size))
     }

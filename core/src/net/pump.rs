@@ -15,13 +15,14 @@ use tokio::runtime::Handle;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
-use super::connection::{self, Command, Report};
+use super::connection::{self, Report};
 use super::dial::TransportOptions;
 use super::redact;
-use crate::engine::{ConnId, Engine, Event, Instant, Transmit};
+use super::write_queue::{Overflow, WriteQueue};
+use crate::engine::{ConnId, ConnectionError, Engine, Event, Instant, Transmit};
 
 struct Transport {
-    commands: mpsc::UnboundedSender<Command>,
+    queue: Arc<WriteQueue>,
     task: AbortHandle,
     opened: bool,
 }
@@ -125,9 +126,7 @@ impl Shared {
         self.stopped.store(true, Ordering::Release);
         let mut inner = self.lock();
         for (_, transport) in inner.transports.drain() {
-            let _ = transport
-                .commands
-                .send(Command::Close(1001, "socket released".into()));
+            transport.queue.close(1001, "socket released".into());
             self.abort_later(transport.task);
         }
         inner.events = None;
@@ -137,7 +136,22 @@ impl Shared {
 
     fn flush(self: &Arc<Self>, inner: &mut Inner) {
         while let Some(transmit) = inner.engine.poll_transmit() {
-            self.perform(transmit, &mut inner.transports);
+            if let Some((conn, overflow)) = self.perform(transmit, &mut inner.transports) {
+                // A peer that stops reading while we keep writing would grow this queue without
+                // end: give the transport up, and let the engine reconnect and resend.
+                if let Some(transport) = inner.transports.remove(&conn) {
+                    transport.task.abort();
+                }
+                let detail = format!(
+                    "the server stopped reading: {} frames ({} bytes) wait to be written; reconnecting",
+                    overflow.frames, overflow.bytes
+                );
+                log::warn!("transport {}: {detail}", conn.0);
+                let error = ConnectionError::Io { detail };
+                inner
+                    .engine
+                    .handle_transport_failed(self.now(), conn, error);
+            }
         }
         while let Some(event) = inner.engine.poll_event() {
             if let Some(events) = &inner.events {
@@ -154,9 +168,14 @@ impl Shared {
         }
     }
 
-    fn perform(self: &Arc<Self>, transmit: Transmit, transports: &mut HashMap<ConnId, Transport>) {
+    /// Carry out one instruction. Returns the transport whose write queue overflowed, if any.
+    fn perform(
+        self: &Arc<Self>,
+        transmit: Transmit,
+        transports: &mut HashMap<ConnId, Transport>,
+    ) -> Option<(ConnId, Overflow)> {
         if self.stopped.load(Ordering::Acquire) {
-            return;
+            return None;
         }
         match transmit {
             Transmit::Open {
@@ -165,27 +184,33 @@ impl Shared {
                 refresh_credentials,
             } => {
                 log::info!("connecting to {} (transport {})", redact::url(&url), conn.0);
-                let (commands, commands_rx) = mpsc::unbounded_channel();
+                let queue = Arc::new(WriteQueue::new(self.options.write_queue));
                 let task = self.runtime.spawn(connection::run(
                     conn,
                     url,
                     refresh_credentials,
                     Arc::clone(&self.options),
-                    commands_rx,
+                    Arc::clone(&queue),
                     Arc::clone(self),
                 ));
                 transports.insert(
                     conn,
                     Transport {
-                        commands,
+                        queue,
                         task: task.abort_handle(),
                         opened: false,
                     },
                 );
             }
             Transmit::Send { conn, frame } => {
+                let transport = transports.get(&conn)?;
+                if let Err(overflow) = transport.queue.push(frame) {
+                    return Some((conn, overflow));
+                }
+            }
+            Transmit::Pong { conn, frame } => {
                 if let Some(transport) = transports.get(&conn) {
-                    let _ = transport.commands.send(Command::Send(frame));
+                    transport.queue.push_pong(frame);
                 }
             }
             Transmit::Close { conn, code, reason } => {
@@ -194,7 +219,7 @@ impl Shared {
                 match transports.get(&conn) {
                     Some(transport) if transport.opened => {
                         log::debug!("closing transport {} ({code} {reason})", conn.0);
-                        let _ = transport.commands.send(Command::Close(code, reason));
+                        transport.queue.close(code, reason);
                         self.abort_later(transport.task.clone());
                     }
                     Some(transport) => {
@@ -205,6 +230,7 @@ impl Shared {
                 }
             }
         }
+        None
     }
 
     /// A closing transport gets its close handshake, but a dead link (a blackhole) could stall

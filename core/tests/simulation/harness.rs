@@ -635,7 +635,7 @@ impl Sim {
                     self.client_alive.insert(conn);
                     self.enqueue(conn, Dir::ToServer, Item::Upgrade { url });
                 }
-                Transmit::Send { conn, frame } => {
+                Transmit::Send { conn, frame } | Transmit::Pong { conn, frame } => {
                     assert!(
                         !self.client_closed.contains(&conn),
                         "engine wrote on closed transport {conn:?}"

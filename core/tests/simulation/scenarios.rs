@@ -431,6 +431,37 @@ fn retry_after_of_429_and_503_sets_the_next_delay() {
 }
 
 #[test]
+fn a_server_hint_of_zero_cannot_cause_a_tight_loop() {
+    for (status, retry_after) in [(503, Some(Duration::ZERO)), (429, Some(Duration::ZERO))] {
+        let mut sim = connecting_to(
+            Sim::default_config(),
+            Handshake::Reject {
+                status,
+                retry_after,
+            },
+        );
+        sim.run_for(secs(10));
+        // Delays of at least 0.5, 1 and 2 s (1, 2, 4 s shortened by up to 50 % jitter) leave room
+        // for at most 5 attempts in 10 s.
+        assert!(
+            (3..=5).contains(&sim.opens),
+            "{status}: {} attempts in 10 s",
+            sim.opens
+        );
+    }
+    let mut sim = default_open();
+    for _ in 0..6 {
+        sim.server_close_all(1013, "retry after 0");
+        sim.run_for(ms(400));
+    }
+    assert!(
+        sim.opens <= 3,
+        "1013 \"retry after 0\": {} attempts in 2.4 s",
+        sim.opens
+    );
+}
+
+#[test]
 fn close_1013_sets_the_next_delay() {
     let mut sim = default_open();
     sim.server_close_all(1013, "retry after 7");
@@ -906,12 +937,75 @@ fn unsequenced_duplicates_are_dropped_by_id_within_a_bounded_window() {
     assert_eq!(sim.engine.stats().dedup_len, 100, "memory stays bounded");
 }
 
+#[test]
+fn an_impossible_seq_is_malformed_and_leaves_the_cursor_alone() {
+    let mut sim = default_open();
+    sim.server_push("1");
+    sim.run_for(ms(100));
+    let before = sim.engine.stats().cursor;
+    sim.server_send_raw(Frame::Text(
+        r#"{"type":"msg","id":"evil","seq":18446744073709551615,"data":0}"#.into(),
+    ));
+    sim.run_for(ms(100));
+    assert_eq!(sim.engine.stats().cursor, before);
+    assert!(
+        sim.app.malformed.last().unwrap().contains("beyond 2^53 - 1"),
+        "{:?}",
+        sim.app.malformed
+    );
+    sim.server_push("2");
+    sim.run_for(ms(100));
+    assert_eq!(sim.app.received_data(), ["1", "2"], "later messages still arrive");
+    assert_eq!(sim.state(), State::Open);
+}
+
 // ----- 9. resume -----
 
 #[test]
+fn every_attempt_carries_one_client_id_drawn_at_random_when_unset() {
+    let client_id = |seed| {
+        let mut sim = Sim::new(Sim::default_config(), seed);
+        sim.connect();
+        sim.run_for(ms(100));
+        sim.reset_all();
+        sim.run_for(secs(2));
+        let ids: Vec<String> = sim
+            .server
+            .upgrades
+            .iter()
+            .map(|url| query(url, "client_id").expect("client_id in every attempt"))
+            .collect();
+        assert!(ids.len() >= 2 && ids.iter().all(|id| id == &ids[0]), "{ids:?}");
+        assert_eq!(sim.engine.client_id(), Some(ids[0].as_str()));
+        ids[0].clone()
+    };
+    let first = client_id(1);
+    assert_eq!(first.len(), 36, "a UUID: {first}");
+    assert_ne!(first, client_id(2));
+
+    let raw = Engine::new(Config::raw("ws://sim.test/raw"), Box::new(SplitMix64::new(1))).unwrap();
+    assert_eq!(raw.client_id(), None, "raw servers know nothing of it");
+    let mut bad = Sim::default_config();
+    bad.client_id = Some("has space".into());
+    assert!(matches!(
+        Engine::new(bad, Box::new(SplitMix64::new(1))),
+        Err(ConfigError::Invalid { field: "client_id", .. })
+    ));
+}
+
+fn query(url: &str, name: &str) -> Option<String> {
+    let (_, query) = url.split_once('?')?;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('=').map(String::from))
+}
+
+#[test]
 fn reconnect_urls_carry_the_cursor_and_keep_the_users_query() {
-    let mut sim = open_sim(Config::new("ws://sim.test/ws?room=7&last_seq=999"));
-    assert_eq!(sim.server.upgrades[0], "ws://sim.test/ws?room=7");
+    let mut config = Config::new("ws://sim.test/ws?room=7&last_seq=999");
+    config.client_id = Some("c1".into());
+    let mut sim = open_sim(config);
+    assert_eq!(sim.server.upgrades[0], "ws://sim.test/ws?room=7&client_id=c1");
     sim.server_push("1");
     let last = sim.server_push("2");
     sim.run_for(ms(100));
@@ -919,7 +1013,7 @@ fn reconnect_urls_carry_the_cursor_and_keep_the_users_query() {
     sim.run_for(secs(2));
     let url = sim.server.upgrades.last().unwrap();
     assert!(
-        url.starts_with("ws://sim.test/ws?room=7&last_seq=2&last_ts="),
+        url.starts_with("ws://sim.test/ws?room=7&client_id=c1&last_seq=2&last_ts="),
         "{url}"
     );
     assert_eq!(query_u64(url, "last_seq"), Some(last));
@@ -955,6 +1049,7 @@ fn a_persisted_cursor_is_used_from_the_first_attempt() {
         last_seq: Some(2),
         last_ts: Some(5),
     };
+    config.client_id = Some("c1".into());
     let mut sim = Sim::new(config, 1);
     for i in 1..=4 {
         sim.server_push(&i.to_string());
@@ -963,7 +1058,7 @@ fn a_persisted_cursor_is_used_from_the_first_attempt() {
     sim.run_for(ms(200));
     assert_eq!(
         sim.server.upgrades[0],
-        "ws://sim.test/ws?last_seq=2&last_ts=5"
+        "ws://sim.test/ws?client_id=c1&last_seq=2&last_ts=5"
     );
     assert_eq!(sim.app.received_data(), ["3", "4"]);
 }
