@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! steadyws-server [--listen 127.0.0.1:8080] [--data-dir DIR] [--tls-cert PEM --tls-key PEM]
-//!                 [--history N] [--history-age SECS] [--max-message-size BYTES]
-//!                 [--ping-interval SECS] [--require-token TOKEN]
+//!                 [--history N] [--history-age SECS] [--history-bytes BYTES]
+//!                 [--max-message-size BYTES] [--ping-interval SECS] [--require-token TOKEN]
+//!                 [--allow-origin ORIGIN]... [--handshake-timeout SECS] [--max-handshakes N]
+//!                 [--max-connections N] [--idle-timeout SECS] [--send-timeout SECS]
 //! ```
 //! Prints `listening on ws://ADDR` on stdout once bound, then serves until killed.
 
@@ -14,7 +16,9 @@ use std::time::Duration;
 use crate::{ServerConfig, TlsFiles};
 
 const USAGE: &str = "usage: steadyws-server [--listen ADDR:PORT] [--data-dir DIR] [--tls-cert PEM --tls-key PEM] \
-[--history N] [--history-age SECS] [--max-message-size BYTES] [--ping-interval SECS] [--require-token TOKEN]";
+[--history N] [--history-age SECS] [--history-bytes BYTES] [--max-message-size BYTES] [--ping-interval SECS] \
+[--require-token TOKEN] [--allow-origin ORIGIN]... [--handshake-timeout SECS] [--max-handshakes N] \
+[--max-connections N] [--idle-timeout SECS] [--send-timeout SECS]";
 
 /// Parse `std::env::args`, start the server, print `listening on URL`, serve until killed.
 pub fn main() -> ExitCode {
@@ -65,6 +69,11 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<ServerConfig, String>
                 .parse::<u64>()
                 .map_err(|_| format!("{flag} takes a whole number, not {value:?}"))
         };
+        let positive = |value: &str| match number(value)? {
+            0 => Err(format!("{flag} must be at least 1")),
+            n => Ok(n),
+        };
+        let seconds = |value: &str| positive(value).map(Duration::from_secs);
         match flag.as_str() {
             "--listen" => {
                 config.listen = value.parse().map_err(|_| {
@@ -79,14 +88,15 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<ServerConfig, String>
                 config.retention.history_max_age = Duration::from_secs(number(&value)?)
             }
             "--max-message-size" => config.max_message_size = number(&value)? as usize,
-            "--ping-interval" => {
-                let secs = number(&value)?;
-                if secs == 0 {
-                    return Err("--ping-interval must be at least 1 second".into());
-                }
-                config.ping_interval = Some(Duration::from_secs(secs));
-            }
+            "--history-bytes" => config.retention.history_max_bytes = number(&value)? as usize,
+            "--ping-interval" => config.ping_interval = Some(seconds(&value)?),
             "--require-token" => config.require_token = Some(value),
+            "--allow-origin" => config.allowed_origins.push(value),
+            "--handshake-timeout" => config.handshake_timeout = seconds(&value)?,
+            "--max-handshakes" => config.max_handshakes = positive(&value)? as usize,
+            "--max-connections" => config.max_connections = positive(&value)? as usize,
+            "--idle-timeout" => config.idle_timeout = seconds(&value)?,
+            "--send-timeout" => config.send_timeout = seconds(&value)?,
             _ => return Err(format!("unknown option {flag}")),
         }
     }

@@ -1,10 +1,13 @@
 //! The steadyws reference server: the server side of the envelope protocol (`docs/protocol.md`).
 //!
-//! It acks client messages only after storing them, dedups resends by id, sequences everything
-//! into one stream, replays what a reconnecting client missed (from `last_seq` or `last_ts`), fans
-//! out to every connected client, answers pings, and serves a raw echo endpoint. Embedded in a
-//! test or demo it keeps its history in memory; with a data directory it persists history, seq
-//! counter and acked ids in SQLite, committed before each ack.
+//! It acks client messages only after storing them, dedups resends by id within each sender's
+//! scope (refusing an id that belongs to another message), sequences everything into one stream,
+//! replays what a reconnecting client missed (from `last_seq` or `last_ts`), fans out to every
+//! connected client, answers pings, and serves a raw echo endpoint. Embedded in a test or demo it
+//! keeps its history in memory; with a data directory it persists history, seq counter and acked
+//! ids in SQLite, committed before each ack. Every resource a client can hold is bounded: the
+//! handshakes in flight and their duration, the sessions, each session's buffers and write
+//! stalls, its silence, and the history's count, age and bytes.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -17,6 +20,7 @@
 
 pub mod cli;
 pub mod connection;
+mod handshakes;
 pub mod hub;
 pub mod protocol;
 pub mod store;
@@ -27,7 +31,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -53,6 +58,19 @@ pub struct ServerConfig {
     pub ping_interval: Option<Duration>,
     /// Require `Authorization: Bearer <token>` on the upgrade (401 otherwise).
     pub require_token: Option<String>,
+    /// Refuse (403) upgrades whose `Origin` header is present and not one of these; empty: no
+    /// check.
+    pub allowed_origins: Vec<String>,
+    /// A connection must finish its TLS handshake and WebSocket upgrade within this time.
+    pub handshake_timeout: Duration,
+    /// Most connections in their handshake at once; a new one evicts the oldest beyond it.
+    pub max_handshakes: usize,
+    /// Most open sessions; further upgrades are answered 503 with `Retry-After`.
+    pub max_connections: usize,
+    /// A session that hears nothing from its client for this long is closed (pinged at half).
+    pub idle_timeout: Duration,
+    /// A client that reads nothing of what it is sent for this long is dropped (close 4008).
+    pub send_timeout: Duration,
 }
 
 /// Paths of the PEM files for TLS.
@@ -74,6 +92,12 @@ impl Default for ServerConfig {
             max_message_size: 4 * 1024 * 1024,
             ping_interval: None,
             require_token: None,
+            allowed_origins: Vec::new(),
+            handshake_timeout: Duration::from_secs(10),
+            max_handshakes: 256,
+            max_connections: 1000,
+            idle_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -83,6 +107,7 @@ pub struct Shared {
     config: ServerConfig,
     hub: Arc<Hub>,
     connections: AtomicUsize,
+    handshakes: handshakes::Handshakes,
     overloaded_until: Mutex<Option<(Instant, Duration)>>,
     /// Frames to push to every envelope session as they are, outside the stream (fault tests).
     injected: tokio::sync::broadcast::Sender<Injected>,
@@ -102,9 +127,18 @@ pub enum Injected {
 
 impl Shared {
     fn ws_config(&self) -> WebSocketConfig {
+        // 8 KiB chunks instead of tungstenite's 128 KiB keep an idle session small. The write
+        // buffer is unbounded unless capped, and a client flooding pings without reading would
+        // pile pongs up in it: capped, it holds a chunk plus the largest message, and owes one
+        // pong.
+        const CHUNK: usize = 8 * 1024;
+        let largest = self.config.max_message_size;
         WebSocketConfig::default()
-            .max_message_size(Some(self.config.max_message_size))
-            .max_frame_size(Some(self.config.max_message_size))
+            .read_buffer_size(CHUNK)
+            .write_buffer_size(CHUNK)
+            .max_write_buffer_size((CHUNK + 64 * 1024).saturating_add(largest))
+            .max_message_size(Some(largest))
+            .max_frame_size(Some(largest))
     }
 
     /// The `Retry-After` to answer with while overloaded.
@@ -146,6 +180,7 @@ pub async fn start(config: ServerConfig) -> std::io::Result<RunningServer> {
         config,
         hub,
         connections: AtomicUsize::new(0),
+        handshakes: handshakes::Handshakes::default(),
         overloaded_until: Mutex::new(None),
         injected: tokio::sync::broadcast::channel(64).0,
     });
@@ -186,18 +221,61 @@ async fn accept_loop(
             _ = shutdown.changed() => return,
         };
         let _ = tcp.set_nodelay(true);
-        let shared = Arc::clone(&shared);
-        let shutdown = shutdown.clone();
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            match acceptor {
-                Some(acceptor) => match acceptor.accept(tcp).await {
-                    Ok(tls) => connection::serve(tls, shared, shutdown).await,
-                    Err(err) => log::debug!("TLS handshake with {peer} failed: {err}"),
-                },
-                None => connection::serve(tcp, shared, shutdown).await,
-            }
-        });
+        let ticket = shared.handshakes.admit(shared.config.max_handshakes);
+        tokio::spawn(connect(
+            tcp,
+            peer,
+            acceptor.clone(),
+            ticket,
+            Arc::clone(&shared),
+            shutdown.clone(),
+        ));
+    }
+}
+
+/// A byte stream a session runs over: plain TCP or TLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// One accepted connection: TLS and the upgrade within the handshake timeout (or until a newer
+/// connection evicts it), then the session.
+async fn connect(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: Option<TlsAcceptor>,
+    mut ticket: handshakes::Ticket,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let handshake = async {
+        let stream: Box<dyn Io> = match acceptor {
+            Some(acceptor) => match acceptor.accept(tcp).await {
+                Ok(tls) => Box::new(tls),
+                Err(err) => {
+                    log::debug!("TLS handshake with {peer} failed: {err}");
+                    return None;
+                }
+            },
+            None => Box::new(tcp),
+        };
+        connection::upgrade(stream, &shared).await
+    };
+    let limit = shared.config.handshake_timeout;
+    let upgraded = tokio::select! {
+        upgraded = tokio::time::timeout(limit, handshake) => upgraded.unwrap_or_else(|_| {
+            log::debug!("{peer} did not finish its handshake within {limit:?}");
+            None
+        }),
+        () = ticket.evicted() => {
+            log::debug!("{peer}'s handshake evicted by newer connections");
+            None
+        }
+    };
+    if !shared.handshakes.finish(ticket) {
+        return;
+    }
+    if let Some((ws, route)) = upgraded {
+        connection::serve(ws, route, Arc::clone(&shared), shutdown).await;
     }
 }
 
@@ -255,6 +333,11 @@ impl RunningServer {
     /// Open WebSocket sessions.
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// Connections still in their TLS handshake or WebSocket upgrade.
+    pub fn handshakes_in_flight(&self) -> usize {
+        self.shared.handshakes.len()
     }
 
     /// Answer upgrades with 503 and `Retry-After: retry_after` for the next `duration`.

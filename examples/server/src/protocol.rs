@@ -76,6 +76,10 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, Refusal> {
                     Some(id),
                 ));
             };
+            if let Err(problem) = check_portable(data.get()) {
+                let message = format!("`data` {problem}");
+                return Err(refuse("bad_message", message, Some(id)));
+            }
             Ok(ClientFrame::Msg {
                 id,
                 data: data.get().to_owned(),
@@ -92,6 +96,46 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, Refusal> {
         )),
         None => Err(refuse("bad_json", "missing field `type`".into(), None)),
     }
+}
+
+/// Deepest nesting of arrays and objects accepted in `data`.
+pub const MAX_DEPTH: usize = 64;
+
+/// Whether every client can read `data` back: the server fans it out to clients in any language,
+/// so it refuses JSON that common parsers choke on — nesting deeper than [`MAX_DEPTH`] (Python's
+/// `json` and others recurse per level) and numbers no 64-bit float can hold (`1e400`, or an
+/// integer of hundreds of digits, which Python refuses past 4 300 digits and JavaScript turns into
+/// `Infinity`).
+pub fn check_portable(data: &str) -> Result<(), String> {
+    let value: serde_json::Value = serde_json::from_str(data).map_err(|e| {
+        if e.to_string().contains("number out of range") {
+            "holds a number no 64-bit float can hold".to_owned()
+        } else if e.to_string().contains("recursion limit") {
+            format!("is nested deeper than {MAX_DEPTH} levels")
+        } else {
+            format!("is not JSON: {e}")
+        }
+    })?;
+    if depth(&value) > MAX_DEPTH {
+        return Err(format!("is nested deeper than {MAX_DEPTH} levels"));
+    }
+    Ok(())
+}
+
+fn depth(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        serde_json::Value::Object(fields) => 1 + fields.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Whether `id` is a usable `client_id`: 1 to 64 URL-safe characters.
+pub fn is_valid_client_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
 }
 
 /// `{"type":"hello","seq":…,"ts":…}`.
@@ -184,6 +228,32 @@ mod tests {
             (missing_data.code, missing_data.id.as_deref()),
             ("bad_message", Some("m"))
         );
+    }
+
+    #[test]
+    fn data_that_common_parsers_reject_is_refused() {
+        let frame = |data: &str| format!(r#"{{"type":"msg","id":"m","data":{data}}}"#);
+        let nested = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+        assert!(parse_client_frame(&frame(&nested(MAX_DEPTH))).is_ok());
+        for (data, problem) in [
+            (nested(MAX_DEPTH + 1), "nested deeper than 64 levels"),
+            (nested(5000), "nested deeper than 64 levels"),
+            ("1e400".to_owned(), "no 64-bit float"),
+            (format!("[{}]", "9".repeat(400)), "no 64-bit float"),
+        ] {
+            let refusal = refusal(&frame(&data));
+            assert_eq!(refusal.code, "bad_message");
+            assert_eq!(refusal.id.as_deref(), Some("m"));
+            assert!(refusal.message.contains(problem), "{}", refusal.message);
+        }
+        assert!(parse_client_frame(&frame(r#"{"big":18446744073709551615,"f":1.5e300}"#)).is_ok());
+    }
+
+    #[test]
+    fn client_ids_are_short_and_url_safe() {
+        assert!(is_valid_client_id("4f1c2d3e-aaaa-4bbb-8ccc-0123456789ab"));
+        assert!(!is_valid_client_id("") && !is_valid_client_id(&"x".repeat(65)));
+        assert!(!is_valid_client_id("a%20b") && !is_valid_client_id("a/b"));
     }
 
     #[test]

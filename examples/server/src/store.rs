@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::hub::StreamMessage;
+use crate::hub::{Sender, StreamMessage};
 
 /// A storage failure; the server closes the affected connection with 1011 and keeps running.
 #[derive(Debug, thiserror::Error)]
@@ -18,8 +18,8 @@ pub struct StoreError(#[from] rusqlite::Error);
 pub struct Loaded {
     /// Retained stream messages, oldest first.
     pub messages: Vec<StreamMessage>,
-    /// Ids of client messages acked, oldest first.
-    pub acked: Vec<String>,
+    /// Ids of client messages acked, with who sent what, oldest first.
+    pub acked: Vec<(String, Sender)>,
     /// The last seq assigned.
     pub head: u64,
 }
@@ -37,10 +37,23 @@ impl SqliteStore {
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, ts INTEGER NOT NULL, data TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS acked (id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS acked (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, sender TEXT NOT NULL DEFAULT '', digest BLOB);
              CREATE INDEX IF NOT EXISTS acked_by_seq ON acked (seq);
              CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
         )?;
+        // Stores written before dedup was scoped to the sender lack its columns; their rows
+        // keep matching a resend from a client without an id, of any content.
+        let has_sender: bool = db.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('acked') WHERE name = 'sender'",
+            [],
+            |row| row.get(0),
+        )?;
+        if !has_sender {
+            db.execute_batch(
+                "ALTER TABLE acked ADD COLUMN sender TEXT NOT NULL DEFAULT '';
+                 ALTER TABLE acked ADD COLUMN digest BLOB;",
+            )?;
+        }
         Ok(SqliteStore { db })
     }
 
@@ -59,10 +72,19 @@ impl SqliteStore {
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        let mut select = self.db.prepare("SELECT id FROM acked ORDER BY seq")?;
+        let mut select = self
+            .db
+            .prepare("SELECT id, sender, digest FROM acked ORDER BY seq")?;
         let acked = select
-            .query_map([], |row| row.get(0))?
-            .collect::<Result<Vec<String>, _>>()?;
+            .query_map([], |row| {
+                let digest: Option<Vec<u8>> = row.get(2)?;
+                let sender = Sender {
+                    client: row.get(1)?,
+                    digest: digest.and_then(|d| d.try_into().ok()),
+                };
+                Ok((row.get(0)?, sender))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
         let head: Option<i64> = self
             .db
             .query_row("SELECT value FROM meta WHERE key = 'head'", [], |row| {
@@ -76,12 +98,12 @@ impl SqliteStore {
         })
     }
 
-    /// Append a stream message (and record its id as acked when it came from a client) in one
+    /// Append a stream message (and record its id and sender when it came from a client) in one
     /// committed transaction, pruning what falls out of the retention windows.
     pub fn append(
         &mut self,
         message: &StreamMessage,
-        from_client: bool,
+        sender: Option<&Sender>,
         keep_messages_after: u64,
         keep_acked_after: u64,
     ) -> Result<(), StoreError> {
@@ -95,10 +117,15 @@ impl SqliteStore {
                 message.data
             ],
         )?;
-        if from_client {
+        if let Some(sender) = sender {
             tx.execute(
-                "INSERT INTO acked (id, seq) VALUES (?1, ?2)",
-                params![message.id, message.seq as i64],
+                "INSERT INTO acked (id, seq, sender, digest) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    message.id,
+                    message.seq as i64,
+                    sender.client,
+                    sender.digest.map(Vec::from)
+                ],
             )?;
         }
         tx.execute(
