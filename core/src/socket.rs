@@ -194,6 +194,13 @@ impl Socket {
         self.shared.inspect(|engine| engine.state().clone())
     }
 
+    /// The identity this socket gives the server with every attempt (envelope mode), which the
+    /// server scopes its dedup of message ids to. Keep it to reuse it after a restart.
+    pub fn client_id(&self) -> Option<String> {
+        self.shared
+            .inspect(|engine| engine.client_id().map(str::to_owned))
+    }
+
     /// Counters: attempts, reconnects, RTT, messages in and out, outbox size, …
     pub fn stats(&self) -> Stats {
         self.shared.inspect(Engine::stats)

@@ -24,7 +24,10 @@ impl ServerProcess {
             .args(args)
             .arg("--listen")
             .arg(listen.to_string())
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("STEADYWS_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -56,6 +59,11 @@ impl ServerProcess {
             .and_then(|authority| authority.parse().ok())
             .unwrap_or_else(|| panic!("unexpected URL {url:?}"));
         ServerProcess { child, url, addr }
+    }
+
+    /// Its resident memory now, in bytes (Linux).
+    pub fn rss_bytes(&self) -> u64 {
+        crate::support::rss_bytes(self.child.id())
     }
 
     /// SIGKILL: no shutdown code runs, exactly like a crash.

@@ -89,3 +89,19 @@ pub async fn wait_acked(socket: &Socket, id: &MessageId) {
     })
     .await;
 }
+
+/// Resident memory of process `pid` in bytes, from `/proc` (Linux only; 0 where unreadable).
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kib| kib * 1024)
+}

@@ -62,7 +62,11 @@ impl Backoff {
         let nominal = self.nominal_delay();
         let shortening = nominal.mul_f64(self.config.jitter * random.next_unit());
         let scheduled = nominal.saturating_sub(shortening);
-        Some(self.server_hint.take().map_or(scheduled, |hint| hint.max(scheduled)))
+        Some(
+            self.server_hint
+                .take()
+                .map_or(scheduled, |hint| hint.max(scheduled)),
+        )
     }
 
     /// The un-jittered delay after the current number of failures.

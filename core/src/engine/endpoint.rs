@@ -189,7 +189,9 @@ mod tests {
         assert!(is_valid_client_id("device_42.v1~a"));
         assert!(!is_valid_client_id(""));
         assert!(!is_valid_client_id(&"a".repeat(65)));
-        assert!(!is_valid_client_id("a b") && !is_valid_client_id("a&b") && !is_valid_client_id("é"));
+        assert!(
+            !is_valid_client_id("a b") && !is_valid_client_id("a&b") && !is_valid_client_id("é")
+        );
     }
 
     #[test]

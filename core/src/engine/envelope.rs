@@ -267,8 +267,13 @@ mod tests {
             reason(r#"{"type":"msg","id":"a","seq":18446744073709551615,"data":1}"#),
             "`seq` 18446744073709551615 is beyond 2^53 - 1, the largest position a server may send"
         );
-        assert!(reason(r#"{"type":"hello","seq":9007199254740992}"#).starts_with("`seq` 9007199254740992"));
-        assert!(reason(r#"{"type":"pong","ts":9007199254740992}"#).starts_with("`ts` 9007199254740992"));
+        assert!(
+            reason(r#"{"type":"hello","seq":9007199254740992}"#)
+                .starts_with("`seq` 9007199254740992")
+        );
+        assert!(
+            reason(r#"{"type":"pong","ts":9007199254740992}"#).starts_with("`ts` 9007199254740992")
+        );
     }
 
     #[test]

@@ -203,6 +203,9 @@ fn close_hint(code: u16, reason: &str) -> String {
         }
         1008 => ": the server rejected this client's behaviour (policy violation)",
         1013 => ": the server is overloaded; retrying later",
+        4008 => {
+            ": the server dropped this client for reading too slowly (its send timeout); reconnecting and resuming"
+        }
         _ => "",
     };
     format!("{reason}{hint}")

@@ -142,7 +142,11 @@ mod tests {
         queue.push_pong(text("pong 2"));
         assert_eq!(queue.pop(), Next::Frame(text("a")));
         assert_eq!(queue.pop(), Next::Frame(text("b")));
-        assert_eq!(queue.pop(), Next::Frame(text("pong 2")), "only the newest pong");
+        assert_eq!(
+            queue.pop(),
+            Next::Frame(text("pong 2")),
+            "only the newest pong"
+        );
         assert_eq!(queue.pop(), Next::Close(1000, "bye".into()));
         assert_eq!(queue.pop(), Next::Idle);
     }

@@ -949,13 +949,21 @@ fn an_impossible_seq_is_malformed_and_leaves_the_cursor_alone() {
     sim.run_for(ms(100));
     assert_eq!(sim.engine.stats().cursor, before);
     assert!(
-        sim.app.malformed.last().unwrap().contains("beyond 2^53 - 1"),
+        sim.app
+            .malformed
+            .last()
+            .unwrap()
+            .contains("beyond 2^53 - 1"),
         "{:?}",
         sim.app.malformed
     );
     sim.server_push("2");
     sim.run_for(ms(100));
-    assert_eq!(sim.app.received_data(), ["1", "2"], "later messages still arrive");
+    assert_eq!(
+        sim.app.received_data(),
+        ["1", "2"],
+        "later messages still arrive"
+    );
     assert_eq!(sim.state(), State::Open);
 }
 
@@ -975,7 +983,10 @@ fn every_attempt_carries_one_client_id_drawn_at_random_when_unset() {
             .iter()
             .map(|url| query(url, "client_id").expect("client_id in every attempt"))
             .collect();
-        assert!(ids.len() >= 2 && ids.iter().all(|id| id == &ids[0]), "{ids:?}");
+        assert!(
+            ids.len() >= 2 && ids.iter().all(|id| id == &ids[0]),
+            "{ids:?}"
+        );
         assert_eq!(sim.engine.client_id(), Some(ids[0].as_str()));
         ids[0].clone()
     };
@@ -983,13 +994,20 @@ fn every_attempt_carries_one_client_id_drawn_at_random_when_unset() {
     assert_eq!(first.len(), 36, "a UUID: {first}");
     assert_ne!(first, client_id(2));
 
-    let raw = Engine::new(Config::raw("ws://sim.test/raw"), Box::new(SplitMix64::new(1))).unwrap();
+    let raw = Engine::new(
+        Config::raw("ws://sim.test/raw"),
+        Box::new(SplitMix64::new(1)),
+    )
+    .unwrap();
     assert_eq!(raw.client_id(), None, "raw servers know nothing of it");
     let mut bad = Sim::default_config();
     bad.client_id = Some("has space".into());
     assert!(matches!(
         Engine::new(bad, Box::new(SplitMix64::new(1))),
-        Err(ConfigError::Invalid { field: "client_id", .. })
+        Err(ConfigError::Invalid {
+            field: "client_id",
+            ..
+        })
     ));
 }
 
@@ -1005,7 +1023,10 @@ fn reconnect_urls_carry_the_cursor_and_keep_the_users_query() {
     let mut config = Config::new("ws://sim.test/ws?room=7&last_seq=999");
     config.client_id = Some("c1".into());
     let mut sim = open_sim(config);
-    assert_eq!(sim.server.upgrades[0], "ws://sim.test/ws?room=7&client_id=c1");
+    assert_eq!(
+        sim.server.upgrades[0],
+        "ws://sim.test/ws?room=7&client_id=c1"
+    );
     sim.server_push("1");
     let last = sim.server_push("2");
     sim.run_for(ms(100));

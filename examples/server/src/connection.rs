@@ -50,7 +50,7 @@ where
 {
     let mut route = None;
     let callback = |request: &Request, mut response: Response| {
-        route = Some(decide(request, &shared)?);
+        route = Some(decide(request, shared)?);
         // Accept the client's first offered subprotocol: the envelope does not depend on it,
         // and a client that offers one fails the handshake unless the server picks one.
         let offered = request
@@ -404,8 +404,9 @@ impl Session<'_> {
         if quiet >= limit {
             let reason = format!("idle: no frame from the client for {} s", limit.as_secs());
             log::info!("{reason}");
-            let _ = tokio::time::timeout(Duration::from_secs(1), close(ws, CloseCode::Away, &reason))
-                .await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), close(ws, CloseCode::Away, &reason))
+                    .await;
             return Ok(false);
         }
         if quiet >= limit / 2 {

@@ -308,12 +308,18 @@ mod tests {
     #[test]
     fn client_ids_are_stored_once() {
         let hub = hub(100);
-        assert_eq!(hub.publish_client("me", "a", "1", 10).unwrap(), Published::New(1));
+        assert_eq!(
+            hub.publish_client("me", "a", "1", 10).unwrap(),
+            Published::New(1)
+        );
         assert_eq!(
             hub.publish_client("me", "a", "1", 11).unwrap(),
             Published::Duplicate
         );
-        assert_eq!(hub.publish_client("me", "b", "2", 12).unwrap(), Published::New(2));
+        assert_eq!(
+            hub.publish_client("me", "b", "2", 12).unwrap(),
+            Published::New(2)
+        );
         assert_eq!(hub.publish_server("3", 13).unwrap(), 3);
         assert_eq!(hub.head(), 3);
         let since = hub.since(1);

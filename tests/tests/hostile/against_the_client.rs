@@ -1,0 +1,178 @@
+//! Servers that attack the client: floods of pings while never reading, a server that stops
+//! reading what the client writes, and servers that ask for retries "after 0 seconds".
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use steadyws::{ConnectionError, Event, Socket, SocketConfig};
+use steadyws_tests::support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+use crate::*;
+
+/// A server that completes the upgrade of one client, then hands over the raw TCP stream.
+async fn hostile_server() -> (String, tokio::task::JoinHandle<TcpStream>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    let accepted = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        ws.into_inner()
+    });
+    (url, accepted)
+}
+
+/// The client's RSS grows by less than `ceiling` while `flood_frame` is written at it for
+/// [`FLOOD`] by a server that never reads, and the client stays open all along.
+async fn client_survives_flood(what: &str, flood_frame: Vec<u8>, min_written: u64, ceiling: u64) {
+    let _serial = SERIAL.lock().await;
+    let (url, accepted) = hostile_server().await;
+    let socket = Socket::new(quick(&url)).unwrap();
+    socket.connect();
+    let mut tcp = accepted.await.unwrap();
+    wait_open(&socket).await;
+    let before = rss_bytes(std::process::id());
+    let written = flood(&mut tcp, &flood_frame).await;
+    let after = rss_bytes(std::process::id());
+    let grown = after.saturating_sub(before);
+    println!(
+        "{what}: {} MiB of frames in {FLOOD:?}; client RSS {} -> {} MiB (+{:.1} MiB, ceiling {} MiB)",
+        written / MIB,
+        before / MIB,
+        after / MIB,
+        grown as f64 / MIB as f64,
+        ceiling / MIB
+    );
+    // Unbounded, the client would grow by at least what was written (a pong or a queued
+    // answer per ping): a flood larger than the ceiling proves the bound.
+    assert!(
+        written > min_written,
+        "the flood was too weak to prove anything"
+    );
+    assert!(grown < ceiling, "{what}: client grew by {grown} bytes");
+    let lost: Vec<Event> = std::iter::from_fn(|| socket.try_next_event())
+        .filter(|e| matches!(e, Event::ConnectionLost(_)))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "the flood is inbound traffic, not a dead link: {lost:?}"
+    );
+    drop(tcp);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_ping_flood_from_a_server_that_never_reads_keeps_the_client_bounded() {
+    let ping = server_frame(PING, &[7; 125]);
+    client_survives_flood("WebSocket ping flood", ping, 48 * MIB, 32 * MIB).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_ping_flood_from_a_server_that_never_reads_keeps_the_client_bounded() {
+    let ping = server_frame(TEXT, br#"{"type":"ping","ts":1}"#);
+    client_survives_flood("JSON ping flood", ping, 8 * MIB, 16 * MIB).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_reading_gets_the_connection_dropped_not_a_growing_queue() {
+    let _serial = SERIAL.lock().await;
+    let (url, accepted) = hostile_server().await;
+    // Raw mode: what is written leaves the outbox, so only the write queue's bound holds it.
+    let mut config = SocketConfig::raw(&url);
+    config.engine.connect_timeout = Duration::from_secs(3);
+    let socket = Socket::new(config).unwrap();
+    socket.connect();
+    let tcp = accepted.await.unwrap();
+    wait_open(&socket).await;
+    let before = rss_bytes(std::process::id());
+    let kilobyte = "x".repeat(1024);
+    let mut sent = 0u64;
+    // 200 MiB offered to a server that reads none of it.
+    for _ in 0..200 * 1024 {
+        if socket.send_text(&kilobyte).is_ok() {
+            sent += 1;
+        }
+        if sent.is_multiple_of(1024) {
+            tokio::task::yield_now().await;
+        }
+    }
+    let error = next_error(&socket).await;
+    let grown = rss_bytes(std::process::id()).saturating_sub(before);
+    println!(
+        "a non-reading server: {sent} KiB offered, client RSS +{:.1} MiB, then: {error}",
+        grown as f64 / MIB as f64
+    );
+    assert!(
+        matches!(&error, ConnectionError::Io { detail } if detail.contains("the server stopped reading")),
+        "{error:?}"
+    );
+    assert!(grown < 48 * MIB, "client grew by {grown} bytes");
+    drop(tcp);
+}
+
+/// Counts the connections a server gets, answering each with `answer`.
+async fn counting_server(answer: Vec<u8>) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&count);
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::Relaxed);
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = tcp.read(&mut request).await;
+                let _ = tcp.write_all(&answer).await;
+            });
+        }
+    });
+    (url, count)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_asking_for_a_retry_after_zero_get_a_handful_of_attempts() {
+    let _serial = SERIAL.lock().await;
+    let refusal =
+        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\nContent-Length: 0\r\n\r\n".to_vec();
+    let (busy_url, busy_count) = counting_server(refusal).await;
+    // A server that accepts, then closes with 1013 "retry after 0".
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closing_url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    let closing_count = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&closing_count);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                if let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await {
+                    let close = CloseFrame {
+                        code: 1013.into(),
+                        reason: "retry after 0".into(),
+                    };
+                    let _ = ws.send(Message::Close(Some(close))).await;
+                }
+            });
+        }
+    });
+    // Default backoff: the schedule a user ships with.
+    let busy = Socket::new(SocketConfig::new(&busy_url)).unwrap();
+    let closing = Socket::new(SocketConfig::new(&closing_url)).unwrap();
+    busy.connect();
+    closing.connect();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (busy_attempts, closing_attempts) = (
+        busy_count.load(Ordering::Relaxed),
+        closing_count.load(Ordering::Relaxed),
+    );
+    println!(
+        "attempts in 10 s: {busy_attempts} against 503 Retry-After: 0, {closing_attempts} against close 1013 \"retry after 0\""
+    );
+    // Delays of at least 0.5, 1, 2 and 4 s (1, 2, 4, 8 s less up to 50 % jitter): at most 5.
+    assert!((2..=5).contains(&busy_attempts), "{busy_attempts}");
+    assert!((2..=5).contains(&closing_attempts), "{closing_attempts}");
+}
