@@ -36,25 +36,9 @@ async fn client_survives_flood(what: &str, flood_frame: Vec<u8>, min_written: u6
     socket.connect();
     let mut tcp = accepted.await.unwrap();
     wait_open(&socket).await;
-    let before = rss_bytes(std::process::id());
-    let written = flood(&mut tcp, &flood_frame).await;
-    let after = rss_bytes(std::process::id());
-    let grown = after.saturating_sub(before);
-    println!(
-        "{what}: {} MiB of frames in {FLOOD:?}; client RSS {} -> {} MiB (+{:.1} MiB, ceiling {} MiB)",
-        written / MIB,
-        before / MIB,
-        after / MIB,
-        grown as f64 / MIB as f64,
-        ceiling / MIB
-    );
-    // Unbounded, the client would grow by at least what was written (a pong or a queued
-    // answer per ping): a flood larger than the ceiling proves the bound.
-    assert!(
-        written > min_written,
-        "the flood was too weak to prove anything"
-    );
-    assert!(grown < ceiling, "{what}: client grew by {grown} bytes");
+    let who = format!("{what} at the client");
+    let own_rss = || rss_bytes(std::process::id());
+    assert_flood_bounded(&who, &mut tcp, &flood_frame, min_written, ceiling, own_rss).await;
     let lost: Vec<Event> = std::iter::from_fn(|| socket.try_next_event())
         .filter(|e| matches!(e, Event::ConnectionLost(_)))
         .collect();

@@ -56,23 +56,17 @@ async fn server_survives_flood(what: &str, flood_frame: Vec<u8>, min_written: u6
     let server = ServerProcess::start(&server_binary(), free_addr(), &[]);
     let mut tcp = raw_client(&server.url).await.into_inner();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let before = server.rss_bytes();
-    let written = flood(&mut tcp, &flood_frame).await;
-    let after = server.rss_bytes();
-    let grown = after.saturating_sub(before);
-    println!(
-        "{what} at the server: {} MiB of frames in {FLOOD:?}; server RSS {} -> {} MiB (+{:.1} MiB, ceiling {} MiB)",
-        written / MIB,
-        before / MIB,
-        after / MIB,
-        grown as f64 / MIB as f64,
-        ceiling / MIB
-    );
-    assert!(
-        written > min_written,
-        "the flood was too weak to prove anything"
-    );
-    assert!(grown < ceiling, "{what}: server grew by {grown} bytes");
+    let who = format!("{what} at the server");
+    let server_rss = || server.rss_bytes();
+    assert_flood_bounded(
+        &who,
+        &mut tcp,
+        &flood_frame,
+        min_written,
+        ceiling,
+        server_rss,
+    )
+    .await;
     // And it still serves others.
     let socket = Socket::new(quick(&server.url)).unwrap();
     socket.connect();

@@ -66,3 +66,34 @@ pub async fn flood(tcp: &mut TcpStream, frame: &[u8]) -> u64 {
     }
     written
 }
+
+/// Floods `tcp` with `frame` for [`FLOOD`] and asserts that the victim, whose resident memory
+/// `rss` reads, grew by less than `ceiling`. Unbounded, a victim grows by at least what was
+/// written (a pong or a queued answer per ping), so the flood must exceed `min_written` to prove
+/// anything.
+pub async fn assert_flood_bounded(
+    what: &str,
+    tcp: &mut TcpStream,
+    frame: &[u8],
+    min_written: u64,
+    ceiling: u64,
+    rss: impl Fn() -> u64,
+) {
+    let before = rss();
+    let written = flood(tcp, frame).await;
+    let after = rss();
+    let grown = after.saturating_sub(before);
+    println!(
+        "{what}: {} MiB of frames in {FLOOD:?}; RSS {} -> {} MiB (+{:.1} MiB, ceiling {} MiB)",
+        written / MIB,
+        before / MIB,
+        after / MIB,
+        grown as f64 / MIB as f64,
+        ceiling / MIB
+    );
+    assert!(
+        written > min_written,
+        "{what}: the flood was too weak to prove anything"
+    );
+    assert!(grown < ceiling, "{what}: grew by {grown} bytes");
+}
