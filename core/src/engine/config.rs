@@ -3,6 +3,8 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use super::endpoint;
+use super::error::ConfigError;
 use super::resume::ResumeCursor;
 
 /// How frames are framed on the wire.
@@ -256,4 +258,79 @@ impl Config {
         }
         config
     }
+}
+
+/// Refuse settings the engine cannot work with, naming the field.
+pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
+    let invalid = |field, problem: &str| {
+        Err(ConfigError::Invalid {
+            field,
+            problem: problem.into(),
+        })
+    };
+    let positive = [
+        ("connect_timeout", config.connect_timeout),
+        ("probe_timeout", config.probe_timeout),
+        ("close_timeout", config.close_timeout),
+        ("backoff.initial", config.backoff.initial),
+        ("heartbeat", config.heartbeat.detection_bound()),
+    ];
+    if let Some((field, _)) = positive.iter().find(|(_, d)| d.is_zero()) {
+        return invalid(field, "must be longer than zero");
+    }
+    if let HeartbeatMode::JsonPing { interval, timeout }
+    | HeartbeatMode::WebSocketPing { interval, timeout } = config.heartbeat
+        && (interval.is_zero() || timeout.is_zero())
+    {
+        return invalid("heartbeat", "interval and timeout must be longer than zero");
+    }
+    if config.mode == Mode::Raw && matches!(config.heartbeat, HeartbeatMode::JsonPing { .. }) {
+        return invalid(
+            "heartbeat",
+            "JsonPing needs envelope mode: a raw server would receive the pings as messages; use WebSocketPing or ServerDriven",
+        );
+    }
+    let backoff = &config.backoff;
+    if !(0.0..=1.0).contains(&backoff.jitter) {
+        return invalid("backoff.jitter", "must be between 0 and 1");
+    }
+    if !backoff.multiplier.is_finite() || backoff.multiplier < 1.0 {
+        return invalid(
+            "backoff.multiplier",
+            "must be a finite number of at least 1",
+        );
+    }
+    if backoff.max < backoff.initial {
+        return invalid("backoff.max", "must be at least backoff.initial");
+    }
+    if backoff.max_attempts == Some(0) {
+        return invalid(
+            "backoff.max_attempts",
+            "must be at least 1 (or None for no limit)",
+        );
+    }
+    if config.outbox.max_messages == 0 || config.outbox.max_bytes == 0 {
+        return invalid("outbox", "max_messages and max_bytes must be at least 1");
+    }
+    if config
+        .client_id
+        .as_deref()
+        .is_some_and(|id| !endpoint::is_valid_client_id(id))
+    {
+        return invalid(
+            "client_id",
+            "must be 1 to 64 characters from A-Z a-z 0-9 - _ . ~ (or None for a random one)",
+        );
+    }
+    let resume = &config.resume;
+    if resume.seq_param.is_empty()
+        || resume.ts_param.is_empty()
+        || resume.seq_param == resume.ts_param
+    {
+        return invalid(
+            "resume",
+            "seq_param and ts_param must be distinct, non-empty names",
+        );
+    }
+    Ok(())
 }

@@ -37,6 +37,7 @@
 //! ```
 
 pub mod backoff;
+mod close_policy;
 pub mod config;
 pub mod dedup;
 pub mod endpoint;
@@ -70,6 +71,7 @@ pub use time::Instant;
 pub use transmit::{ConnId, Frame, Transmit};
 
 use backoff::Backoff;
+use close_policy::Verdict;
 use dedup::DedupWindow;
 use endpoint::Endpoint;
 use envelope::ServerFrame;
@@ -124,13 +126,6 @@ enum Phase {
     Open { since: Instant },
 }
 
-/// What the close policy makes of a failure.
-enum Verdict {
-    Fatal,
-    RetryWithFreshCredentials,
-    Retry { server_delay: Option<Duration> },
-}
-
 /// One socket's reliability state machine. See the module docs for how to drive it.
 pub struct Engine {
     config: Config,
@@ -170,7 +165,7 @@ impl Engine {
         mut random: Box<dyn Random>,
         store: Box<dyn OutboxStore>,
     ) -> Result<Self, ConfigError> {
-        validate(&config)?;
+        config::validate(&config)?;
         let endpoint = Endpoint::parse(&config.url)?;
         let cursor = config.resume.initial;
         let client_id = (config.mode == Mode::Envelope).then(|| {
@@ -758,7 +753,8 @@ impl Engine {
     /// Decide what follows a failed attempt or a lost connection.
     fn connection_failed(&mut self, now: Instant, error: ConnectionError) {
         self.events.push_back(Event::ConnectionLost(error.clone()));
-        match self.verdict(&error) {
+        let verdict = close_policy::verdict(&self.config, self.credentials_refreshed, &error);
+        match verdict {
             Verdict::Fatal => {
                 self.set_state(State::Failed {
                     reason: FailReason::Rejected(error),
@@ -789,45 +785,6 @@ impl Engine {
                     }
                 }
             }
-        }
-    }
-
-    fn verdict(&self, error: &ConnectionError) -> Verdict {
-        let policy = &self.config.close_policy;
-        match *error {
-            ConnectionError::Handshake {
-                status,
-                retry_after,
-            } => {
-                if policy.auth_statuses.contains(&status) && !self.credentials_refreshed {
-                    Verdict::RetryWithFreshCredentials
-                } else if policy.fatal_statuses.contains(&status) {
-                    Verdict::Fatal
-                } else {
-                    let hinted = matches!(status, 429 | 503);
-                    Verdict::Retry {
-                        server_delay: retry_after.filter(|_| hinted),
-                    }
-                }
-            }
-            ConnectionError::Closed { code, ref reason } => {
-                if policy.auth_close_codes.contains(&code) && !self.credentials_refreshed {
-                    Verdict::RetryWithFreshCredentials
-                } else if policy
-                    .fatal_close_codes
-                    .iter()
-                    .any(|range| range.contains(&code))
-                {
-                    Verdict::Fatal
-                } else if code == 1013 {
-                    Verdict::Retry {
-                        server_delay: Some(try_again_later_delay(reason, &self.config)),
-                    }
-                } else {
-                    Verdict::Retry { server_delay: None }
-                }
-            }
-            _ => Verdict::Retry { server_delay: None },
         }
     }
 
@@ -876,21 +833,6 @@ impl Engine {
     }
 }
 
-/// Close code 1013 ("try again later") may carry the delay in seconds in its reason ("30" or
-/// "retry after 30"); without one the server still asked for patience, so wait the longest
-/// scheduled delay.
-fn try_again_later_delay(reason: &str, config: &Config) -> Duration {
-    let digits: String = reason
-        .chars()
-        .skip_while(|c| !c.is_ascii_digit())
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits
-        .parse()
-        .map(Duration::from_secs)
-        .unwrap_or(config.backoff.max)
-}
-
 /// A UUID v4 from `random`: unpredictable when `random` is the operating system's generator, as
 /// a live socket's is.
 fn random_uuid(random: &mut dyn Random) -> String {
@@ -900,78 +842,4 @@ fn random_uuid(random: &mut dyn Random) -> String {
     uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
         .to_string()
-}
-
-fn validate(config: &Config) -> Result<(), ConfigError> {
-    let invalid = |field, problem: &str| {
-        Err(ConfigError::Invalid {
-            field,
-            problem: problem.into(),
-        })
-    };
-    let positive = [
-        ("connect_timeout", config.connect_timeout),
-        ("probe_timeout", config.probe_timeout),
-        ("close_timeout", config.close_timeout),
-        ("backoff.initial", config.backoff.initial),
-        ("heartbeat", config.heartbeat.detection_bound()),
-    ];
-    if let Some((field, _)) = positive.iter().find(|(_, d)| d.is_zero()) {
-        return invalid(field, "must be longer than zero");
-    }
-    if let HeartbeatMode::JsonPing { interval, timeout }
-    | HeartbeatMode::WebSocketPing { interval, timeout } = config.heartbeat
-        && (interval.is_zero() || timeout.is_zero())
-    {
-        return invalid("heartbeat", "interval and timeout must be longer than zero");
-    }
-    if config.mode == Mode::Raw && matches!(config.heartbeat, HeartbeatMode::JsonPing { .. }) {
-        return invalid(
-            "heartbeat",
-            "JsonPing needs envelope mode: a raw server would receive the pings as messages; use WebSocketPing or ServerDriven",
-        );
-    }
-    let backoff = &config.backoff;
-    if !(0.0..=1.0).contains(&backoff.jitter) {
-        return invalid("backoff.jitter", "must be between 0 and 1");
-    }
-    if !backoff.multiplier.is_finite() || backoff.multiplier < 1.0 {
-        return invalid(
-            "backoff.multiplier",
-            "must be a finite number of at least 1",
-        );
-    }
-    if backoff.max < backoff.initial {
-        return invalid("backoff.max", "must be at least backoff.initial");
-    }
-    if backoff.max_attempts == Some(0) {
-        return invalid(
-            "backoff.max_attempts",
-            "must be at least 1 (or None for no limit)",
-        );
-    }
-    if config.outbox.max_messages == 0 || config.outbox.max_bytes == 0 {
-        return invalid("outbox", "max_messages and max_bytes must be at least 1");
-    }
-    if config
-        .client_id
-        .as_deref()
-        .is_some_and(|id| !endpoint::is_valid_client_id(id))
-    {
-        return invalid(
-            "client_id",
-            "must be 1 to 64 characters from A-Z a-z 0-9 - _ . ~ (or None for a random one)",
-        );
-    }
-    let resume = &config.resume;
-    if resume.seq_param.is_empty()
-        || resume.ts_param.is_empty()
-        || resume.seq_param == resume.ts_param
-    {
-        return invalid(
-            "resume",
-            "seq_param and ts_param must be distinct, non-empty names",
-        );
-    }
-    Ok(())
 }
