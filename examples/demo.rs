@@ -49,7 +49,10 @@ async fn main() -> std::process::ExitCode {
     // server starts publishing once it is there.
     while !matches!(
         socket.next_event().await,
-        Some(Event::StateChanged(State::Open)) | None
+        Some(Event::StateChanged {
+            state: State::Open,
+            ..
+        }) | None
     ) {}
     log("state: open".into());
 
@@ -108,8 +111,10 @@ async fn main() -> std::process::ExitCode {
         }
         while let Some(event) = socket.try_next_event() {
             match event {
-                Event::StateChanged(state) => log(format!("state: {state}")),
-                Event::ConnectionLost(error) => log(format!("connection lost: {error}")),
+                Event::StateChanged { state, cause } => match cause.problem() {
+                    Some(problem) => log(format!("state: {state} ({problem})")),
+                    None => log(format!("state: {state}")),
+                },
                 Event::Acked(id) => *acked.entry(id.0).or_default() += 1,
                 Event::Message(message) => {
                     received.push((
@@ -117,7 +122,9 @@ async fn main() -> std::process::ExitCode {
                         message.id.unwrap_or_default(),
                     ));
                 }
-                Event::SendFailed { id, reason } => log(format!("send failed: {id} {reason:?}")),
+                Event::SendFailed { id, reason, .. } => {
+                    log(format!("send failed: {id} {reason:?}"))
+                }
                 Event::MalformedFrame { reason, .. } => log(format!("malformed frame: {reason}")),
                 Event::ServerError { code, message } => {
                     log(format!("server error {code}: {message}"))

@@ -9,11 +9,11 @@ mod net;
 mod socket;
 
 pub use engine::{
-    AppState, Config, ConfigError, ConnectionError, Event, FailReason, InboundMessage, MessageId,
-    Network, Payload, SendError, SendFailure, State, Stats, UrlError,
+    AppState, Cause, Config, ConfigError, ConnectionError, Event, FailReason, InboundMessage,
+    MessageId, Network, Payload, ResumeCursor, SendError, SendFailure, State, Stats, UrlError,
 };
 pub use net::runtime;
-pub use socket::{HeadersProvider, Socket, SocketConfig};
+pub use socket::{Delivery, HeadersProvider, Opening, Socket, SocketConfig};
 
 /// SHA-256 of a DER certificate's public key (SubjectPublicKeyInfo), hex: the value
 /// [`SocketConfig::pinned_spki_sha256`] expects. `None` if the certificate does not parse.

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
 use crate::engine::{
@@ -13,7 +12,9 @@ use crate::engine::{
 pub use crate::net::dial::HeadersProvider;
 use crate::net::dial::{Proxy, TransportOptions};
 use crate::net::entropy::OsRandom;
+use crate::net::inbox::{Inbox, InboxLimits};
 use crate::net::pump::Shared;
+pub use crate::net::waiters::Delivery;
 use crate::net::write_queue::Limits;
 use crate::net::{runtime, tls};
 
@@ -38,6 +39,11 @@ pub struct SocketConfig {
     /// Largest inbound message (and frame); larger ones end the connection with
     /// [`ConnectionError::MessageTooLarge`](crate::engine::ConnectionError::MessageTooLarge).
     pub max_message_size: usize,
+    /// Most messages waiting for the app to take them; at this many the socket stops reading
+    /// from the network until the app takes some (nothing is dropped).
+    pub inbox_max_messages: usize,
+    /// Most payload bytes of messages waiting for the app; the same pause applies.
+    pub inbox_max_bytes: usize,
 }
 
 impl SocketConfig {
@@ -62,6 +68,8 @@ impl SocketConfig {
             pinned_spki_sha256: Vec::new(),
             proxy: None,
             max_message_size: 4 * 1024 * 1024,
+            inbox_max_messages: 10_000,
+            inbox_max_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -84,6 +92,8 @@ impl std::fmt::Debug for SocketConfig {
             .field("pinned_spki_sha256", &self.pinned_spki_sha256)
             .field("proxy", &self.proxy)
             .field("max_message_size", &self.max_message_size)
+            .field("inbox_max_messages", &self.inbox_max_messages)
+            .field("inbox_max_bytes", &self.inbox_max_bytes)
             .finish()
     }
 }
@@ -92,7 +102,14 @@ impl std::fmt::Debug for SocketConfig {
 /// acknowledged, drops duplicates, resumes where it left off, and reports everything as events.
 ///
 /// Methods never block and need no async runtime; events are read with
-/// [`Socket::next_event`] from any executor. Dropping the socket closes its connection.
+/// [`Socket::next_event`] from any executor, by one reader at a time (with two, each event
+/// goes to one of them). Events wait for the reader, however late it starts: none is dropped.
+/// Their queue is bounded ([`SocketConfig::inbox_max_messages`]); when it is full the socket
+/// stops reading from the network, so the server is pushed back instead of the app's memory
+/// growing. Taking a message commits it: [`Stats::cursor`] and `messages_in` count what was
+/// taken. Waiting for an ack or for the connection ([`Socket::send_and_wait`],
+/// [`Socket::wait_acked`], [`Socket::wait_open`]) happens on the side and takes no event.
+/// Dropping the socket closes its connection.
 ///
 /// ```
 /// use steadyws::{Event, Socket, SocketConfig};
@@ -109,7 +126,7 @@ impl std::fmt::Debug for SocketConfig {
 ///     match event {
 ///         Event::Acked(acked) if acked == id => break, // stored by the server
 ///         Event::Message(message) => println!("received {:?}", message.data),
-///         Event::StateChanged(state) => println!("now {state}"),
+///         Event::StateChanged { state, .. } => println!("now {state}"),
 ///         other => println!("{other:?}"),
 ///     }
 /// }
@@ -118,20 +135,38 @@ impl std::fmt::Debug for SocketConfig {
 /// ```
 pub struct Socket {
     shared: Arc<Shared>,
-    events: AsyncMutex<mpsc::UnboundedReceiver<Event>>,
+}
+
+/// How waiting for the connection to open ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Opening {
+    /// The socket is open.
+    Open,
+    /// The socket gave up (state `Failed`, which says why).
+    Failed(State),
+    /// The socket was shut down.
+    Closed,
+    /// Not open within the wait.
+    TimedOut,
 }
 
 impl Socket {
     /// Validate `config` and start the socket's task (idle until [`Socket::connect`]).
     pub fn new(config: SocketConfig) -> Result<Socket, ConfigError> {
         let options = Arc::new(transport_options(&config)?);
+        if config.inbox_max_messages == 0 || config.inbox_max_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                field: "inbox",
+                problem: "inbox_max_messages and inbox_max_bytes must be at least 1".into(),
+            });
+        }
+        let inbox = Inbox::new(InboxLimits {
+            messages: config.inbox_max_messages,
+            bytes: config.inbox_max_bytes,
+        });
         let engine = Engine::new(config.engine, Box::new(OsRandom::new()))?;
-        let (events_tx, events) = mpsc::unbounded_channel();
-        let shared = Shared::start(engine, options, runtime::handle(), events_tx);
-        Ok(Socket {
-            shared,
-            events: AsyncMutex::new(events),
-        })
+        let shared = Shared::start(engine, options, runtime::handle(), inbox);
+        Ok(Socket { shared })
     }
 
     /// Start connecting (and keep reconnecting). Does nothing if already connecting or open.
@@ -149,6 +184,55 @@ impl Socket {
     /// when the server stored it.
     pub fn send(&self, json: &str) -> Result<MessageId, SendError> {
         self.send_payload(Payload::Json(json.to_owned()), None)
+    }
+
+    /// Send a JSON message and wait until it settles or `timeout` passes (`None`: until it
+    /// settles or the socket is shut down). The app's event stream still gets its `Acked` or
+    /// `SendFailed`. A timeout ends the wait, not the message: it stays queued.
+    pub async fn send_and_wait(
+        &self,
+        json: &str,
+        timeout: Option<Duration>,
+    ) -> Result<(MessageId, Delivery), SendError> {
+        let (id, outcome) = self
+            .shared
+            .send_watched(Payload::Json(json.to_owned()), None)?;
+        Ok((id, settle_within(outcome, timeout).await))
+    }
+
+    /// Wait until the message `id` (from [`Socket::send`]) settles or `timeout` passes. Answers
+    /// at once when its outcome is known already ([`Delivery::Unknown`] when it is neither
+    /// queued nor among the recently settled).
+    pub async fn wait_acked(&self, id: &MessageId, timeout: Option<Duration>) -> Delivery {
+        settle_within(self.shared.watch_delivery(id), timeout).await
+    }
+
+    /// Wait until the socket is open, has given up, or is shut down, or `timeout` passes.
+    pub async fn wait_open(&self, timeout: Option<Duration>) -> Opening {
+        let mut states = self.shared.states();
+        let reached = async {
+            loop {
+                if self.shared.is_stopped() {
+                    return Opening::Closed;
+                }
+                let state = states.borrow_and_update().clone();
+                match state {
+                    State::Open => return Opening::Open,
+                    State::Failed { .. } => return Opening::Failed(state),
+                    State::Closed => return Opening::Closed,
+                    _ => {}
+                }
+                if states.changed().await.is_err() {
+                    return Opening::Closed;
+                }
+            }
+        };
+        match timeout {
+            Some(limit) => tokio::time::timeout(limit, reached)
+                .await
+                .unwrap_or(Opening::TimedOut),
+            None => reached.await,
+        }
     }
 
     /// [`Socket::send`] that gives up (reporting `SendFailed { Expired }`) after `ttl`.
@@ -206,8 +290,9 @@ impl Socket {
         self.shared.inspect(Engine::stats)
     }
 
-    /// Close the connection, stop reconnecting and end the event stream: [`Socket::next_event`]
-    /// returns `None` once the remaining events are read. Dropping the socket does the same.
+    /// Close the connection, stop reconnecting and end the event stream: the state becomes
+    /// `Closed`, every wait on the side ends with `Closed`, and [`Socket::next_event`] returns
+    /// `None` once the remaining events are read. Dropping the socket does the same.
     pub fn shutdown(&self) {
         self.shared.with_engine(|engine, now| engine.shutdown(now));
         self.shared.stop();
@@ -215,40 +300,41 @@ impl Socket {
 
     /// The next event, in order; `None` once the socket is shut down and its events are read.
     pub async fn next_event(&self) -> Option<Event> {
-        self.events.lock().await.recv().await
+        self.next_events(1).await.pop()
     }
 
     /// Up to `max` events in order: waits for the first, then takes what is already queued.
     /// Empty once the socket is shut down and its events are read. One call per burst instead
     /// of one per event, which matters to hosts where each call is expensive.
     pub async fn next_events(&self, max: usize) -> Vec<Event> {
-        let mut events = self.events.lock().await;
-        let Some(first) = events.recv().await else {
-            return Vec::new();
-        };
-        let mut batch = vec![first];
-        while batch.len() < max {
-            match events.try_recv() {
-                Ok(event) => batch.push(event),
-                Err(_) => break,
-            }
-        }
+        let batch = self.shared.inbox.next(max.max(1)).await;
+        self.shared.commit(&batch);
         batch
     }
 
     /// Up to `max` events that are ready now, without waiting.
     pub fn try_next_events(&self, max: usize) -> Vec<Event> {
-        let Ok(mut events) = self.events.try_lock() else {
-            return Vec::new();
-        };
-        std::iter::from_fn(|| events.try_recv().ok())
-            .take(max)
-            .collect()
+        let batch = self.shared.inbox.take(max);
+        self.shared.commit(&batch);
+        batch
     }
 
     /// The next event if one is ready now.
     pub fn try_next_event(&self) -> Option<Event> {
-        self.events.try_lock().ok()?.try_recv().ok()
+        self.try_next_events(1).pop()
+    }
+}
+
+async fn settle_within(
+    outcome: tokio::sync::oneshot::Receiver<Delivery>,
+    timeout: Option<Duration>,
+) -> Delivery {
+    let settled = async { outcome.await.unwrap_or(Delivery::Closed) };
+    match timeout {
+        Some(limit) => tokio::time::timeout(limit, settled)
+            .await
+            .unwrap_or(Delivery::TimedOut),
+        None => settled.await,
     }
 }
 

@@ -67,16 +67,22 @@ pub async fn wait_open(socket: &Socket) {
 /// Wait for a state change matching `accept`; returns the state.
 pub async fn wait_state(socket: &Socket, what: &str, accept: impl Fn(&State) -> bool) -> State {
     wait_for(socket, WAIT, what, |e| match e {
-        Event::StateChanged(state) if accept(state) => Some(state.clone()),
+        Event::StateChanged { state, .. } if accept(state) => Some(state.clone()),
         _ => None,
     })
     .await
 }
 
-/// Wait for the next `ConnectionLost`; returns its error.
+/// Wait for the next state change caused by a connection problem; returns the problem.
 pub async fn next_error(socket: &Socket) -> ConnectionError {
+    next_failure(socket).await.1
+}
+
+/// Wait for the next state change caused by a connection problem; returns the new state and
+/// the problem.
+pub async fn next_failure(socket: &Socket) -> (State, ConnectionError) {
     wait_for(socket, WAIT, "a connection error", |e| match e {
-        Event::ConnectionLost(err) => Some(err.clone()),
+        Event::StateChanged { state, cause } => Some((state.clone(), cause.problem().cloned()?)),
         _ => None,
     })
     .await

@@ -1,6 +1,9 @@
 //! Events, states and stats as plain data for the host languages.
 
-use steadyws::{ConnectionError, Event, FailReason, Payload, SendFailure, State, Stats};
+use steadyws::{
+    Cause, ConnectionError, Delivery, Event, FailReason, Opening, Payload, ResumeCursor,
+    SendFailure, State, Stats,
+};
 
 /// Content of a message.
 #[derive(Clone, Debug, PartialEq, uniffi::Enum)]
@@ -109,13 +112,48 @@ pub struct ConnectionProblem {
     pub close_code: Option<u16>,
 }
 
+/// The resume cursor: store it with the message it came with, in one transaction, and pass it
+/// back as `resume_last_seq` / `resume_last_ts` at start, for exactly-once across restarts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, uniffi::Record)]
+pub struct ResumePosition {
+    /// `seq` of the last message.
+    pub last_seq: Option<u64>,
+    /// `ts` (server ms) of the last message.
+    pub last_ts: Option<u64>,
+}
+
+/// Why the state changed.
+#[derive(Clone, Debug, PartialEq, uniffi::Enum)]
+pub enum StateCause {
+    /// The app asked: connect, disconnect, close.
+    App,
+    /// A connection opened.
+    Opened,
+    /// A scheduled retry started.
+    RetryDue,
+    /// A background, foreground or network hint.
+    Lifecycle,
+    /// An attempt to open a connection failed.
+    AttemptFailed {
+        /// What went wrong.
+        problem: ConnectionProblem,
+    },
+    /// An open connection ended.
+    ConnectionDropped {
+        /// What went wrong.
+        problem: ConnectionProblem,
+    },
+}
+
 /// Something the application should hear about.
 #[derive(Clone, Debug, PartialEq, uniffi::Enum)]
 pub enum SocketEvent {
-    /// The state changed.
+    /// The state changed, and why.
     StateChanged {
         /// The new state.
         state: SocketState,
+        /// What caused it (with the connection problem, when there was one).
+        cause: StateCause,
     },
     /// A message from the server, delivered once and in order.
     Message {
@@ -127,6 +165,8 @@ pub enum SocketEvent {
         ts: Option<u64>,
         /// The content.
         data: MessageData,
+        /// The resume cursor right after this message.
+        position: ResumePosition,
     },
     /// The server stored this message.
     Acked {
@@ -141,6 +181,8 @@ pub enum SocketEvent {
         reason: SendFailureKind,
         /// Details (the server's explanation for `rejected`).
         message: String,
+        /// Its content, as given to `send`.
+        data: MessageData,
     },
     /// An inbound frame could not be understood and was skipped.
     MalformedFrame {
@@ -156,11 +198,58 @@ pub enum SocketEvent {
         /// Explanation.
         message: String,
     },
-    /// A connection attempt failed or the connection dropped; the next state follows.
-    ConnectionLost {
-        /// What happened.
-        problem: ConnectionProblem,
+}
+
+/// How waiting for a message's acknowledgement ended.
+#[derive(Clone, Debug, PartialEq, uniffi::Enum)]
+pub enum SendOutcome {
+    /// The server stored it.
+    Acked {
+        /// Its id.
+        id: String,
     },
+    /// It will never be acknowledged.
+    Failed {
+        /// Its id.
+        id: String,
+        /// Why.
+        reason: SendFailureKind,
+        /// Details.
+        message: String,
+    },
+    /// Not settled within the wait; it stays queued and is still sent.
+    TimedOut {
+        /// Its id.
+        id: String,
+    },
+    /// The socket was closed first.
+    Closed {
+        /// Its id.
+        id: String,
+    },
+    /// Neither queued nor recently settled (`wait_acked` only).
+    Unknown {
+        /// The id asked about.
+        id: String,
+    },
+}
+
+/// How waiting for the connection ended.
+#[derive(Clone, Debug, PartialEq, uniffi::Enum)]
+pub enum OpenOutcome {
+    /// Open.
+    Open,
+    /// The socket gave up.
+    Failed {
+        /// Why, with what to do.
+        reason: String,
+        /// Whether `connect()` later may succeed.
+        retryable: bool,
+    },
+    /// The socket is closed.
+    Closed,
+    /// Not open within the wait.
+    TimedOut,
 }
 
 /// Counters for dashboards.
@@ -174,8 +263,10 @@ pub struct SocketStats {
     pub reconnects: u64,
     /// Round-trip time of the last answered ping, ms.
     pub last_rtt_ms: Option<u64>,
-    /// Server messages delivered.
+    /// Server messages the app took.
     pub messages_in: u64,
+    /// Server messages received, taken or still waiting.
+    pub messages_received: u64,
     /// Client messages written (resends included).
     pub messages_written: u64,
     /// Client messages acknowledged.
@@ -186,9 +277,9 @@ pub struct SocketStats {
     pub outbox_len: u64,
     /// Bytes queued.
     pub outbox_bytes: u64,
-    /// Resume position: last delivered `seq`.
+    /// Resume position: `seq` of the last message the app took.
     pub last_seq: Option<u64>,
-    /// Resume position: last delivered `ts`.
+    /// Resume position: `ts` of the last message the app took.
     pub last_ts: Option<u64>,
 }
 
@@ -274,46 +365,120 @@ impl From<ConnectionError> for ConnectionProblem {
     }
 }
 
+impl From<ResumeCursor> for ResumePosition {
+    fn from(cursor: ResumeCursor) -> Self {
+        ResumePosition {
+            last_seq: cursor.last_seq,
+            last_ts: cursor.last_ts,
+        }
+    }
+}
+
+impl From<Cause> for StateCause {
+    fn from(cause: Cause) -> Self {
+        match cause {
+            Cause::App => StateCause::App,
+            Cause::Opened => StateCause::Opened,
+            Cause::RetryDue => StateCause::RetryDue,
+            Cause::Lifecycle => StateCause::Lifecycle,
+            Cause::AttemptFailed(error) => StateCause::AttemptFailed {
+                problem: error.into(),
+            },
+            Cause::ConnectionDropped(error) => StateCause::ConnectionDropped {
+                problem: error.into(),
+            },
+        }
+    }
+}
+
+/// The kind of a send failure and its explanation.
+fn send_failure(reason: SendFailure) -> (SendFailureKind, String) {
+    match reason {
+        SendFailure::Expired => (
+            SendFailureKind::Expired,
+            "not acknowledged within its time-to-live".to_owned(),
+        ),
+        SendFailure::Dropped => (
+            SendFailureKind::Dropped,
+            "evicted from the full outbox (drop-oldest policy)".to_owned(),
+        ),
+        SendFailure::Rejected { code, message } => {
+            (SendFailureKind::Rejected, format!("{code}: {message}"))
+        }
+    }
+}
+
 impl From<Event> for SocketEvent {
     fn from(event: Event) -> Self {
         match event {
-            Event::StateChanged(state) => SocketEvent::StateChanged {
+            Event::StateChanged { state, cause } => SocketEvent::StateChanged {
                 state: state.into(),
+                cause: cause.into(),
             },
             Event::Message(message) => SocketEvent::Message {
                 id: message.id,
                 seq: message.seq,
                 ts: message.ts,
                 data: message.data.into(),
+                position: message.position.into(),
             },
             Event::Acked(id) => SocketEvent::Acked { id: id.0 },
-            Event::SendFailed { id, reason } => {
-                let (reason, message) = match reason {
-                    SendFailure::Expired => (
-                        SendFailureKind::Expired,
-                        "not acknowledged within its time-to-live".to_owned(),
-                    ),
-                    SendFailure::Dropped => (
-                        SendFailureKind::Dropped,
-                        "evicted from the full outbox (drop-oldest policy)".to_owned(),
-                    ),
-                    SendFailure::Rejected { code, message } => {
-                        (SendFailureKind::Rejected, format!("{code}: {message}"))
-                    }
-                };
+            Event::SendFailed {
+                id,
+                payload,
+                reason,
+            } => {
+                let (reason, message) = send_failure(reason);
                 SocketEvent::SendFailed {
                     id: id.0,
                     reason,
                     message,
+                    data: payload.into(),
                 }
             }
             Event::MalformedFrame { reason, preview } => {
                 SocketEvent::MalformedFrame { reason, preview }
             }
             Event::ServerError { code, message } => SocketEvent::ServerError { code, message },
-            Event::ConnectionLost(error) => SocketEvent::ConnectionLost {
-                problem: error.into(),
+        }
+    }
+}
+
+impl SendOutcome {
+    /// How the wait for message `id` ended.
+    pub fn new(id: String, delivery: Delivery) -> Self {
+        match delivery {
+            Delivery::Acked => SendOutcome::Acked { id },
+            Delivery::Failed(reason) => {
+                let (reason, message) = send_failure(reason);
+                SendOutcome::Failed {
+                    id,
+                    reason,
+                    message,
+                }
+            }
+            Delivery::TimedOut => SendOutcome::TimedOut { id },
+            Delivery::Closed => SendOutcome::Closed { id },
+            Delivery::Unknown => SendOutcome::Unknown { id },
+        }
+    }
+}
+
+impl From<Opening> for OpenOutcome {
+    fn from(opening: Opening) -> Self {
+        match opening {
+            Opening::Open => OpenOutcome::Open,
+            Opening::Failed(state) => match SocketState::from(state) {
+                SocketState::Failed { reason, retryable } => {
+                    OpenOutcome::Failed { reason, retryable }
+                }
+                other => OpenOutcome::Failed {
+                    reason: other.to_string(),
+                    retryable: true,
+                },
             },
+            Opening::Closed => OpenOutcome::Closed,
+            Opening::TimedOut => OpenOutcome::TimedOut,
         }
     }
 }
@@ -326,6 +491,7 @@ impl From<Stats> for SocketStats {
             reconnects: stats.reconnects,
             last_rtt_ms: stats.last_rtt.map(|rtt| rtt.as_millis() as u64),
             messages_in: stats.messages_in,
+            messages_received: stats.messages_received,
             messages_written: stats.messages_written,
             messages_acked: stats.messages_acked,
             duplicates_dropped: stats.duplicates_dropped,

@@ -13,11 +13,11 @@ mod socket;
 
 pub use error::SteadyError;
 pub use event::{
-    ConnectionErrorKind, ConnectionProblem, MessageData, SendFailureKind, SocketEvent, SocketState,
-    SocketStats,
+    ConnectionErrorKind, ConnectionProblem, MessageData, OpenOutcome, ResumePosition,
+    SendFailureKind, SendOutcome, SocketEvent, SocketState, SocketStats, StateCause,
 };
 pub use listener::{ListenerError, SocketListener};
 pub use options::{BackgroundMode, HeartbeatKind, SocketOptions};
-pub use socket::{AppLifecycle, NetworkStatus, SteadySocket};
+pub use socket::{AppLifecycle, NativeSocket, NetworkStatus};
 
 uniffi::setup_scaffolding!("steadyws");

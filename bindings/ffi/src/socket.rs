@@ -1,4 +1,5 @@
-//! `SteadySocket`: the object hosts hold. Every method forwards to [`steadyws::Socket`].
+//! `NativeSocket`: the object the host layers hold (each language wraps it in its own
+//! `SteadySocket` / `Socket`). Every method forwards to [`steadyws::Socket`].
 
 use std::sync::{Arc, Mutex};
 
@@ -6,7 +7,7 @@ use steadyws::{AppState, Network, Socket};
 use tokio::sync::watch;
 
 use crate::error::SteadyError;
-use crate::event::{SocketEvent, SocketState, SocketStats};
+use crate::event::{OpenOutcome, SendOutcome, SocketEvent, SocketState, SocketStats};
 use crate::listener::SocketListener;
 use crate::options::SocketOptions;
 
@@ -34,19 +35,19 @@ pub enum NetworkStatus {
 /// A WebSocket that stays connected, resends what the server has not acknowledged, drops
 /// duplicates and resumes where it left off. Methods never block.
 #[derive(uniffi::Object)]
-pub struct SteadySocket {
+pub struct NativeSocket {
     socket: Arc<Socket>,
     /// Stops the listener thread when replaced or when this object is released.
     listener_stop: Mutex<Option<watch::Sender<bool>>>,
 }
 
 #[uniffi::export]
-impl SteadySocket {
+impl NativeSocket {
     /// Validate `options` and create the socket (idle until `connect`).
     #[uniffi::constructor]
     pub fn new(options: SocketOptions) -> Result<Arc<Self>, SteadyError> {
         let socket = Socket::new(options.to_socket_config())?;
-        Ok(Arc::new(SteadySocket {
+        Ok(Arc::new(NativeSocket {
             socket: Arc::new(socket),
             listener_stop: Mutex::new(None),
         }))
@@ -65,6 +66,37 @@ impl SteadySocket {
     /// Queue a JSON message; returns its id. An `Acked` event follows once the server stored it.
     pub fn send(&self, json: String) -> Result<String, SteadyError> {
         Ok(self.socket.send(&json)?.0)
+    }
+
+    /// Queue a JSON message and wait until it settles, or `timeout_ms` passes (`None`: until
+    /// it settles or the socket is closed). The event stream still gets its `Acked` or
+    /// `SendFailed`; a timeout ends the wait, not the message.
+    pub async fn send_and_wait(
+        &self,
+        json: String,
+        timeout_ms: Option<u64>,
+    ) -> Result<SendOutcome, SteadyError> {
+        let timeout = timeout_ms.map(std::time::Duration::from_millis);
+        let (id, delivery) = self.socket.send_and_wait(&json, timeout).await?;
+        Ok(SendOutcome::new(id.0, delivery))
+    }
+
+    /// Wait until the message `id` (from `send`) settles or `timeout_ms` passes. Answers at
+    /// once when its outcome is already known; takes nothing from the event stream.
+    pub async fn wait_acked(&self, id: String, timeout_ms: Option<u64>) -> SendOutcome {
+        let timeout = timeout_ms.map(std::time::Duration::from_millis);
+        let delivery = self
+            .socket
+            .wait_acked(&steadyws::MessageId(id.clone()), timeout)
+            .await;
+        SendOutcome::new(id, delivery)
+    }
+
+    /// Wait until the socket is open, has given up or is closed, or `timeout_ms` passes. Takes
+    /// nothing from the event stream.
+    pub async fn wait_open(&self, timeout_ms: Option<u64>) -> OpenOutcome {
+        let timeout = timeout_ms.map(std::time::Duration::from_millis);
+        self.socket.wait_open(timeout).await.into()
     }
 
     /// `send` that gives up after `ttl_ms` (a `SendFailed` event with reason `expired`).
@@ -142,8 +174,9 @@ impl SteadySocket {
     }
 
     /// Stop for good: close the connection, stop reconnecting, and end the event stream (a
-    /// pending `next_event` returns `None`). Hosts call it before releasing the object, since a
-    /// pending `next_event` call keeps the native socket alive.
+    /// pending `next_event` returns `None` once the remaining events are read); the state
+    /// becomes `Closed` and every pending wait ends with `Closed`. Hosts call it before releasing
+    /// the object, since a pending call keeps the native socket alive.
     pub fn shutdown(&self) {
         self.socket.shutdown();
     }
@@ -185,7 +218,7 @@ fn deliver(socket: &Socket, listener: &dyn SocketListener, mut stopped: watch::R
     }
 }
 
-impl Drop for SteadySocket {
+impl Drop for NativeSocket {
     fn drop(&mut self) {
         if let Some(stop) = self
             .listener_stop

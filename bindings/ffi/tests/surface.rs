@@ -1,13 +1,13 @@
 //! The FFI surface from Rust: defaults match the Rust API, bad input becomes typed errors (never a
-//! panic), and the listener survives a host that throws.
+//! panic), the listener survives a host that throws, and waits end with outcomes.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use steadyws_ffi::{
-    ListenerError, NetworkStatus, SocketEvent, SocketListener, SocketOptions, SocketState,
-    SteadyError, SteadySocket,
+    ListenerError, NativeSocket, NetworkStatus, OpenOutcome, SendOutcome, SocketEvent,
+    SocketListener, SocketOptions, SocketState, StateCause, SteadyError,
 };
 
 fn options(url: &str) -> SocketOptions {
@@ -33,6 +33,8 @@ fn options(url: &str) -> SocketOptions {
         pinned_spki_sha256: vec![],
         proxy: None,
         max_message_size: 4_194_304,
+        inbox_max_messages: 10_000,
+        inbox_max_bytes: 8_388_608,
         resume_last_seq: None,
         resume_last_ts: None,
     }
@@ -44,11 +46,13 @@ fn options_mapping_reproduces_the_rust_defaults() {
     let rust = steadyws::SocketConfig::new("ws://h/ws");
     assert_eq!(from_ffi.engine, rust.engine);
     assert_eq!(from_ffi.max_message_size, rust.max_message_size);
+    assert_eq!(from_ffi.inbox_max_messages, rust.inbox_max_messages);
+    assert_eq!(from_ffi.inbox_max_bytes, rust.inbox_max_bytes);
 }
 
 #[test]
 fn bad_input_is_a_typed_error() {
-    let url_error = |url: &str| SteadySocket::new(options(url)).err().expect("refused");
+    let url_error = |url: &str| NativeSocket::new(options(url)).err().expect("refused");
     assert!(
         matches!(url_error("http://h:1/ws"), SteadyError::InvalidUrl { message } if message.contains("use ws://h:1/ws"))
     );
@@ -56,16 +60,16 @@ fn bad_input_is_a_typed_error() {
     let mut bad = options("ws://h/ws");
     bad.backoff_initial_ms = 0;
     assert!(
-        matches!(SteadySocket::new(bad), Err(SteadyError::InvalidConfig { message }) if message.contains("backoff.initial"))
+        matches!(NativeSocket::new(bad), Err(SteadyError::InvalidConfig { message }) if message.contains("backoff.initial"))
     );
     let mut bad = options("ws://h/ws");
     bad.headers.insert("bad header".into(), "x".into());
     assert!(matches!(
-        SteadySocket::new(bad),
+        NativeSocket::new(bad),
         Err(SteadyError::InvalidConfig { .. })
     ));
 
-    let socket = SteadySocket::new(options("ws://127.0.0.1:9/ws")).unwrap();
+    let socket = NativeSocket::new(options("ws://127.0.0.1:9/ws")).unwrap();
     assert!(matches!(
         socket.send("{oops".into()),
         Err(SteadyError::NotJson { .. })
@@ -107,7 +111,7 @@ impl SocketListener for Flaky {
 
 #[test]
 fn a_throwing_listener_keeps_receiving_events() {
-    let socket = SteadySocket::new(options("ws://127.0.0.1:9/ws")).unwrap();
+    let socket = NativeSocket::new(options("ws://127.0.0.1:9/ws")).unwrap();
     let (tx, rx) = mpsc::channel();
     socket.set_listener(Some(Arc::new(Flaky {
         calls: Mutex::new(0),
@@ -125,13 +129,15 @@ fn a_throwing_listener_keeps_receiving_events() {
     assert_eq!(
         first,
         SocketEvent::StateChanged {
-            state: SocketState::WaitingForNetwork
+            state: SocketState::WaitingForNetwork,
+            cause: StateCause::App,
         }
     );
     assert_eq!(
         second,
         SocketEvent::StateChanged {
-            state: SocketState::Closed
+            state: SocketState::Closed,
+            cause: StateCause::App,
         }
     );
     socket.set_listener(None);
@@ -156,4 +162,41 @@ fn states_print_the_rust_sentences() {
         retryable: false,
     };
     assert_eq!(failed.to_string(), "failed: nope");
+}
+
+#[test]
+fn waits_on_the_side_answer_with_outcomes_and_end_at_close() {
+    let runtime = steadyws::runtime::handle();
+    let socket = NativeSocket::new(options("ws://127.0.0.1:9/ws")).unwrap();
+    let outcome = runtime
+        .block_on(socket.send_and_wait(r#"{"n":1}"#.into(), Some(50)))
+        .unwrap();
+    let SendOutcome::TimedOut { id } = outcome else {
+        panic!("never connected, so never acked: {outcome:?}")
+    };
+    assert!(matches!(
+        runtime.block_on(socket.wait_acked("nobody".into(), Some(50))),
+        SendOutcome::Unknown { .. }
+    ));
+    assert_eq!(
+        runtime.block_on(socket.wait_open(Some(50))),
+        OpenOutcome::TimedOut
+    );
+    socket.shutdown();
+    assert_eq!(socket.state(), SocketState::Closed);
+    assert_eq!(
+        runtime.block_on(socket.wait_open(None)),
+        OpenOutcome::Closed
+    );
+    assert!(matches!(
+        runtime.block_on(socket.wait_acked(id, None)),
+        SendOutcome::Closed { .. }
+    ));
+    assert!(
+        matches!(
+            runtime.block_on(socket.send_and_wait("2".into(), None)),
+            Ok(SendOutcome::Closed { .. })
+        ),
+        "nothing waits forever on a closed socket"
+    );
 }

@@ -148,6 +148,18 @@ pub fn encode_msg(id: &str, data: &str) -> String {
     format!(r#"{{"type":"msg","id":{},"data":{data}}}"#, json_string(id))
 }
 
+/// The `data` of a `msg` frame this client encoded with [`encode_msg`].
+pub fn msg_data(frame: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Msg<'a> {
+        #[serde(borrow)]
+        data: &'a RawValue,
+    }
+    serde_json::from_str::<Msg>(frame)
+        .ok()
+        .map(|msg| msg.data.get().to_owned())
+}
+
 /// `{"type":"ping","ts":…}`.
 pub fn encode_ping(ts: u64) -> String {
     format!(r#"{{"type":"ping","ts":{ts}}}"#)
@@ -307,6 +319,7 @@ mod tests {
         assert_eq!(msg, r#"{"type":"msg","id":"id-\"1\"","data":{"x":1}}"#);
         let value: serde_json::Value = serde_json::from_str(&msg).unwrap();
         assert_eq!(value["data"]["x"], 1);
+        assert_eq!(msg_data(&msg).as_deref(), Some(r#"{"x":1}"#));
         assert_eq!(encode_ping(12), r#"{"type":"ping","ts":12}"#);
         assert_eq!(encode_pong(Some(12)), r#"{"type":"pong","ts":12}"#);
         assert_eq!(encode_pong(None), r#"{"type":"pong"}"#);

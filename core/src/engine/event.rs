@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::error::ConnectionError;
+use super::resume::ResumeCursor;
 use super::state::State;
 
 /// Id of a client message: a UUID (v4) from the injected random source, unique per client.
@@ -52,6 +53,37 @@ pub struct InboundMessage {
     pub ts: Option<u64>,
     /// The content.
     pub data: Payload,
+    /// The resume cursor right after this message. An app that must not see a message twice
+    /// even across restarts stores it with the message, in one transaction, and passes it back
+    /// as `resume.initial` at start.
+    pub position: ResumeCursor,
+}
+
+/// Why the state changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// The app asked: `connect`, `disconnect`, `shutdown`.
+    App,
+    /// A connection opened.
+    Opened,
+    /// A scheduled retry started.
+    RetryDue,
+    /// A lifecycle or network hint: background, foreground, network lost or back.
+    Lifecycle,
+    /// An attempt to open a connection failed.
+    AttemptFailed(ConnectionError),
+    /// An open connection ended.
+    ConnectionDropped(ConnectionError),
+}
+
+impl Cause {
+    /// The connection problem behind this change, if any.
+    pub fn problem(&self) -> Option<&ConnectionError> {
+        match self {
+            Cause::AttemptFailed(error) | Cause::ConnectionDropped(error) => Some(error),
+            _ => None,
+        }
+    }
 }
 
 /// Why a client message will not be acknowledged.
@@ -73,8 +105,13 @@ pub enum SendFailure {
 /// Something the application should hear about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// The state changed.
-    StateChanged(State),
+    /// The state changed, and why.
+    StateChanged {
+        /// The new state.
+        state: State,
+        /// What caused the change.
+        cause: Cause,
+    },
     /// A server message.
     Message(InboundMessage),
     /// The server stored this client message (envelope mode). Reported once per id.
@@ -83,6 +120,8 @@ pub enum Event {
     SendFailed {
         /// The message.
         id: MessageId,
+        /// Its content, as given to `send`.
+        payload: Payload,
         /// Why.
         reason: SendFailure,
     },
@@ -100,6 +139,4 @@ pub enum Event {
         /// The server's explanation.
         message: String,
     },
-    /// A connection attempt failed or an open connection ended; the state says what follows.
-    ConnectionLost(ConnectionError),
 }

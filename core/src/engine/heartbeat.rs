@@ -32,6 +32,9 @@ pub struct Heartbeat {
     last_inbound: Instant,
     /// A ping or probe awaiting any inbound frame, with the deadline and the wait it represents.
     awaiting: Option<(Instant, Duration)>,
+    /// The driver stopped reading because the app is behind: silence then says nothing about
+    /// the link, so no timer runs until reading resumes.
+    paused: bool,
 }
 
 impl Heartbeat {
@@ -42,6 +45,7 @@ impl Heartbeat {
             running: false,
             last_inbound: Instant::ZERO,
             awaiting: None,
+            paused: false,
         }
     }
 
@@ -50,12 +54,23 @@ impl Heartbeat {
         self.running = true;
         self.last_inbound = now;
         self.awaiting = None;
+        self.paused = false;
     }
 
     /// No connection, or the app went to the background: no timers at all.
     pub fn stop(&mut self) {
         self.running = false;
         self.awaiting = None;
+        self.paused = false;
+    }
+
+    /// Reading paused (`true`) or resumed (`false`). Resuming counts as a sign of life: the
+    /// silence while paused was ours, not the link's.
+    pub fn set_paused(&mut self, now: Instant, paused: bool) {
+        if self.paused && !paused {
+            self.on_inbound(now);
+        }
+        self.paused = paused;
     }
 
     /// Any inbound frame: the connection is alive.
@@ -83,7 +98,7 @@ impl Heartbeat {
 
     /// When [`Heartbeat::on_timeout`] must run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if !self.running {
+        if !self.running || self.paused {
             return None;
         }
         if let Some((deadline, _)) = self.awaiting {

@@ -61,7 +61,7 @@ pub use config::{
     OutboxConfig, OverflowPolicy, ResumeConfig,
 };
 pub use error::{ConfigError, ConnectionError, SendError, UrlError};
-pub use event::{Event, InboundMessage, MessageId, Payload, SendFailure};
+pub use event::{Cause, Event, InboundMessage, MessageId, Payload, SendFailure};
 pub use lifecycle::{AppState, Network};
 pub use outbox::{MemoryStore, OutboundMessage, OutboxStore};
 pub use random::{Random, SplitMix64};
@@ -93,8 +93,10 @@ pub struct Stats {
     pub reconnects: u64,
     /// Round-trip time of the last answered ping.
     pub last_rtt: Option<Duration>,
-    /// Server messages delivered to the app.
+    /// Server messages the app took (see [`Engine::handle_taken`]).
     pub messages_in: u64,
+    /// Server messages received and handed to the driver for the app, taken or not.
+    pub messages_received: u64,
     /// Client messages written to a transport, resends included.
     pub messages_written: u64,
     /// Client messages acknowledged by the server.
@@ -109,7 +111,8 @@ pub struct Stats {
     pub dedup_len: usize,
     /// When the last inbound frame arrived.
     pub last_inbound_at: Option<Instant>,
-    /// Resume position sent with the next attempt.
+    /// Resume position of the last message the app took: what to persist and pass back as
+    /// `resume.initial` after a restart.
     pub cursor: ResumeCursor,
 }
 
@@ -145,7 +148,11 @@ pub struct Engine {
     heartbeat: Heartbeat,
     outbox: Outbox,
     dedup: DedupWindow,
+    /// Position of the last message received: what the next attempt asks to resume after (the
+    /// messages received but not yet taken still wait in the driver).
     cursor: ResumeCursor,
+    /// Position of the last message the app took.
+    committed: ResumeCursor,
     lifecycle: Lifecycle,
     stats: Stats,
     transmits: VecDeque<Transmit>,
@@ -191,6 +198,7 @@ impl Engine {
             outbox: Outbox::new(config.outbox.clone(), store),
             dedup: DedupWindow::new(config.dedup.clone()),
             cursor,
+            committed: cursor,
             lifecycle: Lifecycle::default(),
             stats: Stats {
                 state: State::Idle,
@@ -198,6 +206,7 @@ impl Engine {
                 reconnects: 0,
                 last_rtt: None,
                 messages_in: 0,
+                messages_received: 0,
                 messages_written: 0,
                 messages_acked: 0,
                 duplicates_dropped: 0,
@@ -226,7 +235,7 @@ impl Engine {
             | State::Suspended => {
                 self.abandon_transport("reconnect requested");
                 self.close_deadline = None;
-                self.restart_schedule(now);
+                self.restart_schedule(now, Cause::App);
             }
             State::Connecting { .. }
             | State::Open
@@ -249,18 +258,19 @@ impl Engine {
                     });
                 }
                 self.close_deadline = Some(now + self.config.close_timeout);
-                self.set_state(State::Closing);
+                self.set_state(State::Closing, Cause::App);
             }
             State::Idle | State::Closing | State::Closed => {}
             _ => {
                 self.abandon_transport("client disconnect");
-                self.set_state(State::Closed);
+                self.set_state(State::Closed, Cause::App);
             }
         }
     }
 
     /// Stop at once, without waiting for the close handshake: the transport (if any) is closed
-    /// with 1000 and the state is `Closed`. For releasing a socket; `connect` still starts over.
+    /// with 1000 and the state is `Closed` (even if it never connected). For releasing a socket;
+    /// `connect` still starts over.
     pub fn shutdown(&mut self, _now: Instant) {
         self.retry_at = None;
         self.close_deadline = None;
@@ -272,9 +282,7 @@ impl Engine {
                 reason: "client shutdown".into(),
             });
         }
-        if self.state != State::Idle {
-            self.set_state(State::Closed);
-        }
+        self.set_state(State::Closed, Cause::App);
     }
 
     /// Queue a message; it is written as soon as a connection is open, and in envelope mode kept
@@ -307,10 +315,7 @@ impl Engine {
             (Mode::Raw, Payload::Binary(bytes)) => Frame::Binary(bytes),
         };
         for dropped in self.outbox.make_room(frame.len())? {
-            self.events.push_back(Event::SendFailed {
-                id: dropped,
-                reason: SendFailure::Dropped,
-            });
+            self.report_failed_message(dropped, SendFailure::Dropped);
         }
         let expires_at = ttl.map(|ttl| now + ttl);
         self.outbox.push(OutboundMessage {
@@ -338,7 +343,7 @@ impl Engine {
                 | State::Reconnecting { .. }
                 | State::Failed {
                     reason: FailReason::GaveUp { .. },
-                } => self.restart_schedule(now),
+                } => self.restart_schedule(now, Cause::Lifecycle),
                 _ => {}
             },
         }
@@ -353,9 +358,9 @@ impl Engine {
                     // The attempt cannot succeed; it is not counted against the budget.
                     self.abandon_transport("network lost");
                     self.attempt = self.attempt.saturating_sub(1);
-                    self.wait_for_network();
+                    self.wait_for_network(Cause::Lifecycle);
                 }
-                State::Reconnecting { .. } => self.wait_for_network(),
+                State::Reconnecting { .. } => self.wait_for_network(Cause::Lifecycle),
                 // An open socket may survive a brief loss; the heartbeat decides.
                 _ => {}
             },
@@ -365,13 +370,28 @@ impl Engine {
                 | State::Reconnecting { .. }
                 | State::Failed {
                     reason: FailReason::GaveUp { .. },
-                } => self.restart_schedule(now),
+                } => self.restart_schedule(now, Cause::Lifecycle),
                 _ => {}
             },
         }
     }
 
+    /// The app took `message` from the driver's queue: the committed cursor moves past it.
+    /// Messages are taken in the order they were delivered.
+    pub fn handle_taken(&mut self, message: &InboundMessage) {
+        self.committed = message.position;
+        self.stats.messages_in += 1;
+    }
+
     // ----- what the driver reports -----
+
+    /// The driver stopped (`true`) or resumed (`false`) reading `conn` because the app's queue
+    /// is full. While paused, silence is not a sign of a dead link.
+    pub fn handle_reading_paused(&mut self, now: Instant, conn: ConnId, paused: bool) {
+        if self.is_current(conn) {
+            self.heartbeat.set_paused(now, paused);
+        }
+    }
 
     /// The transport `conn` completed its WebSocket handshake.
     pub fn handle_transport_opened(&mut self, now: Instant, conn: ConnId) {
@@ -389,7 +409,7 @@ impl Engine {
         if !self.lifecycle.in_background() {
             self.heartbeat.start(now);
         }
-        self.set_state(State::Open);
+        self.set_state(State::Open, Cause::Opened);
         self.outbox.rewind();
         self.write_outbox();
     }
@@ -458,7 +478,8 @@ impl Engine {
         {
             self.abandon_transport("connect timeout");
             let after = self.config.connect_timeout;
-            self.connection_failed(now, ConnectionError::ConnectTimeout { after });
+            let error = ConnectionError::ConnectTimeout { after };
+            self.connection_failed(now, Cause::AttemptFailed(error));
         }
         if self.state == State::Open {
             match self.heartbeat.on_timeout(now) {
@@ -467,21 +488,20 @@ impl Engine {
                     let open_since = self.open_since();
                     self.abandon_transport("heartbeat timeout");
                     self.forgive_if_stable(now, open_since);
-                    self.events.push_back(Event::ConnectionLost(
-                        ConnectionError::HeartbeatTimeout { after },
-                    ));
+                    let cause =
+                        Cause::ConnectionDropped(ConnectionError::HeartbeatTimeout { after });
                     // The old connection died, not an attempt: try a new one at once.
                     if self.lifecycle.network_available() {
-                        self.start_attempt(now, false);
+                        self.start_attempt(now, false, cause);
                     } else {
-                        self.wait_for_network();
+                        self.wait_for_network(cause);
                     }
                 }
                 None => {}
             }
         }
         if self.retry_at.is_some_and(|at| at <= now) {
-            self.start_attempt(now, false);
+            self.start_attempt(now, false, Cause::RetryDue);
         }
         if self.lifecycle.take_suspend_due(now)
             && matches!(
@@ -494,13 +514,10 @@ impl Engine {
         if self.close_deadline.is_some_and(|at| at <= now) {
             self.close_deadline = None;
             self.transport = None;
-            self.set_state(State::Closed);
+            self.set_state(State::Closed, Cause::App);
         }
-        for id in self.outbox.expire(now) {
-            self.events.push_back(Event::SendFailed {
-                id,
-                reason: SendFailure::Expired,
-            });
+        for expired in self.outbox.expire(now) {
+            self.report_failed_message(expired, SendFailure::Expired);
         }
     }
 
@@ -556,7 +573,7 @@ impl Engine {
             outbox_len: self.outbox.len(),
             outbox_bytes: self.outbox.bytes(),
             dedup_len: self.dedup.len(),
-            cursor: self.cursor,
+            cursor: self.committed,
             ..self.stats.clone()
         }
     }
@@ -564,6 +581,12 @@ impl Engine {
     /// The validated server URL.
     pub fn url(&self) -> &str {
         self.endpoint.as_str()
+    }
+
+    /// Whether the message `id` is still queued (not yet acknowledged, failed or, in raw mode,
+    /// written).
+    pub fn is_queued(&self, id: &MessageId) -> bool {
+        self.outbox.contains(id)
     }
 
     /// The identity sent to the server with every attempt (envelope mode only).
@@ -592,12 +615,13 @@ impl Engine {
                     return;
                 }
                 self.cursor.advance(seq, ts);
-                self.stats.messages_in += 1;
+                self.stats.messages_received += 1;
                 let message = InboundMessage {
                     id: Some(id),
                     seq,
                     ts,
                     data: Payload::Json(data),
+                    position: self.cursor,
                 };
                 self.events.push_back(Event::Message(message));
             }
@@ -618,27 +642,57 @@ impl Engine {
                     self.record_rtt(now, ts);
                 }
             }
-            ServerFrame::Error { id, code, message } => {
-                let rejected = id.map(MessageId).filter(|id| self.outbox.remove(id));
-                self.events.push_back(match rejected {
-                    Some(id) => Event::SendFailed {
-                        id,
-                        reason: SendFailure::Rejected { code, message },
-                    },
-                    None => Event::ServerError { code, message },
-                });
+            ServerFrame::Error {
+                id,
+                code,
+                message: text,
+            } => {
+                let rejected = id.map(MessageId).and_then(|id| self.outbox.take(&id));
+                match rejected {
+                    Some(message) => {
+                        let reason = SendFailure::Rejected {
+                            code,
+                            message: text,
+                        };
+                        self.report_failed_message(message, reason);
+                    }
+                    None => self.events.push_back(Event::ServerError {
+                        code,
+                        message: text,
+                    }),
+                }
             }
         }
     }
 
     fn deliver_raw(&mut self, data: Payload) {
-        self.stats.messages_in += 1;
+        self.stats.messages_received += 1;
         self.events.push_back(Event::Message(InboundMessage {
             id: None,
             seq: None,
             ts: None,
             data,
+            position: self.cursor,
         }));
+    }
+
+    /// A queued message will not be acknowledged: tell the app, with its content, so it need
+    /// not keep its own copy.
+    fn report_failed_message(&mut self, message: OutboundMessage, reason: SendFailure) {
+        let payload = match (self.config.mode, message.frame) {
+            (Mode::Envelope, Frame::Text(envelope)) => {
+                Payload::Json(envelope::msg_data(&envelope).unwrap_or(envelope))
+            }
+            (_, Frame::Text(text)) => Payload::Text(text),
+            (_, Frame::Binary(bytes) | Frame::Ping(bytes) | Frame::Pong(bytes)) => {
+                Payload::Binary(bytes)
+            }
+        };
+        self.events.push_back(Event::SendFailed {
+            id: message.id,
+            payload,
+            reason,
+        });
     }
 
     fn record_rtt(&mut self, now: Instant, ts: u64) {
@@ -680,18 +734,18 @@ impl Engine {
     }
 
     /// A fresh schedule: forget past failures and attempt now (or wait for the network).
-    fn restart_schedule(&mut self, now: Instant) {
+    fn restart_schedule(&mut self, now: Instant, cause: Cause) {
         self.backoff.reset();
         self.attempt = 0;
         self.credentials_refreshed = false;
         if self.lifecycle.network_available() {
-            self.start_attempt(now, false);
+            self.start_attempt(now, false, cause);
         } else {
-            self.wait_for_network();
+            self.wait_for_network(cause);
         }
     }
 
-    fn start_attempt(&mut self, now: Instant, refresh_credentials: bool) {
+    fn start_attempt(&mut self, now: Instant, refresh_credentials: bool, cause: Cause) {
         self.abandon_transport("superseded");
         self.retry_at = None;
         self.attempt = self.attempt.saturating_add(1);
@@ -712,9 +766,8 @@ impl Engine {
             id: conn,
             phase: Phase::Opening { deadline },
         });
-        self.set_state(State::Connecting {
-            attempt: self.attempt,
-        });
+        let attempt = self.attempt;
+        self.set_state(State::Connecting { attempt }, cause);
     }
 
     fn open_since(&self) -> Option<Instant> {
@@ -743,28 +796,35 @@ impl Engine {
         self.heartbeat.stop();
         if self.state == State::Closing {
             self.close_deadline = None;
-            self.set_state(State::Closed);
+            self.set_state(State::Closed, Cause::App);
             return;
         }
         self.forgive_if_stable(now, open_since);
-        self.connection_failed(now, error);
+        let cause = match open_since {
+            Some(_) => Cause::ConnectionDropped(error),
+            None => Cause::AttemptFailed(error),
+        };
+        self.connection_failed(now, cause);
     }
 
-    /// Decide what follows a failed attempt or a lost connection.
-    fn connection_failed(&mut self, now: Instant, error: ConnectionError) {
-        self.events.push_back(Event::ConnectionLost(error.clone()));
+    /// Decide what follows a failed attempt or a lost connection; `cause` carries the problem.
+    fn connection_failed(&mut self, now: Instant, cause: Cause) {
+        let Some(error) = cause.problem().cloned() else {
+            return;
+        };
         let verdict = close_policy::verdict(&self.config, self.credentials_refreshed, &error);
         match verdict {
             Verdict::Fatal => {
-                self.set_state(State::Failed {
-                    reason: FailReason::Rejected(error),
-                });
+                let reason = FailReason::Rejected(error);
+                self.set_state(State::Failed { reason }, cause);
             }
             Verdict::RetryWithFreshCredentials => {
                 self.credentials_refreshed = true;
-                self.start_attempt(now, true);
+                self.start_attempt(now, true, cause);
             }
-            Verdict::Retry { .. } if !self.lifecycle.network_available() => self.wait_for_network(),
+            Verdict::Retry { .. } if !self.lifecycle.network_available() => {
+                self.wait_for_network(cause)
+            }
             Verdict::Retry { server_delay } => {
                 if let Some(delay) = server_delay {
                     self.backoff.honour_server_hint(delay);
@@ -773,7 +833,7 @@ impl Engine {
                     Some(retry_in) => {
                         self.retry_at = Some(now + retry_in);
                         let attempt = self.attempt.saturating_add(1);
-                        self.set_state(State::Reconnecting { attempt, retry_in });
+                        self.set_state(State::Reconnecting { attempt, retry_in }, cause);
                     }
                     None => {
                         let attempts = self.attempt;
@@ -781,7 +841,7 @@ impl Engine {
                             attempts,
                             last: error,
                         };
-                        self.set_state(State::Failed { reason });
+                        self.set_state(State::Failed { reason }, cause);
                     }
                 }
             }
@@ -795,9 +855,9 @@ impl Engine {
         self.write(frame);
     }
 
-    fn wait_for_network(&mut self) {
+    fn wait_for_network(&mut self, cause: Cause) {
         self.retry_at = None;
-        self.set_state(State::WaitingForNetwork);
+        self.set_state(State::WaitingForNetwork, cause);
     }
 
     fn suspend(&mut self) {
@@ -810,7 +870,7 @@ impl Engine {
         }
         self.heartbeat.stop();
         self.retry_at = None;
-        self.set_state(State::Suspended);
+        self.set_state(State::Suspended, Cause::Lifecycle);
     }
 
     /// Tell the driver to drop the current transport, if any; reports about it are ignored from now.
@@ -825,10 +885,10 @@ impl Engine {
         }
     }
 
-    fn set_state(&mut self, state: State) {
+    fn set_state(&mut self, state: State, cause: Cause) {
         if self.state != state {
             self.state = state.clone();
-            self.events.push_back(Event::StateChanged(state));
+            self.events.push_back(Event::StateChanged { state, cause });
         }
     }
 }

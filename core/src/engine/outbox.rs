@@ -120,8 +120,9 @@ impl Outbox {
         self.bytes
     }
 
-    /// Make room for a message of `size` bytes. Returns the ids evicted under `DropOldest`.
-    pub fn make_room(&mut self, size: usize) -> Result<Vec<MessageId>, SendError> {
+    /// Make room for a message of `size` bytes. Returns the messages evicted under
+    /// `DropOldest`.
+    pub fn make_room(&mut self, size: usize) -> Result<Vec<OutboundMessage>, SendError> {
         let max_bytes = self.config.max_bytes;
         if size > max_bytes || self.config.max_messages == 0 {
             return Err(SendError::TooLarge {
@@ -141,7 +142,7 @@ impl Outbox {
                         bytes: self.bytes,
                     });
                 }
-                OverflowPolicy::DropOldest => dropped.extend(self.remove_at(0).map(|m| m.id)),
+                OverflowPolicy::DropOldest => dropped.extend(self.remove_at(0)),
             }
         }
         Ok(dropped)
@@ -174,14 +175,22 @@ impl Outbox {
     /// Remove the message with `id`. Returns false if it is not queued (already acked, dropped,
     /// or never sent by this client).
     pub fn remove(&mut self, id: &MessageId) -> bool {
-        match self.store.position(id) {
-            Some(index) => self.remove_at(index).is_some(),
-            None => false,
-        }
+        self.take(id).is_some()
     }
 
-    /// Remove and return the ids of messages whose time-to-live has run out.
-    pub fn expire(&mut self, now: Instant) -> Vec<MessageId> {
+    /// Whether the message with `id` is queued.
+    pub fn contains(&self, id: &MessageId) -> bool {
+        self.store.position(id).is_some()
+    }
+
+    /// Remove and return the message with `id`, if queued.
+    pub fn take(&mut self, id: &MessageId) -> Option<OutboundMessage> {
+        let index = self.store.position(id)?;
+        self.remove_at(index)
+    }
+
+    /// Remove and return the messages whose time-to-live has run out.
+    pub fn expire(&mut self, now: Instant) -> Vec<OutboundMessage> {
         let mut expired = Vec::new();
         let mut index = 0;
         while self.with_ttl > 0 && index < self.len() {
@@ -191,7 +200,7 @@ impl Outbox {
                 .and_then(|m| m.expires_at)
                 .is_some_and(|at| at <= now);
             if due {
-                expired.extend(self.remove_at(index).map(|m| m.id));
+                expired.extend(self.remove_at(index));
             } else {
                 index += 1;
             }
@@ -243,11 +252,15 @@ mod tests {
         Outbox::new(config, Box::<MemoryStore>::default())
     }
 
-    fn ids(messages: impl IntoIterator<Item = MessageId>) -> Vec<String> {
-        messages.into_iter().map(|id| id.0).collect()
+    fn ids(messages: impl IntoIterator<Item = OutboundMessage>) -> Vec<String> {
+        messages.into_iter().map(|m| m.id.0).collect()
     }
 
-    fn enqueue(outbox: &mut Outbox, id: &str, size: usize) -> Result<Vec<MessageId>, SendError> {
+    fn enqueue(
+        outbox: &mut Outbox,
+        id: &str,
+        size: usize,
+    ) -> Result<Vec<OutboundMessage>, SendError> {
         let dropped = outbox.make_room(size)?;
         outbox.push(message(id, size, None));
         Ok(dropped)

@@ -47,7 +47,17 @@ pub async fn run(
     report(Report::Opened);
     let (mut sink, mut stream) = ws.split();
     let reader = async {
-        while let Some(inbound) = stream.next().await {
+        loop {
+            // The app is behind: stop reading so TCP pushes back on the server, until it takes
+            // some events.
+            if shared.inbox.is_full() {
+                shared.reading_paused(conn, true);
+                shared.inbox.room().await;
+                shared.reading_paused(conn, false);
+            }
+            let Some(inbound) = stream.next().await else {
+                break;
+            };
             match inbound {
                 Ok(Message::Text(text)) => {
                     report(Report::Frame(Frame::Text(text.as_str().to_owned())))

@@ -136,7 +136,7 @@ pub async fn dial(
     let (ws, _response) =
         tokio_tungstenite::client_async_with_config(request, stream, Some(options.ws_config()))
             .await
-            .map_err(|e| handshake_error(&e))?;
+            .map_err(|e| upgrade_error(&e))?;
     Ok(ws)
 }
 
@@ -300,6 +300,17 @@ pub fn handshake_error(err: &tungstenite::Error) -> ConnectionError {
         other => ConnectionError::Io {
             detail: other.to_string(),
         },
+    }
+}
+
+/// A failed upgrade. A connection cut before the server answered is no closed WebSocket (there
+/// was none yet), so it is not reported as a 1006 close.
+fn upgrade_error(err: &tungstenite::Error) -> ConnectionError {
+    match handshake_error(err) {
+        ConnectionError::Closed { code: 1006, .. } => ConnectionError::Io {
+            detail: "the connection was cut during the WebSocket handshake, before the server answered the upgrade: the server crashed or refused it, or a proxy or firewall cut it".into(),
+        },
+        other => other,
     }
 }
 

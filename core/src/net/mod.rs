@@ -5,8 +5,10 @@
 pub(crate) mod connection;
 pub(crate) mod dial;
 pub(crate) mod entropy;
+pub(crate) mod inbox;
 pub(crate) mod pump;
 pub(crate) mod redact;
 pub mod runtime;
 pub(crate) mod tls;
+pub(crate) mod waiters;
 pub(crate) mod write_queue;

@@ -6,20 +6,28 @@
 //! sends and task spawns, which never block), forward its events. No hop through a central task,
 //! so a message costs no extra wake-up on the way out or in. The only task of its own is the timer,
 //! which sleeps until the engine's `poll_timeout`.
+//!
+//! Events go to the socket's [`Inbox`], bounded with backpressure; acks and state also feed the
+//! callers waiting on the side ([`Waiters`], the state watch), so waiting takes nothing from the
+//! app's stream.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::runtime::Handle;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::AbortHandle;
 
 use super::connection::{self, Report};
 use super::dial::TransportOptions;
+use super::inbox::Inbox;
 use super::redact;
+use super::waiters::{Delivery, Waiters};
 use super::write_queue::{Overflow, WriteQueue};
-use crate::engine::{ConnId, ConnectionError, Engine, Event, Instant, Transmit};
+use crate::engine::{
+    ConnId, ConnectionError, Engine, Event, Instant, MessageId, Payload, SendError, State, Transmit,
+};
 
 struct Transport {
     queue: Arc<WriteQueue>,
@@ -30,8 +38,7 @@ struct Transport {
 struct Inner {
     engine: Engine,
     transports: HashMap<ConnId, Transport>,
-    /// `None` once stopped: the application's event stream then ends.
-    events: Option<mpsc::UnboundedSender<Event>>,
+    waiters: Waiters,
     /// The deadline the timer task sleeps until.
     armed: Option<Instant>,
 }
@@ -39,6 +46,10 @@ struct Inner {
 /// One socket's engine, transports and timer, shared by the handle and the tasks.
 pub struct Shared {
     inner: Mutex<Inner>,
+    /// Events for the app.
+    pub inbox: Inbox,
+    /// The current state, for callers waiting on the side.
+    state: watch::Sender<State>,
     options: Arc<TransportOptions>,
     runtime: Handle,
     /// Origin of the engine's timeline.
@@ -49,20 +60,23 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Start driving `engine` on `runtime`; events go to `events`.
+    /// Start driving `engine` on `runtime`; events go to `inbox`.
     pub fn start(
         engine: Engine,
         options: Arc<TransportOptions>,
         runtime: Handle,
-        events: mpsc::UnboundedSender<Event>,
+        inbox: Inbox,
     ) -> Arc<Self> {
+        let state = watch::Sender::new(engine.state().clone());
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 engine,
                 transports: HashMap::new(),
-                events: Some(events),
+                waiters: Waiters::default(),
                 armed: None,
             }),
+            inbox,
+            state,
             options,
             runtime: runtime.clone(),
             epoch: std::time::Instant::now(),
@@ -89,6 +103,88 @@ impl Shared {
     /// Read the engine.
     pub fn inspect<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
         f(&self.lock().engine)
+    }
+
+    /// Queue `payload` and start waiting for its outcome, in one step so that no ack can slip
+    /// in between.
+    pub fn send_watched(
+        self: &Arc<Self>,
+        payload: Payload,
+        ttl: Option<std::time::Duration>,
+    ) -> Result<(MessageId, oneshot::Receiver<Delivery>), SendError> {
+        let mut inner = self.lock();
+        let now = self.now();
+        let id = match ttl {
+            Some(ttl) => inner.engine.send_with_ttl(now, payload, Some(ttl)),
+            None => inner.engine.send(now, payload),
+        }?;
+        let outcome = inner.waiters.register(id.clone());
+        if self.stopped.load(Ordering::Acquire) {
+            inner.waiters.close();
+        }
+        self.flush(&mut inner);
+        Ok((id, outcome))
+    }
+
+    /// Start waiting for the outcome of a message sent earlier; settled at once when it is
+    /// known already (or the message is unknown).
+    pub fn watch_delivery(&self, id: &MessageId) -> oneshot::Receiver<Delivery> {
+        let mut inner = self.lock();
+        let settled = if self.stopped.load(Ordering::Acquire) {
+            Some(Delivery::Closed)
+        } else if let Some(outcome) = inner.waiters.recent(id) {
+            Some(outcome)
+        } else if !inner.engine.is_queued(id) {
+            Some(Delivery::Unknown)
+        } else {
+            None
+        };
+        match settled {
+            Some(outcome) => {
+                let (tx, rx) = oneshot::channel();
+                let _ = tx.send(outcome);
+                rx
+            }
+            None => inner.waiters.register(id.clone()),
+        }
+    }
+
+    /// The state, watched.
+    pub fn states(&self) -> watch::Receiver<State> {
+        self.state.subscribe()
+    }
+
+    /// Whether the socket was shut down.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// The app took `events`: messages among them are committed.
+    pub fn commit(&self, events: &[Event]) {
+        let mut messages = events.iter().filter_map(|event| match event {
+            Event::Message(message) => Some(message),
+            _ => None,
+        });
+        let Some(first) = messages.next() else { return };
+        let mut inner = self.lock();
+        inner.engine.handle_taken(first);
+        for message in messages {
+            inner.engine.handle_taken(message);
+        }
+    }
+
+    /// A transport stopped (`true`) or resumed (`false`) reading because the app is behind.
+    pub fn reading_paused(self: &Arc<Self>, conn: ConnId, paused: bool) {
+        log::debug!(
+            "transport {}: reading {}",
+            conn.0,
+            if paused {
+                "paused, the app is behind"
+            } else {
+                "resumed"
+            }
+        );
+        self.with_engine(|engine, now| engine.handle_reading_paused(now, conn, paused));
     }
 
     /// A transport's news.
@@ -129,8 +225,9 @@ impl Shared {
             transport.queue.close(1001, "socket released".into());
             self.abort_later(transport.task);
         }
-        inner.events = None;
+        inner.waiters.close();
         drop(inner);
+        self.inbox.close();
         self.rearm.notify_one();
     }
 
@@ -154,9 +251,19 @@ impl Shared {
             }
         }
         while let Some(event) = inner.engine.poll_event() {
-            if let Some(events) = &inner.events {
-                // The application may have stopped listening; the socket keeps working.
-                let _ = events.send(event);
+            match &event {
+                Event::Acked(id) => inner.waiters.settle(id, Delivery::Acked),
+                Event::SendFailed { id, reason, .. } => {
+                    inner.waiters.settle(id, Delivery::Failed(reason.clone()))
+                }
+                Event::StateChanged { state, .. } => {
+                    self.state.send_replace(state.clone());
+                }
+                _ => {}
+            }
+            // After shutdown the stream has ended: what follows is for nobody.
+            if !self.stopped.load(Ordering::Acquire) {
+                self.inbox.push(event);
             }
         }
         // A later deadline only makes the timer wake early, which is harmless; an earlier one

@@ -660,13 +660,21 @@ impl Sim {
         }
         while let Some(event) = self.engine.poll_event() {
             match &event {
-                Event::StateChanged(state) => self.app.states.push((self.now, state.clone())),
-                Event::Message(message) => self.app.received.push(message.clone()),
+                Event::StateChanged { state, cause } => {
+                    if let Some(error) = cause.problem() {
+                        self.app.lost.push((self.now, error.clone()));
+                    }
+                    self.app.states.push((self.now, state.clone()));
+                }
+                Event::Message(message) => {
+                    // The simulated app takes every message at once.
+                    self.engine.handle_taken(message);
+                    self.app.received.push(message.clone());
+                }
                 Event::Acked(id) => self.app.acked.push(id.clone()),
-                Event::SendFailed { id, reason } => {
+                Event::SendFailed { id, reason, .. } => {
                     self.app.failed.push((id.clone(), reason.clone()))
                 }
-                Event::ConnectionLost(error) => self.app.lost.push((self.now, error.clone())),
                 Event::MalformedFrame { reason, .. } => self.app.malformed.push(reason.clone()),
                 Event::ServerError { .. } => {}
             }

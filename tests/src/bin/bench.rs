@@ -337,7 +337,14 @@ async fn dead_socket_detection() -> String {
     for (_, socket) in &runs {
         loop {
             match tokio::time::timeout(Duration::from_secs(30), socket.next_event()).await {
-                Ok(Some(Event::ConnectionLost(ConnectionError::HeartbeatTimeout { .. }))) => break,
+                Ok(Some(Event::StateChanged { cause, .. }))
+                    if matches!(
+                        cause.problem(),
+                        Some(ConnectionError::HeartbeatTimeout { .. })
+                    ) =>
+                {
+                    break;
+                }
                 Ok(Some(_)) => {}
                 other => panic!("not detected: {other:?}"),
             }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use steadyws::{Event, HeadersProvider, Socket, SocketConfig, State};
+use steadyws::{Cause, Event, HeadersProvider, Socket, SocketConfig, State};
 use steadyws_server::{ServerConfig, start};
 use steadyws_tests::support::*;
 
@@ -17,7 +17,14 @@ async fn sends_are_acked_and_fanned_out_to_every_client() {
     bob.connect();
     for socket in [&alice, &bob] {
         wait_for(socket, WAIT, "Open", |e| {
-            matches!(e, Event::StateChanged(State::Open)).then_some(())
+            matches!(
+                e,
+                Event::StateChanged {
+                    state: State::Open,
+                    ..
+                }
+            )
+            .then_some(())
         })
         .await;
     }
@@ -159,7 +166,14 @@ async fn a_refused_token_is_refreshed_once_through_the_headers_provider() {
     );
     assert!(error.to_string().contains("refresh the token"), "{error}");
     wait_for(&socket, WAIT, "Open", |e| {
-        matches!(e, Event::StateChanged(State::Open)).then_some(())
+        matches!(
+            e,
+            Event::StateChanged {
+                state: State::Open,
+                ..
+            }
+        )
+        .then_some(())
     })
     .await;
     assert_eq!(provider.calls.load(Ordering::SeqCst), 2);
@@ -174,7 +188,10 @@ async fn a_refused_token_is_refreshed_once_through_the_headers_provider() {
     .unwrap();
     stuck.connect();
     let failed = wait_for(&stuck, WAIT, "Failed", |e| match e {
-        Event::StateChanged(state @ State::Failed { .. }) => Some(state.clone()),
+        Event::StateChanged {
+            state: state @ State::Failed { .. },
+            ..
+        } => Some(state.clone()),
         _ => None,
     })
     .await;
@@ -189,12 +206,26 @@ async fn disconnect_closes_gracefully_and_connect_resumes() {
     let socket = Socket::new(quick(&server.url())).unwrap();
     socket.connect();
     wait_for(&socket, WAIT, "Open", |e| {
-        matches!(e, Event::StateChanged(State::Open)).then_some(())
+        matches!(
+            e,
+            Event::StateChanged {
+                state: State::Open,
+                ..
+            }
+        )
+        .then_some(())
     })
     .await;
     socket.disconnect();
     wait_for(&socket, WAIT, "Closed", |e| {
-        matches!(e, Event::StateChanged(State::Closed)).then_some(())
+        matches!(
+            e,
+            Event::StateChanged {
+                state: State::Closed,
+                ..
+            }
+        )
+        .then_some(())
     })
     .await;
     server.publish(r#"{"while":"away"}"#).unwrap();
@@ -223,7 +254,14 @@ async fn server_shutdown_is_a_close_1001_and_the_socket_comes_back() {
     let socket = Socket::new(quick(&server.url())).unwrap();
     socket.connect();
     wait_for(&socket, WAIT, "Open", |e| {
-        matches!(e, Event::StateChanged(State::Open)).then_some(())
+        matches!(
+            e,
+            Event::StateChanged {
+                state: State::Open,
+                ..
+            }
+        )
+        .then_some(())
     })
     .await;
     server.shutdown().await;
@@ -239,7 +277,14 @@ async fn server_shutdown_is_a_close_1001_and_the_socket_comes_back() {
     .await
     .unwrap();
     wait_for(&socket, WAIT, "Open again", |e| {
-        matches!(e, Event::StateChanged(State::Open)).then_some(())
+        matches!(
+            e,
+            Event::StateChanged {
+                state: State::Open,
+                ..
+            }
+        )
+        .then_some(())
     })
     .await;
     again.shutdown().await;
@@ -292,7 +337,13 @@ async fn shutdown_closes_and_ends_the_event_stream() {
         .await
         .expect("the stream ends")
         .unwrap();
-    assert_eq!(last, Some(Event::StateChanged(State::Closed)));
+    assert_eq!(
+        last,
+        Some(Event::StateChanged {
+            state: State::Closed,
+            cause: Cause::App,
+        })
+    );
     assert_eq!(socket.state(), State::Closed);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(server.connections(), 0);
@@ -329,7 +380,13 @@ async fn next_events_takes_a_burst_in_one_call_and_ends_empty() {
     let rest = tokio::time::timeout(WAIT, socket.next_events(100))
         .await
         .unwrap();
-    assert_eq!(rest, [Event::StateChanged(State::Closed)]);
+    assert_eq!(
+        rest,
+        [Event::StateChanged {
+            state: State::Closed,
+            cause: Cause::App,
+        }]
+    );
     assert!(
         tokio::time::timeout(WAIT, socket.next_events(100))
             .await

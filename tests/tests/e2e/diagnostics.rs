@@ -31,7 +31,7 @@ async fn nothing_listening_is_refused_naming_host_and_port() {
     };
     let socket = Socket::new(quick(&format!("ws://127.0.0.1:{port}/ws"))).unwrap();
     socket.connect();
-    let err = next_error(&socket).await;
+    let (retrying, err) = next_failure(&socket).await;
     assert_eq!(
         err,
         ConnectionError::Refused {
@@ -43,11 +43,6 @@ async fn nothing_listening_is_refused_naming_host_and_port() {
             .contains("is the server running and listening there?"),
         "{err}"
     );
-    let retrying = wait_for(&socket, WAIT, "Reconnecting", |e| match e {
-        Event::StateChanged(s @ State::Reconnecting { .. }) => Some(s.clone()),
-        _ => None,
-    })
-    .await;
     assert!(matches!(retrying, State::Reconnecting { attempt: 2, .. }));
 }
 
@@ -138,7 +133,7 @@ async fn overload_answers_503_and_the_retry_after_is_honoured() {
     server.set_overloaded(Duration::from_secs(60), Duration::from_secs(7));
     let socket = Socket::new(quick(&server.url())).unwrap();
     socket.connect();
-    let err = next_error(&socket).await;
+    let (state, err) = next_failure(&socket).await;
     assert_eq!(
         err,
         ConnectionError::Handshake {
@@ -146,11 +141,6 @@ async fn overload_answers_503_and_the_retry_after_is_honoured() {
             retry_after: Some(Duration::from_secs(7))
         }
     );
-    let state = wait_for(&socket, WAIT, "Reconnecting", |e| match e {
-        Event::StateChanged(s @ State::Reconnecting { .. }) => Some(s.clone()),
-        _ => None,
-    })
-    .await;
     assert_eq!(
         state,
         State::Reconnecting {
@@ -167,7 +157,10 @@ async fn an_unknown_path_is_404_and_fatal() {
     let socket = Socket::new(quick(&format!("ws://{}/nope", server.addr()))).unwrap();
     socket.connect();
     let state = wait_for(&socket, WAIT, "Failed", |e| match e {
-        Event::StateChanged(s @ State::Failed { .. }) => Some(s.clone()),
+        Event::StateChanged {
+            state: s @ State::Failed { .. },
+            ..
+        } => Some(s.clone()),
         _ => None,
     })
     .await;
@@ -187,7 +180,14 @@ async fn an_oversized_inbound_message_is_a_typed_error_and_retries_back_off() {
     let socket = Socket::new(config).unwrap();
     socket.connect();
     wait_for(&socket, WAIT, "Open", |e| {
-        matches!(e, Event::StateChanged(State::Open)).then_some(())
+        matches!(
+            e,
+            Event::StateChanged {
+                state: State::Open,
+                ..
+            }
+        )
+        .then_some(())
     })
     .await;
     server
@@ -204,7 +204,8 @@ async fn an_oversized_inbound_message_is_a_typed_error_and_retries_back_off() {
         .filter(|e| {
             matches!(
                 e,
-                Event::ConnectionLost(ConnectionError::MessageTooLarge { .. })
+                Event::StateChanged { cause, .. }
+                    if matches!(cause.problem(), Some(ConnectionError::MessageTooLarge { .. }))
             )
         })
         .count();

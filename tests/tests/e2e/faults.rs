@@ -205,7 +205,14 @@ async fn background_disconnect_after_grace_then_foreground_reconnects() {
     wait_open(&socket).await;
     socket.set_app_state(AppState::Background);
     wait_for(&socket, WAIT, "Suspended", |e| {
-        matches!(e, Event::StateChanged(State::Suspended)).then_some(())
+        matches!(
+            e,
+            Event::StateChanged {
+                state: State::Suspended,
+                ..
+            }
+        )
+        .then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -269,14 +276,25 @@ async fn no_attempts_while_the_network_is_gone_and_one_at_once_when_it_returns()
     socket.set_network(Network::Unavailable);
     proxy.set_mode(Mode::Down);
     wait_for(&socket, WAIT, "WaitingForNetwork", |e| {
-        matches!(e, Event::StateChanged(State::WaitingForNetwork)).then_some(())
+        matches!(
+            e,
+            Event::StateChanged {
+                state: State::WaitingForNetwork,
+                ..
+            }
+        )
+        .then_some(())
     })
     .await;
     let quiet = collect_for(&socket, Duration::from_secs(2)).await;
     assert!(
-        !quiet
-            .iter()
-            .any(|e| matches!(e, Event::StateChanged(State::Connecting { .. }))),
+        !quiet.iter().any(|e| matches!(
+            e,
+            Event::StateChanged {
+                state: State::Connecting { .. },
+                ..
+            }
+        )),
         "attempted while offline: {quiet:?}"
     );
     proxy.set_mode(Mode::Pass);

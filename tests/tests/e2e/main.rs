@@ -3,6 +3,7 @@
 //! and wss. Every wait is bounded.
 
 mod basics;
+mod delivery;
 mod diagnostics;
 mod faults;
 mod proxies;

@@ -40,7 +40,7 @@ async fn client_survives_flood(what: &str, flood_frame: Vec<u8>, min_written: u6
     let own_rss = || rss_bytes(std::process::id());
     assert_flood_bounded(&who, &mut tcp, &flood_frame, min_written, ceiling, own_rss).await;
     let lost: Vec<Event> = std::iter::from_fn(|| socket.try_next_event())
-        .filter(|e| matches!(e, Event::ConnectionLost(_)))
+        .filter(|e| matches!(e, Event::StateChanged { cause, .. } if cause.problem().is_some()))
         .collect();
     assert!(
         lost.is_empty(),

@@ -1,0 +1,207 @@
+//! The events waiting for the app. Nothing in it is ever dropped, and it is bounded all the
+//! same: once it holds its limit of messages (by count or bytes), the socket's transports stop
+//! reading until the app takes some, so TCP pushes back on the server instead of the client
+//! growing. Events other than messages always get in; they are few and bounded by what causes
+//! them (acks by sends, state changes by the connection's life).
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use crate::engine::Event;
+
+/// How many messages may wait for the app before reading pauses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InboxLimits {
+    /// Most messages waiting.
+    pub messages: usize,
+    /// Most payload bytes of messages waiting.
+    pub bytes: usize,
+}
+
+#[derive(Default)]
+struct Queue {
+    events: VecDeque<Event>,
+    messages: usize,
+    bytes: usize,
+    /// No more events will come: readers get what is left, then an empty batch.
+    closed: bool,
+}
+
+/// One socket's queue of events for the app.
+pub struct Inbox {
+    queue: Mutex<Queue>,
+    limits: InboxLimits,
+    /// Wakes the app's reader.
+    arrived: Notify,
+    /// Wakes transports waiting for room.
+    drained: Notify,
+}
+
+fn message_bytes(event: &Event) -> Option<usize> {
+    match event {
+        Event::Message(message) => Some(message.data.len()),
+        _ => None,
+    }
+}
+
+impl Inbox {
+    /// An empty inbox.
+    pub fn new(limits: InboxLimits) -> Self {
+        Inbox {
+            queue: Mutex::default(),
+            limits,
+            arrived: Notify::new(),
+            drained: Notify::new(),
+        }
+    }
+
+    /// Add an event; never refuses (transports stop reading before messages overflow).
+    pub fn push(&self, event: Event) {
+        let mut queue = self.lock();
+        if let Some(bytes) = message_bytes(&event) {
+            queue.messages += 1;
+            queue.bytes += bytes;
+        }
+        queue.events.push_back(event);
+        drop(queue);
+        self.arrived.notify_waiters();
+    }
+
+    /// Whether transports should stop reading.
+    pub fn is_full(&self) -> bool {
+        let queue = self.lock();
+        !queue.closed && Self::full(&queue, self.limits)
+    }
+
+    fn full(queue: &Queue, limits: InboxLimits) -> bool {
+        queue.messages >= limits.messages || queue.bytes >= limits.bytes
+    }
+
+    /// Resolves once the app made room (or the inbox closed).
+    pub async fn room(&self) {
+        loop {
+            let drained = self.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if !self.is_full() {
+                return;
+            }
+            drained.await;
+        }
+    }
+
+    /// Up to `max` events ready now, oldest first.
+    pub fn take(&self, max: usize) -> Vec<Event> {
+        let mut queue = self.lock();
+        let count = max.min(queue.events.len());
+        let batch: Vec<Event> = queue.events.drain(..count).collect();
+        let was_full = Self::full(&queue, self.limits);
+        for bytes in batch.iter().filter_map(message_bytes) {
+            queue.messages -= 1;
+            queue.bytes -= bytes;
+        }
+        let has_room = !Self::full(&queue, self.limits);
+        drop(queue);
+        if was_full && has_room {
+            self.drained.notify_waiters();
+        }
+        batch
+    }
+
+    /// Up to `max` events: waits for the first, then takes what is already queued. Empty once
+    /// the inbox is closed and drained.
+    pub async fn next(&self, max: usize) -> Vec<Event> {
+        loop {
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            let batch = self.take(max);
+            if !batch.is_empty() || self.lock().closed {
+                return batch;
+            }
+            arrived.await;
+        }
+    }
+
+    /// No more events will come; waiting readers and transports are released.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.arrived.notify_waiters();
+        self.drained.notify_waiters();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // No critical section above can panic halfway, so a poisoned queue is consistent.
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::engine::{Cause, InboundMessage, MessageId, Payload, ResumeCursor, State};
+
+    fn message(text: &str) -> Event {
+        Event::Message(InboundMessage {
+            id: None,
+            seq: None,
+            ts: None,
+            data: Payload::Text(text.into()),
+            position: ResumeCursor::default(),
+        })
+    }
+
+    #[test]
+    fn full_by_count_or_bytes_and_other_events_never_count() {
+        let inbox = Inbox::new(InboxLimits {
+            messages: 2,
+            bytes: 10,
+        });
+        inbox.push(message("1234"));
+        inbox.push(Event::Acked(MessageId("a".into())));
+        assert!(!inbox.is_full());
+        inbox.push(message("5"));
+        assert!(inbox.is_full(), "two messages");
+        assert_eq!(inbox.take(2).len(), 2);
+        assert!(!inbox.is_full());
+        inbox.push(message("0123456789"));
+        assert!(inbox.is_full(), "ten bytes");
+        let state = Event::StateChanged {
+            state: State::Open,
+            cause: Cause::Opened,
+        };
+        inbox.push(state.clone());
+        assert_eq!(inbox.take(10).last(), Some(&state), "nothing dropped");
+        assert!(!inbox.is_full());
+    }
+
+    #[tokio::test]
+    async fn room_resolves_once_the_app_takes_and_next_ends_after_close() {
+        let inbox = std::sync::Arc::new(Inbox::new(InboxLimits {
+            messages: 1,
+            bytes: 100,
+        }));
+        inbox.push(message("a"));
+        let waiting = tokio::spawn({
+            let inbox = inbox.clone();
+            async move { inbox.room().await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "no room while full");
+        assert_eq!(inbox.next(8).await.len(), 1);
+        tokio::time::timeout(Duration::from_secs(1), waiting)
+            .await
+            .expect("room after taking")
+            .unwrap();
+        inbox.push(message("b"));
+        inbox.close();
+        assert_eq!(inbox.next(8).await.len(), 1, "what is left first");
+        assert!(inbox.next(8).await.is_empty());
+    }
+}

@@ -1,0 +1,151 @@
+//! Delivery to the app: events wait for a reader however late it starts, taking a message is
+//! what commits it, and waiting on the side (for the connection, for an ack) takes nothing
+//! from the event stream.
+
+use std::time::{Duration, Instant};
+
+use steadyws::{Cause, Delivery, Event, Opening, Payload, ResumeCursor, Socket, State};
+use steadyws_server::{ServerConfig, start};
+use steadyws_tests::support::*;
+
+#[tokio::test]
+async fn a_late_reader_gets_every_message_and_only_taking_commits() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let socket = Socket::new(quick(&server.url())).unwrap();
+    socket.connect();
+    assert_eq!(socket.wait_open(Some(WAIT)).await, Opening::Open);
+    for n in 0..50 {
+        server.publish(&n.to_string()).unwrap();
+    }
+    let deadline = Instant::now() + WAIT;
+    while socket.stats().messages_received < 50 {
+        assert!(Instant::now() < deadline, "{:?}", socket.stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stats = socket.stats();
+    assert_eq!(stats.messages_in, 0, "received, but nothing taken yet");
+    assert_eq!(stats.cursor, ResumeCursor::default());
+
+    // Reading starts only now: every event is still there, the state changes first.
+    let mut events = Vec::new();
+    while events.len() < 52 {
+        events.extend(socket.next_events(16).await);
+    }
+    assert!(matches!(
+        &events[0],
+        Event::StateChanged {
+            state: State::Connecting { .. },
+            cause: Cause::App
+        }
+    ));
+    assert!(matches!(
+        &events[1],
+        Event::StateChanged {
+            state: State::Open,
+            cause: Cause::Opened
+        }
+    ));
+    let data: Vec<String> = events[2..]
+        .iter()
+        .map(|event| match event {
+            Event::Message(message) => match &message.data {
+                Payload::Json(json) => json.clone(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let expected: Vec<String> = (0..50).map(|n| n.to_string()).collect();
+    assert_eq!(data, expected);
+    let Event::Message(last) = &events[51] else {
+        unreachable!()
+    };
+    let stats = socket.stats();
+    assert_eq!(stats.messages_in, 50);
+    assert_eq!(stats.cursor, last.position);
+    assert_eq!(last.position.last_seq, Some(50));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn waiting_for_open_and_for_acks_keeps_every_event_for_the_reader() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let socket = Socket::new(quick(&server.url())).unwrap();
+    socket.connect();
+    assert_eq!(socket.wait_open(Some(WAIT)).await, Opening::Open);
+    let (first, delivery) = socket
+        .send_and_wait(r#"{"n":1}"#, Some(WAIT))
+        .await
+        .unwrap();
+    assert_eq!(delivery, Delivery::Acked);
+    let second = socket.send(r#"{"n":2}"#).unwrap();
+    assert_eq!(
+        socket.wait_acked(&second, Some(WAIT)).await,
+        Delivery::Acked
+    );
+    assert_eq!(
+        socket.wait_acked(&first, None).await,
+        Delivery::Acked,
+        "a settled message answers at once"
+    );
+    let events = collect_for(&socket, Duration::from_millis(300)).await;
+    let opened = events.iter().any(|e| {
+        matches!(
+            e,
+            Event::StateChanged {
+                state: State::Open,
+                ..
+            }
+        )
+    });
+    let acked: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Acked(id) => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(opened, "{events:?}");
+    assert_eq!(acked, [first, second], "the stream still has both acks");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn after_shutdown_every_wait_ends_at_once_and_the_state_is_closed() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let never = Socket::new(quick(&server.url())).unwrap();
+    never.shutdown();
+    assert_eq!(
+        never.state(),
+        State::Closed,
+        "closed even if never connected"
+    );
+    assert_eq!(never.wait_open(None).await, Opening::Closed);
+
+    let socket = Socket::new(quick(&server.url())).unwrap();
+    // Never connected: this send cannot be acked, so its wait only ends with the shutdown.
+    let (waiting, _) = tokio::join!(socket.send_and_wait("1", None), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        socket.shutdown();
+    });
+    assert_eq!(waiting.unwrap().1, Delivery::Closed);
+    assert_eq!(socket.state(), State::Closed);
+    let started = Instant::now();
+    assert_eq!(
+        socket.send_and_wait("2", None).await.unwrap().1,
+        Delivery::Closed
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "nothing waits on a closed socket"
+    );
+    let rest = collect_for(&socket, Duration::from_millis(100)).await;
+    assert!(matches!(
+        rest.last(),
+        Some(Event::StateChanged {
+            state: State::Closed,
+            cause: Cause::App
+        })
+    ));
+    server.shutdown().await;
+}
