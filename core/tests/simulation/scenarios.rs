@@ -173,6 +173,35 @@ fn stuck_connecting_is_abandoned_after_connect_timeout_and_retried() {
 // ----- 3. heartbeat -----
 
 #[test]
+fn paused_reading_is_not_a_dead_link_and_the_heartbeat_resumes_after() {
+    let mut sim = default_open();
+    let conn = ConnId(0);
+    // The app is behind: the driver stops reading. Silence now says nothing about the link.
+    sim.engine.handle_reading_paused(sim.now, conn, true);
+    sim.set_link(Link::Blackhole);
+    sim.run_for(secs(60));
+    assert_eq!(
+        sim.state(),
+        State::Open,
+        "no heartbeat verdict while paused"
+    );
+    assert!(sim.app.lost.is_empty());
+    // Reading resumes: the heartbeat starts counting from now and finds the link dead.
+    let resumed = sim.now;
+    sim.engine.handle_reading_paused(sim.now, conn, false);
+    sim.run_for(secs(20));
+    let (at, error) = sim
+        .app
+        .lost
+        .first()
+        .cloned()
+        .expect("dead link found after resuming");
+    assert!(matches!(error, ConnectionError::HeartbeatTimeout { .. }));
+    let bound = Sim::default_config().heartbeat.detection_bound();
+    assert!(at.saturating_since(resumed) <= bound);
+}
+
+#[test]
 fn blackhole_is_detected_within_interval_plus_timeout_by_default() {
     let mut sim = default_open();
     sim.server_push("1");
