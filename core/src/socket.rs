@@ -197,22 +197,28 @@ impl Socket {
         let (id, outcome) = self
             .shared
             .send_watched(Payload::Json(json.to_owned()), None)?;
-        Ok((id, settle_within(outcome, timeout).await))
+        let settled = self.shared.on_runtime(settle_within(outcome, timeout));
+        Ok((id, settled.await.unwrap_or(Delivery::Closed)))
     }
 
     /// Wait until the message `id` (from [`Socket::send`]) settles or `timeout` passes. Answers
     /// at once when its outcome is known already ([`Delivery::Unknown`] when it is neither
     /// queued nor among the recently settled).
     pub async fn wait_acked(&self, id: &MessageId, timeout: Option<Duration>) -> Delivery {
-        settle_within(self.shared.watch_delivery(id), timeout).await
+        let outcome = self.shared.watch_delivery(id);
+        self.shared
+            .on_runtime(settle_within(outcome, timeout))
+            .await
+            .unwrap_or(Delivery::Closed)
     }
 
     /// Wait until the socket is open, has given up, or is shut down, or `timeout` passes.
     pub async fn wait_open(&self, timeout: Option<Duration>) -> Opening {
         let mut states = self.shared.states();
-        let reached = async {
+        let shared = Arc::clone(&self.shared);
+        let reached = async move {
             loop {
-                if self.shared.is_stopped() {
+                if shared.is_stopped() {
                     return Opening::Closed;
                 }
                 let state = states.borrow_and_update().clone();
@@ -227,12 +233,18 @@ impl Socket {
                 }
             }
         };
-        match timeout {
-            Some(limit) => tokio::time::timeout(limit, reached)
-                .await
-                .unwrap_or(Opening::TimedOut),
-            None => reached.await,
-        }
+        let waited = async move {
+            match timeout {
+                Some(limit) => tokio::time::timeout(limit, reached)
+                    .await
+                    .unwrap_or(Opening::TimedOut),
+                None => reached.await,
+            }
+        };
+        self.shared
+            .on_runtime(waited)
+            .await
+            .unwrap_or(Opening::Closed)
     }
 
     /// [`Socket::send`] that gives up (reporting `SendFailed { Expired }`) after `ttl`.

@@ -164,9 +164,28 @@ fn states_print_the_rust_sentences() {
     assert_eq!(failed.to_string(), "failed: nope");
 }
 
+/// Poll `future` to completion on this thread, outside any tokio runtime: the way UniFFI hosts
+/// (Python's event loop, Kotlin coroutines, Swift tasks) drive the socket's async methods.
+fn block_on_host<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
 #[test]
 fn waits_on_the_side_answer_with_outcomes_and_end_at_close() {
-    let runtime = steadyws::runtime::handle();
     let socket = NativeSocket::new(options("ws://127.0.0.1:9/ws")).unwrap();
     let outcome = runtime
         .block_on(socket.send_and_wait(r#"{"n":1}"#.into(), Some(50)))
@@ -175,26 +194,23 @@ fn waits_on_the_side_answer_with_outcomes_and_end_at_close() {
         panic!("never connected, so never acked: {outcome:?}")
     };
     assert!(matches!(
-        runtime.block_on(socket.wait_acked("nobody".into(), Some(50))),
+        block_on_host(socket.wait_acked("nobody".into(), Some(50))),
         SendOutcome::Unknown { .. }
     ));
     assert_eq!(
-        runtime.block_on(socket.wait_open(Some(50))),
+        block_on_host(socket.wait_open(Some(50))),
         OpenOutcome::TimedOut
     );
     socket.shutdown();
     assert_eq!(socket.state(), SocketState::Closed);
-    assert_eq!(
-        runtime.block_on(socket.wait_open(None)),
-        OpenOutcome::Closed
-    );
+    assert_eq!(block_on_host(socket.wait_open(None)), OpenOutcome::Closed);
     assert!(matches!(
-        runtime.block_on(socket.wait_acked(id, None)),
+        block_on_host(socket.wait_acked(id, None)),
         SendOutcome::Closed { .. }
     ));
     assert!(
         matches!(
-            runtime.block_on(socket.send_and_wait("2".into(), None)),
+            block_on_host(socket.send_and_wait("2".into(), None)),
             Ok(SendOutcome::Closed { .. })
         ),
         "nothing waits forever on a closed socket"

@@ -149,6 +149,21 @@ impl Shared {
         }
     }
 
+    /// Run `future` on the socket's runtime and await it from any executor: its timers need a
+    /// tokio runtime, while the caller may be a host's event loop (UniFFI polls futures on the
+    /// host's threads). Dropping the returned future cancels the task. `None` if the task ended
+    /// without an answer (the runtime shutting down).
+    pub fn on_runtime<T: Send + 'static>(
+        &self,
+        future: impl Future<Output = T> + Send + 'static,
+    ) -> impl Future<Output = Option<T>> + Send + 'static {
+        let task = AbortOnDrop(self.runtime.spawn(future));
+        async move {
+            let mut task = task;
+            (&mut task.0).await.ok()
+        }
+    }
+
     /// The state, watched.
     pub fn states(&self) -> watch::Receiver<State> {
         self.state.subscribe()
@@ -355,6 +370,15 @@ impl Shared {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A task aborted when whoever awaits it goes away.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
