@@ -187,9 +187,7 @@ fn block_on_host<F: std::future::Future>(future: F) -> F::Output {
 #[test]
 fn waits_on_the_side_answer_with_outcomes_and_end_at_close() {
     let socket = NativeSocket::new(options("ws://127.0.0.1:9/ws")).unwrap();
-    let outcome = runtime
-        .block_on(socket.send_and_wait(r#"{"n":1}"#.into(), Some(50)))
-        .unwrap();
+    let outcome = block_on_host(socket.send_and_wait(r#"{"n":1}"#.into(), Some(50))).unwrap();
     let SendOutcome::TimedOut { id } = outcome else {
         panic!("never connected, so never acked: {outcome:?}")
     };
