@@ -24,6 +24,11 @@ let ffiLinkerSettings: [LinkerSetting] = [
 ]
 #endif
 
+// Full Sendable and isolation checking (what the Swift 6 language mode enforces), reported as
+// warnings in the Swift 5 mode this manifest selects. Swift 6 compilers know the upcoming feature;
+// 5.10 ignores it.
+let strictConcurrency: [SwiftSetting] = [.enableUpcomingFeature("StrictConcurrency")]
+
 let package = Package(
     name: "SteadyWS",
     platforms: [
@@ -39,12 +44,14 @@ let package = Package(
             name: "SteadyWS",
             dependencies: ["SteadyWSFFI"],
             path: "Sources/SteadyWS",
+            swiftSettings: strictConcurrency,
             linkerSettings: ffiLinkerSettings
         ),
         .testTarget(
             name: "SteadyWSTests",
             dependencies: ["SteadyWS"],
-            path: "Tests/SteadyWSTests"
+            path: "Tests/SteadyWSTests",
+            swiftSettings: strictConcurrency
         ),
     ]
 )

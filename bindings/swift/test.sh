@@ -9,6 +9,10 @@
 #  3. parses with tree-sitter-swift the generated SteadyWS.swift (two grammar rewrites, in memory)
 #     and every hand-written Swift file (layer, tests, Package.swift, and any EXTRA given): zero
 #     ERROR or MISSING nodes each; negative controls prove the parse check can fail;
+#     then checks the hand-written Swift against the generated API (scripts/check_api.py): every
+#     `native.…` call has the generated method's labels, `await` and `try`; every `.case(…)` of a
+#     known enum has a declared arity and labels; the spec 8 surface is declared; the XCTest suite
+#     has testScenario1…7;
 #  4. compiles the generated C header with gcc -fsyntax-only (plus a negative control), and
 #     builds `@import SteadyWSFFI` with clang from the Linux module map, links the library and
 #     calls it (clang is installed from Debian once when missing);
@@ -116,6 +120,22 @@ done
 [ "${#handwritten[@]}" -ge 5 ] || not_ok "parse: expected Package.swift, the layer and the tests; found ${handwritten[*]}"
 output=$(cd "$here" && "$python" scripts/check_swift.py --generated "${generated#"$here"/}" --handwritten "${handwritten[@]}" ${extra[@]+"${extra[@]}"} 2>&1)
 tally "$output" $? "check_swift.py"
+
+echo "== API use (tree-sitter: calls into the generated API, enum case shapes, surface, scenarios)"
+layer=()
+tests=()
+for file in "${handwritten[@]}"; do
+    case "$file" in
+        Sources/SteadyWS/*) layer+=("$file") ;;
+        Tests/*) tests+=("$file") ;;
+    esac
+done
+if [ "${#layer[@]}" -gt 0 ] && [ "${#tests[@]}" -gt 0 ]; then
+    output=$(cd "$here" && "$python" scripts/check_api.py --generated "${generated#"$here"/}" --layer "${layer[@]}" --tests "${tests[@]}" 2>&1)
+    tally "$output" $? "check_api.py"
+else
+    not_ok "api: no layer (${layer[*]}) or no tests (${tests[*]}) found"
+fi
 
 echo "== C header (gcc)"
 if command -v gcc >/dev/null; then

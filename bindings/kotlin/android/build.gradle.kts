@@ -18,7 +18,7 @@ android {
 
     sourceSets {
         getByName("main") {
-            // Steady.kt (shared with the JVM build) and the generated dev/steadyws/steadyws.kt.
+            // Steady.kt and Errors.kt (shared with the JVM build) and the generated dev/steadyws/steadyws.kt.
             java.srcDirs("../src/main/kotlin", "generated")
             // jniLibs: the default src/main/jniLibs/<abi>/libsteadyws_ffi.so.
         }
@@ -40,6 +40,6 @@ dependencies {
     // The generated code calls the library through JNA; the AAR carries JNA's native dispatch
     // library for every ABI (the plain jar does not work on Android).
     implementation("net.java.dev.jna:jna:5.17.0@aar")
-    // Flow and StateFlow are part of the public API.
+    // Flow is part of the public API (SteadySocket.events); Dispatchers.Main for collectors.
     api("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.10.2")
 }

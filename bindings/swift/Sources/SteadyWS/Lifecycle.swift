@@ -35,12 +35,15 @@ public final class LifecycleObservation: @unchecked Sendable {
     }
 }
 
-extension SteadyConnection {
+extension SteadySocket {
     /// Report `didEnterBackground` / `willEnterForeground` to the socket. Keep the returned
     /// observation for as long as the reports should go on.
     ///
     /// What the socket does in the background is `SocketOptions.background`: keep the connection
-    /// (checked with a probe on return) or disconnect after `backgroundGraceMs`.
+    /// (checked with a probe on return) or disconnect after `backgroundGraceMs`. The reports are
+    /// made on the thread that posts the notifications (UIKit: the main thread); `setAppState`
+    /// only hands the hint to the native socket and returns, so it never holds that thread up.
+    /// The observation keeps no strong reference to the socket.
     @MainActor
     public func observeAppLifecycle(center: NotificationCenter = .default) -> LifecycleObservation {
         let background = center.addObserver(
@@ -65,10 +68,12 @@ extension SteadyConnection {
 #if canImport(Network)
 import Network
 
-extension SteadyConnection {
+extension SteadySocket {
     /// Start an `NWPathMonitor` that reports reachability changes to the socket (no attempts
     /// while there is no route; an attempt or a probe at once when one returns or the interface
-    /// changes). Call `cancel()` on the returned monitor to stop.
+    /// changes). Reports are made on `queue` (never the main queue by default); `setNetwork` returns
+    /// at once. Call `cancel()` on the returned monitor to stop; it keeps no strong reference to
+    /// the socket.
     public func monitorNetwork(queue: DispatchQueue = DispatchQueue(label: "steadyws.network")) -> NWPathMonitor {
         let monitor = NWPathMonitor()
         let last = LastReported()

@@ -1,6 +1,12 @@
-// The Swift-shaped layer over the generated bindings (Generated/SteadyWS.swift): an AsyncStream of
-// events, an async `send` that returns once the server stored the message, waits with time
-// limits, and readable errors. Written by hand; the generated file is build output.
+// The Swift-shaped layer over the generated bindings (Generated/SteadyWS.swift): `SteadySocket`,
+// with `send` that returns the id at once, waits that observe acks and the state on the side
+// (`sendAndWait`, `waitAcked`, `waitOpen`), one `AsyncStream` of events pulled from the native
+// queue on demand, and one error type, `SteadyWSError`. Written by hand; the generated file is
+// build output.
+//
+// Concurrency: every type here is `Sendable`. Shared mutable state lives in final classes whose
+// stored properties are guarded by an `NSLock`, taken only in synchronous methods and never held
+// across an `await` or while a continuation is resumed.
 
 import Foundation
 
@@ -12,10 +18,14 @@ import Foundation
 #if !compiler(>=6)
 extension SocketEvent: @unchecked Sendable {}
 extension SocketState: @unchecked Sendable {}
+extension StateCause: @unchecked Sendable {}
+extension ResumePosition: @unchecked Sendable {}
 extension MessageData: @unchecked Sendable {}
 extension ConnectionProblem: @unchecked Sendable {}
 extension ConnectionErrorKind: @unchecked Sendable {}
 extension SendFailureKind: @unchecked Sendable {}
+extension SendOutcome: @unchecked Sendable {}
+extension OpenOutcome: @unchecked Sendable {}
 extension SocketStats: @unchecked Sendable {}
 extension SocketOptions: @unchecked Sendable {}
 extension AppLifecycle: @unchecked Sendable {}
@@ -26,7 +36,96 @@ extension BackgroundMode: @unchecked Sendable {}
 
 // MARK: - Errors
 
-// `SteadyError` is a flat error: every case carries only `message`, the Rust error's text.
+/// Everything `SteadySocket` throws (task cancellation aside, which is Swift's own
+/// `CancellationError`, as everywhere in Swift concurrency).
+///
+/// Each error prints as a sentence that says what happened and what to do:
+/// `print(error)`, `error.localizedDescription` and `"\(error)"` give the same text.
+public enum SteadyWSError: Error, Sendable, Hashable, LocalizedError, CustomStringConvertible {
+    /// What was given cannot be used: refused at once, nothing was queued or created.
+    case invalid(Invalid, message: String)
+    /// The outbox is full (policy: reject new). Nothing was queued; retry once acks drained it,
+    /// or raise `SocketOptions.outboxMaxMessages` / `outboxMaxBytes`.
+    case outboxFull(message: String)
+    /// The message will not be stored by the server. `reason` is `.expired` (its `ttl` ran
+    /// out), `.dropped` (evicted from a full outbox, drop-oldest policy) or `.rejected` (the
+    /// server refused it; `message` has its code and explanation).
+    case sendFailed(id: String, reason: SendFailureKind, message: String)
+    /// The time limit passed first. For a message (`id` set) nothing is lost: it stays queued,
+    /// is still sent, and its `.acked` event follows; `waitAcked(id)` can wait again.
+    /// For `waitOpen` (`id` nil) the socket goes on trying.
+    case timedOut(id: String?)
+    /// The socket was closed (`close()`, or released) before the wait ended, or the call came
+    /// after it was closed. `id` is the message waited for (`sendAndWait`, `waitAcked`): it was
+    /// not confirmed. A closed socket stays closed: make a new one.
+    case closed(id: String?)
+    /// The socket gave up (state `.failed`): the server refused this client (`retryable` false)
+    /// or the attempt budget ran out (`retryable` true). `connect()` starts over.
+    case connectionFailed(reason: String, retryable: Bool)
+    /// `waitAcked` was given an id that is neither queued nor among the last 4096 outcomes.
+    case unknownMessage(id: String)
+
+    /// What was wrong with the input of a call that was refused at once.
+    public enum Invalid: Sendable, Hashable {
+        /// The URL is not a usable `ws://` or `wss://` URL (the message names the form to use).
+        case url
+        /// A setting of `SocketOptions` is out of range (the message names it).
+        case config
+        /// The payload is not JSON (envelope mode).
+        case notJSON
+        /// The payload kind needs the other mode (`send` in raw mode, `sendText` in envelope mode).
+        case wrongMode
+        /// The message alone is larger than the outbox may hold.
+        case messageTooLarge
+    }
+
+    /// The generated bindings' error, as this layer throws it.
+    public init(_ error: SteadyError) {
+        switch error {
+        case let .InvalidUrl(message: message):
+            self = .invalid(.url, message: message)
+        case let .InvalidConfig(message: message):
+            self = .invalid(.config, message: message)
+        case let .NotJson(message: message):
+            self = .invalid(.notJSON, message: message)
+        case let .WrongMode(message: message):
+            self = .invalid(.wrongMode, message: message)
+        case let .MessageTooLarge(message: message):
+            self = .invalid(.messageTooLarge, message: message)
+        case let .OutboxFull(message: message):
+            self = .outboxFull(message: message)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .invalid(_, message), let .outboxFull(message):
+            return message
+        case let .sendFailed(id, reason, message):
+            return "message \(id) will not be stored (\(reason)): \(message)"
+        case let .timedOut(id?):
+            return "message \(id) was not acknowledged within the time limit; "
+                + "it stays queued and is still sent (an .acked event follows)"
+        case .timedOut(nil):
+            return "the socket did not open within the time limit; it goes on trying"
+        case let .closed(id?):
+            return "the socket was closed before message \(id) was acknowledged: "
+                + "close() was called or the socket was released; send it again on a new socket"
+        case .closed(nil):
+            return "the socket is closed: close() was called or it was released; make a new socket"
+        case let .connectionFailed(reason, _):
+            return "the socket gave up: \(reason)"
+        case let .unknownMessage(id):
+            return "no message \(id) is queued and its outcome is no longer remembered "
+                + "(only the last 4096 are): use the id send() returned, soon after"
+        }
+    }
+
+    public var errorDescription: String? { description }
+}
+
+// `SteadyError` is the generated API's error (thrown by `NativeSocket`); `SteadySocket` maps it
+// to `SteadyWSError`. It is flat: every case carries only `message`, the Rust error's text.
 extension SteadyError: CustomStringConvertible {
     /// What is wrong and what to do, as the Rust library words it.
     public var message: String {
@@ -42,53 +141,19 @@ extension SteadyError: CustomStringConvertible {
     }
 
     /// The message alone, so `print(error)` and `error.localizedDescription` (the generated
-    /// `errorDescription` is `String(reflecting:)`, which uses this) read as a sentence instead
-    /// of `SteadyError.InvalidUrl(message: …)`.
+    /// `errorDescription` is `String(reflecting:)`, which uses this) read as a sentence.
     public var description: String { message }
 }
 
-/// A message the server will not acknowledge: thrown by `SteadyConnection.send`.
-public struct SendFailure: Error, Equatable, Sendable, CustomStringConvertible, LocalizedError {
-    /// The id `send` gave the message.
-    public let id: String
-    /// `.expired` (its time-to-live passed), `.dropped` (evicted from a full outbox) or
-    /// `.rejected` (the server refused it).
-    public let reason: SendFailureKind
-    /// Details; for `.rejected`, the server's code and explanation.
-    public let message: String
-
-    public init(id: String, reason: SendFailureKind, message: String) {
-        self.id = id
-        self.reason = reason
-        self.message = message
+/// Run a call of the generated API, throwing its `SteadyError` as `SteadyWSError`.
+func mappingErrors<T>(_ call: () throws -> T) throws -> T {
+    do {
+        return try call()
+    } catch let error as SteadyError {
+        throw SteadyWSError(error)
     }
-
-    public var description: String { "message \(id) was not stored (\(reason)): \(message)" }
-    public var errorDescription: String? { description }
 }
 
-/// Why a wait on a `SteadyConnection` ended without its result.
-public enum SteadyWaitError: Error, Equatable, Sendable, CustomStringConvertible, LocalizedError {
-    /// Nothing matching arrived within the time limit.
-    case timedOut(waitingFor: String, seconds: TimeInterval)
-    /// The socket gave up (`SocketState.failed`); `connect()` starts over.
-    case failed(reason: String, retryable: Bool)
-    /// The connection was closed (`close()` or released) while waiting.
-    case closed
-
-    public var description: String {
-        switch self {
-        case let .timedOut(what, seconds):
-            return "timed out after \(seconds) s waiting for \(what)"
-        case let .failed(reason, _):
-            return "the socket gave up: \(reason)"
-        case .closed:
-            return "the connection was closed while waiting"
-        }
-    }
-
-    public var errorDescription: String? { description }
-}
 
 // MARK: - Conveniences on the generated types
 
@@ -97,10 +162,29 @@ extension SocketState {
     public var isOpen: Bool { self == .open }
 }
 
+extension StateCause {
+    /// The connection problem behind the change: set for `.attemptFailed` and
+    /// `.connectionDropped`.
+    public var problem: ConnectionProblem? {
+        switch self {
+        case let .attemptFailed(problem), let .connectionDropped(problem):
+            return problem
+        default:
+            return nil
+        }
+    }
+}
+
 extension SocketEvent {
     /// The new state, for a `stateChanged` event.
     public var stateChange: SocketState? {
-        if case let .stateChanged(state) = self { return state }
+        if case let .stateChanged(state, _) = self { return state }
+        return nil
+    }
+
+    /// Why the state changed, for a `stateChanged` event.
+    public var cause: StateCause? {
+        if case let .stateChanged(_, cause) = self { return cause }
         return nil
     }
 
@@ -120,45 +204,99 @@ extension SocketOptions {
     }
 }
 
-// MARK: - SteadyConnection
+/// A message from the server, as `SteadySocket.messages` yields it.
+public struct ReceivedMessage: Sendable, Hashable {
+    /// The server's id (envelope mode).
+    public let id: String?
+    /// Its place in the server's stream (envelope mode).
+    public let seq: UInt64?
+    /// The server's time, ms since the epoch (envelope mode).
+    public let ts: UInt64?
+    /// The content.
+    public let data: MessageData
+    /// The resume cursor right after this message: store it with the message, in one
+    /// transaction, and pass it back as `SocketOptions.resumeLastSeq` / `resumeLastTs`.
+    public let position: ResumePosition
 
-/// A `SteadySocket` with a Swift concurrency API.
+    /// The message of a `.message` event; nil for any other event.
+    public init?(_ event: SocketEvent) {
+        guard case let .message(id, seq, ts, data, position) = event else {
+            return nil
+        }
+        self.id = id
+        self.seq = seq
+        self.ts = ts
+        self.data = data
+        self.position = position
+    }
+
+    /// The JSON text, for a message in envelope mode.
+    public var json: String? {
+        if case let .json(json) = data { return json }
+        return nil
+    }
+}
+
+// MARK: - SteadySocket
+
+/// A WebSocket that stays connected, resends what the server has not acknowledged, drops
+/// duplicates and resumes where it left off: the Swift face of the native `NativeSocket`.
 ///
 /// ```swift
-/// let connection = try SteadyConnection(url: "wss://chat.example.com/ws")
-/// let events = connection.events()      // subscribe first, then connect
-/// connection.connect()
-/// let id = try await connection.send(#"{"text":"hello"}"#)   // returns once the server stored it
-/// for await event in events {
+/// let socket = try SteadySocket(url: "wss://chat.example.com/ws")
+/// socket.connect()
+/// let id = try socket.send(#"{"text":"hello"}"#)        // queued; returns the id at once
+/// try await socket.waitAcked(id, timeout: 10)             // optional: until the server stored it
+/// for await event in socket.events {                      // the one consumer of this socket
 ///     switch event {
-///     case let .message(_, seq, _, .json(json)): print(seq ?? 0, json)
-///     case let .stateChanged(state): print("now", state)
-///     case let .connectionLost(problem): print(problem.message)   // says what to do
+///     case let .message(_, seq, _, .json(json), position): print(seq ?? 0, json, position)
+///     case let .stateChanged(state, cause): print("now \(state)", cause.problem?.message ?? "")
 ///     default: break
 ///     }
 /// }
 /// ```
 ///
-/// The connection owns the socket's event delivery (it installs itself as the socket's listener):
-/// read events through `events()`, not through `socket.nextEvent()`. Every method returns at once
-/// except the `async` ones; all of them may be called from any thread or task.
-public final class SteadyConnection: Sendable {
-    /// The underlying socket, for what this layer does not wrap.
-    public let socket: SteadySocket
-    private let hub: EventHub
+/// **Threads and actors.** `SteadySocket` is `Sendable`: call any method from any thread, task or
+/// actor, the main actor included. The synchronous methods never block (they hand the command to
+/// the native socket and return); the `async` ones suspend without blocking a thread. Nothing runs
+/// on the main thread unless you iterate `events` there: the native pull behind `events` runs on
+/// Swift's global concurrent executor, and each event is then handed to the task that iterates
+/// (on the main actor only if that task is main-actor isolated, e.g. SwiftUI's `.task`). The
+/// network work itself runs on the Rust runtime's two shared threads; no thread per socket.
+///
+/// **One consumer.** The native queue is the only buffer, bounded by
+/// `SocketOptions.inboxMaxMessages` / `inboxMaxBytes`; while it is full the socket stops reading
+/// (TCP pushes back on the server) and nothing is dropped. `events` (or `messages`) pulls from it
+/// only when its consumer asks for the next element. One stream at a time is the consumer: see
+/// `events` for what happens when two try.
+///
+/// **Waiting never eats events.** `sendAndWait`, `waitAcked` and `waitOpen` observe the outcome
+/// on the side; the `.acked` and `.stateChanged` events still come through `events`.
+///
+/// **Closing.** `close()` (also done when the socket is released) ends it for good: the state is
+/// `.closed`, every pending wait throws `SteadyWSError.closed` at once, `events` delivers what is
+/// left and ends.
+public final class SteadySocket: Sendable {
+    /// The generated object, for what this layer does not wrap. Do not read its events
+    /// (`nextEvent`, `nextEvents`, `setListener`) while `events` is used: each event goes to one
+    /// reader only.
+    public let native: NativeSocket
+    private let reader: EventReader
+    private let waits = Waits()
 
-    /// Validate `options` and create the connection (idle until `connect()`).
-    ///
-    /// Events that arrive while no `events()` stream is being read are kept, up to
-    /// `backlogLimit` (oldest dropped first), and handed to the next `events()` stream.
-    /// - Throws: `SteadyError.InvalidUrl` or `.InvalidConfig`, with a message that says what to fix.
-    public init(options: SocketOptions, backlogLimit: Int = 10_000) throws {
-        socket = try SteadySocket(options: options)
-        hub = EventHub(backlogLimit: backlogLimit)
-        socket.setListener(listener: hub)
+    /// The number of events one native call takes at most (`nextEvents(max:)`).
+    public static let batchSize: UInt32 = 256
+
+    /// Validate `options` and create the socket (idle until `connect()`).
+    /// - Throws: `SteadyWSError.invalid(.url, …)` or `.invalid(.config, …)`, with a message that
+    ///   says what to fix.
+    public init(options: SocketOptions) throws {
+        let native = try mappingErrors { try NativeSocket(options: options) }
+        self.native = native
+        reader = EventReader(native: native, batchSize: Self.batchSize)
     }
 
-    /// A connection to `url` with the default options, adjusted by `configure`.
+    /// A socket for `url` with the default options, adjusted by `configure`.
     public convenience init(url: String, configure: (inout SocketOptions) -> Void = { _ in }) throws {
         var options = SocketOptions(url: url)
         configure(&options)
@@ -169,345 +307,506 @@ public final class SteadyConnection: Sendable {
         close()
     }
 
-    // MARK: Lifecycle
+    // MARK: Commands
 
-    /// Start connecting, and keep reconnecting.
+    /// Start connecting, and keep reconnecting. Does nothing once closed.
     public func connect() {
-        socket.connect()
+        guard !waits.isClosed else { return }
+        native.connect()
     }
 
-    /// Close gracefully and stop reconnecting; queued messages wait for the next `connect()`.
-    /// Event streams stay open (the state changes to `closing`, then `closed`).
+    /// Close the connection gracefully and stop reconnecting; queued messages wait for the next
+    /// `connect()`. The socket stays usable (`close()` is the end).
     public func disconnect() {
-        socket.disconnect()
+        guard !waits.isClosed else { return }
+        native.disconnect()
     }
 
-    /// Stop for good: closes the connection (with a close frame when open), stops reconnecting
-    /// and shuts the socket down (`SteadySocket.shutdown()`: its own event stream ends, so a
-    /// pending `socket.nextEvent()` returns nil), ends every `events()` and `states()` stream and
-    /// fails pending `send`s and waits with `SteadyWaitError.closed`. A closed connection does not
-    /// connect again: make a new one. `state` keeps its last value (`closing` when it was open).
-    /// Also done when the connection is released; calling it again does nothing more.
+    /// Close for good: the connection is closed, reconnecting stops, the state becomes `.closed`
+    /// (a `stateChanged` event with cause `.app`), every pending `sendAndWait`, `waitAcked` and
+    /// `waitOpen` throws `SteadyWSError.closed` at once, and `events` delivers what is left, then
+    /// ends. Later calls throw `.closed` (the waits, `send`) or do nothing (commands). Also done
+    /// when the socket is released; calling it again does nothing.
     public func close() {
-        socket.disconnect()
-        socket.shutdown()
-        socket.setListener(listener: nil)
-        hub.finish()
+        guard waits.close() else { return }
+        native.shutdown()
     }
 
-    /// Tell the socket whether the app is visible (see also `observeAppLifecycle()` on iOS).
+    /// Tell the socket whether the app is visible (see `observeAppLifecycle()` on iOS).
     public func setAppState(_ state: AppLifecycle) {
-        socket.setAppState(state: state)
+        guard !waits.isClosed else { return }
+        native.setAppState(state: state)
     }
 
-    /// Tell the socket what reachability reports (see also `monitorNetwork()` on Apple platforms).
+    /// Tell the socket what reachability reports (see `monitorNetwork()` on Apple platforms).
     public func setNetwork(_ status: NetworkStatus) {
-        socket.setNetwork(status: status)
+        guard !waits.isClosed else { return }
+        native.setNetwork(status: status)
     }
 
-    /// The current state.
-    public var state: SocketState { socket.state() }
+    /// The current state (`.closed` once `close()` was called).
+    public var state: SocketState {
+        waits.isClosed ? .closed : native.state()
+    }
 
-    /// Counters.
-    public var stats: SocketStats { socket.stats() }
+    /// Counters. `messagesIn` counts the messages the app took from `events`, and
+    /// `lastSeq` / `lastTs` are the position of the last one taken.
+    public var stats: SocketStats { native.stats() }
 
     // MARK: Sending
 
-    /// Queue a JSON message and wait until the server acknowledged (stored) it; returns its id.
+    /// Queue a JSON message and return its id at once, before the server acknowledged it; an
+    /// `.acked` event follows once the server stored it, or `.sendFailed` (with the payload).
     ///
-    /// Never fails because the network is down: the message waits in the outbox and is resent
-    /// after a reconnect, so this may wait as long as the outage. Give a `ttl` to bound the wait;
-    /// cancelling the task stops the wait but not the delivery.
-    /// - Throws: `SteadyError` when the message is refused at once (not JSON, too large, outbox
-    ///   full); `SendFailure` when it will not be stored (`reason` `.expired`, `.dropped` or
-    ///   `.rejected`); `CancellationError`; `SteadyWaitError.closed`.
+    /// Never fails because the network is down: the message waits in the outbox (bounded by
+    /// `outboxMaxMessages` / `outboxMaxBytes`) and is resent after a reconnect until acknowledged.
+    /// With a `ttl`, it is given up after that long (`.sendFailed` with reason `.expired`).
+    /// - Throws: `SteadyWSError.invalid` (not JSON, too large, raw mode), `.outboxFull`, `.closed`.
     @discardableResult
-    public func send(_ json: String, ttl: TimeInterval? = nil) async throws -> String {
-        try await hub.sendAndWait { try self.enqueue(json, ttl: ttl) }
+    public func send(_ json: String, ttl: TimeInterval? = nil) throws -> String {
+        guard !waits.isClosed else { throw SteadyWSError.closed(id: nil) }
+        return try mappingErrors {
+            if let ttl {
+                return try native.sendWithTtl(json: json, ttlMs: milliseconds(ttl))
+            }
+            return try native.send(json: json)
+        }
     }
 
-    /// Queue a JSON message and return its id at once; an `acked` event follows once the server
-    /// stored it (or `sendFailed`).
-    /// - Throws: `SteadyError` (not JSON, too large, outbox full).
+    /// Queue a JSON message and wait until the server acknowledged (stored) it; returns its id.
+    ///
+    /// `send` then `waitAcked` (the native `waitAcked` answers at once when the outcome is already
+    /// known, so an ack cannot slip past), which is what the native `sendAndWait` does; done here
+    /// so that every error of the wait carries the id. The wait observes the ack on the side:
+    /// the `.acked` event still comes through `events`. Without a `timeout` it may wait as long as
+    /// the outage lasts. Cancelling the task ends the wait with `CancellationError`, not the
+    /// delivery.
+    /// - Parameters:
+    ///   - ttl: give the message up after this long (`.sendFailed`, reason `.expired`).
+    ///   - timeout: stop waiting after this long (`.timedOut(id:)`; the message stays queued).
+    /// - Throws: `SteadyWSError` — `.invalid` / `.outboxFull` when it cannot be queued,
+    ///   `.sendFailed(id:reason:message:)`, `.timedOut(id:)`, `.closed(id:)`.
     @discardableResult
-    public func enqueue(_ json: String, ttl: TimeInterval? = nil) throws -> String {
-        if let ttl {
-            return try socket.sendWithTtl(json: json, ttlMs: milliseconds(ttl))
+    public func sendAndWait(
+        _ json: String,
+        ttl: TimeInterval? = nil,
+        timeout: TimeInterval? = nil
+    ) async throws -> String {
+        try Task.checkCancellation()
+        let id = try send(json, ttl: ttl)
+        try await waitAcked(id, timeout: timeout)
+        return id
+    }
+
+    /// Wait until the server acknowledged the message `id` (from `send`). Answers at once when its
+    /// outcome is already known. Observes on the side: the `.acked` event still comes through
+    /// `events`. Cancelling the task ends the wait with `CancellationError`.
+    /// - Throws: `SteadyWSError.sendFailed(id:reason:message:)`, `.timedOut(id:)`, `.closed(id:)`,
+    ///   `.unknownMessage(id:)`.
+    public func waitAcked(_ id: String, timeout: TimeInterval? = nil) async throws {
+        let timeoutMs = timeout.map(milliseconds)
+        let native = self.native
+        let outcome = try await waits.run(closed: .closed(id: id)) {
+            await native.waitAcked(id: id, timeoutMs: timeoutMs)
         }
-        return try socket.send(json: json)
+        _ = try Self.acknowledged(outcome)
+    }
+
+    /// Wait until the socket is open (at once when it is). Observes the state on the side: the
+    /// `.stateChanged` events still come through `events`. Cancelling the task ends the wait with
+    /// `CancellationError`.
+    /// - Throws: `SteadyWSError.connectionFailed(reason:retryable:)` when the socket gives up
+    ///   instead, `.timedOut(id: nil)`, `.closed(id: nil)`.
+    public func waitOpen(timeout: TimeInterval? = nil) async throws {
+        let timeoutMs = timeout.map(milliseconds)
+        let native = self.native
+        let outcome = try await waits.run(closed: .closed(id: nil)) {
+            await native.waitOpen(timeoutMs: timeoutMs)
+        }
+        switch outcome {
+        case .open:
+            return
+        case let .failed(reason, retryable):
+            throw SteadyWSError.connectionFailed(reason: reason, retryable: retryable)
+        case .closed:
+            throw SteadyWSError.closed(id: nil)
+        case .timedOut:
+            throw SteadyWSError.timedOut(id: nil)
+        }
+    }
+
+    private static func acknowledged(_ outcome: SendOutcome) throws -> String {
+        switch outcome {
+        case let .acked(id):
+            return id
+        case let .failed(id, reason, message):
+            throw SteadyWSError.sendFailed(id: id, reason: reason, message: message)
+        case let .timedOut(id):
+            throw SteadyWSError.timedOut(id: id)
+        case let .closed(id):
+            throw SteadyWSError.closed(id: id)
+        case let .unknown(id):
+            throw SteadyWSError.unknownMessage(id: id)
+        }
     }
 
     /// Send a text frame unchanged (raw mode: no ids, acks or resend).
+    /// - Throws: `SteadyWSError.invalid(.wrongMode, …)` in envelope mode, `.outboxFull`, `.closed`.
     @discardableResult
     public func sendText(_ text: String) throws -> String {
-        try socket.sendText(text: text)
+        guard !waits.isClosed else { throw SteadyWSError.closed(id: nil) }
+        return try mappingErrors { try native.sendText(text: text) }
     }
 
     /// Send a binary frame unchanged (raw mode: no ids, acks or resend).
+    /// - Throws: `SteadyWSError.invalid(.wrongMode, …)` in envelope mode, `.outboxFull`, `.closed`.
     @discardableResult
     public func sendBinary(_ bytes: Data) throws -> String {
-        try socket.sendBinary(bytes: bytes)
+        guard !waits.isClosed else { throw SteadyWSError.closed(id: nil) }
+        return try mappingErrors { try native.sendBinary(bytes: bytes) }
     }
 
     // MARK: Events
 
-    /// Every event from now on, in order, until the connection is closed or released.
+    /// Every event, in order, none dropped: the state changes (each with its cause), messages,
+    /// acks, send failures, malformed frames and server errors. Events that arrive before anyone
+    /// reads wait in the native queue (bounded; the socket stops reading while it is full), so
+    /// a stream started late still gets everything. Ends after `close()`, once what was queued
+    /// has been delivered.
     ///
-    /// Each call is a new subscription and every subscription sees every event. The first one
-    /// also receives what arrived while nobody was subscribed, so nothing is missed between
-    /// `init` and the first `for await`.
-    public func events() -> AsyncStream<SocketEvent> {
-        hub.subscribe(takesBacklog: true)
+    /// The stream pulls `nextEvents(max: 256)` from the native queue only when its consumer asks
+    /// for the next element and the previous batch is used up; taking a message from the native
+    /// queue commits it (`stats.messagesIn`, the resume cursor). A batch not used up when a stream
+    /// stops (`break`, cancellation) is kept for the next stream, in order.
+    ///
+    /// **One consumer at a time.** A stream becomes the consumer on its first element and stays
+    /// it until it ends, its task is cancelled, or it (with its iterator) is released — for
+    /// example after `break` out of `for await`. While one stream is the consumer, another
+    /// `events` or `messages` stream ends at once without an element (no crash, no precondition):
+    /// events are never split between two readers. The same stream iterated from two tasks at
+    /// once ends too. Start one reading task per socket and fan out from there if several parts
+    /// of the app need events.
+    public var events: AsyncStream<SocketEvent> {
+        let claim = EventClaim(reader: reader)
+        return AsyncStream(unfolding: {
+            await claim.next()
+        })
     }
 
-    /// The current state, then every change, until the connection is closed or released.
-    /// The first element may repeat a change that was already on its way.
-    public func states() -> AsyncStream<SocketState> {
-        let source = hub.subscribe(takesBacklog: false)
-        let current = socket.state()
-        return AsyncStream(SocketState.self, bufferingPolicy: .unbounded) { continuation in
-            continuation.yield(current)
-            let pump = Task {
-                for await event in source {
-                    if let state = event.stateChange {
-                        continuation.yield(state)
-                    }
+    /// The messages of `events` alone, with their resume position. This is a consumer of the
+    /// socket like `events` (the same one-consumer rule): the other events it passes over are
+    /// taken, not kept.
+    public var messages: AsyncStream<ReceivedMessage> {
+        let claim = EventClaim(reader: reader)
+        return AsyncStream(unfolding: {
+            while let event = await claim.next() {
+                if let message = ReceivedMessage(event) {
+                    return message
                 }
-                continuation.finish()
             }
-            continuation.onTermination = { _ in pump.cancel() }
+            return nil
+        })
+    }
+}
+
+// MARK: - Reading events on demand
+
+/// The socket's side of `events`: at most one native `nextEvents` call in flight, started only
+/// when a consumer waits and the last batch is used up; the rest of a batch stays here, in order,
+/// for the consumer's next request (or the next consumer's).
+final class EventReader: @unchecked Sendable {
+    private let native: NativeSocket
+    private let batchSize: UInt32
+
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var batch: [SocketEvent] = []
+    private var head = 0
+    private var pulling = false
+    private var ended = false
+    private var consumer: ObjectIdentifier?
+    private var waiting: (claim: ObjectIdentifier, continuation: CheckedContinuation<SocketEvent?, Never>)?
+
+    init(native: NativeSocket, batchSize: UInt32) {
+        self.native = native
+        self.batchSize = batchSize
+    }
+
+    /// The next event for `claim`'s stream, or nil to end it; `continuation` is resumed exactly
+    /// once, now or when the native pull returns.
+    func request(_ claim: EventClaim, _ continuation: CheckedContinuation<SocketEvent?, Never>) {
+        let key = ObjectIdentifier(claim)
+        var answer: SocketEvent??
+        var startPull = false
+        lock.lock()
+        if claim.cancelled {
+            answer = .some(nil)
+        } else if let consumer, consumer != key {
+            // Another stream is the consumer: this one ends.
+            answer = .some(nil)
+        } else if waiting != nil {
+            // The same stream iterated from two tasks at once: end it.
+            answer = .some(nil)
+        } else if head < batch.count {
+            consumer = key
+            answer = .some(takeLocked())
+        } else if ended {
+            consumer = nil
+            answer = .some(nil)
+        } else {
+            consumer = key
+            waiting = (key, continuation)
+            if !pulling {
+                pulling = true
+                startPull = true
+            }
+        }
+        lock.unlock()
+        if let answer {
+            continuation.resume(returning: answer)
+        }
+        if startPull {
+            pull()
         }
     }
 
-    /// Wait until the state satisfies `predicate` (the current state counts); returns that state.
-    /// - Throws: `SteadyWaitError.timedOut`, `.closed`; `CancellationError`.
-    @discardableResult
-    public func waitForState(
-        timeout: TimeInterval,
-        _ description: String = "the state",
-        where predicate: @escaping @Sendable (SocketState) -> Bool
-    ) async throws -> SocketState {
-        let states = self.states()
-        return try await withThrowingTaskGroup(of: SocketState.self) { group in
-            group.addTask {
-                for await state in states where predicate(state) {
-                    return state
-                }
-                try Task.checkCancellation()
-                throw SteadyWaitError.closed
-            }
-            group.addTask {
-                try await Task.sleep(nanoseconds: nanoseconds(timeout))
-                throw SteadyWaitError.timedOut(waitingFor: description, seconds: timeout)
-            }
-            defer { group.cancelAll() }
-            guard let state = try await group.next() else {
-                throw SteadyWaitError.closed
-            }
-            return state
+    /// The consumer's task was cancelled: end its stream now. A native pull in flight goes on;
+    /// its events stay here for the next consumer.
+    func cancel(_ claim: EventClaim) {
+        let key = ObjectIdentifier(claim)
+        var continuation: CheckedContinuation<SocketEvent?, Never>?
+        lock.lock()
+        claim.cancelled = true
+        if let waiting, waiting.claim == key {
+            continuation = waiting.continuation
+            self.waiting = nil
+        }
+        if consumer == key {
+            consumer = nil
+        }
+        lock.unlock()
+        continuation?.resume(returning: nil)
+    }
+
+    /// The stream of `key` was released: it is no longer the consumer.
+    func release(_ key: ObjectIdentifier) {
+        lock.lock()
+        if consumer == key {
+            consumer = nil
+        }
+        lock.unlock()
+    }
+
+    private func pull() {
+        let native = self.native
+        let max = batchSize
+        Task.detached { [self] in
+            let events = await native.nextEvents(max: max)
+            self.deliver(events)
         }
     }
 
-    /// Wait until the socket is open.
-    /// - Throws: `SteadyWaitError.failed` when the socket gives up instead, `.timedOut`, `.closed`.
-    public func waitUntilOpen(timeout: TimeInterval = 30) async throws {
-        let state = try await waitForState(timeout: timeout, "Open") { state in
-            switch state {
-            case .open, .failed:
-                return true
-            default:
-                return false
+    private func deliver(_ events: [SocketEvent]) {
+        var continuation: CheckedContinuation<SocketEvent?, Never>?
+        var answer: SocketEvent?
+        lock.lock()
+        pulling = false
+        if events.isEmpty {
+            // Closed and drained.
+            ended = true
+        } else {
+            if head == batch.count {
+                batch.removeAll(keepingCapacity: true)
+                head = 0
+            }
+            batch.append(contentsOf: events)
+        }
+        if let waiting {
+            self.waiting = nil
+            continuation = waiting.continuation
+            if head < batch.count {
+                answer = takeLocked()
+            } else if consumer == waiting.claim {
+                consumer = nil
             }
         }
-        if case let .failed(reason, retryable) = state {
-            throw SteadyWaitError.failed(reason: reason, retryable: retryable)
+        lock.unlock()
+        continuation?.resume(returning: answer)
+    }
+
+    private func takeLocked() -> SocketEvent {
+        let event = batch[head]
+        head += 1
+        if head == batch.count {
+            batch.removeAll(keepingCapacity: true)
+            head = 0
+        }
+        return event
+    }
+}
+
+/// One `events` / `messages` stream's hold on the reader; released with the stream.
+final class EventClaim: @unchecked Sendable {
+    let reader: EventReader
+    /// Guarded by the reader's lock.
+    var cancelled = false
+
+    init(reader: EventReader) {
+        self.reader = reader
+    }
+
+    deinit {
+        reader.release(ObjectIdentifier(self))
+    }
+
+    func next() async -> SocketEvent? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<SocketEvent?, Never>) in
+                reader.request(self, continuation)
+            }
+        } onCancel: {
+            reader.cancel(self)
         }
     }
 }
 
-// MARK: - Event hub
+// MARK: - Waits
 
-/// The socket's listener. Rust calls `onEvent` on one steadyws thread, in order; the hub hands
-/// each event to every subscribed stream and resumes the `send` waiting for that id.
-final class EventHub: SocketListener, @unchecked Sendable {
-    // Everything below is guarded by `lock`. Continuations are resumed or finished outside it,
-    // because finishing a stream runs its onTermination handler, which takes the lock.
+/// The pending waits of one socket, so that `close()` ends them all at once (the native side
+/// answers `Closed` as well; this does not depend on it), and so that a cancelled task stops
+/// waiting even though a native call cannot be cancelled.
+final class Waits: @unchecked Sendable {
+    // Guarded by `lock`.
     private let lock = NSLock()
-    private var subscribers: [UInt64: Subscriber] = [:]
-    private var nextKey: UInt64 = 0
-    private var backlog: [SocketEvent] = []
-    private let backlogLimit: Int
-    private var ackWaiters: [String: CheckedContinuation<String, Error>] = [:]
-    private var finished = false
+    private var closed = false
+    private var pending: [ObjectIdentifier: any Closable] = [:]
 
-    private struct Subscriber {
-        let continuation: AsyncStream<SocketEvent>.Continuation
-        let takesBacklog: Bool
-    }
-
-    /// One `send` in flight: its id once queued, or that it was cancelled first.
-    final class Ticket: @unchecked Sendable {
-        var id: String?
-        var cancelled = false
-    }
-
-    init(backlogLimit: Int) {
-        self.backlogLimit = max(0, backlogLimit)
-    }
-
-    // SocketListener
-    func onEvent(event: SocketEvent) throws {
-        var waiter: CheckedContinuation<String, Error>?
-        var failure: SendFailure?
+    var isClosed: Bool {
         lock.lock()
-        switch event {
-        case let .acked(id):
-            waiter = ackWaiters.removeValue(forKey: id)
-        case let .sendFailed(id, reason, message):
-            waiter = ackWaiters.removeValue(forKey: id)
-            failure = SendFailure(id: id, reason: reason, message: message)
-        default:
-            break
-        }
-        let targets = subscribers
-        if !finished && !targets.values.contains(where: { $0.takesBacklog }) && backlogLimit > 0 {
-            backlog.append(event)
-            if backlog.count > backlogLimit {
-                backlog.removeFirst(backlog.count - backlogLimit)
-            }
-        }
-        lock.unlock()
+        defer { lock.unlock() }
+        return closed
+    }
 
-        var gone: [UInt64] = []
-        for (key, subscriber) in targets {
-            if case .terminated = subscriber.continuation.yield(event) {
-                gone.append(key)
-            }
-        }
-        if !gone.isEmpty {
-            lock.lock()
-            for key in gone {
-                subscribers.removeValue(forKey: key)
-            }
+    /// Mark closed and fail every pending wait; false when it was closed already.
+    func close() -> Bool {
+        lock.lock()
+        guard !closed else {
             lock.unlock()
+            return false
         }
-        if let waiter {
-            if let failure {
-                waiter.resume(throwing: failure)
-            } else if case let .acked(id) = event {
-                waiter.resume(returning: id)
+        closed = true
+        let failing = Array(pending.values)
+        pending.removeAll()
+        lock.unlock()
+        for waiter in failing {
+            waiter.closeWait()
+        }
+        return true
+    }
+
+    /// Run the native call `operation` on a task of its own and wait for its result, or for
+    /// `close()` (which throws `closed`), or for the cancellation of the calling task, whichever
+    /// comes first. The native call is not cancelled (it cannot be); it ends by itself (answer,
+    /// time limit or close).
+    func run<T: Sendable>(
+        closed: SteadyWSError,
+        _ operation: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try Task.checkCancellation()
+        let waiter = Waiter<T>(closed: closed)
+        guard add(waiter) else {
+            throw closed
+        }
+        defer { remove(waiter) }
+        Task.detached {
+            do {
+                waiter.settle(.success(try await operation()))
+            } catch {
+                waiter.settle(.failure(error))
             }
         }
-    }
-
-    func subscribe(takesBacklog: Bool) -> AsyncStream<SocketEvent> {
-        var made: AsyncStream<SocketEvent>.Continuation?
-        let stream = AsyncStream(SocketEvent.self, bufferingPolicy: .unbounded) { continuation in
-            made = continuation
-        }
-        guard let continuation = made else {
-            return stream
-        }
-        lock.lock()
-        if finished {
-            lock.unlock()
-            continuation.finish()
-            return stream
-        }
-        let key = nextKey
-        nextKey += 1
-        subscribers[key] = Subscriber(continuation: continuation, takesBacklog: takesBacklog)
-        if takesBacklog {
-            // Under the lock, so the backlog comes before any later event.
-            for event in backlog {
-                continuation.yield(event)
-            }
-            backlog.removeAll()
-        }
-        lock.unlock()
-        continuation.onTermination = { [weak self] _ in
-            self?.unsubscribe(key)
-        }
-        return stream
-    }
-
-    private func unsubscribe(_ key: UInt64) {
-        lock.lock()
-        subscribers.removeValue(forKey: key)
-        lock.unlock()
-    }
-
-    /// Queue with `enqueue` and wait for the ack of the id it returns. The lock is held from the
-    /// enqueue to the registration, so the ack cannot slip past: `onEvent` takes the same lock.
-    func sendAndWait(_ enqueue: () throws -> String) async throws -> String {
-        let ticket = Ticket()
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String, Error>) in
-                lock.lock()
-                if finished {
-                    lock.unlock()
-                    continuation.resume(throwing: SteadyWaitError.closed)
-                    return
-                }
-                if ticket.cancelled {
-                    lock.unlock()
-                    continuation.resume(throwing: CancellationError())
-                    return
-                }
-                do {
-                    let id = try enqueue()
-                    ticket.id = id
-                    ackWaiters[id] = continuation
-                    lock.unlock()
-                } catch {
-                    lock.unlock()
-                    continuation.resume(throwing: error)
-                }
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+                waiter.install(continuation)
             }
         } onCancel: {
-            self.cancel(ticket)
+            waiter.fail(CancellationError())
         }
     }
 
-    private func cancel(_ ticket: Ticket) {
+    private func add(_ waiter: any Closable) -> Bool {
         lock.lock()
-        ticket.cancelled = true
-        var waiter: CheckedContinuation<String, Error>?
-        if let id = ticket.id {
-            waiter = ackWaiters.removeValue(forKey: id)
-        }
-        lock.unlock()
-        waiter?.resume(throwing: CancellationError())
+        defer { lock.unlock() }
+        guard !closed else { return false }
+        pending[ObjectIdentifier(waiter)] = waiter
+        return true
     }
 
-    /// End every stream and fail every pending `send`; later subscriptions end at once.
-    func finish() {
+    private func remove(_ waiter: any Closable) {
         lock.lock()
-        finished = true
-        let streams = subscribers.values.map { $0.continuation }
-        subscribers.removeAll()
-        let waiters = Array(ackWaiters.values)
-        ackWaiters.removeAll()
-        backlog.removeAll()
+        pending.removeValue(forKey: ObjectIdentifier(waiter))
         lock.unlock()
-        for stream in streams {
-            stream.finish()
+    }
+}
+
+/// A pending wait that `close()` ends.
+protocol Closable: AnyObject, Sendable {
+    func closeWait()
+}
+
+/// A result that arrives once, from whichever source settles it first.
+final class Waiter<T: Sendable>: Closable, @unchecked Sendable {
+    /// What `close()` makes the wait throw.
+    private let closed: SteadyWSError
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<T, Error>?
+    private var result: Result<T, Error>?
+
+    init(closed: SteadyWSError) {
+        self.closed = closed
+    }
+
+    /// Called once, by the waiting task.
+    func install(_ continuation: CheckedContinuation<T, Error>) {
+        lock.lock()
+        if let result {
+            lock.unlock()
+            continuation.resume(with: result)
+            return
         }
-        for waiter in waiters {
-            waiter.resume(throwing: SteadyWaitError.closed)
+        self.continuation = continuation
+        lock.unlock()
+    }
+
+    /// The first call wins; later ones do nothing.
+    func settle(_ outcome: Result<T, Error>) {
+        lock.lock()
+        guard result == nil else {
+            lock.unlock()
+            return
         }
+        result = outcome
+        let continuation = self.continuation
+        self.continuation = nil
+        lock.unlock()
+        continuation?.resume(with: outcome)
+    }
+
+    func fail(_ error: Error) {
+        settle(.failure(error))
+    }
+
+    func closeWait() {
+        fail(closed)
     }
 }
 
 // MARK: - Time
 
-/// Whole milliseconds, clamped to what the Rust side accepts.
+/// Whole milliseconds, clamped to what the Rust side accepts (negative and NaN: 0; infinity:
+/// 10^15 ms, some 30 000 years).
 func milliseconds(_ seconds: TimeInterval) -> UInt64 {
-    guard seconds.isFinite, seconds > 0 else { return 0 }
+    guard seconds > 0 else { return 0 }
     return UInt64(min(seconds * 1_000, 1e15).rounded())
-}
-
-func nanoseconds(_ seconds: TimeInterval) -> UInt64 {
-    guard seconds.isFinite, seconds > 0 else { return 0 }
-    return UInt64(min(seconds * 1e9, 1e18).rounded())
 }

@@ -1,5 +1,6 @@
 // Test support: the reference server as a child process, options with short timers, a recorder
-// of a connection's events, waits with time limits, and a listener that throws.
+// of a socket's events, reading a stream with a time limit, waits with time limits, peak memory,
+// and a listener that throws.
 
 import Foundation
 import XCTest
@@ -166,20 +167,23 @@ func temporaryDirectory(_ name: String) throws -> URL {
     return directory
 }
 
-/// Every event of a connection, recorded from its `events()` stream.
+/// Every event of a socket, recorded by reading its `events` stream: the socket's one consumer
+/// while the recorder lives (do not start another reader on the same socket).
 final class Recorder: @unchecked Sendable {
     // Guarded by `lock`.
     private let lock = NSLock()
     private var recorded: [SocketEvent] = []
+    private var ended = false
     private var reader: Task<Void, Never>?
 
-    init(_ connection: SteadyConnection) {
-        let stream = connection.events()
+    init(_ socket: SteadySocket) {
+        let stream = socket.events
         let task = Task { [weak self] in
             for await event in stream {
                 guard let self else { return }
                 self.append(event)
             }
+            self?.finish()
         }
         lock.lock()
         reader = task
@@ -196,6 +200,12 @@ final class Recorder: @unchecked Sendable {
         lock.unlock()
     }
 
+    private func finish() {
+        lock.lock()
+        ended = true
+        lock.unlock()
+    }
+
     /// Everything so far.
     var events: [SocketEvent] {
         lock.lock()
@@ -203,21 +213,31 @@ final class Recorder: @unchecked Sendable {
         return recorded
     }
 
+    /// True once the `events` stream ended.
+    var isEnded: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return ended
+    }
+
     var count: Int { events.count }
 
     var states: [SocketState] { events.compactMap { $0.stateChange } }
 
-    var acked: [String] { events.compactMap { $0.ackedId } }
-
-    /// `(id, seq)` of every message received.
-    var messages: [(id: String?, seq: UInt64?)] {
-        events.compactMap { event -> (id: String?, seq: UInt64?)? in
-            if case let .message(id, seq, _, _) = event {
-                return (id: id, seq: seq)
+    /// `(state, cause)` of every state change.
+    var changes: [(state: SocketState, cause: StateCause)] {
+        events.compactMap { event -> (state: SocketState, cause: StateCause)? in
+            if case let .stateChanged(state, cause) = event {
+                return (state: state, cause: cause)
             }
             return nil
         }
     }
+
+    var acked: [String] { events.compactMap { $0.ackedId } }
+
+    /// Every message received.
+    var messages: [ReceivedMessage] { events.compactMap { ReceivedMessage($0) } }
 
     /// Wait (polling every 20 ms) until `pick` accepts an event recorded at index `start` or
     /// later; on timeout, throw a description listing what was seen.
@@ -242,7 +262,7 @@ final class Recorder: @unchecked Sendable {
                 let listed = seen.suffix(30).map { "\($0)" }.joined(separator: "\n  ")
                 throw SupportError(description: "no \(what) within \(timeout) s; last events:\n  \(listed)")
             }
-            try await Task.sleep(nanoseconds: 20_000_000)
+            try await pause(0.02)
         }
     }
 
@@ -254,6 +274,99 @@ final class Recorder: @unchecked Sendable {
     }
 }
 
+/// Read `stream` until `done` accepts what was read, at most `timeout`; returns what was read
+/// (possibly incomplete: the caller checks). On timeout the reading task is cancelled, which ends
+/// a `SteadySocket` stream at once.
+func collect<T: Sendable>(
+    _ stream: AsyncStream<T>,
+    within timeout: TimeInterval,
+    until done: @escaping @Sendable ([T]) -> Bool
+) async -> [T] {
+    await withTaskGroup(of: [T]?.self, returning: [T].self) { group in
+        group.addTask {
+            var items: [T] = []
+            for await item in stream {
+                items.append(item)
+                if done(items) {
+                    break
+                }
+            }
+            return items
+        }
+        group.addTask {
+            try? await pause(timeout)
+            return nil
+        }
+        let first = await group.next()
+        group.cancelAll()
+        if case let .some(.some(items)) = first {
+            return items
+        }
+        // The time limit came first: the cancelled reader returns what it had.
+        while let next = await group.next() {
+            if let items = next {
+                return items
+            }
+        }
+        return []
+    }
+}
+
+/// The error `body` throws, or nil when it returns.
+func thrownError<T>(_ body: () async throws -> T) async -> Error? {
+    do {
+        _ = try await body()
+        return nil
+    } catch {
+        return error
+    }
+}
+
+/// `Task.sleep` in seconds.
+func pause(_ seconds: TimeInterval) async throws {
+    try await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1e9))
+}
+
+/// A field of /proc/self/status in bytes (Linux: `VmRSS`, `VmHWM`, given in kB); nil elsewhere.
+private func procStatusBytes(_ field: String) -> UInt64? {
+    #if os(Linux)
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else {
+        return nil
+    }
+    for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
+        let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        return parts.compactMap { UInt64($0) }.first.map { $0 * 1_024 }
+    }
+    return nil
+    #else
+    return nil
+    #endif
+}
+
+/// The peak resident memory of this process so far, in bytes (Linux: `VmHWM`; Apple platforms:
+/// getrusage's `ru_maxrss`, in bytes there); 0 if unknown.
+func peakResidentBytes() -> UInt64 {
+    #if os(Linux)
+    return procStatusBytes("VmHWM") ?? 0
+    #else
+    var usage = rusage()
+    guard getrusage(RUSAGE_SELF, &usage) == 0 else {
+        return 0
+    }
+    return UInt64(max(0, usage.ru_maxrss))
+    #endif
+}
+
+/// The resident memory of this process now, in bytes (Linux: `VmRSS`). Apple platforms: the peak
+/// so far (`ru_maxrss`), so a growth measured with it is a lower bound.
+func residentBytes() -> UInt64 {
+    #if os(Linux)
+    return procStatusBytes("VmRSS") ?? 0
+    #else
+    return peakResidentBytes()
+    #endif
+}
+
 /// Wait (polling every 50 ms) until `condition` holds; false on timeout.
 func eventually(timeout: TimeInterval, _ condition: () -> Bool) async throws -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
@@ -261,7 +374,7 @@ func eventually(timeout: TimeInterval, _ condition: () -> Bool) async throws -> 
         if Date() > deadline {
             return false
         }
-        try await Task.sleep(nanoseconds: 50_000_000)
+        try await pause(0.05)
     }
     return true
 }
@@ -310,7 +423,7 @@ final class Pending<T: Sendable>: @unchecked Sendable {
             if Date() > deadline {
                 return nil
             }
-            try await Task.sleep(nanoseconds: 20_000_000)
+            try await pause(0.02)
         }
     }
 }

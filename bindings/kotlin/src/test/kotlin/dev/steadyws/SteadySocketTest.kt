@@ -1,0 +1,829 @@
+package dev.steadyws
+
+import java.io.File
+import java.nio.file.Files
+import java.util.concurrent.Executors
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.milliseconds
+import kotlin.time.Duration.Companion.seconds
+import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.Deferred
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.async
+import kotlinx.coroutines.asCoroutineDispatcher
+import kotlinx.coroutines.cancelAndJoin
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.channels.ReceiveChannel
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.flow.take
+import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.isActive
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withContext
+import kotlinx.coroutines.withTimeout
+import kotlinx.coroutines.withTimeoutOrNull
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertInstanceOf
+import org.junit.jupiter.api.Assertions.assertNotNull
+import org.junit.jupiter.api.Assertions.assertNull
+import org.junit.jupiter.api.Assertions.assertThrows
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.Timeout
+
+/** Short timeouts, as in the Rust end-to-end suite. */
+private fun quick(url: String, configure: SocketOptions.() -> Unit = {}) = SocketOptions(
+    url = url,
+    backoffInitialMs = 100u,
+    backoffMaxMs = 1000u,
+    heartbeatIntervalMs = 500u,
+    heartbeatTimeoutMs = 500u,
+).apply(configure)
+
+/** Collect [ws]'s events from now on into a channel the test reads (it is the socket's one collector). */
+private fun CoroutineScope.record(ws: SteadySocket): ReceiveChannel<SocketEvent> {
+    val channel = Channel<SocketEvent>(Channel.UNLIMITED)
+    launch(start = CoroutineStart.UNDISPATCHED) {
+        try {
+            ws.events.collect { channel.send(it) }
+            channel.close()
+        } catch (e: Throwable) {
+            channel.close(e)
+            throw e
+        }
+    }
+    return channel
+}
+
+/** The next event matching [predicate], skipping others; fails after [timeout]. */
+private suspend fun ReceiveChannel<SocketEvent>.await(
+    what: String,
+    timeout: Duration = 10.seconds,
+    predicate: (SocketEvent) -> Boolean,
+): SocketEvent {
+    val seen = mutableListOf<SocketEvent>()
+    return withTimeoutOrNull(timeout) {
+        for (event in this@await) {
+            if (predicate(event)) return@withTimeoutOrNull event
+            seen += event
+        }
+        null
+    } ?: throw AssertionError("no $what within $timeout; saw ${seen.map(::brief)}")
+}
+
+/** Read events until each predicate matched one (in any order); the matches, in predicate order. */
+private suspend fun ReceiveChannel<SocketEvent>.awaitAll(
+    vararg wanted: Pair<String, (SocketEvent) -> Boolean>,
+    timeout: Duration = 10.seconds,
+): List<SocketEvent> {
+    val found = arrayOfNulls<SocketEvent>(wanted.size)
+    val seen = mutableListOf<SocketEvent>()
+    withTimeoutOrNull(timeout) {
+        for (event in this@awaitAll) {
+            val index = wanted.indices.firstOrNull { found[it] == null && wanted[it].second(event) }
+            if (index == null) seen += event else found[index] = event
+            if (found.all { it != null }) break
+        }
+    }
+    val missing = wanted.indices.filter { found[it] == null }.map { wanted[it].first }
+    if (missing.isNotEmpty()) throw AssertionError("no $missing within $timeout; saw ${seen.map(::brief)}")
+    return found.map { it!! }
+}
+
+private fun checkEcho(echo: SocketEvent.Message, json: String) {
+    assertEquals(MessageData.Json(json), echo.data)
+    assertEquals(json, echo.data.text)
+    assertEquals(1uL, echo.seq)
+    assertNotNull(echo.ts)
+    assertEquals(ResumePosition(echo.seq, echo.ts), echo.position)
+}
+
+private fun causeName(cause: StateCause): String = when (cause) {
+    is StateCause.AttemptFailed -> "AttemptFailed(${cause.problem.kind})"
+    is StateCause.ConnectionDropped -> "ConnectionDropped(${cause.problem.kind})"
+    else -> cause::class.simpleName ?: cause.toString()
+}
+
+private fun brief(event: SocketEvent): String = when (event) {
+    is SocketEvent.StateChanged -> "StateChanged(${event.state}, ${causeName(event.cause)})"
+    is SocketEvent.Message -> "Message(seq=${event.seq})"
+    else -> event.toString()
+}
+
+private fun isState(event: SocketEvent, predicate: (SocketState) -> Boolean) =
+    event is SocketEvent.StateChanged && predicate(event.state)
+
+/**
+ * A second client that publishes [count] JSON messages through the server (which fans them out
+ * to every client) and returns their ids in the order sent, once the server acknowledged all.
+ */
+private suspend fun CoroutineScope.publish(url: String, count: Int, tag: String): List<String> {
+    val options = quick(url) {
+        outboxMaxMessages = (count + 16).toUInt()
+        outboxMaxBytes = 64uL shl 20
+    }
+    return SteadySocket(options).use { publisher ->
+        val acked = HashSet<String>()
+        val allAcked = CompletableDeferred<Unit>()
+        // The publisher reads its own events (acks, and the echoes of its messages).
+        val reader = launch {
+            publisher.events.collect { event ->
+                when (event) {
+                    is SocketEvent.Acked -> if (acked.add(event.id) && acked.size == count) allAcked.complete(Unit)
+                    is SocketEvent.SendFailed -> allAcked.completeExceptionally(AssertionError("publish failed: $event"))
+                    else -> Unit
+                }
+            }
+        }
+        publisher.connect()
+        val ids = List(count) { publisher.send("""{"from":"$tag","n":$it}""") }
+        withTimeout(90.seconds) { allAcked.await() }
+        reader.cancelAndJoin()
+        assertEquals(ids.toSet(), acked, "acks of the published messages")
+        ids
+    }
+}
+
+/** OS threads of this process (JVM and native), from /proc. */
+private fun osThreads(): Int = File("/proc/self/task").list()!!.size
+
+/** Heap in use after a full collection: what is live, not what awaits collection. */
+private fun heapAfterGc(): Long {
+    val runtime = Runtime.getRuntime()
+    repeat(2) { System.gc() }
+    return runtime.totalMemory() - runtime.freeMemory()
+}
+
+/** Resident memory of this process in KiB, from /proc. */
+private fun rssKiB(): Long = File("/proc/self/status").readLines()
+    .first { it.startsWith("VmRSS:") }.split(Regex("\\s+"))[1].toLong()
+
+@Timeout(90)
+class SteadySocketTest {
+    // ---- the seven scenarios of bindings/README.md ---------------------------------------------
+
+    @Test
+    fun `scenario 1, a late subscriber gets every message in order and stats count only what it took`(): Unit = runBlocking {
+        ServerProcess.start().use { server ->
+            SteadySocket(quick(server.url)).use { ws ->
+                ws.connect()
+                withTimeout(10.seconds) { ws.awaitOpen() }
+                val n = 50
+                val ids = publish(server.url, n, "late")
+                // The messages reach the socket while nobody collects: they wait, uncommitted.
+                withTimeout(10.seconds) { while (ws.stats().messagesReceived < n.toULong()) delay(20) }
+                val before = ws.stats()
+                assertEquals(n.toULong(), before.messagesReceived)
+                assertEquals(0uL, before.messagesIn, "nothing was taken yet")
+                assertNull(before.lastSeq, "the cursor has not moved")
+
+                // Start reading now: everything since the socket was created is there, in order.
+                val seen = mutableListOf<SocketEvent>()
+                withTimeout(10.seconds) {
+                    ws.events.first { event -> seen += event; seen.count { it is SocketEvent.Message } == n }
+                }
+                val states = seen.filterIsInstance<SocketEvent.StateChanged>()
+                assertEquals(listOf(SocketState.Connecting(1u), SocketState.Open), states.map { it.state }, "${seen.map(::brief)}")
+                assertInstanceOf(StateCause.App::class.java, states[0].cause)
+                assertInstanceOf(StateCause.Opened::class.java, states[1].cause)
+                val messages = seen.filterIsInstance<SocketEvent.Message>()
+                assertEquals(ids, messages.map { it.id }, "every published message, in order")
+                assertEquals((1..n).map { it.toULong() }, messages.map { it.seq })
+                messages.forEach { assertEquals(it.seq, it.position.lastSeq) }
+                val after = ws.stats()
+                assertEquals(n.toULong(), after.messagesIn, "stats count what the app took")
+                assertEquals(n.toULong(), after.lastSeq)
+                assertEquals(messages.last().position, ResumePosition(after.lastSeq, after.lastTs))
+            }
+        }
+    }
+
+    @Test
+    @Timeout(240)
+    fun `scenario 2, a slow consumer is pushed back, never dropped, and the connection stays up`(): Unit = runBlocking {
+        val total = 5_000
+        val inbox = 200u
+        ServerProcess.start().use { server ->
+            SteadySocket(quick(server.url) { inboxMaxMessages = inbox }).use { ws ->
+                ws.connect()
+                withTimeout(10.seconds) { ws.awaitOpen() }
+                val runtime = Runtime.getRuntime()
+                val heapBefore = heapAfterGc()
+                val rssBefore = rssKiB()
+                var peakHeap = 0L
+                var peakRss = 0L
+                val notOpen = mutableListOf<SocketState>()
+                val sampler = launch(Dispatchers.Default) {
+                    while (isActive) {
+                        peakHeap = maxOf(peakHeap, runtime.totalMemory() - runtime.freeMemory())
+                        peakRss = maxOf(peakRss, rssKiB())
+                        val state = ws.state
+                        if (state != SocketState.Open) synchronized(notOpen) { notOpen += state }
+                        delay(20)
+                    }
+                }
+                // Nobody collects ws.events while the server publishes everything.
+                val started = System.nanoTime()
+                val ids = publish(server.url, total, "slow")
+                val elapsed = (System.nanoTime() - started) / 1_000_000
+                if (elapsed < 3_000) delay(3_000 - elapsed)
+                val paused = ws.stats()
+                val heapPaused = heapAfterGc()
+                println(
+                    "slow consumer: while not collecting: received=${paused.messagesReceived} taken=${paused.messagesIn} " +
+                        "(inbox $inbox), publish took $elapsed ms, live JVM heap ${heapBefore / 1024} -> ${heapPaused / 1024} KiB",
+                )
+                assertTrue(heapPaused - heapBefore < 64L shl 20, "live heap grew by ${(heapPaused - heapBefore) shr 20} MiB")
+                assertEquals(0uL, paused.messagesIn, "nothing is committed before the app takes it")
+                assertTrue(paused.messagesReceived < total.toULong(), "the socket stopped reading (received ${paused.messagesReceived})")
+                assertEquals(SocketState.Open, ws.state)
+
+                // Now consume everything.
+                val messages = ArrayList<SocketEvent.Message>(total)
+                val states = mutableListOf<SocketEvent.StateChanged>()
+                withTimeout(120.seconds) {
+                    ws.events.first { event ->
+                        when (event) {
+                            is SocketEvent.Message -> messages += event
+                            is SocketEvent.StateChanged -> states += event
+                            else -> Unit
+                        }
+                        messages.size == total
+                    }
+                }
+                // Nothing more arrives: no duplicate, no replay.
+                val extra = withTimeoutOrNull(500.milliseconds) { ws.messages.first() }
+                sampler.cancelAndJoin()
+                println(
+                    "slow consumer: delivered=${messages.size} published=$total " +
+                        "peak JVM heap used=${peakHeap / (1 shl 20)} MiB, peak RSS=${peakRss / 1024} MiB " +
+                        "(RSS before ${rssBefore / 1024} MiB)",
+                )
+                assertNull(extra, "a message arrived twice or unexpectedly: ${extra?.let(::brief)}")
+                assertEquals(listOf(SocketState.Connecting(1u), SocketState.Open), states.map { it.state }, "the state never left Open")
+                assertTrue(notOpen.isEmpty(), "the state left Open meanwhile: $notOpen")
+                assertEquals((1..total).map { it.toULong() }, messages.map { it.seq }, "exactly once, in order")
+                assertEquals(ids, messages.map { it.id })
+                val stats = ws.stats()
+                assertEquals(total.toULong(), stats.messagesIn)
+                assertEquals(total.toULong(), stats.messagesReceived)
+                assertEquals(0uL, stats.reconnects, "the connection was never torn down")
+            }
+        }
+    }
+
+    @Test
+    fun `scenario 3, waiting for open and for acks keeps every event`(): Unit = runBlocking {
+        ServerProcess.start().use { server ->
+            SteadySocket(quick(server.url)).use { ws ->
+                ws.connect()
+                withTimeout(10.seconds) { ws.awaitOpen() }
+                withTimeout(5.seconds) { ws.awaitOpen() } // open already: returns at once
+                val json = """{"text":"waited"}"""
+                val id = withTimeout(10.seconds) { ws.sendAndWait(json) }
+                withTimeout(1.seconds) { ws.awaitAcked(id) } // remembered: returns at once
+
+                // The waits took nothing: the stream still has the states, the ack and the echo.
+                val seen = mutableListOf<SocketEvent>()
+                withTimeout(10.seconds) {
+                    ws.events.first { event ->
+                        seen += event
+                        seen.any { it is SocketEvent.Acked } && seen.any { it is SocketEvent.Message }
+                    }
+                }
+                val states = seen.filterIsInstance<SocketEvent.StateChanged>()
+                assertEquals(listOf(SocketState.Connecting(1u), SocketState.Open), states.map { it.state }, "${seen.map(::brief)}")
+                assertEquals(listOf(SocketEvent.Acked(id)), seen.filterIsInstance<SocketEvent.Acked>())
+                val echo = seen.filterIsInstance<SocketEvent.Message>().single()
+                assertEquals(id, echo.id)
+                checkEcho(echo, json)
+            }
+        }
+    }
+
+    @Test
+    fun `scenario 4, send returns the id at once and sendAndWait after the ack`(): Unit = runBlocking {
+        ServerProcess.start().use { server ->
+            SteadySocket(quick(server.url)).use { ws ->
+                // Not even connected: send still queues and returns the id.
+                val early = ws.send("""{"n":1}""")
+                assertTrue(early.isNotEmpty())
+                assertEquals(1uL, ws.stats().outboxLen)
+                assertEquals(0uL, ws.stats().messagesAcked)
+                // sendAndWait waits for the ack, which cannot come before connect().
+                val timedOut = runCatching { ws.sendAndWait("""{"n":2}""", timeout = 300.milliseconds) }.exceptionOrNull()
+                val timeout = assertInstanceOf(SendTimeoutException::class.java, timedOut)
+                assertEquals(300.milliseconds, timeout.timeout)
+                assertEquals(2uL, ws.stats().outboxLen, "a timed-out message stays queued")
+
+                ws.connect()
+                val third = withTimeout(10.seconds) { ws.sendAndWait("""{"n":3}""") }
+                // Returned after the server stored it; the earlier ones went first (same order).
+                withTimeout(1.seconds) {
+                    ws.awaitAcked(early)
+                    ws.awaitAcked(timeout.id)
+                    ws.awaitAcked(third)
+                }
+                assertEquals(0uL, ws.stats().outboxLen)
+                assertEquals(3uL, ws.stats().messagesAcked)
+                val acks = withTimeout(10.seconds) {
+                    ws.events.take(2 + 3 + 3).toList() // Connecting, Open, three acks, three echoes
+                }
+                assertEquals(listOf(early, timeout.id, third), acks.filterIsInstance<SocketEvent.Acked>().map { it.id }, acks.map(::brief).toString())
+                assertEquals(listOf(early, timeout.id, third), acks.filterIsInstance<SocketEvent.Message>().map { it.id })
+            }
+        }
+    }
+
+    @Test
+    fun `scenario 5, close fails every waiter at once, ends the stream, and the state is Closed`(): Unit = runBlocking {
+        val port = ServerProcess.freePort() // nothing listens: the socket never opens
+        val parent = Job()
+        val ws = SteadySocket(quick("ws://127.0.0.1:$port/ws"), Dispatchers.Default + parent)
+        val events = record(ws)
+        ws.connect()
+        events.await("Reconnecting") { isState(it) { s -> s is SocketState.Reconnecting } }
+        val queued = ws.send("""{"never":"acked"}""")
+        val waits: List<Deferred<Throwable?>> = listOf(
+            async { runCatching { ws.awaitOpen() }.exceptionOrNull() },
+            async { runCatching { ws.sendAndWait("""{"also":"never"}""") }.exceptionOrNull() },
+            async { runCatching { ws.awaitAcked(queued) }.exceptionOrNull() },
+        )
+        delay(300)
+        assertTrue(waits.none { it.isCompleted }, "the waits wait")
+
+        val started = System.nanoTime()
+        ws.close()
+        assertEquals(SocketState.Closed, ws.state)
+        val errors = withTimeout(2.seconds) { waits.map { it.await() } }
+        val took = (System.nanoTime() - started) / 1_000_000
+        assertTrue(took < 1_000, "the waits failed after $took ms")
+        errors.forEach { assertInstanceOf(SocketClosedException::class.java, it) }
+        assertEquals(queued, (errors[2] as SocketClosedException).id)
+
+        // The running collector got the events queued until the close, then its flow completed.
+        val tail = withTimeout(5.seconds) { buildList { for (event in events) add(event) } }
+        val last = tail.filterIsInstance<SocketEvent.StateChanged>().last()
+        assertEquals(SocketState.Closed, last.state, tail.map(::brief).toString())
+        assertInstanceOf(StateCause.App::class.java, last.cause)
+
+        // Nothing waits on a closed socket.
+        withTimeout(2.seconds) {
+            assertInstanceOf(SocketClosedException::class.java, runCatching { ws.awaitOpen() }.exceptionOrNull())
+            assertInstanceOf(SocketClosedException::class.java, runCatching { ws.sendAndWait("{}") }.exceptionOrNull())
+            assertInstanceOf(SocketClosedException::class.java, runCatching { ws.awaitAcked(queued) }.exceptionOrNull())
+            ws.events.collect { throw AssertionError("an event after close: $it") } // completes at once
+        }
+        assertThrows(SocketClosedException::class.java) { ws.send("{}") }
+        assertThrows(SocketClosedException::class.java) { ws.connect() }
+        ws.setAppState(AppLifecycle.FOREGROUND) // hints after close are ignored
+        ws.setNetwork(NetworkStatus.Unavailable)
+        ws.disconnect()
+        ws.close() // idempotent
+        assertEquals("SteadySocket(state=closed)", ws.toString())
+        // Nothing is left running under the parent job.
+        parent.complete()
+        withTimeout(5.seconds) { parent.join() }
+
+        // A socket nobody collected closes as promptly, and a collection started after close()
+        // still gets the events that were queued (ending with Closed), then completes.
+        val idleParent = Job()
+        val idle = SteadySocket(quick("ws://127.0.0.1:$port/ws"), Dispatchers.Default + idleParent)
+        idle.connect()
+        val idleWait = async { runCatching { idle.awaitOpen() }.exceptionOrNull() }
+        delay(300)
+        idle.use { }
+        assertInstanceOf(SocketClosedException::class.java, withTimeout(2.seconds) { idleWait.await() })
+        idleParent.complete()
+        withTimeout(5.seconds) { idleParent.join() }
+        val queuedAtClose = withTimeout(5.seconds) { idle.events.toList() }
+        val states = queuedAtClose.filterIsInstance<SocketEvent.StateChanged>()
+        assertEquals(SocketState.Connecting(1u), states.first().state, queuedAtClose.map(::brief).toString())
+        assertEquals(SocketState.Closed, states.last().state)
+        assertInstanceOf(StateCause.App::class.java, states.last().cause)
+        assertEquals(emptyList<SocketEvent>(), withTimeout(2.seconds) { idle.events.toList() }, "the stream stays ended")
+    }
+
+    @Test
+    fun `scenario 6, every state change carries its cause`(): Unit = runBlocking {
+        // Refused: each failed attempt is told apart from a dropped connection.
+        val port = ServerProcess.freePort()
+        SteadySocket(quick("ws://127.0.0.1:$port/ws")).use { ws ->
+            val events = record(ws)
+            ws.connect()
+            val connecting = events.await("Connecting") { isState(it) { s -> s is SocketState.Connecting } } as SocketEvent.StateChanged
+            assertInstanceOf(StateCause.App::class.java, connecting.cause)
+            val refused = events.await("Reconnecting") { isState(it) { s -> s is SocketState.Reconnecting } } as SocketEvent.StateChanged
+            val attempt = assertInstanceOf(StateCause.AttemptFailed::class.java, refused.cause)
+            assertEquals(ConnectionErrorKind.REFUSED, attempt.problem.kind, attempt.problem.message)
+            assertTrue(attempt.problem.message.contains("127.0.0.1:$port"), attempt.problem.message)
+            val retry = events.await("Connecting again") { isState(it) { s -> s is SocketState.Connecting } } as SocketEvent.StateChanged
+            assertInstanceOf(StateCause.RetryDue::class.java, retry.cause)
+        }
+
+        // Dropped: an open connection whose server dies, then attempts that fail, then close().
+        val server = ServerProcess.start()
+        try {
+            SteadySocket(quick(server.url)).use { ws ->
+                val events = record(ws)
+                ws.connect()
+                val open = events.await("Open") { isState(it) { s -> s == SocketState.Open } } as SocketEvent.StateChanged
+                assertInstanceOf(StateCause.Opened::class.java, open.cause)
+                server.kill()
+                val dropped = events.await("Reconnecting after the drop") { isState(it) { s -> s is SocketState.Reconnecting } } as SocketEvent.StateChanged
+                val drop = assertInstanceOf(StateCause.ConnectionDropped::class.java, dropped.cause, brief(dropped))
+                assertTrue(drop.problem.message.isNotBlank())
+                val next = events.await("a failed attempt") { isState(it) { s -> s is SocketState.Reconnecting } } as SocketEvent.StateChanged
+                val failed = assertInstanceOf(StateCause.AttemptFailed::class.java, next.cause, brief(next))
+                assertEquals(ConnectionErrorKind.REFUSED, failed.problem.kind, failed.problem.message)
+
+                ws.close()
+                val tail = withTimeout(5.seconds) { buildList { for (event in events) add(event) } }
+                val closed = tail.filterIsInstance<SocketEvent.StateChanged>().last()
+                assertEquals(SocketState.Closed, closed.state, tail.map(::brief).toString())
+                assertInstanceOf(StateCause.App::class.java, closed.cause)
+            }
+        } finally {
+            server.close()
+        }
+    }
+
+    @Test
+    fun `scenario 7, server SIGKILLed and restarted with its data dir loses and duplicates nothing`(): Unit = runBlocking {
+        val dataDir = Files.createTempDirectory("steadyws-kotlin-kill").toFile()
+        var server: ServerProcess? = ServerProcess.start("127.0.0.1:0", "--data-dir", dataDir.path)
+        val listen = server!!.listen
+        try {
+            SteadySocket(quick(server.url)).use { alice ->
+                SteadySocket(quick(server.url)).use { bob ->
+                    val acked = mutableListOf<String>()
+                    val failed = mutableListOf<SocketEvent>()
+                    val aliceSeen = mutableListOf<Pair<ULong, String>>()
+                    val bobSeen = mutableListOf<Pair<ULong, String>>()
+                    for ((ws, seen) in listOf(alice to aliceSeen, bob to bobSeen)) {
+                        launch {
+                            ws.events.collect { event ->
+                                when (event) {
+                                    is SocketEvent.Acked -> acked += event.id
+                                    is SocketEvent.SendFailed -> failed += event
+                                    is SocketEvent.Message -> seen += event.seq!! to event.id!!
+                                    else -> Unit
+                                }
+                            }
+                        }
+                    }
+                    alice.connect()
+                    bob.connect()
+                    withTimeout(10.seconds) {
+                        alice.awaitOpen()
+                        bob.awaitOpen()
+                    }
+                    val sent = mutableListOf<String>()
+                    var waitingSend: Deferred<String>? = null
+                    for (i in 0 until 120) {
+                        // Alice and Bob both write up; each reads the whole stream down.
+                        sent += alice.send("""{"from":"alice","n":$i}""")
+                        sent += bob.send("""{"from":"bob","n":$i}""")
+                        if (i == 50) server!!.kill().also { server = null }
+                        if (i == 60) {
+                            // A sendAndWait issued while the server is dead returns after the restart.
+                            waitingSend = async { alice.sendAndWait("""{"from":"alice","while":"down"}""") }
+                        }
+                        if (i == 70) server = ServerProcess.start(listen, "--data-dir", dataDir.path)
+                        delay(15)
+                    }
+                    val total = sent.size + 1
+                    val lateId = withTimeout(30.seconds) { waitingSend!!.await() }
+                    sent += lateId
+                    withTimeout(30.seconds) {
+                        while (aliceSeen.size < total || bobSeen.size < total || acked.size < total) delay(50)
+                    }
+                    delay(300) // anything extra (a duplicate) would arrive now
+                    assertTrue(failed.isEmpty(), "failed sends: $failed")
+                    // Up: every message acknowledged exactly once.
+                    assertEquals(total, acked.size, "acks")
+                    assertEquals(sent.toSet(), acked.toSet(), "acked ids")
+                    assertEquals(total, acked.toSet().size, "an id was acked twice")
+                    // Down: both clients saw the whole stream once each, in seq order, each message once.
+                    val expectedSeqs = (1..total).map { it.toULong() }
+                    for ((name, seen) in listOf("alice" to aliceSeen, "bob" to bobSeen)) {
+                        assertEquals(expectedSeqs, seen.map { it.first }, "$name: lost, duplicated or reordered")
+                        assertEquals(sent.toSet(), seen.map { it.second }.toSet(), "$name: the stream holds each message once")
+                    }
+                    println("server restart: sent=$total acked=${acked.size} alice=${aliceSeen.size} bob=${bobSeen.size} lost=0 duplicated=0")
+                    assertTrue(alice.stats().reconnects >= 1u, "alice reconnected")
+                    assertTrue(bob.stats().reconnects >= 1u, "bob reconnected")
+                    assertEquals(0uL, alice.stats().outboxLen)
+                    assertFalse(alice.state is SocketState.Failed)
+                }
+            }
+        } finally {
+            server?.close()
+            dataDir.deleteRecursively()
+        }
+    }
+
+    // ---- the event stream ------------------------------------------------------------------------
+
+    @Test
+    fun `one collector at a time, and a stopped or cancelled collector leaves the rest to the next`(): Unit = runBlocking {
+        ServerProcess.start().use { server ->
+            SteadySocket(quick(server.url)).use { ws ->
+                ws.connect()
+                withTimeout(10.seconds) { ws.events.first { isState(it) { s -> s == SocketState.Open } } }
+
+                // A collector waiting for events; a second one (events or messages) is refused.
+                val first = launch(start = CoroutineStart.UNDISPATCHED) { ws.events.collect { } }
+                val second = runCatching { ws.events.collect { } }.exceptionOrNull()
+                assertInstanceOf(IllegalStateException::class.java, second)
+                assertTrue(second!!.message!!.contains("already being collected"), second.message)
+                assertInstanceOf(IllegalStateException::class.java, runCatching { ws.messages.collect { } }.exceptionOrNull())
+                // Cancelled while it waits: whatever its pending fetch returns goes to the next collector.
+                delay(100)
+                first.cancelAndJoin()
+
+                val ids = publish(server.url, 20, "handover")
+                val head = withTimeout(10.seconds) { ws.messages.take(5).toList() }
+                val rest = withTimeout(10.seconds) { ws.messages.take(15).toList() }
+                assertEquals(ids, (head + rest).map { it.id }, "nothing lost or repeated between collectors")
+                assertEquals((1..20).map { it.toULong() }, (head + rest).map { it.seq })
+            }
+        }
+    }
+
+    @Test
+    fun `collecting on a single-threaded dispatcher never blocks it, and sockets start no threads`(): Unit = runBlocking {
+        ServerProcess.start().use { server ->
+            // Warm up: the shared native runtime and the dispatchers exist after this.
+            SteadySocket(quick(server.url)).use { warm ->
+                warm.connect()
+                withTimeout(10.seconds) { warm.awaitOpen() }
+            }
+            val threadsBefore = osThreads()
+            val executor = Executors.newSingleThreadExecutor { Thread(it, "fake-main").apply { isDaemon = true } }
+            val main = executor.asCoroutineDispatcher() // stands in for Dispatchers.Main
+            val sockets = List(20) { SteadySocket(quick(server.url)) }
+            try {
+                val received = CompletableDeferred<SocketEvent.Message>()
+                val collectors = sockets.map { ws ->
+                    launch(main) { ws.messages.collect { if (!received.isCompleted) received.complete(it) } }
+                }
+                sockets.forEach { it.connect() }
+                withTimeout(20.seconds) { sockets.forEach { it.awaitOpen() } }
+                // 20 collectors wait on the "main" thread, which stays free for other work.
+                var slowest = 0L
+                repeat(50) {
+                    val started = System.nanoTime()
+                    withContext(main) { }
+                    slowest = maxOf(slowest, (System.nanoTime() - started) / 1_000_000)
+                    delay(10)
+                }
+                assertTrue(slowest < 200, "the main thread was held for $slowest ms")
+                val threadsAfter = osThreads()
+                println("20 sockets open and collected: OS threads $threadsBefore -> $threadsAfter; slowest main-thread hop $slowest ms")
+                assertTrue(threadsAfter - threadsBefore < 10, "threads $threadsBefore -> $threadsAfter")
+                // And events do arrive on it.
+                sockets[0].sendAndWait("""{"to":"everyone"}""", timeout = 10.seconds)
+                assertEquals(1uL, withTimeout(10.seconds) { received.await() }.seq)
+                collectors.forEach { it.cancelAndJoin() }
+            } finally {
+                sockets.forEach { it.close() }
+                main.close()
+            }
+        }
+    }
+
+    // ---- the rest of the API ---------------------------------------------------------------------
+
+    @Test
+    fun `connect, send, and receive on the sender and on another client`(): Unit = runBlocking {
+        ServerProcess.start().use { server ->
+            SteadySocket(quick(server.url)).use { alice ->
+                SteadySocket(quick(server.url)).use { bob ->
+                    val aliceEvents = record(alice)
+                    val bobEvents = record(bob)
+                    alice.connect()
+                    bob.connect()
+                    withTimeout(10.seconds) {
+                        alice.awaitOpen()
+                        bob.awaitOpen()
+                    }
+                    assertEquals(SocketState.Open, alice.state)
+
+                    val json = """{"text":"hello from kotlin","n":1}"""
+                    val id = withTimeout(10.seconds) { alice.sendAndWait(json) }
+                    assertTrue(id.isNotEmpty())
+                    assertEquals(1uL, alice.stats().messagesAcked)
+                    assertEquals(0uL, alice.stats().outboxLen)
+
+                    // The ack is also an event, and the server fans the message out to everyone,
+                    // the sender included (in either order).
+                    val (_, echo) = aliceEvents.awaitAll(
+                        "Acked" to { e: SocketEvent -> e is SocketEvent.Acked && e.id == id },
+                        "echo" to { e: SocketEvent -> e is SocketEvent.Message && e.id == id },
+                    )
+                    checkEcho(echo as SocketEvent.Message, json)
+                    checkEcho(bobEvents.await("echo on bob") { it is SocketEvent.Message && it.id == id } as SocketEvent.Message, json)
+
+                    // send: an id now, the Acked event later.
+                    val queued = bob.send("""{"text":"hi alice"}""")
+                    bobEvents.await("Acked for bob") { it is SocketEvent.Acked && it.id == queued }
+                    val down = aliceEvents.await("bob's message") { it is SocketEvent.Message && it.id == queued }
+                    assertEquals(2uL, (down as SocketEvent.Message).seq)
+                    assertEquals(ResumePosition(2uL, down.ts), down.position)
+                    assertEquals(2uL, alice.stats().lastSeq)
+                }
+            }
+        }
+    }
+
+    @Test
+    fun `state changes arrive as events and the state property is current`(): Unit = runBlocking {
+        ServerProcess.start().use { server ->
+            SteadySocket(quick(server.url)).use { ws ->
+                assertEquals(SocketState.Idle, ws.state)
+                val events = record(ws)
+                ws.connect()
+                val connecting = events.await("Connecting") { isState(it) { s -> s is SocketState.Connecting } }
+                assertEquals(SocketState.Connecting(1u), (connecting as SocketEvent.StateChanged).state)
+                events.await("Open") { isState(it) { s -> s == SocketState.Open } }
+                assertEquals(SocketState.Open, ws.state)
+
+                ws.disconnect()
+                val closed = events.await("Closed") { isState(it) { s -> s == SocketState.Closed } } as SocketEvent.StateChanged
+                assertInstanceOf(StateCause.App::class.java, closed.cause)
+                assertEquals(SocketState.Closed, ws.state)
+
+                // connect() after disconnect() starts over.
+                ws.connect()
+                events.await("Open again") { isState(it) { s -> s == SocketState.Open } }
+                withTimeout(5.seconds) { ws.awaitOpen() }
+                assertEquals("SteadySocket(state=open)", ws.toString())
+            }
+        }
+    }
+
+    @Test
+    fun `everything thrown derives from SteadyWsException and says what is wrong`(): Unit = runBlocking {
+        // An http:// URL is refused at construction, with the ws:// form to use.
+        val invalid = assertThrows(InvalidOptionsException::class.java) { SteadySocket("http://127.0.0.1:9/ws") }
+        assertInstanceOf(SteadyException.InvalidUrl::class.java, invalid.error)
+        assertEquals(invalid.error, invalid.cause)
+        val explanation = invalid.message!!
+        assertTrue(explanation.contains("ws://127.0.0.1:9/ws"), explanation)
+        assertFalse(explanation.startsWith("message="), explanation)
+        assertInstanceOf(InvalidOptionsException::class.java, runCatching { SteadySocket("ws://127.0.0.1:9/ws") { outboxMaxMessages = 0u } }.exceptionOrNull())
+
+        val port = ServerProcess.freePort()
+        SteadySocket(quick("ws://127.0.0.1:$port/ws") { outboxMaxMessages = 3u }).use { ws ->
+            ws.connect()
+            // Queueing errors.
+            val notJson = assertThrows(InvalidMessageException::class.java) { ws.send("not json") }
+            assertInstanceOf(SteadyException.NotJson::class.java, notJson.error)
+            assertTrue(!notJson.message.isNullOrBlank(), "NotJson explains the parse error")
+            assertThrows(InvalidMessageException::class.java) { ws.sendText("raw text needs raw mode") }
+            assertThrows(IllegalArgumentException::class.java) { ws.send("1", ttl = Duration.ZERO) }
+
+            // A message that cannot be acknowledged in time.
+            val expired = runCatching { withTimeout(10.seconds) { ws.sendAndWait("""{"late":true}""", ttl = 200.milliseconds) } }.exceptionOrNull()
+            val failure = assertInstanceOf(SendFailedException::class.java, expired)
+            assertEquals(SendFailureKind.EXPIRED, failure.reason)
+            assertTrue(failure.message!!.contains(" expired: "), failure.message)
+
+            // Waits that time out; the socket goes on trying.
+            val openTimeout = assertInstanceOf(OpenTimeoutException::class.java, runCatching { ws.awaitOpen(300.milliseconds) }.exceptionOrNull())
+            assertFalse(openTimeout.state == SocketState.Open)
+            val unknown = assertInstanceOf(UnknownMessageException::class.java, runCatching { ws.awaitAcked("no-such-id", 1.seconds) }.exceptionOrNull())
+            assertEquals("no-such-id", unknown.id)
+
+            // The outbox holds 3: the fourth is refused.
+            repeat(3) { ws.send("""{"fill":$it}""") }
+            val full = assertThrows(OutboxFullException::class.java) { ws.send("""{"fill":3}""") }
+            assertInstanceOf(SteadyException.OutboxFull::class.java, full.error)
+
+            listOf<Throwable>(invalid, notJson, failure, openTimeout, unknown, full).forEach {
+                assertInstanceOf(SteadyWsException::class.java, it)
+            }
+        }
+    }
+
+    @Test
+    fun `background disconnects after the grace period and foreground reconnects`(): Unit = runBlocking {
+        ServerProcess.start().use { server ->
+            val options = quick(server.url) {
+                background = BackgroundMode.DISCONNECT_AFTER_GRACE
+                backgroundGraceMs = 300u
+            }
+            SteadySocket(options).use { ws ->
+                val events = record(ws)
+                ws.connect()
+                withTimeout(10.seconds) { ws.awaitOpen() }
+                ws.setAppState(AppLifecycle.BACKGROUND)
+                val suspended = events.await("Suspended") { isState(it) { s -> s == SocketState.Suspended } } as SocketEvent.StateChanged
+                assertInstanceOf(StateCause.Lifecycle::class.java, suspended.cause)
+                // Queued while suspended, delivered after foreground.
+                val queued = ws.send("""{"from":"background"}""")
+                delay(300)
+                assertEquals(SocketState.Suspended, ws.state, "no reconnect while in the background")
+                ws.setAppState(AppLifecycle.FOREGROUND)
+                events.await("Open after foreground") { isState(it) { s -> s == SocketState.Open } }
+                withTimeout(10.seconds) { ws.awaitAcked(queued) }
+                events.await("ack of the queued message") { it is SocketEvent.Acked && it.id == queued }
+            }
+        }
+    }
+
+    @Test
+    fun `no attempts while the network is gone and one at once when it returns`(): Unit = runBlocking {
+        val port = ServerProcess.freePort()
+        SteadySocket(quick("ws://127.0.0.1:$port/ws") { backoffInitialMs = 5_000u; backoffMaxMs = 10_000u }).use { ws ->
+            val events = record(ws)
+            ws.connect()
+            events.await("Reconnecting") { isState(it) { s -> s is SocketState.Reconnecting } }
+            ws.setNetwork(NetworkStatus.Unavailable)
+            val waiting = events.await("WaitingForNetwork") { isState(it) { s -> s == SocketState.WaitingForNetwork } } as SocketEvent.StateChanged
+            assertInstanceOf(StateCause.Lifecycle::class.java, waiting.cause)
+            ServerProcess.start("127.0.0.1:$port").use {
+                val started = System.nanoTime()
+                ws.setNetwork(NetworkStatus.Available("wifi"))
+                // The backoff says 5 s; the network hint attempts at once.
+                withTimeout(3.seconds) { ws.awaitOpen() }
+                val took = (System.nanoTime() - started) / 1_000_000
+                assertTrue(took < 2_000, "open after $took ms")
+                events.await("Open", timeout = 3.seconds) { isState(it) { s -> s == SocketState.Open } }
+            }
+        }
+    }
+
+    @Test
+    fun `states print as sentences and compare by value`() {
+        assertEquals("open", SocketState.Open.toString())
+        assertEquals("idle", SocketState.Idle.toString())
+        assertEquals("connecting (attempt 2)", SocketState.Connecting(2u).toString())
+        assertEquals("reconnecting (attempt 3 in 400 ms)", SocketState.Reconnecting(3u, 400uL).toString())
+        assertEquals("gave up", SocketState.Failed("gave up", true).toString())
+        assertEquals(SocketState.Connecting(2u), SocketState.Connecting(2u))
+        assertEquals(SocketState.Connecting(2u).hashCode(), SocketState.Connecting(2u).hashCode())
+        assertFalse(SocketState.Connecting(2u) == SocketState.Connecting(3u))
+        assertEquals(setOf(SocketState.Open, SocketState.Closed), setOf(SocketState.Open, SocketState.Closed, SocketState.Open))
+    }
+
+    @Test
+    fun `NativeSocket shutdown ends the event stream and resolves its waits`(): Unit = runBlocking {
+        // The generated object directly: an idle socket has no events, so nextEvents() waits.
+        NativeSocket(quick("ws://127.0.0.1:${ServerProcess.freePort()}/ws")).use { socket ->
+            val pending = async(Dispatchers.Default) { socket.nextEvents(16u) }
+            val open = async(Dispatchers.Default) { socket.waitOpen(null) }
+            delay(300)
+            assertFalse(pending.isCompleted, "nextEvents() returned on an idle socket")
+            socket.shutdown()
+            assertEquals(OpenOutcome.Closed, withTimeout(5.seconds) { open.await() })
+            // What was queued (the Closed state change), then empty for good.
+            val tail = withTimeout(5.seconds) { pending.await() + socket.tryNextEvents(16u) }
+            assertTrue(tail.all { it is SocketEvent.StateChanged }, "after shutdown: $tail")
+            assertEquals(emptyList<SocketEvent>(), withTimeout(5.seconds) { socket.nextEvents(16u) })
+            assertEquals(OpenOutcome.Closed, withTimeout(1.seconds) { socket.waitOpen(null) })
+            assertEquals(SocketState.Closed, socket.state())
+        }
+
+        // An open socket: shutdown closes the connection, and it does not reconnect.
+        ServerProcess.start().use { server ->
+            NativeSocket(quick(server.url)).use { socket ->
+                socket.connect()
+                assertEquals(OpenOutcome.Open, withTimeout(10.seconds) { socket.waitOpen(null) })
+                socket.shutdown()
+                val tail = withTimeout(5.seconds) {
+                    buildList {
+                        while (true) {
+                            val batch = socket.nextEvents(16u)
+                            if (batch.isEmpty()) break
+                            addAll(batch)
+                        }
+                    }
+                }
+                assertTrue(tail.all { it is SocketEvent.StateChanged }, "events: $tail")
+                assertEquals(SocketState.Closed, (tail.last() as SocketEvent.StateChanged).state)
+                assertEquals(SocketState.Closed, socket.state())
+            }
+        }
+    }
+
+    @Test
+    fun `calling a released socket throws instead of crashing`() {
+        val raw = NativeSocket(quick("ws://127.0.0.1:9/ws"))
+        raw.close() // the generated AutoCloseable: frees the native object
+        assertThrows(IllegalStateException::class.java) { raw.send("""{"late":true}""") }
+        assertThrows(IllegalStateException::class.java) { raw.state() }
+        val wrapped = SteadySocket(quick("ws://127.0.0.1:9/ws"))
+        wrapped.close()
+        wrapped.close() // closing twice is harmless
+        assertEquals(SocketState.Closed, wrapped.state)
+        assertThrows(SocketClosedException::class.java) { wrapped.stats() }
+    }
+}

@@ -1,0 +1,442 @@
+"""API checks for the hand-written Swift, run by ../test.sh (no Swift compiler needed).
+
+A parse does not see a call with the wrong argument labels, a pattern with the wrong number of
+associated values, or a missing `await`; those are the mistakes a change of the generated API
+causes. Without a compiler, these checks catch the common ones, from the tree-sitter trees:
+
+  native calls   every `native.NAME(LABELS…)` call in the hand-written files names a method the
+                 generated `NativeSocketProtocol` declares, with the same argument labels in the
+                 same order, under `await` when the method is async and `try` when it throws;
+  enum cases     every `.CASE(…)` (construction or pattern) whose name is a case of a generated
+                 enum or of an enum in the hand-written files has the arity of one such case, and
+                 the labels it gives match that case's labels;
+  surface        the layer declares the API of spec 8 (`SteadySocket` and its members,
+                 `SteadyWSError` and its cases) and none of the names it replaced;
+  scenarios      the XCTest suite declares `testScenario1…` to `testScenario7…`, once each.
+
+Negative controls feed known-bad snippets through the same code and pass only when reported.
+
+Usage: check_api.py --generated FILE --layer FILE… --tests FILE…
+Prints `ok - NAME` or `not ok - NAME`, details indented. Exit status 1 on any failure.
+"""
+
+import argparse
+import re
+import sys
+
+import tree_sitter
+import tree_sitter_swift
+
+PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_swift.language()))
+COMMENTS = {"comment", "multiline_comment"}
+STRINGS = {"line_string_literal", "multi_line_string_literal", "raw_string_literal"}
+SCOPE_ENDS = {"lambda_literal", "function_body", "statements", "computed_property", "source_file"}
+
+# The API of spec 8, as the layer must declare it.
+SURFACE_TYPES = {
+    "SteadySocket": {
+        "send", "sendAndWait", "waitAcked", "waitOpen", "events", "messages", "connect",
+        "disconnect", "setAppState", "setNetwork", "close", "state", "stats",
+    },
+    "SteadyWSError": {
+        "invalid", "outboxFull", "sendFailed", "timedOut", "closed", "connectionFailed",
+    },
+}
+# Names the new API replaced (no aliases are kept).
+REMOVED = ["SteadyConnection", "SteadyWaitError", "SendFailure", "EventHub", "backlogLimit",
+           "waitUntilOpen", "connectionLost", "enqueue"]
+SCENARIOS = 7
+
+
+def parse(source: str):
+    return PARSER.parse(source.encode("utf-8")).root_node
+
+
+def walk(node):
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.children))
+
+
+def text(node) -> str:
+    return node.text.decode("utf-8") if node.text else ""
+
+
+def code_only(source: str) -> str:
+    """The source with comments and string literals blanked (same length, same lines)."""
+    chars = list(source.encode("utf-8"))
+    for node in walk(parse(source)):
+        if node.type in COMMENTS or node.type in STRINGS:
+            for i in range(node.start_byte, node.end_byte):
+                if chars[i] != 0x0A:
+                    chars[i] = 0x20
+    return bytes(chars).decode("utf-8", "replace")
+
+
+def line(node) -> int:
+    return node.start_point[0] + 1
+
+
+# --- generated declarations -------------------------------------------------------------------
+
+def parameter_labels(params):
+    """Argument labels of `parameter` nodes: the external name (None for `_`)."""
+    labels = []
+    for param in params:
+        names = []
+        for child in param.children:
+            if child.type == ":":
+                break
+            if child.type == "simple_identifier" or text(child) == "_":
+                names.append(text(child))
+        label = names[0] if names else None
+        labels.append(None if label == "_" else label)
+    return labels
+
+
+def protocol_methods(root, protocol: str):
+    """name -> list of (labels, is_async, throws) for the protocol's functions."""
+    methods = {}
+    for node in walk(root):
+        if node.type != "protocol_declaration":
+            continue
+        name = node.child_by_field_name("name")
+        if name is None or text(name) != protocol:
+            continue
+        for member in walk(node):
+            if member.type != "protocol_function_declaration":
+                continue
+            fname = text(member.child_by_field_name("name"))
+            params = [c for c in member.children if c.type == "parameter"]
+            kinds = {c.type for c in member.children}
+            methods.setdefault(fname, []).append(
+                (parameter_labels(params), "async" in kinds, "throws" in kinds)
+            )
+    return methods
+
+
+def enum_cases(root):
+    """case name -> list of (enum, labels) over every enum in the tree (labels: None = unlabelled)."""
+    cases = {}
+    for node in walk(root):
+        if node.type != "class_declaration":
+            continue
+        kind = node.child_by_field_name("declaration_kind")
+        if kind is None or text(kind) != "enum":
+            continue
+        enum = text(node.child_by_field_name("name"))
+        body = node.child_by_field_name("body")
+        if body is None:
+            continue
+        for entry in body.children:
+            if entry.type != "enum_entry":
+                continue
+            current = None
+            for child in entry.children:
+                if child.type == "simple_identifier":
+                    current = text(child)
+                    cases.setdefault(current, []).append((enum, []))
+                elif child.type == "enum_type_parameters" and current is not None:
+                    labels = []
+                    group = []
+                    parts = [c for c in child.children if c.type not in COMMENTS]
+                    for part in parts[1:-1] + [None]:
+                        if part is None or part.type == ",":
+                            has_label = (
+                                len(group) >= 2
+                                and group[0].type == "simple_identifier"
+                                and group[1].type == ":"
+                            )
+                            labels.append(text(group[0]) if has_label else None)
+                            group = []
+                        else:
+                            group.append(part)
+                    cases[current][-1] = (enum, labels)
+    return cases
+
+
+# --- uses in the hand-written files -----------------------------------------------------------
+
+def covered_by(node, kind: str) -> bool:
+    """True when an ancestor of `node` within its closure or statement list is of type `kind`."""
+    parent = node.parent
+    while parent is not None and parent.type not in SCOPE_ENDS:
+        if parent.type == kind:
+            return True
+        parent = parent.parent
+    return False
+
+
+def native_calls(root):
+    """(line, method, labels, node) of every `native.NAME(…)` call."""
+    calls = []
+    for node in walk(root):
+        if node.type != "call_expression" or not node.children:
+            continue
+        callee = node.children[0]
+        if callee.type != "navigation_expression":
+            continue
+        target = callee.child_by_field_name("target")
+        suffix = callee.child_by_field_name("suffix")
+        if target is None or suffix is None or text(target) not in ("native", "self.native"):
+            continue
+        method = text(suffix).lstrip(".")
+        arguments = [c for c in walk(node.children[-1]) if c.type == "value_arguments"][:1]
+        labels = []
+        for argument_list in arguments:
+            for argument in argument_list.children:
+                if argument.type != "value_argument":
+                    continue
+                label = argument.child_by_field_name("name")
+                labels.append(text(label).strip() if label is not None else None)
+        calls.append((line(node), method, labels, node))
+    return calls
+
+
+CASE_USE = re.compile(r"\.([a-z]\w*)\(")
+LABEL = re.compile(r"^\s*(?:let\s+|var\s+)?([A-Za-z_]\w*)\s*:(?!:)")
+
+
+def split_arguments(source: str, open_at: int):
+    """The top-level comma-separated arguments of the parenthesis at `open_at`; None if unclosed."""
+    depth = 0
+    start = open_at + 1
+    parts = []
+    for i in range(open_at, len(source)):
+        char = source[i]
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                last = source[start:i]
+                if parts or last.strip():
+                    parts.append(last)
+                return parts
+        elif char == "," and depth == 1:
+            parts.append(source[start:i])
+            start = i + 1
+    return None
+
+
+def case_uses(code: str, names):
+    """(line, name, arity, labels) of every `.name(…)` with a known case name."""
+    uses = []
+    for match in CASE_USE.finditer(code):
+        name = match.group(1)
+        if name not in names:
+            continue
+        arguments = split_arguments(code, match.end() - 1)
+        if arguments is None:
+            continue
+        labels = []
+        for argument in arguments:
+            found = LABEL.match(argument)
+            # `let x: T` is not a label; `label: value` is.
+            labels.append(found.group(1) if found and not argument.strip().startswith(("let ", "var ")) else None)
+        uses.append((code.count("\n", 0, match.start()) + 1, name, len(arguments), labels))
+    return uses
+
+
+def case_problems(code: str, cases):
+    problems = []
+    for number, name, arity, labels in case_uses(code, cases):
+        candidates = cases[name]
+        fits = [
+            (enum, declared) for enum, declared in candidates
+            if len(declared) == arity
+            and all(given is None or given == want for given, want in zip(labels, declared))
+        ]
+        if not fits:
+            shapes = ", ".join(
+                f"{enum}.{name}({', '.join((l or '_') + ':' for l in declared)})"
+                for enum, declared in candidates
+            )
+            given = ", ".join((l + ":") if l else "_" for l in labels)
+            problems.append(f"line {number}: .{name}({given}) fits none of {shapes}")
+    return problems
+
+
+def call_problems(root, methods):
+    problems = []
+    calls = native_calls(root)
+    for number, method, labels, node in calls:
+        overloads = methods.get(method)
+        if not overloads:
+            problems.append(f"line {number}: native.{method}(…): NativeSocket declares no {method}")
+            continue
+        matching = [o for o in overloads if o[0] == labels]
+        if not matching:
+            wanted = " or ".join(
+                f"{method}({''.join((l or '_') + ':' for l in o[0])})" for o in overloads
+            )
+            given = "".join((l or "_") + ":" for l in labels)
+            problems.append(f"line {number}: native.{method}({given}) but the generated API has {wanted}")
+            continue
+        _, is_async, throws = matching[0]
+        if is_async and not covered_by(node, "await_expression"):
+            problems.append(f"line {number}: native.{method} is async but is not awaited")
+        if throws and not covered_by(node, "try_expression"):
+            problems.append(f"line {number}: native.{method} throws but has no try")
+    return problems, len(calls)
+
+
+# --- surface and scenarios --------------------------------------------------------------------
+
+def declared_members(root):
+    """type name -> names declared in its body (functions, properties, enum cases, inits)."""
+    members = {}
+    for node in walk(root):
+        if node.type != "class_declaration":
+            continue
+        name = node.child_by_field_name("name")
+        body = node.child_by_field_name("body")
+        if name is None or body is None:
+            continue
+        found = members.setdefault(text(name), set())
+        for child in body.children:
+            if child.type == "function_declaration":
+                found.add(text(child.child_by_field_name("name")))
+            elif child.type == "property_declaration":
+                for part in walk(child):
+                    if part.type == "pattern":
+                        found.add(text(part).strip())
+                        break
+            elif child.type == "enum_entry":
+                found.update(text(c) for c in child.children if c.type == "simple_identifier")
+    return members
+
+
+def scenario_problems(roots):
+    numbers = {}
+    for root in roots:
+        for node in walk(root):
+            if node.type != "function_declaration":
+                continue
+            name = text(node.child_by_field_name("name"))
+            found = re.match(r"testScenario(\d+)[A-Z]", name)
+            if found:
+                numbers.setdefault(int(found.group(1)), []).append(name)
+    problems = []
+    for number in range(1, SCENARIOS + 1):
+        names = numbers.get(number, [])
+        if len(names) != 1:
+            problems.append(f"scenario {number}: {len(names)} test method(s) {names}")
+    for number in sorted(set(numbers) - set(range(1, SCENARIOS + 1))):
+        problems.append(f"scenario {number} is not in the list of {SCENARIOS}: {numbers[number]}")
+    return problems, sum(len(v) for v in numbers.values())
+
+
+# --- negative controls ------------------------------------------------------------------------
+
+CONTROL_GENERATED = """
+public protocol NativeSocketProtocol: AnyObject, Sendable {
+    func nextEvents(max: UInt32) async -> [SocketEvent]
+    func send(json: String) throws -> String
+}
+public enum SocketEvent: Equatable {
+    case stateChanged(state: SocketState, cause: StateCause)
+    case acked(id: String)
+}
+"""
+CONTROLS = {
+    "a call with an old label": ("func f() async { _ = await native.nextEvents(count: 4) }", "calls"),
+    "an async call without await": ("func f() { _ = native.nextEvents(max: 4) }", "calls"),
+    "a throwing call without try": ("func f() { _ = native.send(json: j) }", "calls"),
+    "a method the generated API lacks": ("func f() { native.sendAll() }", "calls"),
+    "a pattern with an old arity": (
+        "func f(e: SocketEvent) { if case let .stateChanged(state) = e { print(state) } }", "cases"),
+    "a case with a wrong label": ("let e = SocketEvent.acked(identifier: \"x\")", "cases"),
+}
+
+
+def control_reported(snippet: str, kind: str, methods, cases) -> bool:
+    if kind == "calls":
+        problems, _ = call_problems(parse(snippet), methods)
+    else:
+        problems = case_problems(code_only(snippet), cases)
+    return bool(problems)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--generated", required=True)
+    parser.add_argument("--layer", nargs="+", required=True, help="hand-written layer files")
+    parser.add_argument("--tests", nargs="+", required=True, help="hand-written test files")
+    args = parser.parse_args()
+    failed = 0
+
+    def result(ok: bool, name: str, details=()) -> None:
+        nonlocal failed
+        print(("ok - " if ok else "not ok - ") + name)
+        for detail in list(details)[:12]:
+            print(f"    {detail}")
+        if not ok:
+            failed += 1
+
+    generated = parse(open(args.generated, encoding="utf-8").read())
+    methods = protocol_methods(generated, "NativeSocketProtocol")
+    sources = {path: open(path, encoding="utf-8").read() for path in args.layer + args.tests}
+    trees = {path: parse(source) for path, source in sources.items()}
+
+    cases = enum_cases(generated)
+    for tree in trees.values():
+        for name, shapes in enum_cases(tree).items():
+            cases.setdefault(name, []).extend(shapes)
+
+    # Negative controls, against a small generated API of their own.
+    control_root = parse(CONTROL_GENERATED)
+    control_methods = protocol_methods(control_root, "NativeSocketProtocol")
+    control_cases = enum_cases(control_root)
+    for what, (snippet, kind) in CONTROLS.items():
+        result(control_reported(snippet, kind, control_methods, control_cases),
+               f"negative control: {what} is reported")
+    good = "func f() async throws { _ = await native.nextEvents(max: 4); _ = try native.send(json: j) }"
+    result(not call_problems(parse(good), control_methods)[0]
+           and not case_problems(code_only("if case let .stateChanged(s, _) = e {}"), control_cases),
+           "control: correct calls and patterns pass")
+
+    result(bool(methods), f"generated NativeSocketProtocol: {len(methods)} methods",
+           [] if methods else ["no protocol NativeSocketProtocol in the generated Swift"])
+
+    # native calls and enum cases, per file
+    total_calls = 0
+    for path, tree in trees.items():
+        problems, count = call_problems(tree, methods)
+        total_calls += count
+        problems += case_problems(code_only(sources[path]), cases)
+        result(not problems, f"api {path}: {count} native call(s), case shapes", problems)
+
+    # surface
+    layer_members = {}
+    for path in args.layer:
+        for name, found in declared_members(trees[path]).items():
+            layer_members.setdefault(name, set()).update(found)
+    missing = []
+    for type_name, wanted in SURFACE_TYPES.items():
+        if type_name not in layer_members:
+            missing.append(f"no type {type_name}")
+            continue
+        missing += [f"{type_name}.{m} is not declared" for m in sorted(wanted - layer_members[type_name])]
+    leftovers = []
+    for path, source in sources.items():
+        code = code_only(source)
+        for name in REMOVED:
+            for found in re.finditer(rf"\b{name}\b", code):
+                leftovers.append(f"{path}:{code.count(chr(10), 0, found.start()) + 1}: {name}")
+    result(not missing and not leftovers,
+           "surface: SteadySocket and SteadyWSError as spec 8 names them; no replaced names left",
+           missing + leftovers)
+
+    # scenarios
+    problems, count = scenario_problems([trees[p] for p in args.tests])
+    result(not problems, f"scenarios: testScenario1…{SCENARIOS}, one method each ({count} found)", problems)
+    broken = parse("final class T: XCTestCase { func testScenario1A() {} func testScenario1B() {} }")
+    result(bool(scenario_problems([broken])[0]), "negative control: a missing or doubled scenario is reported")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
