@@ -12,9 +12,12 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Coroutine, Iterator, List, Optional, TypeVar
+from typing import Any, Awaitable, Callable, Coroutine, Iterator, List, Optional, TypeVar
 
 import pytest
+
+import steadyws
+from steadyws import SocketEvent, SocketState
 
 REPO = Path(__file__).resolve().parents[3]
 DEFAULT_SERVER = REPO / "target" / "debug" / "steadyws-server"
@@ -181,3 +184,66 @@ def make_server(server_binary: Path) -> Iterator[Any]:
 
 async def gather_bounded(*aws: Awaitable[Any], timeout: float) -> List[Any]:
     return list(await asyncio.wait_for(asyncio.gather(*aws), timeout))
+
+
+# -- reading events in tests ------------------------------------------------------------------
+# The layer has no consuming `wait_for` any more; tests that want "the next event like this"
+# take events from the stream themselves, on purpose, with these helpers.
+
+
+async def next_matching(
+    sock: steadyws.Socket,
+    matches: Callable[[SocketEvent], bool],
+    timeout: float = 5.0,
+    seen: Optional[List[SocketEvent]] = None,
+) -> SocketEvent:
+    """Take events until one matches (appending every event taken to `seen`); fail after
+    `timeout` seconds or at the end of the stream."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no matching event within {timeout} s; saw {seen}")
+        event = await sock.next_event(timeout=remaining)
+        assert event is not None, f"the stream ended; saw {seen}"
+        if seen is not None:
+            seen.append(event)
+        if matches(event):
+            return event
+
+
+async def next_state(sock: steadyws.Socket, timeout: float = 5.0) -> SocketEvent.STATE_CHANGED:
+    """Take events up to the next state change and return it."""
+    event = await next_matching(
+        sock, lambda e: isinstance(e, SocketEvent.STATE_CHANGED), timeout
+    )
+    assert isinstance(event, SocketEvent.STATE_CHANGED)
+    return event
+
+
+def states(events: List[SocketEvent]) -> List[SocketState]:
+    """The states of the state changes among `events`, in order."""
+    return [e.state for e in events if isinstance(e, SocketEvent.STATE_CHANGED)]
+
+
+def state_names(events: List[SocketEvent]) -> List[str]:
+    """`["CONNECTING", "OPEN", ...]` for the state changes among `events`."""
+    return [type(state).__name__.split(".")[-1] for state in states(events)]
+
+
+async def publish(url: str, count: int, pad: int = 0, first: int = 0) -> List[str]:
+    """Store `count` messages `{"n": first + i, "pad": ...}` in the server's stream from a socket
+    of its own, and return their ids once all are acknowledged (the publisher drains its own copy
+    of the stream meanwhile)."""
+    async with steadyws.Socket(
+        url, outbox_max_messages=max(count, 1), outbox_max_bytes=count * (pad + 200) + 1000, **FAST
+    ) as publisher:
+        await publisher.wait_open(10)
+        ids = [publisher.send({"n": first + i, "pad": "x" * pad}) for i in range(count)]
+        acked = 0
+        async for event in publisher:
+            if isinstance(event, SocketEvent.ACKED):
+                acked += 1
+                if acked == count:
+                    break
+        return ids

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
+import sqlite3
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any, Dict
 
 import pytest
 
 import steadyws
 
-from conftest import Server
+from conftest import Server, publish
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SOURCE_TREE = Path(__file__).resolve().parents[1] / "src"
@@ -35,7 +39,8 @@ def test_tests_import_the_installed_wheel() -> None:
     ffi = package / "_ffi"
     assert (ffi / "steadyws.py").is_file()
     assert (ffi / "libsteadyws_ffi.so").is_file()
-    assert steadyws.SteadySocket.__module__ == "steadyws._ffi.steadyws"
+    assert steadyws.NativeSocket.__module__ == "steadyws._ffi.steadyws"
+    assert not hasattr(steadyws, "SteadySocket")  # renamed NativeSocket
     assert re.fullmatch(r"\d+\.\d+\.\d+.*", steadyws.__version__)
     for name in steadyws.__all__:
         assert hasattr(steadyws, name), name
@@ -48,7 +53,9 @@ def test_readme_quickstart_runs(server: Server, tmp_path: Path) -> None:
     script.write_text(quickstart)
     done = run_python(script, server.url)
     assert done.returncode == 0, done.stderr
-    assert "SocketEvent.STATE_CHANGED(state=open)" in done.stdout, done.stdout
+    assert "SocketEvent.STATE_CHANGED(state=open, cause=StateCause.OPENED())" in done.stdout, (
+        done.stdout
+    )
     assert "received seq 1 {'text': 'hello'}" in done.stdout, done.stdout
 
 
@@ -59,6 +66,54 @@ def test_readme_sync_example_runs(server: Server, tmp_path: Path) -> None:
     script.write_text(example.replace("ws://127.0.0.1:8080/ws", server.url))
     done = run_python(script)
     assert done.returncode == 0, done.stderr
+
+
+def test_readme_exactly_once_block(server: Server, tmp_path: Path) -> None:
+    """The README's exactly-once pattern: the app stops partway, more is published while it is
+    down, it starts again from its stored position: every message stored once, in order."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    block = next(b for b in blocks if "async def follow(" in b)
+    namespace: Dict[str, Any] = {}
+    exec(compile(block, "README.md (exactly once)", "exec"), namespace)
+    open_store, follow = namespace["open_store"], namespace["follow"]
+    path = str(tmp_path / "app.db")
+
+    def stored(db: sqlite3.Connection) -> int:
+        return int(db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+
+    async def run_app_until(expected_at_least: int, linger: float) -> int:
+        db = open_store(path)
+        app = asyncio.ensure_future(follow(server.url, db))
+        try:
+            for _ in range(1000):
+                if stored(db) >= expected_at_least or app.done():
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(linger)
+            assert not app.done(), app.exception()  # a duplicate would end it (PRIMARY KEY)
+            return stored(db)
+        finally:
+            app.cancel()  # the app stops (between two messages)
+            await asyncio.gather(app, return_exceptions=True)
+            db.close()
+
+    async def scenario() -> None:
+        await publish(server.url, 300)
+        first = await run_app_until(1, 0)
+        assert 0 < first <= 300
+        await publish(server.url, 50, first=300)  # while the app is down
+        second = await run_app_until(350, 0.5)
+        assert second == 350
+        db = open_store(path)
+        rows = db.execute("SELECT seq, data FROM messages ORDER BY seq").fetchall()
+        position = db.execute("SELECT last_seq FROM position").fetchone()
+        db.close()
+        assert [seq for seq, _ in rows] == list(range(1, 351))
+        assert [json.loads(data)["n"] for _, data in rows] == list(range(350))
+        assert position == (350,)
+        print(f"first run stored {first}, the second the remaining {350 - first}")
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
 
 
 def test_interpreter_exits_cleanly_with_sockets_left_open(server: Server, tmp_path: Path) -> None:
@@ -79,8 +134,11 @@ def test_interpreter_exits_cleanly_with_sockets_left_open(server: Server, tmp_pa
                 sock = steadyws.Socket({server.url!r})   # never closed either
                 sock.connect()
                 await sock.wait_open(timeout=5)
-                reader = asyncio.ensure_future(sock.next_event())  # a read left in flight
-                await asyncio.sleep(0.05)
+                async for event in sock:                  # a batch taken, the rest left
+                    break
+                reader = asyncio.ensure_future(sock.next_event())
+                waiter = asyncio.ensure_future(sock.send_and_wait({{"n": 1}}))
+                await asyncio.sleep(0.05)               # reads and waits left in flight
 
             asyncio.run(main())
             print("done")
@@ -107,10 +165,12 @@ def test_public_api_type_checks(tmp_path: Path) -> None:
                 AppLifecycle,
                 BackgroundMode,
                 ConnectionErrorKind,
+                NetworkStatus,
+                ResumePosition,
                 SendFailureKind,
                 SocketEvent,
                 SocketState,
-                SteadyError,
+                StateCause,
             )
 
 
@@ -120,27 +180,46 @@ def test_public_api_type_checks(tmp_path: Path) -> None:
                     async with steadyws.Socket(
                         url,
                         backoff_initial_ms=100,
+                        inbox_max_messages=500,
                         background=BackgroundMode.DISCONNECT_AFTER_GRACE,
                     ) as sock:
-                        await sock.wait_open(timeout=5.0, fail_fast=True)
+                        await sock.wait_open(timeout=5.0)
                         message_id: str = sock.send({"text": "hi"})
                         await sock.wait_acked(message_id, timeout=5.0)
+                        other: str = await sock.send_and_wait([1, 2], timeout=None)
                         sock.set_app_state(AppLifecycle.FOREGROUND)
+                        sock.set_network(NetworkStatus.AVAILABLE(interface="wifi"))
                         state: SocketState = sock.state
-                        print(str(state), sock.is_open)
-                        async for event in sock.events():
+                        print(str(state), sock.is_open, other)
+                        async for event in sock:
                             if isinstance(event, SocketEvent.MESSAGE):
                                 seq: Optional[int] = event.seq
-                                received.append((seq, steadyws.decode(event.data)))
+                                position: ResumePosition = event.position
+                                value = steadyws.decode(event.data)
+                                received.append((seq, position.last_seq, value))
                                 break
-                except SteadyError.InvalidUrl as err:
+                            if isinstance(event, SocketEvent.STATE_CHANGED):
+                                cause: StateCause = event.cause
+                                if isinstance(cause, StateCause.CONNECTION_DROPPED):
+                                    print(cause.problem.kind.name)
+                        await sock.aclose()
+                except steadyws.InvalidUrlError as err:
                     print(str(err))
-                except steadyws.ConnectionLostError as err:
-                    kind: ConnectionErrorKind = err.kind
-                    print(kind is ConnectionErrorKind.REFUSED, err.problem.kind.name)
+                except steadyws.ConnectionFailedError as err:
+                    retryable: bool = err.retryable
+                    print(retryable, err.reason)
                 except steadyws.SendFailedError as err:
                     reason: SendFailureKind = err.reason
-                    print(reason is SendFailureKind.EXPIRED, err.detail)
+                    print(reason is SendFailureKind.EXPIRED, err.detail, err.id)
+                except steadyws.SendTimeoutError as err:
+                    print("still queued", err.id)
+                except steadyws.OpenTimeoutError as err:
+                    kind: Optional[ConnectionErrorKind] = (
+                        err.last_problem.kind if err.last_problem is not None else None
+                    )
+                    print(err.state, kind)
+                except steadyws.SteadyWsError as err:
+                    print("anything else the layer raises", err)
                 return received
 
 
@@ -151,8 +230,10 @@ def test_public_api_type_checks(tmp_path: Path) -> None:
             def script(url: str) -> None:
                 with steadyws.sync.Socket(url) as sock:
                     sock.wait_open(timeout=5.0)
-                    event = sock.wait_for(SocketEvent.ACKED, timeout=1.0)
-                    print(event, sock.stats.messages_acked)
+                    message_id: str = sock.send_and_wait({"n": 1}, timeout=1.0)
+                    for event in sock.events():
+                        print(event, message_id, sock.stats.messages_acked)
+                        break
 
 
             asyncio.run(main("ws://127.0.0.1:1/ws"))

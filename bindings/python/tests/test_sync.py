@@ -2,50 +2,108 @@
 
 from __future__ import annotations
 
+import threading
+from typing import List
+
 import pytest
 
 import steadyws
-from steadyws import SocketEvent, SocketState
+from steadyws import SocketEvent, SocketState, StateCause
 from steadyws.sync import Socket
 
 from conftest import FAST, Server, free_port
+
+OPENED = SocketEvent.STATE_CHANGED(state=SocketState.OPEN(), cause=StateCause.OPENED())
 
 
 def test_sync_socket_round_trip(server: Server) -> None:
     with Socket(server.url, **FAST) as sock:
         sock.wait_open(timeout=5)
-        message_id = sock.send({"text": "from a script"})
-        sock.wait_acked(message_id, timeout=5)
-        message = sock.wait_for(lambda e: isinstance(e, SocketEvent.MESSAGE) and e.id == message_id, 5)
-        assert isinstance(message, SocketEvent.MESSAGE)
-        assert steadyws.decode(message.data) == {"text": "from a script"}
-        assert sock.stats.messages_acked == 1
+        message_id = sock.send_and_wait({"text": "from a script"}, timeout=5)
+        other_id = sock.send({"text": "second"})
+        sock.wait_acked(other_id, timeout=5)
+        assert sock.stats.messages_acked == 2
+        # Waiting took nothing from the stream: every event is there, in order.
+        seen: List[SocketEvent] = []
+        for event in sock.events():
+            seen.append(event)
+            if isinstance(event, SocketEvent.MESSAGE) and event.id == other_id:
+                break
+        assert seen[:2] == [
+            SocketEvent.STATE_CHANGED(
+                state=SocketState.CONNECTING(attempt=1), cause=StateCause.APP()
+            ),
+            OPENED,
+        ]
+        acks = [e.id for e in seen if isinstance(e, SocketEvent.ACKED)]
+        messages = [e for e in seen if isinstance(e, SocketEvent.MESSAGE)]
+        assert acks == [message_id, other_id]
+        assert [m.id for m in messages] == [message_id, other_id]
+        assert steadyws.decode(messages[0].data) == {"text": "from a script"}
         assert "steadyws.sync.Socket" in repr(sock)
-    assert sock.closed
+    assert sock.closed and sock.state == SocketState.CLOSED()
+    rest = list(sock.events())  # what was left, then the end
+    assert rest and rest[-1] == SocketEvent.STATE_CHANGED(
+        state=SocketState.CLOSED(), cause=StateCause.APP()
+    )
     assert sock.next_event() is None
     sock.close()  # idempotent
+    with pytest.raises(steadyws.SocketClosedError):
+        sock.send_and_wait({"late": True}, timeout=1)
 
 
 def test_sync_events_iteration_and_errors(server: Server) -> None:
     sock = Socket(server.url, **FAST)
     sock.connect()
     seen = []
-    for event in sock.events():
+    for event in sock:
         seen.append(event)
-        if event == SocketEvent.STATE_CHANGED(state=SocketState.OPEN()):
+        if event == OPENED:
             break
-    assert seen[0] == SocketEvent.STATE_CHANGED(state=SocketState.CONNECTING(attempt=1))
+    assert seen[0] == SocketEvent.STATE_CHANGED(
+        state=SocketState.CONNECTING(attempt=1), cause=StateCause.APP()
+    )
     with pytest.raises(TimeoutError):
         sock.next_event(timeout=0.2)
     assert sock.try_next_event() is None
     sock.close()
 
     port = free_port()
-    with Socket(f"ws://127.0.0.1:{port}/ws", **FAST) as down:
-        with pytest.raises(steadyws.ConnectionLostError, match=f"127.0.0.1:{port}"):
-            down.wait_open(timeout=5, fail_fast=True)
-    with pytest.raises(steadyws.SteadyError.InvalidUrl):
+    with Socket(f"ws://127.0.0.1:{port}/ws", max_attempts=1, **FAST) as down:
+        with pytest.raises(steadyws.ConnectionFailedError, match=f"127.0.0.1:{port}"):
+            down.wait_open(timeout=5)
+    with pytest.raises(steadyws.InvalidUrlError):
         Socket("http://127.0.0.1/ws")
+
+
+def test_sync_one_consumer_per_thread(server: Server) -> None:
+    """While one thread iterates, another thread's read is refused; the iterating thread gets
+    every event."""
+    sock = Socket(server.url, **FAST)
+    got: List[SocketEvent] = []
+    iterating = threading.Event()
+
+    def consume() -> None:
+        for event in sock.events():
+            got.append(event)
+            iterating.set()
+
+    consumer = threading.Thread(target=consume, name="consumer")
+    consumer.start()
+    try:
+        sock.connect()
+        assert iterating.wait(5)
+        with pytest.raises(steadyws.ConcurrentConsumerError, match="thread 'consumer'"):
+            sock.next_event(timeout=1)
+        with pytest.raises(steadyws.ConcurrentConsumerError):
+            next(iter(sock.events()))
+        message_id = sock.send_and_wait({"n": 1}, timeout=5)
+    finally:
+        sock.close()
+        consumer.join(timeout=5)
+    assert not consumer.is_alive()  # the iteration ended with the stream
+    assert SocketEvent.ACKED(id=message_id) in got
+    assert got[-1] == SocketEvent.STATE_CHANGED(state=SocketState.CLOSED(), cause=StateCause.APP())
 
 
 def test_sync_run_helper(server: Server) -> None:

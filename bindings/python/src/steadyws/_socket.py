@@ -1,58 +1,68 @@
-"""The asyncio layer over the generated ``SteadySocket``: ``async with``, ``async for``, waits."""
+"""The asyncio layer over the generated ``NativeSocket``: ``async with``, ``async for``, waits."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import json
-import time
-from typing import (
-    Any,
-    AsyncIterator,
-    Callable,
-    Deque,
-    List,
-    Optional,
-    Tuple,
-    Type,
-    Union,
-)
+import math
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, List, Optional, Union, cast
 
 from ._errors import (
-    ConnectionLostError,
+    ConcurrentConsumerError,
+    ConnectionFailedError,
+    InvalidConfigError,
+    NotJsonError,
+    OpenTimeoutError,
     SendFailedError,
+    SendTimeoutError,
     SocketClosedError,
-    SocketFailedError,
+    SteadyWsError,
+    UnknownMessageError,
+    WaitTimeoutError,
+    refused,
 )
 from ._ffi.steadyws import (
     AppLifecycle,
     ConnectionProblem,
     MessageData,
+    NativeSocket,
     NetworkStatus,
+    OpenOutcome,
+    SendOutcome,
     SocketEvent,
     SocketOptions,
     SocketState,
     SocketStats,
-    SteadySocket,
+    StateCause,
 )
 
-__all__ = ["Socket", "EventMatch", "decode"]
+if TYPE_CHECKING:
+    from ._error_types import SteadyError  # how type checkers should see the generated class
+else:
+    from ._ffi.steadyws import SteadyError
 
-#: What ``wait_for`` accepts: an event class such as ``SocketEvent.ACKED`` (or a tuple of them),
-#: or a predicate called with each event.
-EventMatch = Union[
-    Type[Any],
-    Tuple[Type[Any], ...],
-    Callable[[SocketEvent], bool],
-]
+__all__ = ["Socket", "decode"]
 
-# States in which a disconnected socket has nothing left to do.
-_AT_REST = (SocketState.IDLE, SocketState.CLOSED, SocketState.FAILED)
-
-# How long aclose() lets a read in flight end by itself after shutdown() before cancelling it.
-_SHUTDOWN_GRACE = 1.0
-# Most events taken from Rust in one call: one call per burst instead of one per event.
+#: Most events taken from the native queue by one call of an ``async for`` (one FFI call per
+#: burst instead of one per event). ``next_event()`` takes one at a time.
 _BATCH = 256
+#: ``async for`` hands control back to the event loop at least this often (in events), even
+#: when every event is already queued and no read has to wait.
+_YIELD_EVERY = 256
+#: How long ``aclose()`` lets a read in flight end by itself after ``shutdown()`` before
+#: cancelling it.
+_SHUTDOWN_GRACE = 1.0
+
+#: A ``NetworkStatus`` value. Type checkers see the generated variants as classes of their own,
+#: not as subclasses of ``NetworkStatus``; this union accepts them.
+NetworkStatusLike = Union[NetworkStatus, NetworkStatus.AVAILABLE, NetworkStatus.UNAVAILABLE]
+
+#: Who consumes: the task of an ``async for`` / ``next_event()``, or the thread of a
+#: ``steadyws.sync`` caller.
+_Owner = Union["asyncio.Task[Any]", threading.Thread]
 
 
 def decode(data: MessageData) -> Any:
@@ -70,20 +80,42 @@ def decode(data: MessageData) -> Any:
     raise TypeError(f"expected a MessageData, got {type(data).__name__}")
 
 
-def _matcher(match: EventMatch) -> Callable[[SocketEvent], bool]:
-    if isinstance(match, type) or isinstance(match, tuple):
-        classes = match
-        return lambda event: isinstance(event, classes)
-    if callable(match):
-        return match
-    raise TypeError(
-        "wait_for() takes an event class such as SocketEvent.ACKED, a tuple of them, "
-        f"or a predicate; got {match!r}"
-    )
+def _encode(data: Any) -> str:
+    try:
+        return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as err:
+        raise NotJsonError(f"cannot send {type(data).__name__} as JSON: {err}") from err
 
 
-def _timeout_message(what: str, timeout: Optional[float]) -> str:
-    return f"{what} within {timeout:g} s" if timeout is not None else what
+def _ms(timeout: Optional[float]) -> Optional[int]:
+    """Seconds (float, None = forever) as the native milliseconds."""
+    if timeout is None:
+        return None
+    if not isinstance(timeout, (int, float)) or math.isnan(timeout):
+        raise InvalidConfigError(f"timeout must be a number of seconds or None, got {timeout!r}")
+    if math.isinf(timeout):
+        return None
+    return max(0, math.ceil(timeout * 1000))
+
+
+def _current_owner() -> _Owner:
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running loop
+        task = None
+    return task if task is not None else threading.current_thread()
+
+
+def _alive(owner: _Owner) -> bool:
+    if isinstance(owner, threading.Thread):
+        return owner.is_alive()
+    return not owner.done()
+
+
+def _problem_of(cause: StateCause) -> Optional[ConnectionProblem]:
+    if isinstance(cause, (StateCause.ATTEMPT_FAILED, StateCause.CONNECTION_DROPPED)):
+        return cause.problem
+    return None
 
 
 class Socket:
@@ -91,60 +123,57 @@ class Socket:
     acknowledged, drops duplicates and resumes where it left off.
 
     ``Socket(url, **options)`` takes the fields of :class:`SocketOptions` as keyword arguments
-    (``backoff_initial_ms=100``, ``heartbeat_interval_ms=500`` ...), or one ready
-    ``SocketOptions``. An unusable URL or setting raises ``SteadyError.InvalidUrl`` /
-    ``SteadyError.InvalidConfig`` here.
+    (``backoff_initial_ms=100``, ``inbox_max_messages=1000`` ...), or one ready ``SocketOptions``.
+    An unusable URL or setting raises :class:`InvalidUrlError` / :class:`InvalidConfigError`.
 
-    Use it as an async context manager: ``async with Socket(url) as sock:`` connects on enter, and
-    on exit disconnects (gracefully, waiting up to ``close_timeout`` seconds), shuts the native
-    socket down and releases it. Read events with ``async for event in sock.events()`` (or
-    ``async for event in sock``). One task reads events at a time; the send and state methods may
-    be called from anywhere and never block.
+    ``async with Socket(url) as sock:`` connects on enter and closes on exit. Events are read by
+    one consumer: ``async for event in sock`` (or ``sock.events()``, or ``next_event()``); they
+    wait in a bounded native queue until that consumer takes them, and a full queue pauses
+    reading from the network (backpressure) instead of dropping anything. The waits
+    (``wait_open``, ``wait_acked``, ``send_and_wait``) watch the socket on the side and never take
+    events from the stream. Commands (``send``, ``connect``, ``set_app_state``, ``close`` ...)
+    never block and may be called from any thread; the ``async`` methods run on the caller's event
+    loop.
     """
 
-    def __init__(
-        self,
-        url_or_options: Union[str, SocketOptions],
-        /,
-        *,
-        close_timeout: float = 1.0,
-        **options: Any,
-    ) -> None:
+    def __init__(self, url_or_options: Union[str, SocketOptions], /, **options: Any) -> None:
         if isinstance(url_or_options, SocketOptions):
             if options:
-                raise TypeError(
+                raise InvalidConfigError(
                     "pass either a SocketOptions or a URL with keyword options, not both "
                     f"(got {', '.join(sorted(options))})"
                 )
             opts = url_or_options
         else:
-            opts = SocketOptions(url=url_or_options, **options)
+            try:
+                opts = SocketOptions(url=url_or_options, **options)
+            except (TypeError, ValueError) as err:  # unknown option, wrong type, out of range
+                raise InvalidConfigError(f"invalid socket option: {err}") from err
+        try:
+            native = NativeSocket(opts)
+        except SteadyError as err:
+            raise refused(err) from err
+        except (TypeError, ValueError) as err:  # a field the generated code could not lower
+            raise InvalidConfigError(f"invalid socket option: {err}") from err
         self._options = opts
-        self._raw: Optional[SteadySocket] = SteadySocket(opts)
-        self._close_timeout = close_timeout
-        # The one read in flight. Callers await it through asyncio.shield, so a caller's timeout
-        # or cancellation never drops an event that Rust already handed over: the next call
-        # picks the same read up.
-        self._pending: Optional[asyncio.Task[List[SocketEvent]]] = None
-        # Events already taken from Rust in one batch, not yet handed out.
-        self._batch: Deque[SocketEvent] = collections.deque()
-        self._reading = False
+        self._native: NativeSocket = native
         self._closed = False
+        # The one native read in flight. Callers await it through asyncio.shield, so a caller's
+        # timeout or cancellation never drops events Rust already handed over: the next read
+        # picks the same read up.
+        self._pending: Optional["asyncio.Task[List[SocketEvent]]"] = None
+        # The rest of the last batch the consumer asked for (at most _BATCH - 1 events).
+        self._taken: Deque[SocketEvent] = collections.deque()
+        self._reading = False  # a caller is awaiting the read in flight
+        self._consumer: Optional["weakref.ReferenceType[_Events]"] = None
         self._last_problem: Optional[ConnectionProblem] = None
-        self._seen_state: SocketState = self._raw.state()  # as of the last event read
 
-    # -- plumbing ---------------------------------------------------------------------------
-
-    def _socket(self) -> SteadySocket:
-        raw = self._raw
-        if raw is None:
-            raise SocketClosedError("this steadyws.Socket is closed; create a new one")
-        return raw
+    # -- properties ---------------------------------------------------------------------------
 
     @property
-    def raw(self) -> SteadySocket:
-        """The generated ``SteadySocket`` (e.g. for ``set_listener``)."""
-        return self._socket()
+    def native(self) -> NativeSocket:
+        """The generated ``NativeSocket`` underneath."""
+        return self._native
 
     @property
     def options(self) -> SocketOptions:
@@ -153,63 +182,14 @@ class Socket:
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`aclose` ran (or the ``async with`` block ended)."""
+        """True once :meth:`close` / :meth:`aclose` ran (or the ``async with`` block ended)."""
         return self._closed
-
-    def __repr__(self) -> str:
-        state = "closed" if self._raw is None else str(self._raw.state())
-        return f"<steadyws.Socket {self._options.url} {state}>"
-
-    # -- commands (non-blocking) --------------------------------------------------------------
-
-    def connect(self) -> None:
-        """Start connecting, and keep reconnecting. Does nothing if already connecting or open."""
-        self._socket().connect()
-
-    def disconnect(self) -> None:
-        """Close gracefully and stop reconnecting; queued messages wait for the next connect."""
-        self._socket().disconnect()
-
-    def send(self, data: Any, *, ttl_ms: Optional[int] = None) -> str:
-        """Queue ``data`` (any JSON-serialisable value) and return its message id.
-
-        It is sent when the socket is open and resent after reconnects until the server
-        acknowledges it (an ``Acked`` event with this id). ``ttl_ms`` gives up after that long (a
-        ``SendFailed`` event with reason ``SendFailureKind.EXPIRED``). A ``str`` is sent as a JSON
-        string; use :meth:`send_json` for text that already is a JSON document.
-        """
-        return self.send_json(
-            json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")),
-            ttl_ms=ttl_ms,
-        )
-
-    def send_json(self, json_text: str, *, ttl_ms: Optional[int] = None) -> str:
-        """Queue an already encoded JSON document; ``SteadyError.NotJson`` if it is not JSON."""
-        raw = self._socket()
-        if ttl_ms is None:
-            return raw.send(json_text)
-        return raw.send_with_ttl(json_text, ttl_ms)
-
-    def send_text(self, text: str) -> str:
-        """Send a text frame unchanged (raw mode; ``SteadyError.WrongMode`` otherwise)."""
-        return self._socket().send_text(text)
-
-    def send_binary(self, data: Union[bytes, bytearray, memoryview]) -> str:
-        """Send a binary frame unchanged (raw mode; ``SteadyError.WrongMode`` otherwise)."""
-        return self._socket().send_binary(bytes(data))
-
-    def set_app_state(self, state: AppLifecycle) -> None:
-        """Report ``AppLifecycle.FOREGROUND`` / ``BACKGROUND`` from the app's lifecycle."""
-        self._socket().set_app_state(state)
-
-    def set_network(self, status: NetworkStatus) -> None:
-        """Report reachability: ``NetworkStatus.AVAILABLE(interface=...)`` or ``UNAVAILABLE()``."""
-        self._socket().set_network(status)
 
     @property
     def state(self) -> SocketState:
-        """The current state (``SocketState.OPEN()``, ``SocketState.RECONNECTING(...)`` ...)."""
-        return self._socket().state()
+        """The current state (``SocketState.OPEN()``, ``SocketState.RECONNECTING(...)`` ...);
+        always current, also after close (``SocketState.CLOSED()``)."""
+        return self._native.state()
 
     @property
     def is_open(self) -> bool:
@@ -218,178 +198,117 @@ class Socket:
 
     @property
     def stats(self) -> SocketStats:
-        """Counters: attempts, reconnects, RTT, messages in and out, outbox size, cursor."""
-        return self._socket().stats()
+        """Counters: attempts, reconnects, RTT, messages taken and sent, outbox, cursor.
+
+        ``messages_in`` counts the messages the consumer took from the stream, and
+        ``last_seq`` / ``last_ts`` are the position after the last one taken.
+        """
+        return self._native.stats()
 
     @property
     def last_problem(self) -> Optional[ConnectionProblem]:
-        """The most recent ``ConnectionProblem`` among the events read through this wrapper."""
+        """The ``ConnectionProblem`` behind the latest failed attempt or dropped connection, as
+        carried by the state changes read from the stream; ``None`` while the socket is open and
+        after the stream reported it open again."""
+        if self._last_problem is not None and self.is_open:
+            return None
         return self._last_problem
 
-    # -- events -------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"<steadyws.Socket {self._options.url} {self.state}>"
 
-    def _observe(self, event: Optional[SocketEvent]) -> Optional[SocketEvent]:
-        if isinstance(event, SocketEvent.CONNECTION_LOST):
-            self._last_problem = event.problem
-        elif isinstance(event, SocketEvent.STATE_CHANGED):
-            self._seen_state = event.state
-        return event
+    # -- commands (never block, any thread) ---------------------------------------------------
 
-    async def next_event(self, timeout: Optional[float] = None) -> Optional[SocketEvent]:
-        """The next event, waiting up to ``timeout`` seconds (``TimeoutError`` after that).
+    def _usable(self) -> NativeSocket:
+        if self._closed:
+            raise SocketClosedError("this steadyws.Socket is closed; create a new one")
+        return self._native
 
-        Returns ``None`` once the socket is closed. A timeout or a cancellation loses nothing:
-        the read stays in flight and the next call returns its event.
+    def connect(self) -> None:
+        """Start connecting, and keep reconnecting. Does nothing if already connecting or open."""
+        self._usable().connect()
+
+    def disconnect(self) -> None:
+        """Close the connection gracefully and stop reconnecting; the socket stays usable
+        (``connect()`` again) and queued messages wait for the next connection. Use
+        :meth:`close` to end the socket."""
+        if not self._closed:
+            self._native.disconnect()
+
+    def send(self, data: Any, *, ttl_ms: Optional[int] = None) -> str:
+        """Queue ``data`` (any JSON-serialisable value) and return its message id at once.
+
+        It is sent when the socket is open and resent after reconnects until the server
+        acknowledges it (an ``ACKED`` event with this id; :meth:`wait_acked` waits for it).
+        ``ttl_ms`` gives up after that long (a ``SEND_FAILED`` event, reason ``EXPIRED``). A
+        ``str`` is sent as a JSON string; use :meth:`send_json` for text that already is JSON.
+        Raises :class:`NotJsonError`, :class:`MessageTooLargeError`, :class:`OutboxFullError` ...
+        when nothing could be queued.
         """
-        raw = self._raw
-        if raw is None:
-            return None
-        if self._batch:
-            return self._observe(self._batch.popleft())
-        if self._reading:
-            raise RuntimeError(
-                "another task is already waiting for the next event of this socket; "
-                "read events from one task and hand them on"
-            )
-        loop = asyncio.get_running_loop()
-        pending = self._pending
-        if pending is not None and pending.get_loop() is not loop:
-            if not pending.done():
-                raise RuntimeError("this socket's events are being read on another event loop")
-            if pending.cancelled():  # its loop was shut down: start a fresh read
-                pending = None
-        if pending is None:
-            # Fast path: events already queued cost one plain call for a whole batch, no task.
-            ready = raw.try_next_events(_BATCH)
-            if ready:
-                return self._take(ready)
-            pending = self._pending = loop.create_task(raw.next_events(_BATCH))
-        self._reading = True
+        return self.send_json(_encode(data), ttl_ms=ttl_ms)
+
+    def send_json(self, json_text: str, *, ttl_ms: Optional[int] = None) -> str:
+        """Queue an already encoded JSON document; :class:`NotJsonError` if it is not JSON."""
+        native = self._usable()
         try:
-            if timeout is None:
-                await asyncio.shield(pending)
-            else:
-                await asyncio.wait_for(asyncio.shield(pending), timeout)
-        except asyncio.TimeoutError:
-            raise TimeoutError(_timeout_message("no event", timeout)) from None
-        except asyncio.CancelledError:
-            if self._closed and pending.cancelled():
-                return None  # aclose() ended the read
-            raise
-        finally:
-            self._reading = False
-        if self._pending is pending:
-            self._pending = None
-        return self._take(pending.result())
+            if ttl_ms is None:
+                return native.send(json_text)
+            return native.send_with_ttl(json_text, ttl_ms)
+        except SteadyError as err:
+            raise refused(err) from err
 
-    def _take(self, batch: List[SocketEvent]) -> Optional[SocketEvent]:
-        """Hand out the first event of a batch and keep the rest; an empty batch is the end."""
-        if not batch:
-            return None
-        self._batch.extend(batch[1:])
-        return self._observe(batch[0])
+    def send_text(self, text: str) -> str:
+        """Send a text frame unchanged (raw mode; :class:`WrongModeError` otherwise)."""
+        try:
+            return self._usable().send_text(text)
+        except SteadyError as err:
+            raise refused(err) from err
 
-    def try_next_event(self) -> Optional[SocketEvent]:
-        """The next event if one is ready now, else ``None``; never waits."""
-        raw = self._raw
-        if raw is None:
-            return None
-        if self._batch:
-            return self._observe(self._batch.popleft())
-        pending = self._pending
-        if pending is not None:
-            if not pending.done():
-                return None
-            self._pending = None
-            if not pending.cancelled():
-                return self._take(pending.result())
-        ready = raw.try_next_events(_BATCH)
-        return self._take(ready) if ready else None
+    def send_binary(self, data: Union[bytes, bytearray, memoryview]) -> str:
+        """Send a binary frame unchanged (raw mode; :class:`WrongModeError` otherwise)."""
+        try:
+            return self._usable().send_binary(bytes(data))
+        except SteadyError as err:
+            raise refused(err) from err
 
-    async def events(self) -> AsyncIterator[SocketEvent]:
-        """Every event, in order, until the socket is closed: ``async for event in sock.events()``."""
-        while True:
-            event = await self.next_event()
-            if event is None:
-                return
-            yield event
+    def set_app_state(self, state: AppLifecycle) -> None:
+        """Report ``AppLifecycle.FOREGROUND`` / ``BACKGROUND`` from the app's lifecycle."""
+        if not self._closed:
+            self._native.set_app_state(state)
 
-    def __aiter__(self) -> AsyncIterator[SocketEvent]:
-        return self.events()
+    def set_network(self, status: NetworkStatusLike) -> None:
+        """Report reachability: ``NetworkStatus.AVAILABLE(interface=...)`` or ``UNAVAILABLE()``."""
+        if not self._closed:
+            self._native.set_network(cast(NetworkStatus, status))
 
-    async def wait_for(self, match: EventMatch, timeout: Optional[float] = None) -> SocketEvent:
-        """Read events until one matches; return it.
+    def close(self) -> None:
+        """Close now (idempotent, any thread, never blocks).
 
-        ``match`` is an event class (``SocketEvent.ACKED``), a tuple of classes, or a predicate.
-        Like pexpect's ``expect``, the events read before the match are consumed (dropped).
-        Raises ``TimeoutError`` after ``timeout`` seconds and ``SocketClosedError`` if the
-        socket is closed meanwhile.
+        The state becomes ``Closed`` (a ``STATE_CHANGED`` with cause ``StateCause.APP()``), every
+        pending ``wait_open`` / ``wait_acked`` / ``send_and_wait`` raises
+        :class:`SocketClosedError` at once, later ones too, and the event stream ends after the
+        events still queued (``async for`` stops, ``next_event()`` returns ``None``). Reconnecting
+        stops; unacknowledged messages are given up. In async code prefer ``await aclose()``,
+        which also lets the read in flight finish.
         """
-        matches = _matcher(match)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                event = await self.next_event(remaining)
-            except TimeoutError:
-                raise TimeoutError(_timeout_message(f"no event matching {match!r}", timeout)) from None
-            if event is None:
-                raise SocketClosedError("the socket was closed while waiting for an event")
-            if matches(event):
-                return event
-
-    async def wait_open(self, timeout: Optional[float] = None, *, fail_fast: bool = False) -> None:
-        """Wait until the socket is open (call ``connect()`` first, or use ``async with``).
-
-        Returns at once if the socket is open and the events read so far end in ``Open``;
-        otherwise it reads events up to the next ``Open`` state change (so later waits do not
-        trip over stale state events). Events read while waiting are consumed. Raises
-        ``SocketFailedError`` if the socket gives up, ``TimeoutError`` after ``timeout`` seconds
-        (its message quotes the last connection problem), and with ``fail_fast=True``
-        ``ConnectionLostError`` at the first failed attempt (the socket keeps retrying).
-        """
-        if self.is_open and isinstance(self._seen_state, SocketState.OPEN):
+        if self._closed:
             return
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                event = await self.next_event(remaining)
-            except TimeoutError:
-                last = self._last_problem
-                detail = f"; last problem: {last.message}" if last is not None else ""
-                raise TimeoutError(
-                    _timeout_message("the socket did not open", timeout) + detail
-                ) from None
-            if event is None:
-                raise SocketClosedError("the socket was closed while waiting for it to open")
-            if isinstance(event, SocketEvent.STATE_CHANGED):
-                state = event.state
-                if isinstance(state, SocketState.OPEN):
-                    return
-                if isinstance(state, SocketState.FAILED):
-                    raise SocketFailedError(state.reason, state.retryable)
-            elif isinstance(event, SocketEvent.CONNECTION_LOST) and fail_fast:
-                raise ConnectionLostError(event.problem)
+        self._closed = True
+        self._native.shutdown()
 
-    async def wait_acked(self, message_id: str, timeout: Optional[float] = None) -> None:
-        """Wait for the ``Acked`` event of ``message_id`` (the server stored it).
-
-        Raises ``SendFailedError`` if it was rejected, expired or dropped instead, and
-        ``TimeoutError`` after ``timeout`` seconds. Events read while waiting are consumed.
-        """
-
-        def settles(event: SocketEvent) -> bool:
-            return (
-                isinstance(event, (SocketEvent.ACKED, SocketEvent.SEND_FAILED))
-                and event.id == message_id
-            )
-
-        event = await self.wait_for(settles, timeout)
-        if isinstance(event, SocketEvent.SEND_FAILED):
-            raise SendFailedError(event.id, event.reason, event.message)
-
-    # -- lifecycle ----------------------------------------------------------------------------
+    async def aclose(self) -> None:
+        """:meth:`close`, then wait (up to 1 s) for the native read in flight to end, so no Rust
+        future outlives the socket. Idempotent."""
+        self.close()
+        pending = self._pending
+        if pending is None or pending.done():
+            return
+        if pending.get_loop() is not asyncio.get_running_loop():
+            return  # shutdown() ends it on its own loop
+        await asyncio.wait({pending}, timeout=_SHUTDOWN_GRACE)
+        if not pending.done():
+            pending.cancel()  # frees the Rust future
+            await asyncio.wait({pending})
 
     async def __aenter__(self) -> "Socket":
         self.connect()
@@ -398,41 +317,246 @@ class Socket:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def aclose(self) -> None:
-        """Disconnect gracefully (waiting up to ``close_timeout`` s), shut the socket down and
-        release it.
+    # -- waiting on the side (never takes events) ---------------------------------------------
 
-        Idempotent. A task iterating ``events()`` meanwhile still gets the events up to the
-        final state change (``Closed``), then the iteration ends; a task blocked in
-        ``next_event`` gets ``None``. Events nobody has read by then are dropped.
+    async def wait_open(self, timeout: Optional[float] = None) -> None:
+        """Wait until the socket is open (call ``connect()`` first, or use ``async with``);
+        returns at once if it is.
+
+        Raises :class:`ConnectionFailedError` (``reason``, ``retryable``) if the socket gives up,
+        :class:`SocketClosedError` if it is or gets closed, and :class:`OpenTimeoutError` after
+        ``timeout`` seconds (the socket keeps trying). The event stream is left alone: the
+        consumer still sees every state change.
         """
-        raw = self._raw
-        if raw is None:
+        native = self._native
+        outcome = await native.wait_open(_ms(timeout))
+        if isinstance(outcome, OpenOutcome.OPEN):
             return
-        self._closed = True
+        if isinstance(outcome, OpenOutcome.FAILED):
+            raise ConnectionFailedError(outcome.reason, outcome.retryable)
+        if isinstance(outcome, OpenOutcome.CLOSED):
+            raise SocketClosedError("the socket was closed before it opened")
+        if isinstance(outcome, OpenOutcome.TIMED_OUT):
+            raise OpenTimeoutError(timeout, native.state(), self.last_problem)
+        raise SteadyWsError(f"unexpected outcome of wait_open: {outcome}")
+
+    async def send_and_wait(self, data: Any, timeout: Optional[float] = None) -> str:
+        """Queue ``data`` like :meth:`send`, wait until the server acknowledged it, and return
+        its id.
+
+        Raises what ``send`` raises if nothing could be queued; :class:`SendFailedError` (``id``,
+        ``reason``, ``detail``) if it will not be acknowledged; :class:`SendTimeoutError` (``id``)
+        after ``timeout`` seconds, the message still queued; :class:`SocketClosedError` (``id``)
+        if the socket is closed first. Its ``ACKED`` event still comes through the stream.
+        """
+        text = _encode(data)
+        native = self._usable()
+        ms = _ms(timeout)
         try:
-            raw.disconnect()
-            deadline = time.monotonic() + self._close_timeout
-            while time.monotonic() < deadline:
-                state = raw.state()
-                settled = isinstance(state, _AT_REST)
-                # A reader still waiting on the way to the final state: let it catch up.
-                caught_up = not self._reading or self._seen_state == state
-                if settled and caught_up:
-                    break
-                await asyncio.sleep(0.01)
+            outcome = await native.send_and_wait(text, ms)
+        except SteadyError as err:
+            raise refused(err) from err
+        return _settled(outcome, timeout)
+
+    async def wait_acked(self, message_id: str, timeout: Optional[float] = None) -> None:
+        """Wait until the server acknowledged ``message_id`` (an id from :meth:`send`); returns
+        at once if it already was (the last 4096 outcomes are remembered).
+
+        Raises :class:`SendFailedError`, :class:`SendTimeoutError` (the message stays queued),
+        :class:`SocketClosedError`, or :class:`UnknownMessageError` for an id this socket does not
+        know. The ``ACKED`` event still comes through the stream.
+        """
+        outcome = await self._native.wait_acked(message_id, _ms(timeout))
+        _settled(outcome, timeout)
+
+    # -- the event stream (one consumer) ------------------------------------------------------
+
+    def events(self) -> AsyncIterator[SocketEvent]:
+        """Every event, in order, until the socket is closed: ``async for e in sock.events()``.
+
+        Events are taken from the native queue in batches of up to 256 only when the loop asks
+        for the next one, and the iteration yields to the event loop at least every 256 events.
+        One consumer at a time: while this iteration is running, reading from another task (or
+        thread) raises :class:`ConcurrentConsumerError`. Leaving the loop (``break``) releases it;
+        events not taken yet stay queued for the next consumer.
+        """
+        return _Events(self, None)
+
+    def __aiter__(self) -> AsyncIterator[SocketEvent]:
+        return self.events()
+
+    async def next_event(self, timeout: Optional[float] = None) -> Optional[SocketEvent]:
+        """The next event, waiting up to ``timeout`` seconds (:class:`WaitTimeoutError` after
+        that); ``None`` once the socket is closed and every event was taken.
+
+        A timeout or a cancellation loses nothing: the read stays in flight and the next call
+        returns its event. Takes one event at a time (``stats.messages_in`` counts exactly what
+        was taken).
+        """
+        return await self._next(_current_owner(), timeout, 1)
+
+    def try_next_event(self) -> Optional[SocketEvent]:
+        """The next event if one is ready now, else ``None``; never waits."""
+        return self._try_next(_current_owner())
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _try_next(self, owner: _Owner) -> Optional[SocketEvent]:
+        self._check_consumer(owner)
+        if self._taken:
+            return self._observe(self._taken.popleft())
+        pending = self._pending
+        if pending is not None:
+            if not pending.done():
+                return None
+            self._pending = None
+            if not pending.cancelled():
+                return self._take(pending.result())
+        return self._take(self._native.try_next_events(1))
+
+    def _check_consumer(self, owner: _Owner) -> None:
+        """Refuse a read while another owner's iteration is running."""
+        current = self._consumer() if self._consumer is not None else None
+        if current is None or current._owner is owner or current._finished:
+            return
+        if current._owner is not None and _alive(current._owner):
+            raise ConcurrentConsumerError(
+                f"this socket's events are already being consumed by {_describe(current._owner)}; "
+                "a socket has one consumer at a time: read events in one task and hand them on, "
+                "or end that iteration first"
+            )
+
+    def _claim(self, events: "_Events") -> None:
+        assert events._owner is not None
+        self._check_consumer(events._owner)
+        self._consumer = weakref.ref(events)
+
+    def _release(self, events: "_Events") -> None:
+        if self._consumer is not None and self._consumer() is events:
+            self._consumer = None
+
+    def _observe(self, event: SocketEvent) -> SocketEvent:
+        if isinstance(event, SocketEvent.STATE_CHANGED):
+            if isinstance(event.state, SocketState.OPEN):
+                self._last_problem = None
+            else:
+                problem = _problem_of(event.cause)
+                if problem is not None:
+                    self._last_problem = problem
+        return event
+
+    def _take(self, batch: List[SocketEvent]) -> Optional[SocketEvent]:
+        """Hand out the first event of a batch and keep the rest; an empty batch is the end."""
+        if not batch:
+            return None
+        self._taken.extend(batch[1:])
+        return self._observe(batch[0])
+
+    async def _next(
+        self, owner: _Owner, timeout: Optional[float], batch: int
+    ) -> Optional[SocketEvent]:
+        self._check_consumer(owner)
+        if self._taken:
+            return self._observe(self._taken.popleft())
+        if self._reading:
+            raise ConcurrentConsumerError(
+                "another task is already waiting for this socket's next event; a socket has one "
+                "consumer at a time: read events in one task and hand them on"
+            )
+        loop = asyncio.get_running_loop()
+        pending = self._pending
+        if pending is not None and pending.get_loop() is not loop and not pending.done():
+            raise ConcurrentConsumerError(
+                "this socket's events are being read on another event loop"
+            )
+        if pending is not None and pending.cancelled():
+            # Its loop was shut down (or aclose() had to stop it): nothing was handed over, so
+            # start a fresh read (after close, it returns what is left, then the end).
+            pending = self._pending = None
+        if pending is None:
+            # Fast path: events already queued cost one plain call, no task.
+            ready = self._native.try_next_events(batch)
+            if ready:
+                return self._take(ready)
+            pending = self._pending = loop.create_task(self._native.next_events(batch))
+        self._reading = True
+        try:
+            if timeout is None:
+                await asyncio.shield(pending)
+            else:
+                await asyncio.wait_for(asyncio.shield(pending), timeout)
+        except asyncio.TimeoutError:
+            raise WaitTimeoutError(f"no event within {timeout:g} s", timeout) from None
+        except asyncio.CancelledError:
+            if self._closed and pending.cancelled():
+                return None  # aclose() had to cancel the read: the stream is over
+            raise
         finally:
-            # Ends the event stream: the read in flight returns what is left, then None, and no
-            # Rust future keeps the native socket alive any more.
-            raw.shutdown()
-            pending, self._pending = self._pending, None
-            self._raw = None
-            if pending is not None and not pending.done():
-                if pending.get_loop() is asyncio.get_running_loop():
-                    await asyncio.wait({pending}, timeout=_SHUTDOWN_GRACE)
-                if not pending.done():
-                    pending.cancel()  # frees the Rust future, which holds a handle to the socket
-                    if pending.get_loop() is asyncio.get_running_loop():
-                        await asyncio.wait({pending})
-        # The last Python reference to the native socket goes here.
-        del raw
+            self._reading = False
+        if self._pending is pending:
+            self._pending = None
+        if pending.cancelled():
+            return None
+        return self._take(pending.result())
+
+
+def _settled(outcome: SendOutcome, timeout: Optional[float]) -> str:
+    """The id of an acknowledged message, or the exception for any other outcome."""
+    if isinstance(outcome, SendOutcome.ACKED):
+        return outcome.id
+    if isinstance(outcome, SendOutcome.FAILED):
+        raise SendFailedError(outcome.id, outcome.reason, outcome.message)
+    if isinstance(outcome, SendOutcome.TIMED_OUT):
+        raise SendTimeoutError(outcome.id, timeout)
+    if isinstance(outcome, SendOutcome.CLOSED):
+        raise SocketClosedError(
+            f"the socket was closed before message {outcome.id} was acknowledged", outcome.id
+        )
+    if isinstance(outcome, SendOutcome.UNKNOWN):
+        raise UnknownMessageError(outcome.id)
+    raise SteadyWsError(f"unexpected send outcome: {outcome}")
+
+
+def _describe(owner: _Owner) -> str:
+    if isinstance(owner, threading.Thread):
+        return f"thread {owner.name!r}"
+    return f"task {owner.get_name()!r}"
+
+
+class _Events:
+    """``async for`` over a socket's events: pulls a native batch only when the loop asks for an
+    event and none is left from the previous batch; holds the socket's one consumer slot while
+    it runs."""
+
+    def __init__(self, sock: Socket, owner: Optional[_Owner]) -> None:
+        self._sock = sock
+        self._owner = owner
+        self._finished = False
+        self._since_yield = 0
+
+    def __aiter__(self) -> "_Events":
+        return self
+
+    async def __anext__(self) -> SocketEvent:
+        if self._finished:
+            raise StopAsyncIteration
+        if self._owner is None:
+            self._owner = _current_owner()
+        self._sock._claim(self)
+        self._since_yield += 1
+        if self._since_yield > _YIELD_EVERY:
+            self._since_yield = 1
+            await asyncio.sleep(0)  # let the loop run other tasks during a long burst
+        event = await self._sock._next(self._owner, None, _BATCH)
+        if event is None:
+            self._finish()
+            raise StopAsyncIteration
+        return event
+
+    async def aclose(self) -> None:
+        """End the iteration and free the consumer slot."""
+        self._finish()
+
+    def _finish(self) -> None:
+        self._finished = True
+        self._sock._release(self)

@@ -6,12 +6,15 @@
 
     with Socket("ws://127.0.0.1:8080/ws") as sock:      # connects; closes on exit
         sock.wait_open(timeout=5)
-        message_id = sock.send({"text": "hello"})
-        sock.wait_acked(message_id, timeout=5)
+        message_id = sock.send_and_wait({"text": "hello"}, timeout=5)   # returns after the ack
+        for event in sock.events():                      # the one consumer of the events
+            ...
 
 The private loop runs in one daemon thread shared by every ``steadyws.sync.Socket`` of the
 process, so these helpers also work where an event loop is already running (a notebook). Do not
-call the blocking methods from ``async`` code: use :class:`steadyws.Socket` there.
+call the blocking methods from ``async`` code: use :class:`steadyws.Socket` there. The
+one-consumer rule holds per thread: while one thread iterates ``events()``, reading from another
+thread raises :class:`steadyws.ConcurrentConsumerError`.
 """
 
 from __future__ import annotations
@@ -20,20 +23,20 @@ import asyncio
 import atexit
 import threading
 import weakref
-from typing import Any, Awaitable, Iterator, Optional, TypeVar, Union
+from typing import Any, Awaitable, Iterator, Optional, TypeVar, Union, cast
 
 from ._ffi.steadyws import (
     AppLifecycle,
     ConnectionProblem,
-    NetworkStatus,
+    NativeSocket,
     SocketEvent,
     SocketOptions,
     SocketState,
     SocketStats,
-    SteadySocket,
 )
-from ._socket import EventMatch
+from ._socket import NetworkStatusLike
 from ._socket import Socket as AsyncSocket
+from ._socket import _Events
 
 __all__ = ["Socket", "run"]
 
@@ -103,15 +106,8 @@ class Socket:
     ``with`` instead of ``async with`` and plain iteration over ``events()``.
     """
 
-    def __init__(
-        self,
-        url_or_options: Union[str, SocketOptions],
-        /,
-        *,
-        close_timeout: float = 1.0,
-        **options: Any,
-    ) -> None:
-        self._async = AsyncSocket(url_or_options, close_timeout=close_timeout, **options)
+    def __init__(self, url_or_options: Union[str, SocketOptions], /, **options: Any) -> None:
+        self._async = AsyncSocket(url_or_options, **options)
         _private_loop()
         _sockets.add(self)
 
@@ -124,9 +120,9 @@ class Socket:
         return self._async
 
     @property
-    def raw(self) -> SteadySocket:
-        """The generated ``SteadySocket``."""
-        return self._async.raw
+    def native(self) -> NativeSocket:
+        """The generated ``NativeSocket``."""
+        return self._async.native
 
     @property
     def options(self) -> SocketOptions:
@@ -145,11 +141,11 @@ class Socket:
         self._async.connect()
 
     def disconnect(self) -> None:
-        """Close gracefully and stop reconnecting; queued messages wait for the next connect."""
+        """Close the connection gracefully and stop reconnecting; ``connect()`` may follow."""
         self._async.disconnect()
 
     def send(self, data: Any, *, ttl_ms: Optional[int] = None) -> str:
-        """Queue a JSON-serialisable value; returns its message id."""
+        """Queue a JSON-serialisable value; returns its message id at once."""
         return self._async.send(data, ttl_ms=ttl_ms)
 
     def send_json(self, json_text: str, *, ttl_ms: Optional[int] = None) -> str:
@@ -168,7 +164,7 @@ class Socket:
         """Report ``AppLifecycle.FOREGROUND`` / ``BACKGROUND``."""
         self._async.set_app_state(state)
 
-    def set_network(self, status: NetworkStatus) -> None:
+    def set_network(self, status: NetworkStatusLike) -> None:
         """Report reachability."""
         self._async.set_network(status)
 
@@ -189,51 +185,49 @@ class Socket:
 
     @property
     def last_problem(self) -> Optional[ConnectionProblem]:
-        """The most recent ``ConnectionProblem`` among the events read so far."""
+        """See :attr:`steadyws.Socket.last_problem`."""
         return self._async.last_problem
 
-    # Waiting runs on the private loop.
+    # Waiting runs on the private loop; see steadyws.Socket for what each raises.
+
+    def wait_open(self, timeout: Optional[float] = None) -> None:
+        """Wait until open (never takes events from the stream)."""
+        run(self._async.wait_open(timeout))
+
+    def send_and_wait(self, data: Any, timeout: Optional[float] = None) -> str:
+        """Queue ``data``, wait until the server acknowledged it, return its id."""
+        return run(self._async.send_and_wait(data, timeout))
+
+    def wait_acked(self, message_id: str, timeout: Optional[float] = None) -> None:
+        """Wait until the server acknowledged ``message_id`` (an id from :meth:`send`)."""
+        run(self._async.wait_acked(message_id, timeout))
 
     def next_event(self, timeout: Optional[float] = None) -> Optional[SocketEvent]:
-        """The next event, waiting up to ``timeout`` s (``TimeoutError``); ``None`` once closed."""
-        return run(self._async.next_event(timeout))
+        """The next event, waiting up to ``timeout`` s (``WaitTimeoutError``, a
+        ``TimeoutError``); ``None`` once the socket is closed and every event was taken."""
+        owner = threading.current_thread()
+        return run(self._async._next(owner, timeout, 1))
 
     def try_next_event(self) -> Optional[SocketEvent]:
         """The next event if one is ready now, else ``None``."""
+        owner = threading.current_thread()
 
         async def take() -> Optional[SocketEvent]:
-            return self._async.try_next_event()
+            return self._async._try_next(owner)
 
         return run(take())
 
     def events(self) -> Iterator[SocketEvent]:
-        """Every event, in order, until the socket is closed."""
-        while True:
-            event = self.next_event()
-            if event is None:
-                return
-            yield event
+        """Every event, in order, until the socket is closed (one consumer at a time)."""
+        return _SyncEvents(self._async)
 
     def __iter__(self) -> Iterator[SocketEvent]:
         return self.events()
 
-    def wait_for(self, match: EventMatch, timeout: Optional[float] = None) -> SocketEvent:
-        """Read events until one matches (a class such as ``SocketEvent.ACKED``, a tuple of
-        classes, or a predicate) and return it; earlier events are consumed."""
-        return run(self._async.wait_for(match, timeout))
-
-    def wait_open(self, timeout: Optional[float] = None, *, fail_fast: bool = False) -> None:
-        """Wait until open; see :meth:`steadyws.Socket.wait_open`."""
-        run(self._async.wait_open(timeout, fail_fast=fail_fast))
-
-    def wait_acked(self, message_id: str, timeout: Optional[float] = None) -> None:
-        """Wait until the server acknowledged ``message_id``; ``SendFailedError`` if it won't."""
-        run(self._async.wait_acked(message_id, timeout))
-
     def close(self) -> None:
-        """Disconnect gracefully, shut the socket down and release it (idempotent)."""
-        if self._async.closed:
-            return
+        """Close now (see :meth:`steadyws.Socket.close`) and let the read in flight end
+        (idempotent)."""
+        self._async.close()  # at once, from this thread
         run(self._async.aclose())
         _sockets.discard(self)
 
@@ -243,3 +237,30 @@ class Socket:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+_END = object()
+
+
+class _SyncEvents:
+    """Blocking iteration over the async iterator, owned by the calling thread."""
+
+    def __init__(self, sock: AsyncSocket) -> None:
+        self._events = _Events(sock, threading.current_thread())
+
+    def __iter__(self) -> "_SyncEvents":
+        return self
+
+    def __next__(self) -> SocketEvent:
+        events = self._events
+
+        async def step() -> Any:
+            try:
+                return await events.__anext__()
+            except StopAsyncIteration:
+                return _END
+
+        event = run(step())
+        if event is _END:
+            raise StopIteration
+        return cast(SocketEvent, event)

@@ -1,0 +1,389 @@
+"""The host-layer acceptance scenarios (the same list runs in pytest, JUnit and XCTest).
+
+1. a late subscriber gets everything;          2. a slow consumer is pushed back, not dropped;
+3. waiting keeps events;                        4. `send` returns at once, `send_and_wait` after
+                                                   the ack;
+5. close semantics;                             6. states carry their cause;
+7. the server restarted mid-stream: 0 lost, 0 duplicated (tests/test_restart.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any, List
+
+import pytest
+
+import steadyws
+from steadyws import (
+    ConnectionErrorKind,
+    ResumePosition,
+    SocketEvent,
+    SocketState,
+    StateCause,
+)
+
+from conftest import FAST, Server, free_port, next_matching, next_state, publish, run
+
+OPENED = SocketEvent.STATE_CHANGED(state=SocketState.OPEN(), cause=StateCause.OPENED())
+CONNECTING_1 = SocketEvent.STATE_CHANGED(
+    state=SocketState.CONNECTING(attempt=1), cause=StateCause.APP()
+)
+
+
+def test_scenario_late_subscriber_gets_every_message(server: Server) -> None:
+    """Connect, let the server publish N messages, start reading only afterwards: all N arrive,
+    in order, and the stats count a message as taken only once the app took it."""
+    count = 50
+
+    async def scenario() -> None:
+        async with steadyws.Socket(server.url, **FAST) as late:
+            await late.wait_open(5)  # waiting reads nothing from the stream
+            ids = await publish(server.url, count)
+            for _ in range(250):  # every message has reached the socket...
+                if late.stats.messages_received == count:
+                    break
+                await asyncio.sleep(0.02)
+            stats = late.stats
+            assert stats.messages_received == count
+            # ... but none was taken: nothing is committed, the cursor has not moved.
+            assert stats.messages_in == 0 and stats.last_seq is None
+
+            seen: List[SocketEvent] = []
+            messages: List[SocketEvent.MESSAGE] = []
+            while len(messages) < count:
+                event = await late.next_event(timeout=5)
+                assert event is not None
+                seen.append(event)
+                if isinstance(event, SocketEvent.MESSAGE):
+                    messages.append(event)
+                    # Taking commits exactly this message, and its position is the cursor.
+                    stats = late.stats
+                    assert stats.messages_in == len(messages)
+                    assert event.position == ResumePosition(last_seq=event.seq, last_ts=event.ts)
+                    assert (stats.last_seq, stats.last_ts) == (event.seq, event.ts)
+            # The state changes from before the publication are still there, first.
+            assert seen[:2] == [CONNECTING_1, OPENED]
+            assert [m.seq for m in messages] == list(range(1, count + 1))
+            assert [m.id for m in messages] == ids
+            assert [steadyws.decode(m.data)["n"] for m in messages] == list(range(count))
+            with pytest.raises(steadyws.WaitTimeoutError):
+                await late.next_event(timeout=0.3)  # nothing twice
+            assert late.stats.messages_in == count
+
+    run(scenario())
+
+
+def _rss_bytes() -> int:
+    """Resident memory of this process now (Linux)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+PUBLISHER = textwrap.dedent(
+    """
+    import asyncio, sys
+    import steadyws
+
+    async def main(url, count, pad):
+        async with steadyws.Socket(
+            url, outbox_max_messages=count, outbox_max_bytes=count * (pad + 200)
+        ) as publisher:
+            await publisher.wait_open(10)
+            for n in range(count):
+                publisher.send({"n": n, "pad": "x" * pad})
+            acked = 0
+            async for event in publisher:  # drains its own copy of the stream too
+                if isinstance(event, steadyws.SocketEvent.ACKED):
+                    acked += 1
+                    if acked == count:
+                        break
+        print("published", acked)
+
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+    """
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+def test_scenario_slow_consumer_is_pushed_back_not_dropped(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The app stops consuming while the server publishes 5 000 messages (2 KiB each) to it: the
+    native inbox stays at its bound (200 messages) instead of growing, the connection is never
+    torn down (the heartbeat, 500 ms here, does not count the pause as a dead link), and
+    afterwards every message is delivered exactly once, in order."""
+    count, pad, inbox = 5000, 2048, 200
+    script = tmp_path / "publisher.py"
+    script.write_text(PUBLISHER)
+
+    async def scenario() -> None:
+        async with steadyws.Socket(server.url, inbox_max_messages=inbox, **FAST) as slow:
+            await slow.wait_open(5)
+            rss_before = _rss_bytes()
+            # The publisher is another process, so this process's memory is the consumer's.
+            started = time.monotonic()
+            done = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, str(script), server.url, str(count), str(pad)],
+                capture_output=True,
+                text=True,
+                timeout=90,
+            )
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.strip() == f"published {count}"
+            published_in = time.monotonic() - started
+            await asyncio.sleep(3)  # not consuming: time passes, heartbeats are due
+            paused = slow.stats
+            rss_paused = _rss_bytes()
+            assert slow.is_open, slow.state
+            assert paused.messages_in == 0
+            # Backpressure: the socket stopped reading at the inbox bound; the rest waits in TCP
+            # buffers and at the server.
+            assert paused.messages_received < count, paused
+            assert paused.messages_received <= inbox + 64, paused
+
+            seen_states: List[SocketEvent] = []
+            seqs: List[int] = []
+            numbers: List[int] = []
+            async for event in slow:
+                if isinstance(event, SocketEvent.STATE_CHANGED):
+                    seen_states.append(event)
+                elif isinstance(event, SocketEvent.MESSAGE):
+                    assert event.seq is not None
+                    seqs.append(event.seq)
+                    numbers.append(steadyws.decode(event.data)["n"])
+                    if len(seqs) == count:
+                        break
+            with pytest.raises(steadyws.WaitTimeoutError):
+                await slow.next_event(timeout=0.5)  # nothing more: no duplicate
+            stats = slow.stats
+            peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            with capsys.disabled():
+                print(
+                    f"\n[slow consumer] published={count} x {pad} B in {published_in:.1f} s, "
+                    f"received while paused={paused.messages_received} (inbox {inbox}), "
+                    f"delivered={len(seqs)}, RSS growth while paused="
+                    f"{(rss_paused - rss_before) / 1024:.0f} KiB, "
+                    f"peak RSS of the test process={peak_kib / 1024:.1f} MiB"
+                )
+            # The state never left Open: the only state changes are the way in.
+            assert seen_states == [CONNECTING_1, OPENED]
+            assert stats.reconnects == 0 and slow.is_open
+            # Exactly once, in order.
+            assert seqs == list(range(1, count + 1))
+            assert numbers == list(range(count))
+            assert stats.messages_in == count and stats.last_seq == count
+            # Bounded: the 10 MiB published did not pile up in this process.
+            assert rss_paused - rss_before < 6 * 1024 * 1024, (rss_before, rss_paused)
+
+    run(scenario(), timeout=150)
+
+
+def test_scenario_waiting_keeps_events(server: Server) -> None:
+    """`wait_open`, then `send_and_wait` and `wait_acked`: the stream still holds the state
+    changes, the ack and the message, in order."""
+
+    async def scenario() -> None:
+        async with steadyws.Socket(server.url, **FAST) as sock:
+            await sock.wait_open(5)
+            await sock.wait_open(5)  # open already: at once
+            message_id = await sock.send_and_wait({"kept": True}, timeout=5)
+            await sock.wait_acked(message_id, timeout=5)  # remembered: at once
+            seen: List[SocketEvent] = []
+            await next_matching(
+                sock,
+                lambda e: isinstance(e, SocketEvent.MESSAGE) and e.id == message_id,
+                seen=seen,
+            )
+            assert seen[:2] == [CONNECTING_1, OPENED]
+            assert seen[2] == SocketEvent.ACKED(id=message_id)
+            assert isinstance(seen[3], SocketEvent.MESSAGE)
+            assert steadyws.decode(seen[3].data) == {"kept": True}
+            assert len(seen) == 4
+
+    run(scenario())
+
+
+def test_scenario_send_returns_at_once_and_send_and_wait_after_the_ack(server: Server) -> None:
+    async def scenario() -> None:
+        # Not connected at all: send still returns the id at once (queued).
+        sock = steadyws.Socket(server.url, **FAST)
+        started = time.monotonic()
+        first = sock.send({"n": 1})
+        assert time.monotonic() - started < 0.1
+        assert isinstance(first, str) and len(first) == 36  # a UUID
+        assert sock.stats.outbox_len == 1 and sock.stats.messages_acked == 0
+        sock.connect()
+        await sock.wait_acked(first, timeout=5)
+        assert sock.stats.outbox_len == 0
+
+        # send_and_wait returns only once the server acknowledged the message.
+        second = await sock.send_and_wait({"n": 2}, timeout=5)
+        stats = sock.stats
+        assert stats.messages_acked == 2 and stats.outbox_len == 0
+        acked = [
+            e.id
+            async for e in _take_until(sock, lambda e: e == SocketEvent.ACKED(id=second))
+            if isinstance(e, SocketEvent.ACKED)
+        ]
+        assert acked == [first, second]
+        await sock.aclose()
+
+        # A server that is not there: send_and_wait times out, the message stays queued.
+        down = steadyws.Socket(f"ws://127.0.0.1:{free_port()}/ws", **FAST)
+        down.connect()
+        started = time.monotonic()
+        with pytest.raises(steadyws.SendTimeoutError) as caught:
+            await down.send_and_wait({"n": 3}, timeout=0.3)
+        assert 0.25 <= time.monotonic() - started < 3
+        assert isinstance(caught.value, TimeoutError) and len(caught.value.id) == 36
+        assert "still sent" in str(caught.value)
+        assert down.stats.outbox_len == 1
+        with pytest.raises(steadyws.SendTimeoutError):
+            await down.wait_acked(caught.value.id, timeout=0.1)
+        await down.aclose()
+
+    run(scenario())
+
+
+async def _take_until(sock: steadyws.Socket, last: Any, timeout: float = 5.0) -> Any:
+    """Events up to and including the first for which `last(event)` is true."""
+    while True:
+        event = await sock.next_event(timeout=timeout)
+        assert event is not None
+        yield event
+        if last(event):
+            return
+
+
+def test_scenario_close_fails_every_wait_at_once_and_ends_the_stream() -> None:
+    async def scenario() -> None:
+        port = free_port()  # nothing listens: nothing can open or be acknowledged
+        sock = steadyws.Socket(f"ws://127.0.0.1:{port}/ws", **FAST)
+        sock.connect()
+        queued = sock.send({"n": 0})
+        seen: List[SocketEvent] = []
+
+        async def consume() -> None:
+            async for event in sock:
+                seen.append(event)
+
+        consumer = asyncio.ensure_future(consume())
+        waits = [
+            asyncio.ensure_future(sock.wait_open()),  # no timeout: only close can end these
+            asyncio.ensure_future(sock.send_and_wait({"n": 1})),
+            asyncio.ensure_future(sock.wait_acked(queued)),
+        ]
+        await asyncio.sleep(0.5)
+        assert not any(w.done() for w in waits) and not consumer.done()
+
+        started = time.monotonic()
+        sock.close()
+        assert sock.state == SocketState.CLOSED() and sock.closed  # at once
+        results = await asyncio.wait_for(
+            asyncio.gather(*waits, return_exceptions=True), timeout=2
+        )
+        await asyncio.wait_for(consumer, timeout=2)  # the stream ended by itself
+        assert time.monotonic() - started < 2
+        assert all(isinstance(r, steadyws.SocketClosedError) for r in results), results
+        assert results[2].id == queued  # type: ignore[union-attr]
+        assert isinstance(results[1], steadyws.SocketClosedError) and results[1].id is not None
+        # The last event is the change to Closed, caused by the app.
+        assert seen[-1] == SocketEvent.STATE_CHANGED(
+            state=SocketState.CLOSED(), cause=StateCause.APP()
+        )
+
+        # After close: every wait and command answers at once.
+        with pytest.raises(steadyws.SocketClosedError):
+            await asyncio.wait_for(sock.wait_open(), timeout=1)
+        with pytest.raises(steadyws.SocketClosedError):
+            await asyncio.wait_for(sock.send_and_wait({"late": True}), timeout=1)
+        with pytest.raises(steadyws.SocketClosedError):
+            sock.send({"late": True})
+        with pytest.raises((steadyws.SocketClosedError, steadyws.UnknownMessageError)):
+            await asyncio.wait_for(sock.wait_acked(queued), timeout=1)
+        assert await asyncio.wait_for(sock.next_event(), timeout=1) is None
+        assert [e async for e in sock] == []
+        await sock.aclose()  # idempotent
+        sock.close()
+
+    run(scenario())
+
+
+def test_scenario_close_of_an_open_socket(server: Server) -> None:
+    async def scenario() -> None:
+        async with steadyws.Socket(server.url, **FAST) as sock:
+            await next_matching(sock, lambda e: e == OPENED)
+            # A consumer blocked on the next state change, in another task.
+            reader = asyncio.ensure_future(next_state(sock, timeout=5))
+            await asyncio.sleep(0.1)
+            assert not reader.done()
+        # `async with` closed it: at once, and the blocked consumer saw why.
+        assert sock.state == SocketState.CLOSED()
+        assert await asyncio.wait_for(reader, 2) == SocketEvent.STATE_CHANGED(
+            state=SocketState.CLOSED(), cause=StateCause.APP()
+        )
+        assert await sock.next_event(timeout=2) is None  # then the stream ends
+        with pytest.raises(steadyws.SocketClosedError):
+            await sock.wait_open(timeout=5)
+
+    run(scenario())
+
+
+def test_scenario_states_carry_their_cause(make_server: Any) -> None:
+    """A refused attempt: Reconnecting caused by AttemptFailed(problem); an open connection
+    dropped (the server killed): Reconnecting caused by ConnectionDropped(problem); close():
+    Closed caused by App. `last_problem` follows and is cleared once open again."""
+    srv: Server = make_server(None)
+
+    async def scenario() -> None:
+        # A port nobody listens on.
+        port = free_port()
+        async with steadyws.Socket(f"ws://127.0.0.1:{port}/ws", **FAST) as refused:
+            assert await next_state(refused) == CONNECTING_1
+            retry = await next_state(refused)
+            assert isinstance(retry.state, SocketState.RECONNECTING)
+            assert isinstance(retry.cause, StateCause.ATTEMPT_FAILED)
+            assert retry.cause.problem.kind is ConnectionErrorKind.REFUSED
+            assert f"127.0.0.1:{port}" in retry.cause.problem.message
+
+        # A live server, then killed under the open connection, then back.
+        async with steadyws.Socket(srv.url, **FAST) as sock:
+            assert await next_state(sock) == CONNECTING_1
+            assert await next_state(sock) == OPENED
+            assert sock.last_problem is None
+            await asyncio.to_thread(srv.kill)
+            dropped = await next_state(sock)
+            assert isinstance(dropped.state, SocketState.RECONNECTING), dropped
+            assert isinstance(dropped.cause, StateCause.CONNECTION_DROPPED), dropped
+            problem = dropped.cause.problem
+            assert problem.message
+            assert sock.last_problem == problem
+            # While it is down, attempts fail (and say so); then it comes back.
+            causes: List[Any] = []
+            await asyncio.to_thread(srv.start)
+            while True:
+                change = await next_state(sock, timeout=10)
+                causes.append(change.cause)
+                if change == OPENED:
+                    break
+            assert all(
+                isinstance(c, (StateCause.RETRY_DUE, StateCause.ATTEMPT_FAILED, StateCause.OPENED))
+                for c in causes
+            ), causes
+            assert sock.last_problem is None  # cleared once open again
+            await sock.aclose()
+            closed = await next_state(sock)
+            assert closed == SocketEvent.STATE_CHANGED(
+                state=SocketState.CLOSED(), cause=StateCause.APP()
+            )
+
+    run(scenario())
