@@ -447,6 +447,10 @@ impl Sim {
             Item::Frame(frame) => {
                 if let Frame::Text(text) = &frame
                     && text.starts_with(r#"{"type":"hello""#)
+                    // The engine adopts a hello only while it has no cursor at all: no hello
+                    // adopted before, no message received (this app takes each at once).
+                    && self.app.start_seq.is_none()
+                    && self.app.received.is_empty()
                     && self.engine.stats().cursor.last_seq.is_none()
                 {
                     self.app.start_seq = serde_json::from_str::<serde_json::Value>(text)
