@@ -39,9 +39,11 @@ pub struct SocketConfig {
     /// Largest inbound message (and frame); larger ones end the connection with
     /// [`ConnectionError::MessageTooLarge`](crate::engine::ConnectionError::MessageTooLarge).
     pub max_message_size: usize,
-    /// Most messages waiting for the app to take them; at this many the socket stops reading
-    /// from the network until the app takes some (nothing is dropped).
-    pub inbox_max_messages: usize,
+    /// Most events (messages, acks, state changes…) waiting for the app to take them; at this
+    /// many the socket stops reading from the network until the app takes some (nothing is
+    /// dropped). Acks arrive by reading too: an app that never reads its events stops hearing
+    /// them, and its sends fail with `OutboxFull` once the outbox fills.
+    pub inbox_max_events: usize,
     /// Most payload bytes of messages waiting for the app; the same pause applies.
     pub inbox_max_bytes: usize,
 }
@@ -68,7 +70,7 @@ impl SocketConfig {
             pinned_spki_sha256: Vec::new(),
             proxy: None,
             max_message_size: 4 * 1024 * 1024,
-            inbox_max_messages: 10_000,
+            inbox_max_events: 10_000,
             inbox_max_bytes: 8 * 1024 * 1024,
         }
     }
@@ -92,7 +94,7 @@ impl std::fmt::Debug for SocketConfig {
             .field("pinned_spki_sha256", &self.pinned_spki_sha256)
             .field("proxy", &self.proxy)
             .field("max_message_size", &self.max_message_size)
-            .field("inbox_max_messages", &self.inbox_max_messages)
+            .field("inbox_max_events", &self.inbox_max_events)
             .field("inbox_max_bytes", &self.inbox_max_bytes)
             .finish()
     }
@@ -104,7 +106,7 @@ impl std::fmt::Debug for SocketConfig {
 /// Methods never block and need no async runtime; events are read with
 /// [`Socket::next_event`] from any executor, by one reader at a time (with two, each event
 /// goes to one of them). Events wait for the reader, however late it starts: none is dropped.
-/// Their queue is bounded ([`SocketConfig::inbox_max_messages`]); when it is full the socket
+/// Their queue is bounded ([`SocketConfig::inbox_max_events`]); when it is full the socket
 /// stops reading from the network, so the server is pushed back instead of the app's memory
 /// growing. Taking a message commits it: [`Stats::cursor`] and `messages_in` count what was
 /// taken. Waiting for an ack or for the connection ([`Socket::send_and_wait`],
@@ -154,14 +156,14 @@ impl Socket {
     /// Validate `config` and start the socket's task (idle until [`Socket::connect`]).
     pub fn new(config: SocketConfig) -> Result<Socket, ConfigError> {
         let options = Arc::new(transport_options(&config)?);
-        if config.inbox_max_messages == 0 || config.inbox_max_bytes == 0 {
+        if config.inbox_max_events == 0 || config.inbox_max_bytes == 0 {
             return Err(ConfigError::Invalid {
                 field: "inbox",
-                problem: "inbox_max_messages and inbox_max_bytes must be at least 1".into(),
+                problem: "inbox_max_events and inbox_max_bytes must be at least 1".into(),
             });
         }
         let inbox = Inbox::new(InboxLimits {
-            messages: config.inbox_max_messages,
+            events: config.inbox_max_events,
             bytes: config.inbox_max_bytes,
         });
         let engine = Engine::new(config.engine, Box::new(OsRandom::new()))?;

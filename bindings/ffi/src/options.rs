@@ -91,10 +91,10 @@ pub struct SocketOptions {
     /// Largest inbound message.
     #[uniffi(default = 4194304)]
     pub max_message_size: u64,
-    /// Most messages waiting for the app to take them; when reached, the socket stops reading
-    /// from the network until the app takes some (nothing is dropped).
+    /// Most events waiting for the app to take them; when reached, the socket stops reading
+    /// from the network until the app takes some (nothing is dropped; acks then wait too).
     #[uniffi(default = 10000)]
-    pub inbox_max_messages: u32,
+    pub inbox_max_events: u32,
     /// Most payload bytes of messages waiting for the app (the same pause applies).
     #[uniffi(default = 8388608)]
     pub inbox_max_bytes: u64,
@@ -167,7 +167,7 @@ impl SocketOptions {
         config.pinned_spki_sha256 = self.pinned_spki_sha256.clone();
         config.proxy = self.proxy.clone();
         config.max_message_size = usize::try_from(self.max_message_size).unwrap_or(usize::MAX);
-        config.inbox_max_messages = self.inbox_max_messages as usize;
+        config.inbox_max_events = self.inbox_max_events as usize;
         config.inbox_max_bytes = usize::try_from(self.inbox_max_bytes).unwrap_or(usize::MAX);
         config
     }

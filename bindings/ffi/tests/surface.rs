@@ -33,7 +33,7 @@ fn options(url: &str) -> SocketOptions {
         pinned_spki_sha256: vec![],
         proxy: None,
         max_message_size: 4_194_304,
-        inbox_max_messages: 10_000,
+        inbox_max_events: 10_000,
         inbox_max_bytes: 8_388_608,
         resume_last_seq: None,
         resume_last_ts: None,
@@ -46,7 +46,7 @@ fn options_mapping_reproduces_the_rust_defaults() {
     let rust = steadyws::SocketConfig::new("ws://h/ws");
     assert_eq!(from_ffi.engine, rust.engine);
     assert_eq!(from_ffi.max_message_size, rust.max_message_size);
-    assert_eq!(from_ffi.inbox_max_messages, rust.inbox_max_messages);
+    assert_eq!(from_ffi.inbox_max_events, rust.inbox_max_events);
     assert_eq!(from_ffi.inbox_max_bytes, rust.inbox_max_bytes);
 }
 

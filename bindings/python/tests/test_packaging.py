@@ -180,7 +180,7 @@ def test_public_api_type_checks(tmp_path: Path) -> None:
                     async with steadyws.Socket(
                         url,
                         backoff_initial_ms=100,
-                        inbox_max_messages=500,
+                        inbox_max_events=500,
                         background=BackgroundMode.DISCONNECT_AFTER_GRACE,
                     ) as sock:
                         await sock.wait_open(timeout=5.0)

@@ -125,7 +125,7 @@ def test_scenario_slow_consumer_is_pushed_back_not_dropped(
     script.write_text(PUBLISHER)
 
     async def scenario() -> None:
-        async with steadyws.Socket(server.url, inbox_max_messages=inbox, **FAST) as slow:
+        async with steadyws.Socket(server.url, inbox_max_events=inbox, **FAST) as slow:
             await slow.wait_open(5)
             rss_before = _rss_bytes()
             # The publisher is another process, so this process's memory is the consumer's.

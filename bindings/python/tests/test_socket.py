@@ -144,7 +144,7 @@ def test_raw_mode_echo(server: Server) -> None:
 def test_socket_options_record_and_defaults(server: Server) -> None:
     options = SocketOptions(url=server.url, backoff_initial_ms=100)
     assert options.backoff_max_ms == 30000 and options.headers == {} and options.heartbeat is None
-    assert options.inbox_max_messages == 10000 and options.inbox_max_bytes == 8 * 1024 * 1024
+    assert options.inbox_max_events == 10000 and options.inbox_max_bytes == 8 * 1024 * 1024
 
     async def scenario() -> None:
         async with steadyws.Socket(options) as sock:

@@ -1,8 +1,9 @@
 //! The events waiting for the app. Nothing in it is ever dropped, and it is bounded all the
-//! same: once it holds its limit of messages (by count or bytes), the socket's transports stop
+//! same: once it holds its limit of events, or of message bytes, the socket's transports stop
 //! reading until the app takes some, so TCP pushes back on the server instead of the client
-//! growing. Events other than messages always get in; they are few and bounded by what causes
-//! them (acks by sends, state changes by the connection's life).
+//! growing. Events still get in past the limit (an event is never refused), but only from what
+//! was already read or from the socket's own timers: few, and their sources stop with reading
+//! (acks, for one, arrive only by reading).
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
@@ -11,11 +12,11 @@ use tokio::sync::Notify;
 
 use crate::engine::Event;
 
-/// How many messages may wait for the app before reading pauses.
+/// How much may wait for the app before reading pauses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InboxLimits {
-    /// Most messages waiting.
-    pub messages: usize,
+    /// Most events waiting.
+    pub events: usize,
     /// Most payload bytes of messages waiting.
     pub bytes: usize,
 }
@@ -23,7 +24,7 @@ pub struct InboxLimits {
 #[derive(Default)]
 struct Queue {
     events: VecDeque<Event>,
-    messages: usize,
+    /// Payload bytes of the messages among `events`.
     bytes: usize,
     /// No more events will come: readers get what is left, then an empty batch.
     closed: bool,
@@ -60,10 +61,7 @@ impl Inbox {
     /// Add an event; never refuses (transports stop reading before messages overflow).
     pub fn push(&self, event: Event) {
         let mut queue = self.lock();
-        if let Some(bytes) = message_bytes(&event) {
-            queue.messages += 1;
-            queue.bytes += bytes;
-        }
+        queue.bytes += message_bytes(&event).unwrap_or(0);
         queue.events.push_back(event);
         drop(queue);
         self.arrived.notify_waiters();
@@ -76,7 +74,7 @@ impl Inbox {
     }
 
     fn full(queue: &Queue, limits: InboxLimits) -> bool {
-        queue.messages >= limits.messages || queue.bytes >= limits.bytes
+        queue.events.len() >= limits.events || queue.bytes >= limits.bytes
     }
 
     /// Resolves once the app made room (or the inbox closed).
@@ -95,13 +93,10 @@ impl Inbox {
     /// Up to `max` events ready now, oldest first.
     pub fn take(&self, max: usize) -> Vec<Event> {
         let mut queue = self.lock();
+        let was_full = Self::full(&queue, self.limits);
         let count = max.min(queue.events.len());
         let batch: Vec<Event> = queue.events.drain(..count).collect();
-        let was_full = Self::full(&queue, self.limits);
-        for bytes in batch.iter().filter_map(message_bytes) {
-            queue.messages -= 1;
-            queue.bytes -= bytes;
-        }
+        queue.bytes -= batch.iter().filter_map(message_bytes).sum::<usize>();
         let has_room = !Self::full(&queue, self.limits);
         drop(queue);
         if was_full && has_room {
@@ -158,16 +153,15 @@ mod tests {
     }
 
     #[test]
-    fn full_by_count_or_bytes_and_other_events_never_count() {
+    fn full_by_count_or_bytes_and_nothing_dropped() {
         let inbox = Inbox::new(InboxLimits {
-            messages: 2,
+            events: 2,
             bytes: 10,
         });
         inbox.push(message("1234"));
-        inbox.push(Event::Acked(MessageId("a".into())));
         assert!(!inbox.is_full());
-        inbox.push(message("5"));
-        assert!(inbox.is_full(), "two messages");
+        inbox.push(Event::Acked(MessageId("a".into())));
+        assert!(inbox.is_full(), "two events, whatever they are");
         assert_eq!(inbox.take(2).len(), 2);
         assert!(!inbox.is_full());
         inbox.push(message("0123456789"));
@@ -184,7 +178,7 @@ mod tests {
     #[tokio::test]
     async fn room_resolves_once_the_app_takes_and_next_ends_after_close() {
         let inbox = std::sync::Arc::new(Inbox::new(InboxLimits {
-            messages: 1,
+            events: 1,
             bytes: 100,
         }));
         inbox.push(message("a"));

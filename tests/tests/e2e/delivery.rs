@@ -149,3 +149,53 @@ async fn after_shutdown_every_wait_ends_at_once_and_the_state_is_closed() {
     ));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_app_that_never_reads_is_pushed_back_until_send_says_the_outbox_is_full() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let mut config = quick(&server.url());
+    config.inbox_max_events = 20;
+    config.engine.outbox.max_messages = 50;
+    let socket = Socket::new(config).unwrap();
+    socket.connect();
+    assert_eq!(socket.wait_open(Some(WAIT)).await, Opening::Open);
+    // Acks (and the echoes of our own messages) arrive by reading, which stops once 20 events
+    // wait: the outbox then fills, and send says so instead of memory growing.
+    let deadline = Instant::now() + WAIT;
+    let mut sent = Vec::new();
+    let refusal = loop {
+        assert!(
+            Instant::now() < deadline,
+            "send never refused: {:?}",
+            socket.stats()
+        );
+        match socket.send(r#"{"n":1}"#) {
+            Ok(id) => sent.push(id),
+            Err(err) => break err,
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    assert!(
+        matches!(refusal, steadyws::SendError::OutboxFull { .. }),
+        "{refusal}"
+    );
+    assert!(sent.len() < 200, "pushed back after {} sends", sent.len());
+    // Reading again lets everything through.
+    let last = sent.last().unwrap().clone();
+    let mut acked = 0;
+    while acked < sent.len() {
+        assert!(
+            Instant::now() < deadline + WAIT,
+            "{acked} of {} acked",
+            sent.len()
+        );
+        acked += socket
+            .next_events(64)
+            .await
+            .iter()
+            .filter(|e| matches!(e, Event::Acked(_)))
+            .count();
+    }
+    assert_eq!(socket.wait_acked(&last, None).await, Delivery::Acked);
+    server.shutdown().await;
+}

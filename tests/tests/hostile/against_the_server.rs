@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use steadyws::{Event, SendFailure, Socket};
+use steadyws::{Delivery, Event, SendFailure, Socket};
 use steadyws_server::{ServerConfig, start};
 use steadyws_tests::process::ServerProcess;
 use steadyws_tests::support::*;
@@ -104,17 +104,34 @@ async fn a_subscriber_that_never_reads_costs_bounded_memory_and_is_dropped() {
     wait_open(&publisher).await;
     // 64 MiB published while the squatter reads nothing.
     let chunk = format!("\"{}\"", "z".repeat(60 * 1024));
+    let deadline = Instant::now() + Duration::from_secs(60);
     let mut last = None;
     for _ in 0..1024 {
         last = Some(loop {
+            assert!(Instant::now() < deadline, "publishing stalled");
             match publisher.send(&chunk) {
                 Ok(id) => break id,
-                // The outbox is full until acks come back: let them.
-                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+                // The outbox is full until acks come back. Acks ride on the same connection as
+                // the echoed messages, which wait for this app to take them: take them.
+                Err(_) => {
+                    publisher.try_next_events(1024);
+                    tokio::time::sleep(Duration::from_millis(5)).await
+                }
             }
         });
     }
-    wait_acked(&publisher, &last.unwrap()).await;
+    let last = last.unwrap();
+    while publisher
+        .wait_acked(&last, Some(Duration::from_millis(50)))
+        .await
+        != Delivery::Acked
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the last message was never acked"
+        );
+        publisher.try_next_events(1024);
+    }
     let grown = server.rss_bytes().saturating_sub(before);
     println!(
         "never-reading subscriber: 60 MiB published, server RSS +{:.1} MiB (history bound 8 MiB, ceiling 40 MiB)",

@@ -123,7 +123,7 @@ class Socket:
     acknowledged, drops duplicates and resumes where it left off.
 
     ``Socket(url, **options)`` takes the fields of :class:`SocketOptions` as keyword arguments
-    (``backoff_initial_ms=100``, ``inbox_max_messages=1000`` ...), or one ready ``SocketOptions``.
+    (``backoff_initial_ms=100``, ``inbox_max_events=1000`` ...), or one ready ``SocketOptions``.
     An unusable URL or setting raises :class:`InvalidUrlError` / :class:`InvalidConfigError`.
 
     ``async with Socket(url) as sock:`` connects on enter and closes on exit. Events are read by

@@ -265,7 +265,7 @@ public struct ReceivedMessage: Sendable, Hashable {
 /// network work itself runs on the Rust runtime's two shared threads; no thread per socket.
 ///
 /// **One consumer.** The native queue is the only buffer, bounded by
-/// `SocketOptions.inboxMaxMessages` / `inboxMaxBytes`; while it is full the socket stops reading
+/// `SocketOptions.inboxMaxEvents` / `inboxMaxBytes`; while it is full the socket stops reading
 /// (TCP pushes back on the server) and nothing is dropped. `events` (or `messages`) pulls from it
 /// only when its consumer asks for the next element. One stream at a time is the consumer: see
 /// `events` for what happens when two try.

@@ -156,7 +156,7 @@ final class SteadyWSTests: XCTestCase {
         let pad = 2_048
         let inbox: UInt32 = 200
         var options = quickOptions(server.url)
-        options.inboxMaxMessages = inbox
+        options.inboxMaxEvents = inbox
         let slow = try SteadySocket(options: options)
         defer { slow.close() }
         slow.connect()

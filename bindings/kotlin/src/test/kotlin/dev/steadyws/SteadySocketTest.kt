@@ -210,7 +210,7 @@ class SteadySocketTest {
         val total = 5_000
         val inbox = 200u
         ServerProcess.start().use { server ->
-            SteadySocket(quick(server.url) { inboxMaxMessages = inbox }).use { ws ->
+            SteadySocket(quick(server.url) { inboxMaxEvents = inbox }).use { ws ->
                 ws.connect()
                 withTimeout(10.seconds) { ws.awaitOpen() }
                 val runtime = Runtime.getRuntime()
