@@ -393,8 +393,8 @@ impl Session<'_> {
         tokio::time::interval_at(tokio::time::Instant::now() + every, every)
     }
 
-    /// Whether the client was heard from within the idle timeout; pings it when it has been
-    /// quiet for half of it, and closes the session when it has been quiet for all of it.
+    /// Whether the client was heard from within the idle timeout; pings it when it has gone
+    /// quiet, and closes the session when it has been quiet for all of it.
     async fn still_there<S>(&mut self, ws: &mut Ws<S>) -> Result<bool, WsError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -409,7 +409,10 @@ impl Session<'_> {
                     .await;
             return Ok(false);
         }
-        if quiet >= limit / 2 {
+        // Checks run every half timeout, and one may fire a hair before a full half has passed:
+        // a margin makes sure a quiet client is pinged at the first check, well before the
+        // second one would close it.
+        if quiet >= limit / 4 {
             self.send(ws, Message::Ping(Vec::new().into())).await?;
         }
         Ok(true)
