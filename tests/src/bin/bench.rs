@@ -364,7 +364,19 @@ async fn idle_memory() -> String {
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port");
-    let server = ServerProcess::start(&self_exe, addr, &["--as-reference-server"]);
+    // A thousand clients connecting at once: lift the server's caps (its defaults admit 256
+    // handshakes in flight and 1000 sessions), which this figure is not about.
+    let server = ServerProcess::start(
+        &self_exe,
+        addr,
+        &[
+            "--as-reference-server",
+            "--max-handshakes",
+            "2000",
+            "--max-connections",
+            "2000",
+        ],
+    );
     // Warm up the runtime and TLS/URL machinery so the baseline includes one-time costs.
     let warm = open_socket(SocketConfig::new(server.url.clone())).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
