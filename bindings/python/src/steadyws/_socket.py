@@ -540,6 +540,17 @@ class _Events:
     async def __anext__(self) -> SocketEvent:
         if self._finished:
             raise StopAsyncIteration
+        sock = self._sock
+        # Fast path for the rest of a batch this iteration already took: it holds the consumer
+        # slot, so no check can fail, and a burst costs a few operations per event.
+        if (
+            sock._taken
+            and self._since_yield < _YIELD_EVERY
+            and sock._consumer is not None
+            and sock._consumer() is self
+        ):
+            self._since_yield += 1
+            return sock._observe(sock._taken.popleft())
         if self._owner is None:
             self._owner = _current_owner()
         self._sock._claim(self)
