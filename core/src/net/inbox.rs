@@ -1,7 +1,7 @@
 //! The events waiting for the app. Nothing in it is ever dropped, and it is bounded all the
 //! same: once it holds its limit of events, or of message bytes, the socket's transports stop
-//! reading until the app takes some, so TCP pushes back on the server instead of the client
-//! growing. Events still get in past the limit (an event is never refused), but only from what
+//! reading until the app has taken it down to half, so TCP pushes back on the server instead of
+//! the client growing. Events still get in past the limit (an event is never refused), but only from what
 //! was already read or from the socket's own timers: few, and their sources stop with reading
 //! (acks, for one, arrive only by reading).
 
@@ -77,14 +77,24 @@ impl Inbox {
         queue.events.len() >= limits.events || queue.bytes >= limits.bytes
     }
 
-    /// Resolves once the app made room (or the inbox closed).
+    /// Reading resumes only once the app took the queue down to half its bounds: pausing and
+    /// resuming costs a step each, and doing it once per batch the app takes would be paid over
+    /// and over during a long backlog.
+    fn half_empty(queue: &Queue, limits: InboxLimits) -> bool {
+        queue.events.len() <= limits.events / 2 && queue.bytes <= limits.bytes / 2
+    }
+
+    /// Resolves once the app made room, down to half the bounds (or the inbox closed).
     pub async fn room(&self) {
         loop {
             let drained = self.drained.notified();
             tokio::pin!(drained);
             drained.as_mut().enable();
-            if !self.is_full() {
-                return;
+            {
+                let queue = self.lock();
+                if queue.closed || Self::half_empty(&queue, self.limits) {
+                    return;
+                }
             }
             drained.await;
         }
@@ -93,13 +103,13 @@ impl Inbox {
     /// Up to `max` events ready now, oldest first.
     pub fn take(&self, max: usize) -> Vec<Event> {
         let mut queue = self.lock();
-        let was_full = Self::full(&queue, self.limits);
+        let was_above_half = !Self::half_empty(&queue, self.limits);
         let count = max.min(queue.events.len());
         let batch: Vec<Event> = queue.events.drain(..count).collect();
         queue.bytes -= batch.iter().filter_map(message_bytes).sum::<usize>();
-        let has_room = !Self::full(&queue, self.limits);
+        let now_half_empty = Self::half_empty(&queue, self.limits);
         drop(queue);
-        if was_full && has_room {
+        if was_above_half && now_half_empty {
             self.drained.notify_waiters();
         }
         batch
@@ -173,6 +183,30 @@ mod tests {
         inbox.push(state.clone());
         assert_eq!(inbox.take(10).last(), Some(&state), "nothing dropped");
         assert!(!inbox.is_full());
+    }
+
+    #[tokio::test]
+    async fn reading_resumes_only_once_half_the_queue_is_taken() {
+        let inbox = std::sync::Arc::new(Inbox::new(InboxLimits {
+            events: 4,
+            bytes: 1000,
+        }));
+        for text in ["a", "b", "c", "d"] {
+            inbox.push(message(text));
+        }
+        assert!(inbox.is_full());
+        let waiting = tokio::spawn({
+            let inbox = inbox.clone();
+            async move { inbox.room().await }
+        });
+        inbox.take(1);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "three of four left: not yet");
+        inbox.take(1);
+        tokio::time::timeout(Duration::from_secs(1), waiting)
+            .await
+            .expect("half taken: reading resumes")
+            .unwrap();
     }
 
     #[tokio::test]
