@@ -40,8 +40,8 @@ pub struct SocketConfig {
     /// [`ConnectionError::MessageTooLarge`](crate::engine::ConnectionError::MessageTooLarge).
     pub max_message_size: usize,
     /// Most events (messages, acks, state changes…) waiting for the app to take them; at this
-    /// many the socket stops reading from the network until the app takes some (nothing is
-    /// dropped). Acks arrive by reading too: an app that never reads its events stops hearing
+    /// many the socket stops reading from the network until the app has taken half of them
+    /// (nothing is dropped). Acks arrive by reading too: an app that never reads its events stops hearing
     /// them, and its sends fail with `OutboxFull` once the outbox fills.
     pub inbox_max_events: usize,
     /// Most payload bytes of messages waiting for the app; the same pause applies.
