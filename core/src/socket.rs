@@ -196,9 +196,7 @@ impl Socket {
         json: &str,
         timeout: Option<Duration>,
     ) -> Result<(MessageId, Delivery), SendError> {
-        let (id, outcome) = self
-            .shared
-            .send_watched(Payload::Json(json.to_owned()), None)?;
+        let (id, outcome) = self.shared.send_watched(Payload::Json(json.to_owned()))?;
         let settled = self.shared.on_runtime(settle_within(outcome, timeout));
         Ok((id, settled.await.unwrap_or(Delivery::Closed)))
     }

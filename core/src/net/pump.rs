@@ -110,14 +110,9 @@ impl Shared {
     pub fn send_watched(
         self: &Arc<Self>,
         payload: Payload,
-        ttl: Option<std::time::Duration>,
     ) -> Result<(MessageId, oneshot::Receiver<Delivery>), SendError> {
         let mut inner = self.lock();
-        let now = self.now();
-        let id = match ttl {
-            Some(ttl) => inner.engine.send_with_ttl(now, payload, Some(ttl)),
-            None => inner.engine.send(now, payload),
-        }?;
+        let id = inner.engine.send(self.now(), payload)?;
         let outcome = inner.waiters.register(id.clone());
         if self.stopped.load(Ordering::Acquire) {
             inner.waiters.close();
@@ -176,13 +171,18 @@ impl Shared {
 
     /// The app took `events`: messages among them are committed.
     pub fn commit(&self, events: &[Event]) {
-        let mut messages = events.iter().filter_map(|event| match event {
-            Event::Message(message) => Some(message),
-            _ => None,
-        });
-        let Some(first) = messages.next() else { return };
+        let mut messages = events
+            .iter()
+            .filter_map(|event| match event {
+                Event::Message(message) => Some(message),
+                _ => None,
+            })
+            .peekable();
+        // Batches of acks and state changes need not take the lock.
+        if messages.peek().is_none() {
+            return;
+        }
         let mut inner = self.lock();
-        inner.engine.handle_taken(first);
         for message in messages {
             inner.engine.handle_taken(message);
         }
