@@ -129,6 +129,7 @@ async fn main() -> std::process::ExitCode {
                 Event::ServerError { code, message } => {
                     log(format!("server error {code}: {message}"))
                 }
+                Event::StoreRecovered { problem, .. } => log(format!("store rebuilt: {problem}")),
             }
         }
         let stream_len = server.hub().head() as usize;

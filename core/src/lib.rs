@@ -7,13 +7,17 @@
 pub mod engine;
 mod net;
 mod socket;
+pub(crate) mod store;
 
 pub use engine::{
     AppState, Cause, Config, ConfigError, ConnectionError, Event, FailReason, InboundMessage,
-    MessageId, Network, Payload, ResumeCursor, SendError, SendFailure, State, Stats, UrlError,
+    MessageId, Network, Payload, ResumeCursor, SendError, SendFailure, State, Stats, StoreError,
+    UrlError,
 };
 pub use net::runtime;
-pub use socket::{Delivery, HeadersProvider, Opening, Socket, SocketConfig};
+pub use socket::{
+    Delivery, HeadersProvider, Opening, PendingSend, Socket, SocketConfig, StoreConfig,
+};
 
 /// SHA-256 of a DER certificate's public key (SubjectPublicKeyInfo), hex: the value
 /// [`SocketConfig::pinned_spki_sha256`] expects. `None` if the certificate does not parse.

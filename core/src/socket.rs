@@ -1,13 +1,14 @@
 //! The public Rust API: a [`Socket`] that stays connected, built from a [`SocketConfig`].
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
 use crate::engine::{
-    AppState, Config, ConfigError, Engine, Event, MessageId, Network, Payload, SendError, State,
-    Stats,
+    AppState, Config, ConfigError, Engine, Event, MessageId, Mode, Network, Payload,
+    PendingMessage, ResumeCursor, SendError, State, Stats, StoreError,
 };
 pub use crate::net::dial::HeadersProvider;
 use crate::net::dial::{Proxy, TransportOptions};
@@ -17,6 +18,10 @@ use crate::net::pump::Shared;
 pub use crate::net::waiters::Delivery;
 use crate::net::write_queue::Limits;
 use crate::net::{runtime, tls};
+pub use crate::store::StoreConfig;
+use crate::store::file::StoreFile;
+use crate::store::writer::StoreWriter;
+use crate::store::{Change, Snapshot, unix_ms};
 
 /// How a [`Socket`] connects and behaves. [`SocketConfig::new`] gives defaults right for phones.
 #[derive(Clone)]
@@ -46,6 +51,11 @@ pub struct SocketConfig {
     pub inbox_max_events: usize,
     /// Most payload bytes of messages waiting for the app; the same pause applies.
     pub inbox_max_bytes: usize,
+    /// Keep the outbox, the resume cursor, the dedup window and the client id in a file, so
+    /// they survive the process: `send` returns once the message is durable, and a new socket
+    /// on the same store resends what was pending and resumes after what the app took. Envelope
+    /// mode only. See `docs/durability.md`.
+    pub store: Option<StoreConfig>,
 }
 
 impl SocketConfig {
@@ -72,6 +82,7 @@ impl SocketConfig {
             max_message_size: 4 * 1024 * 1024,
             inbox_max_events: 10_000,
             inbox_max_bytes: 8 * 1024 * 1024,
+            store: None,
         }
     }
 }
@@ -96,6 +107,7 @@ impl std::fmt::Debug for SocketConfig {
             .field("max_message_size", &self.max_message_size)
             .field("inbox_max_events", &self.inbox_max_events)
             .field("inbox_max_bytes", &self.inbox_max_bytes)
+            .field("store", &self.store)
             .finish()
     }
 }
@@ -137,6 +149,60 @@ impl std::fmt::Debug for SocketConfig {
 /// ```
 pub struct Socket {
     shared: Arc<Shared>,
+    /// What the app took and has not committed yet (with a store).
+    in_hand: Mutex<InHand>,
+}
+
+/// A message still waiting for its acknowledgement, as [`Socket::pending`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingSend {
+    /// Its id, as `send` returned it.
+    pub id: MessageId,
+    /// Its content, as given to `send`.
+    pub payload: Payload,
+    /// When it was sent (wall clock; from an earlier run for restored messages).
+    pub sent_at: SystemTime,
+}
+
+/// The messages of the batch the app took last: committed when it takes the next one.
+#[derive(Default)]
+struct InHand {
+    ids: Vec<String>,
+    /// Position of the batch's last message.
+    position: Option<ResumeCursor>,
+    /// Ids that were in hand when an earlier run stopped: flagged `redelivered` when they come
+    /// again.
+    before_restart: HashSet<String>,
+}
+
+impl InHand {
+    /// The app took `batch`: flag what it may have seen before, and say what to record.
+    fn take(&mut self, batch: &mut [Event]) -> Option<Change> {
+        let mut ids = Vec::new();
+        let mut position = None;
+        for event in batch.iter_mut() {
+            if let Event::Message(message) = event {
+                if let Some(id) = &message.id {
+                    if self.before_restart.remove(id) {
+                        message.redelivered = true;
+                    }
+                    ids.push(id.clone());
+                }
+                position = Some(message.position);
+            }
+        }
+        if ids.is_empty() && self.ids.is_empty() && position.is_none() && self.position.is_none() {
+            return None;
+        }
+        let committed = std::mem::replace(&mut self.ids, ids);
+        let cursor = std::mem::replace(&mut self.position, position);
+        Some(Change::Take {
+            committed,
+            cursor,
+            in_hand: self.ids.clone(),
+            at_ms: unix_ms(SystemTime::now()),
+        })
+    }
 }
 
 /// How waiting for the connection to open ended.
@@ -153,7 +219,9 @@ pub enum Opening {
 }
 
 impl Socket {
-    /// Validate `config` and start the socket's task (idle until [`Socket::connect`]).
+    /// Validate `config`, open its store if it has one, and start the socket's task (idle until
+    /// [`Socket::connect`]). With a store, messages pending from an earlier run are queued
+    /// again, first, and those whose time-to-live ran out meanwhile are reported as expired.
     pub fn new(config: SocketConfig) -> Result<Socket, ConfigError> {
         let options = Arc::new(transport_options(&config)?);
         if config.inbox_max_events == 0 || config.inbox_max_bytes == 0 {
@@ -166,9 +234,62 @@ impl Socket {
             events: config.inbox_max_events,
             bytes: config.inbox_max_bytes,
         });
-        let engine = Engine::new(config.engine, Box::new(OsRandom::new()))?;
-        let shared = Shared::start(engine, options, runtime::handle(), inbox);
-        Ok(Socket { shared })
+        let mut engine_config = config.engine;
+        let opened = match &config.store {
+            Some(store) => Some(open_store(store, &mut engine_config)?),
+            None => None,
+        };
+        let engine = Engine::new(engine_config, Box::new(OsRandom::new()))?;
+        let Some((writer, snapshot, recovered)) = opened else {
+            let shared = Shared::start(engine, options, runtime::handle(), inbox, None);
+            return Ok(Socket {
+                shared,
+                in_hand: Mutex::default(),
+            });
+        };
+        if let Some(event) = recovered {
+            inbox.push(event);
+        }
+        let shared = Shared::start(engine, options, runtime::handle(), inbox, Some(writer));
+        let Snapshot {
+            client_id,
+            seen,
+            in_hand,
+            pending,
+            ..
+        } = snapshot;
+        shared.with_engine(|engine, now| {
+            let wall = unix_ms(SystemTime::now());
+            let at = |ms: u64| now.saturating_sub(Duration::from_millis(wall.saturating_sub(ms)));
+            for (id, taken_ms) in &seen {
+                engine.remember_delivered(at(*taken_ms), id);
+            }
+            let pending = pending
+                .into_iter()
+                .map(|message| PendingMessage {
+                    id: MessageId(message.id),
+                    payload: Payload::Json(message.data),
+                    created_at: at(message.created_ms),
+                    expires_at: message
+                        .expires_ms
+                        .map(|ms| now + Duration::from_millis(ms.saturating_sub(wall))),
+                })
+                .collect();
+            engine.restore(now, pending);
+        });
+        let ours = shared.inspect(|engine| engine.client_id().map(str::to_owned));
+        if let (Some(store), Some(ours)) = (&shared.store, ours)
+            && client_id.as_deref() != Some(ours.as_str())
+        {
+            store.submit(Change::ClientId(ours));
+        }
+        Ok(Socket {
+            shared,
+            in_hand: Mutex::new(InHand {
+                before_restart: in_hand.into_iter().collect(),
+                ..InHand::default()
+            }),
+        })
     }
 
     /// Start connecting (and keep reconnecting). Does nothing if already connecting or open.
@@ -196,7 +317,8 @@ impl Socket {
         json: &str,
         timeout: Option<Duration>,
     ) -> Result<(MessageId, Delivery), SendError> {
-        let (id, outcome) = self.shared.send_watched(Payload::Json(json.to_owned()))?;
+        let (id, outcome) = self.queue(Payload::Json(json.to_owned()), None, true)?;
+        let outcome = outcome.expect("asked to watch");
         let settled = self.shared.on_runtime(settle_within(outcome, timeout));
         Ok((id, settled.await.unwrap_or(Delivery::Closed)))
     }
@@ -267,16 +389,77 @@ impl Socket {
         payload: Payload,
         ttl: Option<Duration>,
     ) -> Result<MessageId, SendError> {
-        self.shared.with_engine(|engine, now| match ttl {
-            Some(ttl) => engine.send_with_ttl(now, payload, Some(ttl)),
-            None => engine.send(now, payload),
-        })
+        Ok(self.queue(payload, ttl, false)?.0)
     }
 
-    /// Tell the socket the app went to the foreground or background.
+    /// Queue a message and, with a store, return once it is durable.
+    fn queue(
+        &self,
+        payload: Payload,
+        ttl: Option<Duration>,
+        watch: bool,
+    ) -> Result<(MessageId, Option<tokio::sync::oneshot::Receiver<Delivery>>), SendError> {
+        let queued = self.shared.send(payload, ttl, watch)?;
+        if let (Some(store), Some(ticket)) = (&self.shared.store, queued.stored)
+            && let Err(error) = store.wait(ticket)
+        {
+            self.shared.withdraw(&queued.id);
+            return Err(SendError::Store(error));
+        }
+        Ok((queued.id, queued.outcome))
+    }
+
+    /// The messages still waiting for the server's acknowledgement, oldest first: after a
+    /// restart with a store, those an earlier run sent too (for a "sending…" list).
+    pub fn pending(&self) -> Vec<PendingSend> {
+        let (now, pending) = self
+            .shared
+            .inspect(|engine| (self.shared.now(), engine.pending()));
+        let wall = SystemTime::now();
+        pending
+            .into_iter()
+            .map(|message| PendingSend {
+                id: message.id,
+                payload: message.payload,
+                sent_at: wall
+                    .checked_sub(now.saturating_since(message.created_at))
+                    .unwrap_or(SystemTime::UNIX_EPOCH),
+            })
+            .collect()
+    }
+
+    /// Stop sending the message `id`: `Ok(true)` if it was pending (it is reported as
+    /// `SendFailed` with [`SendFailure::Cancelled`](crate::SendFailure::Cancelled), and with a
+    /// store it is gone from the file when this returns), `Ok(false)` if it was not (already
+    /// acknowledged, failed, or unknown). A copy written before may still reach the server.
+    ///
+    /// Fails, cancelling nothing, if the socket's store was shut down. If the store cannot
+    /// write the removal, the message is cancelled here but comes back after a restart.
+    pub fn cancel(&self, id: &MessageId) -> Result<bool, StoreError> {
+        if let Some(store) = &self.shared.store
+            && store.is_stopped()
+        {
+            return Err(store.stopped_error());
+        }
+        let cancelled = self.shared.with_engine(|engine, _| engine.cancel(id));
+        if let (true, Some(store)) = (cancelled, &self.shared.store) {
+            store.wait(store.latest())?;
+        }
+        Ok(cancelled)
+    }
+
+    /// Tell the socket the app went to the foreground or background. In the background the
+    /// store (if any) is closed between writes, so the app holds no file lock while the OS may
+    /// suspend it; it stays open again from the foreground on.
     pub fn set_app_state(&self, app: AppState) {
         self.shared
             .with_engine(|engine, now| engine.set_app_state(now, app));
+        if let Some(store) = &self.shared.store {
+            match app {
+                AppState::Background => store.release(),
+                AppState::Foreground => store.reopen(),
+            }
+        }
     }
 
     /// Tell the socket what the OS reports about the network.
@@ -305,9 +488,17 @@ impl Socket {
     /// Close the connection, stop reconnecting and end the event stream: the state becomes
     /// `Closed`, every wait on the side ends with `Closed`, and [`Socket::next_event`] returns
     /// `None` once the remaining events are read. Dropping the socket does the same.
+    ///
+    /// With a store, the messages the app took are committed, and the file is closed.
     pub fn shutdown(&self) {
         self.shared.with_engine(|engine, now| engine.shutdown(now));
         self.shared.stop();
+        if let Some(store) = &self.shared.store {
+            if let Some(change) = self.lock_in_hand().take(&mut []) {
+                store.submit(change);
+            }
+            store.stop();
+        }
     }
 
     /// The next event, in order; `None` once the socket is shut down and its events are read.
@@ -318,17 +509,45 @@ impl Socket {
     /// Up to `max` events in order: waits for the first, then takes what is already queued.
     /// Empty once the socket is shut down and its events are read. One call per burst instead
     /// of one per event, which matters to hosts where each call is expensive.
+    ///
+    /// With a store, taking a batch commits the one taken before it (the app asks for more once
+    /// it has dealt with it), durably, before this returns. After a crash, only the batch in
+    /// hand can come again, flagged [`InboundMessage::redelivered`](crate::InboundMessage).
     pub async fn next_events(&self, max: usize) -> Vec<Event> {
-        let batch = self.shared.inbox.next(max.max(1)).await;
-        self.shared.commit(&batch);
+        let mut batch = self.shared.inbox.next(max.max(1)).await;
+        if let Some(ticket) = self.taken(&mut batch)
+            && let Some(store) = &self.shared.store
+            && let Err(error) = store.wait_async(ticket).await
+        {
+            log::warn!("taken messages not committed: {error}");
+        }
         batch
     }
 
     /// Up to `max` events that are ready now, without waiting.
     pub fn try_next_events(&self, max: usize) -> Vec<Event> {
-        let batch = self.shared.inbox.take(max);
-        self.shared.commit(&batch);
+        let mut batch = self.shared.inbox.take(max);
+        if let Some(ticket) = self.taken(&mut batch)
+            && let Some(store) = &self.shared.store
+            && let Err(error) = store.wait(ticket)
+        {
+            log::warn!("taken messages not committed: {error}");
+        }
         batch
+    }
+
+    /// The app took `batch`: count it, and with a store record it (returns the ticket).
+    fn taken(&self, batch: &mut [Event]) -> Option<crate::store::writer::Ticket> {
+        self.shared.commit(batch);
+        let store = self.shared.store.as_ref()?;
+        let change = self.lock_in_hand().take(batch)?;
+        Some(store.submit(change))
+    }
+
+    fn lock_in_hand(&self) -> std::sync::MutexGuard<'_, InHand> {
+        self.in_hand
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The next event if one is ready now.
@@ -350,10 +569,61 @@ async fn settle_within(
     }
 }
 
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("state", &self.state())
+            .field("client_id", &self.client_id())
+            .field("durable", &self.shared.store.is_some())
+            .finish()
+    }
+}
+
 impl Drop for Socket {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Open the store, and take from it what the engine needs before it starts: the client id
+/// and the resume cursor (unless the app set them).
+fn open_store(
+    store: &StoreConfig,
+    engine: &mut Config,
+) -> Result<(StoreWriter, Snapshot, Option<Event>), ConfigError> {
+    if engine.mode != Mode::Envelope {
+        return Err(ConfigError::Invalid {
+            field: "store",
+            problem: "needs envelope mode: a store keeps messages until the server acknowledges them, and raw mode has no acknowledgements".into(),
+        });
+    }
+    if let Some(problem) = store.name_problem() {
+        return Err(ConfigError::Invalid {
+            field: "store.name",
+            problem,
+        });
+    }
+    let seen_limit = engine.dedup.max_entries;
+    let opened = StoreFile::open(store, seen_limit)?;
+    let snapshot = opened.snapshot;
+    if engine.client_id.is_none() {
+        engine.client_id.clone_from(&snapshot.client_id);
+    }
+    if engine.resume.initial == ResumeCursor::default() {
+        engine.resume.initial = snapshot.cursor;
+    }
+    let recovered = opened.recovery.map(|recovery| Event::StoreRecovered {
+        problem: recovery.problem,
+        recovered_messages: recovery.recovered_messages,
+        moved_to: recovery.moved_to,
+    });
+    let writer = StoreWriter::start(opened.file, store.clone(), seen_limit).map_err(|err| {
+        ConfigError::Store(crate::engine::StoreError::Failed {
+            path: store.path().display().to_string(),
+            detail: format!("cannot start its writer thread: {err}"),
+        })
+    })?;
+    Ok((writer, snapshot, recovered))
 }
 
 fn transport_options(config: &SocketConfig) -> Result<TransportOptions, ConfigError> {

@@ -417,8 +417,8 @@ async fn inject(
     }
 }
 
-/// Every stream message, read raw from the start (no client-side dedup).
-async fn read_stream(addr: SocketAddr) -> Vec<(u64, String)> {
+/// Every stream message, read raw from the start (no client-side dedup): (seq, id) pairs.
+pub async fn read_stream(addr: SocketAddr) -> Vec<(u64, String)> {
     let mut stream = Vec::new();
     let url = format!("ws://{addr}/ws?last_seq=0");
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -1,6 +1,6 @@
 //! The one error type hosts see: Swift `Error`, Kotlin `SteadyException`, Python exceptions.
 
-use steadyws::{ConfigError, SendError};
+use steadyws::{ConfigError, SendError, StoreError};
 
 /// Why a call was refused. The message says what is wrong and what to do.
 ///
@@ -45,6 +45,41 @@ pub enum SteadyError {
         /// Sizes and what to do.
         message: String,
     },
+    /// Another socket or process has the store open: one owner at a time.
+    #[error("{message}")]
+    StoreInUse {
+        /// Which store, and what to do.
+        message: String,
+    },
+    /// A newer steadyws wrote the store; it is left untouched.
+    #[error("{message}")]
+    StoreNewerFormat {
+        /// Which store and which formats.
+        message: String,
+    },
+    /// The store cannot be opened or written (from `send`: the message was not queued).
+    #[error("{message}")]
+    StoreFailed {
+        /// What the system reported.
+        message: String,
+    },
+}
+
+impl From<StoreError> for SteadyError {
+    fn from(err: StoreError) -> Self {
+        let message = err.to_string();
+        SteadyError::from_store(err, message)
+    }
+}
+
+impl SteadyError {
+    fn from_store(err: StoreError, message: String) -> Self {
+        match err {
+            StoreError::InUse { .. } => SteadyError::StoreInUse { message },
+            StoreError::NewerFormat { .. } => SteadyError::StoreNewerFormat { message },
+            StoreError::Failed { .. } => SteadyError::StoreFailed { message },
+        }
+    }
 }
 
 impl From<ConfigError> for SteadyError {
@@ -53,6 +88,7 @@ impl From<ConfigError> for SteadyError {
         match err {
             ConfigError::Url(_) => SteadyError::InvalidUrl { message },
             ConfigError::Invalid { .. } => SteadyError::InvalidConfig { message },
+            ConfigError::Store(err) => SteadyError::from_store(err, message),
         }
     }
 }
@@ -65,6 +101,7 @@ impl From<SendError> for SteadyError {
             SendError::WrongMode { .. } => SteadyError::WrongMode { message },
             SendError::TooLarge { .. } => SteadyError::MessageTooLarge { message },
             SendError::OutboxFull { .. } => SteadyError::OutboxFull { message },
+            SendError::Store(err) => SteadyError::from_store(err, message),
         }
     }
 }

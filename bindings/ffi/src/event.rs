@@ -95,6 +95,8 @@ pub enum SendFailureKind {
     Expired,
     /// Evicted from the full outbox (drop-oldest policy).
     Dropped,
+    /// The app cancelled it.
+    Cancelled,
     /// The server refused it (see the message).
     Rejected,
 }
@@ -167,6 +169,9 @@ pub enum SocketEvent {
         data: MessageData,
         /// The resume cursor right after this message.
         position: ResumePosition,
+        /// Taken by the app before a crash and never committed, so it may have been processed
+        /// already (store only). Every other message arrives once.
+        redelivered: bool,
     },
     /// The server stored this message.
     Acked {
@@ -197,6 +202,15 @@ pub enum SocketEvent {
         code: String,
         /// Explanation.
         message: String,
+    },
+    /// The store file was damaged and has been rebuilt; reported once, first.
+    StoreRecovered {
+        /// What was wrong with it.
+        problem: String,
+        /// Pending messages read back from it and kept.
+        recovered_messages: u32,
+        /// Where the damaged file was moved, for inspection.
+        moved_to: Option<String>,
     },
 }
 
@@ -402,6 +416,10 @@ fn send_failure(reason: SendFailure) -> (SendFailureKind, String) {
             SendFailureKind::Dropped,
             "evicted from the full outbox (drop-oldest policy)".to_owned(),
         ),
+        SendFailure::Cancelled => (
+            SendFailureKind::Cancelled,
+            "cancelled by the app".to_owned(),
+        ),
         SendFailure::Rejected { code, message } => {
             (SendFailureKind::Rejected, format!("{code}: {message}"))
         }
@@ -421,6 +439,7 @@ impl From<Event> for SocketEvent {
                 ts: message.ts,
                 data: message.data.into(),
                 position: message.position.into(),
+                redelivered: message.redelivered,
             },
             Event::Acked(id) => SocketEvent::Acked { id: id.0 },
             Event::SendFailed {
@@ -440,6 +459,15 @@ impl From<Event> for SocketEvent {
                 SocketEvent::MalformedFrame { reason, preview }
             }
             Event::ServerError { code, message } => SocketEvent::ServerError { code, message },
+            Event::StoreRecovered {
+                problem,
+                recovered_messages,
+                moved_to,
+            } => SocketEvent::StoreRecovered {
+                problem,
+                recovered_messages: u32::try_from(recovered_messages).unwrap_or(u32::MAX),
+                moved_to,
+            },
         }
     }
 }

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use steadyws::SocketConfig;
 use steadyws::engine::{BackgroundPolicy, HeartbeatMode, OverflowPolicy, ResumeCursor};
+use steadyws::{SocketConfig, StoreConfig};
 
 /// How dead connections are noticed.
 #[derive(Clone, Copy, Debug, uniffi::Enum)]
@@ -70,11 +70,11 @@ pub struct SocketOptions {
     /// Grace period for `DisconnectAfterGrace`.
     #[uniffi(default = 30000)]
     pub background_grace_ms: u64,
-    /// Most queued messages.
-    #[uniffi(default = 1000)]
+    /// Most queued messages (about half an hour of 50 small messages a second).
+    #[uniffi(default = 100000)]
     pub outbox_max_messages: u32,
-    /// Most queued bytes.
-    #[uniffi(default = 1048576)]
+    /// Most queued bytes (16 MiB).
+    #[uniffi(default = 16777216)]
     pub outbox_max_bytes: u64,
     /// Evict the oldest queued message instead of refusing new ones when full.
     #[uniffi(default = false)]
@@ -98,6 +98,18 @@ pub struct SocketOptions {
     /// Most payload bytes of messages waiting for the app (the same pause applies).
     #[uniffi(default = 8388608)]
     pub inbox_max_bytes: u64,
+    /// Keep the outbox, resume cursor, dedup window and client id in
+    /// `<store_directory>/<store_name>.steadyws`, so they survive the process: `send` returns
+    /// once the message is durable. Envelope mode only; absent, everything lives in memory.
+    #[uniffi(default = None)]
+    pub store_directory: Option<String>,
+    /// The store's name in its directory, so sockets can share one directory.
+    #[uniffi(default = "default")]
+    pub store_name: String,
+    /// Also survive power loss or an OS crash (sync every commit to disk; slower). Without it
+    /// the store survives the process being killed at any moment.
+    #[uniffi(default = false)]
+    pub store_sync_every_commit: bool,
     /// Resume position persisted by the app (`seq` of the last message it processed).
     #[uniffi(default = None)]
     pub resume_last_seq: Option<u64>,
@@ -169,6 +181,10 @@ impl SocketOptions {
         config.max_message_size = usize::try_from(self.max_message_size).unwrap_or(usize::MAX);
         config.inbox_max_events = self.inbox_max_events as usize;
         config.inbox_max_bytes = usize::try_from(self.inbox_max_bytes).unwrap_or(usize::MAX);
+        config.store = self.store_directory.as_ref().map(|directory| StoreConfig {
+            sync_every_commit: self.store_sync_every_commit,
+            ..StoreConfig::new(directory, self.store_name.clone())
+        });
         config
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use steadyws::{AppState, Network, Socket};
+use steadyws::{AppState, Network, Payload, Socket};
 use tokio::sync::watch;
 
 use crate::error::SteadyError;
@@ -30,6 +30,18 @@ pub enum NetworkStatus {
     },
     /// No route.
     Unavailable,
+}
+
+/// A message waiting for the server's acknowledgement.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct PendingMessage {
+    /// Its id, as `send` returned it.
+    pub id: String,
+    /// Its JSON content, as given to `send`.
+    pub json: String,
+    /// When it was sent: milliseconds since the Unix epoch (from an earlier run for messages
+    /// a store kept).
+    pub created_at_ms: u64,
 }
 
 /// A WebSocket that stays connected, resends what the server has not acknowledged, drops
@@ -115,6 +127,33 @@ impl NativeSocket {
     /// Send a binary frame unchanged (raw mode).
     pub fn send_binary(&self, bytes: Vec<u8>) -> Result<String, SteadyError> {
         Ok(self.socket.send_binary(&bytes)?.0)
+    }
+
+    /// The messages still waiting for the server's acknowledgement, oldest first (after a
+    /// restart with a store, also those an earlier run sent).
+    pub fn pending(&self) -> Vec<PendingMessage> {
+        self.socket
+            .pending()
+            .into_iter()
+            .map(|message| PendingMessage {
+                id: message.id.0,
+                json: match message.payload {
+                    Payload::Json(json) | Payload::Text(json) => json,
+                    Payload::Binary(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                },
+                created_at_ms: message
+                    .sent_at
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            })
+            .collect()
+    }
+
+    /// Stop sending the message `id`: true if it was pending (a `SendFailed` event with reason
+    /// `Cancelled` follows; with a store it is gone from the file when this returns), false if
+    /// it was not. A copy written before may still reach the server.
+    pub fn cancel(&self, id: String) -> Result<bool, SteadyError> {
+        Ok(self.socket.cancel(&steadyws::MessageId(id))?)
     }
 
     /// Report the app's lifecycle (call from the platform's foreground/background callbacks).

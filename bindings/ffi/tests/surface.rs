@@ -26,8 +26,8 @@ fn options(url: &str) -> SocketOptions {
         max_attempts: None,
         background: None,
         background_grace_ms: 30_000,
-        outbox_max_messages: 1_000,
-        outbox_max_bytes: 1_048_576,
+        outbox_max_messages: 100_000,
+        outbox_max_bytes: 16_777_216,
         outbox_drop_oldest: false,
         extra_root_certs_pem: vec![],
         pinned_spki_sha256: vec![],
@@ -35,6 +35,9 @@ fn options(url: &str) -> SocketOptions {
         max_message_size: 4_194_304,
         inbox_max_events: 10_000,
         inbox_max_bytes: 8_388_608,
+        store_directory: None,
+        store_name: "default".into(),
+        store_sync_every_commit: false,
         resume_last_seq: None,
         resume_last_ts: None,
     }
@@ -48,6 +51,7 @@ fn options_mapping_reproduces_the_rust_defaults() {
     assert_eq!(from_ffi.max_message_size, rust.max_message_size);
     assert_eq!(from_ffi.inbox_max_events, rust.inbox_max_events);
     assert_eq!(from_ffi.inbox_max_bytes, rust.inbox_max_bytes);
+    assert_eq!(from_ffi.store, rust.store);
 }
 
 #[test]
@@ -78,7 +82,7 @@ fn bad_input_is_a_typed_error() {
         socket.send_binary(vec![1]),
         Err(SteadyError::WrongMode { .. })
     ));
-    let huge = format!("\"{}\"", "x".repeat(2 * 1024 * 1024));
+    let huge = format!("\"{}\"", "x".repeat(17 * 1024 * 1024));
     assert!(matches!(
         socket.send(huge),
         Err(SteadyError::MessageTooLarge { .. })

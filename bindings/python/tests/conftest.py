@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import queue
 import re
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Coroutine, Iterator, List, Optional, TypeVar
+from typing import (
+    Any,
+    Awaitable,
+    BinaryIO,
+    Callable,
+    Coroutine,
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    TypeVar,
+)
 
 import pytest
 
@@ -247,3 +261,59 @@ async def publish(url: str, count: int, pad: int = 0, first: int = 0) -> List[st
                 if acked == count:
                     break
         return ids
+
+
+# -- reading the server's stream without steadyws ---------------------------------------------
+
+
+def read_stream(srv: Server, timeout: float = 10.0) -> List[Dict[str, Any]]:
+    """Every `msg` frame of the server's stream, seq 1 to the head, as parsed JSON.
+
+    A plain WebSocket client (no steadyws: no dedup, no cursor of its own) connects with
+    `last_seq=0`, so the server replays its whole history; the `hello` frame says where the head
+    is. What this returns is exactly what the server stored, duplicates included."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        "GET /ws?last_seq=0 HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{srv.port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=timeout) as conn:
+        conn.sendall(request.encode())
+        reader = conn.makefile("rb")
+        status = reader.readline()
+        assert b" 101 " in status, status
+        while reader.readline() not in (b"\r\n", b""):
+            pass  # the rest of the upgrade response
+        head: Optional[int] = None
+        messages: List[Dict[str, Any]] = []
+        while head is None or len(messages) < head:
+            opcode, payload = _read_frame(reader)
+            if opcode != 0x1:
+                assert opcode in (0x9, 0xA), f"unexpected frame, opcode {opcode}: {payload!r}"
+                continue  # a ping or pong: the read is over long before an idle timeout
+            frame = json.loads(payload)
+            if frame["type"] == "hello":
+                head = int(frame["seq"])
+            elif frame["type"] == "msg":
+                messages.append(frame)
+        return messages
+
+
+def _read_frame(reader: BinaryIO) -> tuple[int, bytes]:
+    """(opcode, payload) of one unfragmented, unmasked frame (server frames are never masked)."""
+
+    def exactly(count: int) -> bytes:
+        data = reader.read(count)
+        assert data is not None and len(data) == count, "the server closed the connection"
+        return data
+
+    first, second = exactly(2)
+    assert first & 0x80, "fragmented frame"
+    length = second & 0x7F
+    if length == 126:
+        length = struct.unpack("!H", exactly(2))[0]
+    elif length == 127:
+        length = struct.unpack("!Q", exactly(8))[0]
+    return first & 0x0F, exactly(length)

@@ -16,7 +16,7 @@ import pytest
 
 import steadyws
 
-from conftest import Server, publish
+from conftest import Server, free_port, publish
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SOURCE_TREE = Path(__file__).resolve().parents[1] / "src"
@@ -66,6 +66,23 @@ def test_readme_sync_example_runs(server: Server, tmp_path: Path) -> None:
     script.write_text(example.replace("ws://127.0.0.1:8080/ws", server.url))
     done = run_python(script)
     assert done.returncode == 0, done.stderr
+
+
+def test_readme_durable_outbox_block_runs(server: Server, tmp_path: Path) -> None:
+    """The durable-outbox example, run twice on one store: the first run leaves a message
+    unacknowledged (no server); the second lists it from the last run and receives its own."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    script = tmp_path / "durable.py"
+    script.write_text(next(b for b in blocks if "store_directory=directory" in b))
+    store = str(tmp_path / "store")
+    offline = f"ws://127.0.0.1:{free_port()}/ws"
+    with pytest.raises(subprocess.TimeoutExpired):  # waits for its message, nobody answers
+        run_python(script, offline, store, timeout=2)
+    done = run_python(script, server.url, store)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("from the last run: ") and "{'text': 'kept on disk'}" in lines[0]
+    assert lines[-1] == "received {'text': 'kept on disk'}", done.stdout
 
 
 def test_readme_exactly_once_block(server: Server, tmp_path: Path) -> None:
@@ -158,6 +175,8 @@ def test_public_api_type_checks(tmp_path: Path) -> None:
         textwrap.dedent(
             """
             import asyncio
+            import datetime
+            from pathlib import Path
             from typing import Any, List, Optional, Set
 
             import steadyws
@@ -227,10 +246,39 @@ def test_public_api_type_checks(tmp_path: Path) -> None:
                 return set(states)  # SocketState is hashable
 
 
+            async def durable(url: str, directory: Path) -> None:
+                try:
+                    sock = steadyws.Socket(url, store_directory=directory, store_name="chat")
+                except steadyws.StoreInUseError as err:
+                    print("another instance runs:", err)
+                    return
+                except (steadyws.StoreNewerFormatError, steadyws.StoreFailedError) as err:
+                    print(str(err))
+                    return
+                pending: List[steadyws.Pending] = sock.pending()
+                for message in pending:
+                    created: datetime.datetime = message.created_at
+                    print(message.id, steadyws.decode(message.data), created.isoformat())
+                cancelled: bool = sock.cancel(pending[0].id) if pending else False
+                print(cancelled)
+                async for event in sock:
+                    if isinstance(event, SocketEvent.MESSAGE):
+                        redelivered: bool = event.redelivered
+                        print(redelivered)
+                    elif isinstance(event, SocketEvent.STORE_RECOVERED):
+                        moved_to: Optional[str] = event.moved_to
+                        print(event.problem, event.recovered_messages, moved_to)
+                    elif isinstance(event, SocketEvent.SEND_FAILED):
+                        print(event.reason is SendFailureKind.CANCELLED)
+                await sock.aclose()
+
+
             def script(url: str) -> None:
                 with steadyws.sync.Socket(url) as sock:
                     sock.wait_open(timeout=5.0)
                     message_id: str = sock.send_and_wait({"n": 1}, timeout=1.0)
+                    left: List[steadyws.Pending] = sock.pending()
+                    print(sock.cancel(left[0].id) if left else None)
                     for event in sock.events():
                         print(event, message_id, sock.stats.messages_acked)
                         break

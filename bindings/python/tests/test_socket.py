@@ -45,6 +45,7 @@ def test_connect_send_ack_receive(server: Server) -> None:
             assert received is not None and received.id == message_id
             assert received.seq == 1 and received.ts is not None
             assert received.position == ResumePosition(last_seq=1, last_ts=received.ts)
+            assert received.redelivered is False
             assert isinstance(received.data, MessageData.JSON)
             assert steadyws.decode(received.data) == {"text": "hello", "n": 1}
             stats = sock.stats
@@ -145,6 +146,9 @@ def test_socket_options_record_and_defaults(server: Server) -> None:
     options = SocketOptions(url=server.url, backoff_initial_ms=100)
     assert options.backoff_max_ms == 30000 and options.headers == {} and options.heartbeat is None
     assert options.inbox_max_events == 10000 and options.inbox_max_bytes == 8 * 1024 * 1024
+    assert options.outbox_max_messages == 100_000 and options.outbox_max_bytes == 16 * 1024 * 1024
+    assert options.store_directory is None and options.store_name == "default"
+    assert options.store_sync_every_commit is False
 
     async def scenario() -> None:
         async with steadyws.Socket(options) as sock:

@@ -10,9 +10,18 @@ causes. Without a compiler, these checks catch the common ones, from the tree-si
   enum cases     every `.CASE(…)` (construction or pattern) whose name is a case of a generated
                  enum or of an enum in the hand-written files has the arity of one such case, and
                  the labels it gives match that case's labels;
+  switches       every `switch` without `default` whose patterns all name enum cases (`.CASE…`)
+                 names every case of the enum they belong to (the one known enum that has all
+                 those names and the fewest others), so a case added to a generated enum
+                 (`SteadyError.StoreInUse`, `SendFailureKind.cancelled`, …) is not left out;
   surface        the layer declares the API of spec 8 (`SteadySocket` and its members,
-                 `SteadyWSError` and its cases) and none of the names it replaced;
-  scenarios      the XCTest suite declares `testScenario1…` to `testScenario7…`, once each.
+                 `SteadyWSError` and its cases) and of spec 10 (the durable store: `pending`,
+                 `cancel`, the store errors, `StoreOptions`, `SocketOptions.store`,
+                 `PendingMessage.createdAt`, `ReceivedMessage.redelivered`) and none of the names
+                 it replaced;
+  scenarios      the XCTest suite declares `testScenario1…` to `testScenario7…`, once each;
+  durable tests  the XCTest suite declares the store tests of spec 10 and the child role the
+                 SIGKILL tests run, and the child's selector names a declared class and method.
 
 Negative controls feed known-bad snippets through the same code and pass only when reported.
 
@@ -32,16 +41,34 @@ COMMENTS = {"comment", "multiline_comment"}
 STRINGS = {"line_string_literal", "multi_line_string_literal", "raw_string_literal"}
 SCOPE_ENDS = {"lambda_literal", "function_body", "statements", "computed_property", "source_file"}
 
-# The API of spec 8, as the layer must declare it.
+# The API of specs 8 and 10, as the layer must declare it (extensions count for their type).
 SURFACE_TYPES = {
     "SteadySocket": {
         "send", "sendAndWait", "waitAcked", "waitOpen", "events", "messages", "connect",
         "disconnect", "setAppState", "setNetwork", "close", "state", "stats",
+        "pending", "cancel",
     },
     "SteadyWSError": {
         "invalid", "outboxFull", "sendFailed", "timedOut", "closed", "connectionFailed",
+        "storeInUse", "storeNewerFormat", "storeFailed",
     },
+    "ReceivedMessage": {"id", "seq", "ts", "data", "position", "redelivered", "json"},
+    "StoreOptions": {"directory", "name", "syncEveryCommit", "file", "defaultName"},
+    "SocketOptions": {"store"},
+    "PendingMessage": {"createdAt"},
 }
+# The store tests of spec 10 (class -> methods), the same as pytest's and JUnit's, and the child
+# role the SIGKILL tests run in a separate process.
+DURABLE_TESTS = {
+    "DurableTests": {
+        "testSigkilledSenderLosesAndDuplicatesNothing",
+        "testSigkilledReaderGetsEverythingAndOnlyTheMessageInHandAgain",
+        "testPendingSurviveCloseAndCancelIsDurable",
+        "testAStoreHasOneOwner",
+    },
+    "DurableChild": {"testChildRole"},
+}
+CHILD_SELECTOR = re.compile(r'"SteadyWSTests\.(\w+)/(\w+)"')
 # Names the new API replaced (no aliases are kept).
 REMOVED = ["SteadyConnection", "SteadyWaitError", "SendFailure", "EventHub", "backlogLimit",
            "waitUntilOpen", "connectionLost", "enqueue"]
@@ -259,6 +286,60 @@ def case_problems(code: str, cases):
     return problems
 
 
+def pattern_case_name(switch_pattern):
+    """`NAME` of a pattern `.NAME`, `.NAME(…)`, `let .NAME(…)`; None for any other pattern."""
+    patterns = [c for c in switch_pattern.children if c.type == "pattern"]
+    if len(patterns) != 1:
+        return None
+    parts = [c for c in patterns[0].children if c.type not in COMMENTS]
+    for i, part in enumerate(parts[:-1]):
+        if part.type == "." and parts[i + 1].type == "simple_identifier":
+            return text(parts[i + 1])
+        if part.type != "value_binding_pattern":
+            return None
+    return None
+
+
+def enums_by_name(cases):
+    """enum -> set of its case names, from `enum_cases`' case -> [(enum, labels)]."""
+    enums = {}
+    for name, shapes in cases.items():
+        for enum, _ in shapes:
+            enums.setdefault(enum, set()).add(name)
+    return enums
+
+
+def switch_problems(root, enums):
+    """Each `switch` with no `default` whose every pattern is `.CASE…` must name every case of
+    its enum: the known enum that has all the names given, with the fewest others. A switch over
+    something else (strings, tuples, optionals, an enum we do not know) is not judged."""
+    problems = []
+    for node in walk(root):
+        if node.type != "switch_statement":
+            continue
+        entries = [c for c in node.children if c.type == "switch_entry"]
+        if any(any(c.type == "default_keyword" for c in walk(entry)) for entry in entries):
+            continue
+        names = set()
+        understood = bool(entries)
+        for entry in entries:
+            for pattern in (c for c in entry.children if c.type == "switch_pattern"):
+                name = pattern_case_name(pattern)
+                if name is None:
+                    understood = False
+                else:
+                    names.add(name)
+        if not understood or not names:
+            continue
+        candidates = [(enum, all_cases) for enum, all_cases in enums.items() if names <= all_cases]
+        if not candidates or any(all_cases <= names for _, all_cases in candidates):
+            continue
+        enum, all_cases = min(candidates, key=lambda c: (len(c[1] - names), c[0]))
+        missing = ", ".join("." + name for name in sorted(all_cases - names))
+        problems.append(f"line {line(node)}: switch over {enum} without default misses {missing}")
+    return problems
+
+
 def call_problems(root, methods):
     problems = []
     calls = native_calls(root)
@@ -309,6 +390,26 @@ def declared_members(root):
     return members
 
 
+def durable_test_problems(roots, sources):
+    """The spec 10 store tests and the child role are declared; the child selector resolves."""
+    declared = {}
+    for root in roots:
+        for name, found in declared_members(root).items():
+            declared.setdefault(name, set()).update(found)
+    problems = []
+    for class_name, methods in DURABLE_TESTS.items():
+        missing = sorted(methods - declared.get(class_name, set()))
+        problems += [f"{class_name}.{m} is not declared" for m in missing]
+    selectors = [m for source in sources for m in CHILD_SELECTOR.finditer(source)]
+    if not selectors:
+        problems.append("no child selector \"SteadyWSTests.CLASS/METHOD\" in the tests")
+    for found in selectors:
+        class_name, method = found.group(1), found.group(2)
+        if method not in declared.get(class_name, set()):
+            problems.append(f"child selector {found.group(0)}: no {class_name}.{method} declared")
+    return problems
+
+
 def scenario_problems(roots):
     numbers = {}
     for root in roots:
@@ -335,10 +436,17 @@ CONTROL_GENERATED = """
 public protocol NativeSocketProtocol: AnyObject, Sendable {
     func nextEvents(max: UInt32) async -> [SocketEvent]
     func send(json: String) throws -> String
+    func cancel(id: String) throws -> Bool
+    func pending() -> [PendingMessage]
 }
 public enum SocketEvent: Equatable {
     case stateChanged(state: SocketState, cause: StateCause)
     case acked(id: String)
+    case storeRecovered(problem: String, recoveredMessages: UInt32, movedTo: String?)
+}
+public enum SteadyError: Swift.Error {
+    case InvalidUrl(message: String)
+    case StoreInUse(message: String)
 }
 """
 CONTROLS = {
@@ -349,12 +457,24 @@ CONTROLS = {
     "a pattern with an old arity": (
         "func f(e: SocketEvent) { if case let .stateChanged(state) = e { print(state) } }", "cases"),
     "a case with a wrong label": ("let e = SocketEvent.acked(identifier: \"x\")", "cases"),
+    "cancel without its argument label": ("func f() throws { _ = try native.cancel(i) }", "calls"),
+    "cancel without try": ("func f() { _ = native.cancel(id: i) }", "calls"),
+    "pending with an argument": ("func f() { _ = native.pending(limit: 3) }", "calls"),
+    "a new event case with the old arity": (
+        "func f(e: SocketEvent) { if case let .storeRecovered(p, n) = e { print(p, n) } }", "cases"),
+    "a switch that misses a new error case": (
+        "func f(e: SteadyError) -> Int { switch e { case .InvalidUrl: return 1 } }", "switches"),
+    "a switch that misses a new event case": (
+        "func f(e: SocketEvent) { switch e { case .stateChanged: break\n case .acked: break } }",
+        "switches"),
 }
 
 
 def control_reported(snippet: str, kind: str, methods, cases) -> bool:
     if kind == "calls":
         problems, _ = call_problems(parse(snippet), methods)
+    elif kind == "switches":
+        problems = switch_problems(parse(snippet), enums_by_name(cases))
     else:
         problems = case_problems(code_only(snippet), cases)
     return bool(problems)
@@ -393,21 +513,33 @@ def main() -> int:
     for what, (snippet, kind) in CONTROLS.items():
         result(control_reported(snippet, kind, control_methods, control_cases),
                f"negative control: {what} is reported")
-    good = "func f() async throws { _ = await native.nextEvents(max: 4); _ = try native.send(json: j) }"
+    good = ("func f() async throws { _ = await native.nextEvents(max: 4); _ = try native.send(json: j);"
+            " _ = try native.cancel(id: j); _ = native.pending() }")
+    good_switches = (
+        "func f(e: SteadyError, v: SocketEvent) -> Int {\n"
+        "    switch v { case .stateChanged, .acked: break\n case let .storeRecovered(p, _, _): print(p) }\n"
+        "    switch e { case let .InvalidUrl(message: m), let .StoreInUse(message: m): return m.count }\n"
+        "}\n"
+        "func g(s: String) -> Int { switch s { case \"a\": return 1\n default: return 0 } }"
+    )
     result(not call_problems(parse(good), control_methods)[0]
-           and not case_problems(code_only("if case let .stateChanged(s, _) = e {}"), control_cases),
-           "control: correct calls and patterns pass")
+           and not case_problems(code_only("if case let .stateChanged(s, _) = e {}"), control_cases)
+           and not case_problems(code_only(good_switches), control_cases)
+           and not switch_problems(parse(good_switches), enums_by_name(control_cases)),
+           "control: correct calls, patterns and exhaustive switches pass")
 
     result(bool(methods), f"generated NativeSocketProtocol: {len(methods)} methods",
            [] if methods else ["no protocol NativeSocketProtocol in the generated Swift"])
 
-    # native calls and enum cases, per file
+    # native calls, enum cases and switches, per file
     total_calls = 0
+    enums = enums_by_name(cases)
     for path, tree in trees.items():
         problems, count = call_problems(tree, methods)
         total_calls += count
         problems += case_problems(code_only(sources[path]), cases)
-        result(not problems, f"api {path}: {count} native call(s), case shapes", problems)
+        problems += switch_problems(tree, enums)
+        result(not problems, f"api {path}: {count} native call(s), case shapes, exhaustive switches", problems)
 
     # surface
     layer_members = {}
@@ -427,7 +559,8 @@ def main() -> int:
             for found in re.finditer(rf"\b{name}\b", code):
                 leftovers.append(f"{path}:{code.count(chr(10), 0, found.start()) + 1}: {name}")
     result(not missing and not leftovers,
-           "surface: SteadySocket and SteadyWSError as spec 8 names them; no replaced names left",
+           "surface: SteadySocket, SteadyWSError and the store types as specs 8 and 10 name them;"
+           " no replaced names left",
            missing + leftovers)
 
     # scenarios
@@ -435,6 +568,16 @@ def main() -> int:
     result(not problems, f"scenarios: testScenario1…{SCENARIOS}, one method each ({count} found)", problems)
     broken = parse("final class T: XCTestCase { func testScenario1A() {} func testScenario1B() {} }")
     result(bool(scenario_problems([broken])[0]), "negative control: a missing or doubled scenario is reported")
+
+    # durable tests
+    problems = durable_test_problems([trees[p] for p in args.tests], [sources[p] for p in args.tests])
+    wanted = sum(len(m) for m in DURABLE_TESTS.values())
+    result(not problems, f"durable tests: the {wanted} store tests and child role of spec 10, child selector", problems)
+    half = ("final class DurableTests: XCTestCase { func testAStoreHasOneOwner() {} }\n"
+            "final class DurableChild: XCTestCase { func testChildRole() {} }\n"
+            'let selector = "SteadyWSTests.DurableChild/testChildRol"')
+    result(len(durable_test_problems([parse(half)], [half])) == 4,
+           "negative control: missing store tests and a selector naming no method are reported")
     return 1 if failed else 0
 
 

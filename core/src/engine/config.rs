@@ -96,11 +96,18 @@ pub enum OverflowPolicy {
 }
 
 /// Bounds of the queue of unacknowledged messages.
+///
+/// The defaults (100 000 messages, 16 MiB) carry an app through a long outage: 50 messages a
+/// second of 200 bytes each (about 260 bytes framed) fill the byte bound after 21 minutes;
+/// 100-byte messages reach the count bound after 33 minutes. When a bound is reached, `send` fails with
+/// [`SendError::OutboxFull`](super::error::SendError::OutboxFull) and nothing already queued is
+/// touched, or under [`OverflowPolicy::DropOldest`] the oldest messages are evicted and reported.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OutboxConfig {
-    /// Most messages held at once.
+    /// Most messages held at once (default 100 000).
     pub max_messages: usize,
-    /// Most payload bytes held at once; also the largest single message accepted.
+    /// Most payload bytes held at once (default 16 MiB); also the largest single message
+    /// accepted.
     pub max_bytes: usize,
     /// What happens when a new message does not fit.
     pub overflow: OverflowPolicy,
@@ -111,8 +118,8 @@ pub struct OutboxConfig {
 impl Default for OutboxConfig {
     fn default() -> Self {
         OutboxConfig {
-            max_messages: 1000,
-            max_bytes: 1024 * 1024,
+            max_messages: 100_000,
+            max_bytes: 16 * 1024 * 1024,
             overflow: OverflowPolicy::RejectNew,
             default_ttl: None,
         }

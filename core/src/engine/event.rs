@@ -57,6 +57,10 @@ pub struct InboundMessage {
     /// even across restarts stores it with the message, in one transaction, and passes it back
     /// as `resume.initial` at start.
     pub position: ResumeCursor,
+    /// Handed to the app before a crash and never committed (it was in hand when the process
+    /// died), so the app may have processed it already. Only a socket with a durable store sets
+    /// it; every other message reaches the app once.
+    pub redelivered: bool,
 }
 
 /// Why the state changed.
@@ -93,6 +97,8 @@ pub enum SendFailure {
     Expired,
     /// Evicted to make room (`OverflowPolicy::DropOldest`).
     Dropped,
+    /// The app cancelled it.
+    Cancelled,
     /// The server answered with an error frame naming it.
     Rejected {
         /// The server's error code.
@@ -138,5 +144,15 @@ pub enum Event {
         code: String,
         /// The server's explanation.
         message: String,
+    },
+    /// The durable store was damaged (a truncated or overwritten file) and was rebuilt. Reported
+    /// once, first, by the socket that found it; the engine itself never emits it.
+    StoreRecovered {
+        /// What was wrong with it.
+        problem: String,
+        /// Pending messages read back from the damaged file and kept.
+        recovered_messages: usize,
+        /// Where the damaged file was moved, for inspection.
+        moved_to: Option<String>,
     },
 }

@@ -60,10 +60,10 @@ pub use config::{
     BackgroundPolicy, BackoffConfig, ClosePolicy, Config, DedupConfig, HeartbeatMode, Mode,
     OutboxConfig, OverflowPolicy, ResumeConfig,
 };
-pub use error::{ConfigError, ConnectionError, SendError, UrlError};
+pub use error::{ConfigError, ConnectionError, SendError, StoreError, UrlError};
 pub use event::{Cause, Event, InboundMessage, MessageId, Payload, SendFailure};
 pub use lifecycle::{AppState, Network};
-pub use outbox::{MemoryStore, OutboundMessage, OutboxStore};
+pub use outbox::{OutboundMessage, PendingMessage};
 pub use random::{Random, SplitMix64};
 pub use resume::ResumeCursor;
 pub use state::{FailReason, State};
@@ -160,18 +160,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An idle engine with an in-memory outbox. Fails if the URL or a setting is unusable.
-    pub fn new(config: Config, random: Box<dyn Random>) -> Result<Self, ConfigError> {
-        Self::with_outbox_store(config, random, Box::<MemoryStore>::default())
-    }
-
-    /// An idle engine over an outbox store that may hold messages from an earlier run; they are
-    /// sent first once connected.
-    pub fn with_outbox_store(
-        config: Config,
-        mut random: Box<dyn Random>,
-        store: Box<dyn OutboxStore>,
-    ) -> Result<Self, ConfigError> {
+    /// An idle engine with an empty outbox. Fails if the URL or a setting is unusable.
+    pub fn new(config: Config, mut random: Box<dyn Random>) -> Result<Self, ConfigError> {
         config::validate(&config)?;
         let endpoint = Endpoint::parse(&config.url)?;
         let cursor = config.resume.initial;
@@ -195,7 +185,7 @@ impl Engine {
             credentials_refreshed: false,
             opened_before: false,
             heartbeat: Heartbeat::new(config.heartbeat),
-            outbox: Outbox::new(config.outbox.clone(), store),
+            outbox: Outbox::new(config.outbox.clone()),
             dedup: DedupWindow::new(config.dedup.clone()),
             cursor,
             committed: cursor,
@@ -321,10 +311,73 @@ impl Engine {
         self.outbox.push(OutboundMessage {
             id: id.clone(),
             frame,
+            created_at: now,
             expires_at,
         });
         self.write_outbox();
         Ok(id)
+    }
+
+    /// Put back the messages a durable store kept from an earlier run, oldest first, with their
+    /// ids; call it before the first `send`, so they are written first. Those whose time-to-live
+    /// ran out meanwhile are reported as [`SendFailure::Expired`] instead. They are queued even
+    /// beyond the outbox bounds: each was a promise made by an earlier `send`.
+    pub fn restore(&mut self, now: Instant, messages: Vec<PendingMessage>) {
+        for message in messages {
+            let frame = match (self.config.mode, message.payload) {
+                (Mode::Envelope, Payload::Json(json)) => {
+                    Frame::Text(envelope::encode_msg(&message.id.0, &json))
+                }
+                (_, Payload::Json(text) | Payload::Text(text)) => Frame::Text(text),
+                (_, Payload::Binary(bytes)) => Frame::Binary(bytes),
+            };
+            self.outbox.push(OutboundMessage {
+                id: message.id,
+                frame,
+                created_at: message.created_at,
+                expires_at: message.expires_at,
+            });
+        }
+        for expired in self.outbox.expire(now) {
+            self.report_failed_message(expired, SendFailure::Expired);
+        }
+        self.write_outbox();
+    }
+
+    /// Remember an inbound id the app took in an earlier run, so a replay of it is dropped.
+    pub fn remember_delivered(&mut self, taken_at: Instant, id: &str) {
+        self.dedup.first_sighting(taken_at, id);
+    }
+
+    /// Stop sending the queued message `id`: it is reported as [`SendFailure::Cancelled`].
+    /// Returns false if it is not queued. A copy already written may still reach the server.
+    pub fn cancel(&mut self, id: &MessageId) -> bool {
+        match self.outbox.take(id) {
+            Some(message) => {
+                self.report_failed_message(message, SendFailure::Cancelled);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Take back a message `send` just queued, without reporting it: for a driver whose durable
+    /// store refused it, so `send` can fail as if it had never queued it.
+    pub fn withdraw(&mut self, id: &MessageId) -> bool {
+        self.outbox.take(id).is_some()
+    }
+
+    /// The queued messages, oldest first, with their content as given to `send`.
+    pub fn pending(&self) -> Vec<PendingMessage> {
+        self.outbox
+            .iter()
+            .map(|message| PendingMessage {
+                id: message.id.clone(),
+                payload: self.payload_of(message.frame.clone()),
+                created_at: message.created_at,
+                expires_at: message.expires_at,
+            })
+            .collect()
     }
 
     /// The app moved to the foreground or background.
@@ -589,6 +642,16 @@ impl Engine {
         self.outbox.contains(id)
     }
 
+    /// Position of the last message the app took (or where a first connection started).
+    pub fn committed(&self) -> ResumeCursor {
+        self.committed
+    }
+
+    /// The time-to-live of messages sent without one.
+    pub fn default_ttl(&self) -> Option<Duration> {
+        self.config.outbox.default_ttl
+    }
+
     /// The identity sent to the server with every attempt (envelope mode only).
     pub fn client_id(&self) -> Option<&str> {
         self.client_id.as_deref()
@@ -608,7 +671,14 @@ impl Engine {
             }
         };
         match frame {
-            ServerFrame::Hello { seq, ts } => self.cursor.adopt_if_unset(seq, ts),
+            ServerFrame::Hello { seq, ts } => {
+                // A first connection starts from the server's current position; as nothing was
+                // received before it, nothing is owed to the app before it either.
+                if self.cursor == ResumeCursor::default() {
+                    self.cursor.adopt_if_unset(seq, ts);
+                    self.committed = self.cursor;
+                }
+            }
             ServerFrame::Msg { id, seq, ts, data } => {
                 if !self.cursor.admits(seq) || !self.dedup.first_sighting(now, &id) {
                     self.stats.duplicates_dropped += 1;
@@ -622,6 +692,7 @@ impl Engine {
                     ts,
                     data: Payload::Json(data),
                     position: self.cursor,
+                    redelivered: false,
                 };
                 self.events.push_back(Event::Message(message));
             }
@@ -673,13 +744,24 @@ impl Engine {
             ts: None,
             data,
             position: self.cursor,
+            redelivered: false,
         }));
     }
 
     /// A queued message will not be acknowledged: tell the app, with its content, so it need
     /// not keep its own copy.
     fn report_failed_message(&mut self, message: OutboundMessage, reason: SendFailure) {
-        let payload = match (self.config.mode, message.frame) {
+        let payload = self.payload_of(message.frame);
+        self.events.push_back(Event::SendFailed {
+            id: message.id,
+            payload,
+            reason,
+        });
+    }
+
+    /// A queued frame's content as the app gave it to `send`.
+    fn payload_of(&self, frame: Frame) -> Payload {
+        match (self.config.mode, frame) {
             (Mode::Envelope, Frame::Text(envelope)) => {
                 Payload::Json(envelope::msg_data(&envelope).unwrap_or(envelope))
             }
@@ -687,12 +769,7 @@ impl Engine {
             (_, Frame::Binary(bytes) | Frame::Ping(bytes) | Frame::Pong(bytes)) => {
                 Payload::Binary(bytes)
             }
-        };
-        self.events.push_back(Event::SendFailed {
-            id: message.id,
-            payload,
-            reason,
-        });
+        }
     }
 
     fn record_rtt(&mut self, now: Instant, ts: u64) {

@@ -1,12 +1,12 @@
 //! The outbox: client messages waiting to be written or acknowledged, in send order, within
-//! count and byte bounds, behind a storage trait so a durable store can replace the in-memory one
-//! without touching the state machine.
+//! count and byte bounds. It lives in memory; a durable store (in the driver) mirrors it and
+//! hands it back through [`Engine::restore`](super::Engine::restore) after a restart.
 
 use std::collections::VecDeque;
 
 use super::config::{OutboxConfig, OverflowPolicy};
 use super::error::SendError;
-use super::event::MessageId;
+use super::event::{MessageId, Payload};
 use super::time::Instant;
 use super::transmit::Frame;
 
@@ -17,58 +17,30 @@ pub struct OutboundMessage {
     pub id: MessageId,
     /// The frame to write (and to rewrite after a reconnect).
     pub frame: Frame,
+    /// When it was sent (for listings of what is pending).
+    pub created_at: Instant,
     /// When it is given up on, if it has a time-to-live.
     pub expires_at: Option<Instant>,
 }
 
-/// Where queued messages live. Order is send order; index 0 is the oldest.
-pub trait OutboxStore: Send {
-    /// Append the newest message.
-    fn push_back(&mut self, message: OutboundMessage);
-    /// The message at `index`.
-    fn get(&self, index: usize) -> Option<&OutboundMessage>;
-    /// Remove and return the message at `index`.
-    fn remove(&mut self, index: usize) -> Option<OutboundMessage>;
-    /// Number of messages.
-    fn len(&self) -> usize;
-    /// Whether the store is empty.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// Index of the message with this id.
-    fn position(&self, id: &MessageId) -> Option<usize> {
-        (0..self.len()).find(|&i| self.get(i).is_some_and(|m| &m.id == id))
-    }
-}
-
-/// The default store: a deque in memory, lost with the process.
-#[derive(Debug, Default)]
-pub struct MemoryStore {
-    messages: VecDeque<OutboundMessage>,
-}
-
-impl OutboxStore for MemoryStore {
-    fn push_back(&mut self, message: OutboundMessage) {
-        self.messages.push_back(message);
-    }
-    fn get(&self, index: usize) -> Option<&OutboundMessage> {
-        self.messages.get(index)
-    }
-    fn remove(&mut self, index: usize) -> Option<OutboundMessage> {
-        self.messages.remove(index)
-    }
-    fn len(&self) -> usize {
-        self.messages.len()
-    }
-    fn position(&self, id: &MessageId) -> Option<usize> {
-        self.messages.iter().position(|m| &m.id == id)
-    }
+/// A queued message as the app sees it: what [`Engine::pending`](super::Engine::pending) lists
+/// and what a durable store hands back to [`Engine::restore`](super::Engine::restore).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingMessage {
+    /// Its id.
+    pub id: MessageId,
+    /// Its content, as given to `send`.
+    pub payload: Payload,
+    /// When it was sent.
+    pub created_at: Instant,
+    /// When it is given up on, if it has a time-to-live.
+    pub expires_at: Option<Instant>,
 }
 
 /// The queue with its bounds and its write position on the current connection.
 pub struct Outbox {
     config: OutboxConfig,
-    store: Box<dyn OutboxStore>,
+    messages: VecDeque<OutboundMessage>,
     bytes: usize,
     /// Messages before this index were written on the current connection.
     written: usize,
@@ -87,32 +59,25 @@ impl std::fmt::Debug for Outbox {
 }
 
 impl Outbox {
-    /// An outbox over `store` (which may already hold messages from a previous run).
-    pub fn new(config: OutboxConfig, store: Box<dyn OutboxStore>) -> Self {
-        let messages = (0..store.len()).filter_map(|i| store.get(i));
-        let (bytes, with_ttl) = messages.fold((0, 0), |(bytes, ttl), m| {
-            (
-                bytes + m.frame.len(),
-                ttl + usize::from(m.expires_at.is_some()),
-            )
-        });
+    /// An empty outbox.
+    pub fn new(config: OutboxConfig) -> Self {
         Outbox {
             config,
-            store,
-            bytes,
+            messages: VecDeque::new(),
+            bytes: 0,
             written: 0,
-            with_ttl,
+            with_ttl: 0,
         }
     }
 
     /// Messages queued.
     pub fn len(&self) -> usize {
-        self.store.len()
+        self.messages.len()
     }
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.store.is_empty()
+        self.messages.is_empty()
     }
 
     /// Payload bytes queued.
@@ -152,14 +117,14 @@ impl Outbox {
     pub fn push(&mut self, message: OutboundMessage) {
         self.bytes += message.frame.len();
         self.with_ttl += usize::from(message.expires_at.is_some());
-        self.store.push_back(message);
+        self.messages.push_back(message);
     }
 
     /// The next message not yet written on the current connection, in send order. With
     /// `keep_until_acked` it stays queued (a copy is returned); otherwise it leaves the outbox.
     pub fn next_to_write(&mut self, keep_until_acked: bool) -> Option<OutboundMessage> {
         if keep_until_acked {
-            let message = self.store.get(self.written)?.clone();
+            let message = self.messages.get(self.written)?.clone();
             self.written += 1;
             Some(message)
         } else {
@@ -180,12 +145,12 @@ impl Outbox {
 
     /// Whether the message with `id` is queued.
     pub fn contains(&self, id: &MessageId) -> bool {
-        self.store.position(id).is_some()
+        self.position(id).is_some()
     }
 
     /// Remove and return the message with `id`, if queued.
     pub fn take(&mut self, id: &MessageId) -> Option<OutboundMessage> {
-        let index = self.store.position(id)?;
+        let index = self.position(id)?;
         self.remove_at(index)
     }
 
@@ -195,7 +160,7 @@ impl Outbox {
         let mut index = 0;
         while self.with_ttl > 0 && index < self.len() {
             let due = self
-                .store
+                .messages
                 .get(index)
                 .and_then(|m| m.expires_at)
                 .is_some_and(|at| at <= now);
@@ -213,13 +178,20 @@ impl Outbox {
         if self.with_ttl == 0 {
             return None;
         }
-        (0..self.len())
-            .filter_map(|i| self.store.get(i)?.expires_at)
-            .min()
+        self.messages.iter().filter_map(|m| m.expires_at).min()
+    }
+
+    /// The queued messages, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &OutboundMessage> {
+        self.messages.iter()
+    }
+
+    fn position(&self, id: &MessageId) -> Option<usize> {
+        self.messages.iter().position(|m| &m.id == id)
     }
 
     fn remove_at(&mut self, index: usize) -> Option<OutboundMessage> {
-        let message = self.store.remove(index)?;
+        let message = self.messages.remove(index)?;
         self.bytes -= message.frame.len();
         self.with_ttl -= usize::from(message.expires_at.is_some());
         if index < self.written {
@@ -238,6 +210,7 @@ mod tests {
         OutboundMessage {
             id: MessageId(id.into()),
             frame: Frame::Text("x".repeat(size)),
+            created_at: Instant::ZERO,
             expires_at,
         }
     }
@@ -249,7 +222,7 @@ mod tests {
             overflow,
             default_ttl: None,
         };
-        Outbox::new(config, Box::<MemoryStore>::default())
+        Outbox::new(config)
     }
 
     fn ids(messages: impl IntoIterator<Item = OutboundMessage>) -> Vec<String> {
@@ -355,14 +328,5 @@ mod tests {
         assert_eq!(ids(out.expire(Instant::from_millis(10_000))), ["a"]);
         assert_eq!(out.next_expiry(), None);
         assert_eq!(out.len(), 1);
-    }
-
-    #[test]
-    fn a_store_with_leftovers_is_accounted_for() {
-        let mut store = MemoryStore::default();
-        store.push_back(message("old", 7, Some(Instant::from_millis(1))));
-        let out = Outbox::new(OutboxConfig::default(), Box::new(store));
-        assert_eq!((out.len(), out.bytes()), (1, 7));
-        assert_eq!(out.next_expiry(), Some(Instant::from_millis(1)));
     }
 }

@@ -35,6 +35,11 @@ impl Instant {
         u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// The instant `d` before this one, or the start of the timeline if that is earlier.
+    pub fn saturating_sub(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_sub(d))
+    }
+
     /// How long ago `earlier` was; zero if `earlier` is in the future.
     pub fn saturating_since(self, earlier: Instant) -> Duration {
         self.0.saturating_sub(earlier.0)

@@ -159,6 +159,7 @@ mod tests {
             ts: None,
             data: Payload::Text(text.into()),
             position: ResumeCursor::default(),
+            redelivered: false,
         })
     }
 

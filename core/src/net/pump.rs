@@ -26,8 +26,25 @@ use super::redact;
 use super::waiters::{Delivery, Waiters};
 use super::write_queue::{Overflow, WriteQueue};
 use crate::engine::{
-    ConnId, ConnectionError, Engine, Event, Instant, MessageId, Payload, SendError, State, Transmit,
+    ConnId, ConnectionError, Engine, Event, Instant, MessageId, Payload, ResumeCursor, SendError,
+    State, Transmit,
 };
+use crate::store::writer::{StoreWriter, Ticket};
+use crate::store::{Change, StoredMessage, unix_ms};
+
+/// The engine's timeline starts this long before the socket, so messages restored from an
+/// earlier run keep their age on it.
+const PAST: std::time::Duration = std::time::Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// A message `send` queued, and what makes it durable.
+pub struct Queued {
+    /// Its id.
+    pub id: MessageId,
+    /// Settles when it does, if asked for.
+    pub outcome: Option<oneshot::Receiver<Delivery>>,
+    /// The store's ticket for it: `send` returns once it is durable.
+    pub stored: Option<Ticket>,
+}
 
 struct Transport {
     queue: Arc<WriteQueue>,
@@ -41,6 +58,8 @@ struct Inner {
     waiters: Waiters,
     /// The deadline the timer task sleeps until.
     armed: Option<Instant>,
+    /// The store knows where the stream starts for this client.
+    start_recorded: bool,
 }
 
 /// One socket's engine, transports and timer, shared by the handle and the tasks.
@@ -48,6 +67,8 @@ pub struct Shared {
     inner: Mutex<Inner>,
     /// Events for the app.
     pub inbox: Inbox,
+    /// The durable store, mirrored from the engine's events.
+    pub store: Option<StoreWriter>,
     /// The current state, for callers waiting on the side.
     state: watch::Sender<State>,
     options: Arc<TransportOptions>,
@@ -60,12 +81,13 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Start driving `engine` on `runtime`; events go to `inbox`.
+    /// Start driving `engine` on `runtime`; events go to `inbox`, changes to `store`.
     pub fn start(
         engine: Engine,
         options: Arc<TransportOptions>,
         runtime: Handle,
         inbox: Inbox,
+        store: Option<StoreWriter>,
     ) -> Arc<Self> {
         let state = watch::Sender::new(engine.state().clone());
         let shared = Arc::new(Shared {
@@ -74,8 +96,10 @@ impl Shared {
                 transports: HashMap::new(),
                 waiters: Waiters::default(),
                 armed: None,
+                start_recorded: false,
             }),
             inbox,
+            store,
             state,
             options,
             runtime: runtime.clone(),
@@ -89,7 +113,7 @@ impl Shared {
 
     /// Now, on the engine's timeline.
     pub fn now(&self) -> Instant {
-        Instant::from_offset(self.epoch.elapsed())
+        Instant::from_offset(self.epoch.elapsed() + PAST)
     }
 
     /// One step: give the engine an input, then act on everything it decided.
@@ -105,20 +129,51 @@ impl Shared {
         f(&self.lock().engine)
     }
 
-    /// Queue `payload` and start waiting for its outcome, in one step so that no ack can slip
-    /// in between.
-    pub fn send_watched(
+    /// Queue `payload`, hand it to the store, and (with `watch`) start waiting for its outcome,
+    /// in one step, so the store gets changes in the engine's order and no ack slips in between.
+    pub fn send(
         self: &Arc<Self>,
         payload: Payload,
-    ) -> Result<(MessageId, oneshot::Receiver<Delivery>), SendError> {
+        ttl: Option<std::time::Duration>,
+        watch: bool,
+    ) -> Result<Queued, SendError> {
         let mut inner = self.lock();
-        let id = inner.engine.send(self.now(), payload)?;
-        let outcome = inner.waiters.register(id.clone());
+        let json = match (&self.store, &payload) {
+            (Some(_), Payload::Json(json)) => Some(json.clone()),
+            _ => None,
+        };
+        let now = self.now();
+        let ttl = ttl.or(inner.engine.default_ttl());
+        let id = inner.engine.send_with_ttl(now, payload, ttl)?;
+        let stored = self.store.as_ref().zip(json).map(|(store, data)| {
+            let created_ms = unix_ms(std::time::SystemTime::now());
+            let ttl_ms =
+                |ttl: std::time::Duration| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+            store.submit(Change::Enqueue(StoredMessage {
+                id: id.0.clone(),
+                data,
+                created_ms,
+                expires_ms: ttl.map(|ttl| created_ms.saturating_add(ttl_ms(ttl))),
+            }))
+        });
+        let outcome = watch.then(|| inner.waiters.register(id.clone()));
         if self.stopped.load(Ordering::Acquire) {
             inner.waiters.close();
         }
         self.flush(&mut inner);
-        Ok((id, outcome))
+        Ok(Queued {
+            id,
+            outcome,
+            stored,
+        })
+    }
+
+    /// `send` could not make `id` durable: take it back, as if it had never been queued.
+    pub fn withdraw(self: &Arc<Self>, id: &MessageId) {
+        let mut inner = self.lock();
+        inner.engine.withdraw(id);
+        inner.waiters.forget(id);
+        self.flush(&mut inner);
     }
 
     /// Start waiting for the outcome of a message sent earlier; settled at once when it is
@@ -267,9 +322,13 @@ impl Shared {
         }
         while let Some(event) = inner.engine.poll_event() {
             match &event {
-                Event::Acked(id) => inner.waiters.settle(id, Delivery::Acked),
+                Event::Acked(id) => {
+                    inner.waiters.settle(id, Delivery::Acked);
+                    self.forget_stored(id);
+                }
                 Event::SendFailed { id, reason, .. } => {
-                    inner.waiters.settle(id, Delivery::Failed(reason.clone()))
+                    inner.waiters.settle(id, Delivery::Failed(reason.clone()));
+                    self.forget_stored(id);
                 }
                 Event::StateChanged { state, .. } => {
                     self.state.send_replace(state.clone());
@@ -281,12 +340,26 @@ impl Shared {
                 self.inbox.push(event);
             }
         }
+        if let Some(store) = &self.store
+            && !inner.start_recorded
+            && inner.engine.committed() != ResumeCursor::default()
+        {
+            // Until the app takes a message, this is where a restart must resume from.
+            store.submit(Change::Cursor(inner.engine.committed()));
+            inner.start_recorded = true;
+        }
         // A later deadline only makes the timer wake early, which is harmless; an earlier one
         // must re-arm it.
         let next = inner.engine.poll_timeout();
         if next.is_some_and(|at| inner.armed.is_none_or(|armed| at < armed)) {
             inner.armed = next;
             self.rearm.notify_one();
+        }
+    }
+
+    fn forget_stored(&self, id: &MessageId) {
+        if let Some(store) = &self.store {
+            store.submit(Change::Remove(id.0.clone()));
         }
     }
 
@@ -390,7 +463,9 @@ async fn timer(shared: Arc<Shared>) {
             inner.armed = inner.engine.poll_timeout();
             inner.armed
         };
-        let sleep = deadline.map(|at| tokio::time::Instant::from_std(shared.epoch + at.offset()));
+        let sleep = deadline.map(|at| {
+            tokio::time::Instant::from_std(shared.epoch + at.offset().saturating_sub(PAST))
+        });
         tokio::select! {
             _ = shared.rearm.notified() => {}
             _ = sleep_until(sleep) => shared.with_engine(|engine, now| engine.handle_timeout(now)),

@@ -61,6 +61,11 @@ impl Waiters {
         self.recent.push_back((id.clone(), outcome));
     }
 
+    /// `id` was never queued after all: drop its waiters without an outcome.
+    pub fn forget(&mut self, id: &MessageId) {
+        self.pending.remove(id);
+    }
+
     /// The socket is shut down: every pending wait ends.
     pub fn close(&mut self) {
         for (_, waiters) in self.pending.drain() {

@@ -681,6 +681,7 @@ impl Sim {
                 }
                 Event::MalformedFrame { reason, .. } => self.app.malformed.push(reason.clone()),
                 Event::ServerError { .. } => {}
+                Event::StoreRecovered { .. } => unreachable!("the engine has no store"),
             }
             self.app.events.push((self.now, event));
         }

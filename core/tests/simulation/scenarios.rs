@@ -4,9 +4,8 @@ use std::time::Duration;
 
 use steadyws::engine::{
     AppState, BackgroundPolicy, Config, ConfigError, ConnId, ConnectionError, Engine, Event,
-    FailReason, Frame, HeartbeatMode, Instant, MemoryStore, MessageId, Mode, Network,
-    OutboundMessage, OutboxStore, OverflowPolicy, Payload, ResumeCursor, SendError, SendFailure,
-    SplitMix64, State, Transmit, UrlError,
+    FailReason, Frame, HeartbeatMode, Instant, MessageId, Mode, Network, OverflowPolicy, Payload,
+    PendingMessage, ResumeCursor, SendError, SendFailure, SplitMix64, State, Transmit, UrlError,
 };
 
 use crate::harness::{Handshake, Link, Sim, ms, query_u64, secs};
@@ -745,21 +744,30 @@ fn messages_past_their_ttl_are_reported_expired() {
 }
 
 #[test]
-fn a_store_with_messages_from_an_earlier_run_is_sent_first() {
-    let mut store = MemoryStore::default();
-    let leftover = r#"{"type":"msg","id":"from-last-run","data":0}"#;
-    store.push_back(OutboundMessage {
-        id: MessageId("from-last-run".into()),
-        frame: Frame::Text(leftover.into()),
-        expires_at: None,
-    });
-    let mut engine = Engine::with_outbox_store(
-        Sim::default_config(),
-        Box::new(SplitMix64::new(1)),
-        Box::new(store),
-    )
-    .unwrap();
-    let now = Instant::ZERO;
+fn messages_restored_from_an_earlier_run_are_sent_first_and_expired_ones_reported() {
+    let mut engine = Engine::new(Sim::default_config(), Box::new(SplitMix64::new(1))).unwrap();
+    let now = Instant::from_millis(60_000);
+    let restored = |id: &str, expires_at| PendingMessage {
+        id: MessageId(id.into()),
+        payload: Payload::Json("0".into()),
+        created_at: Instant::from_millis(1_000),
+        expires_at,
+    };
+    engine.restore(
+        now,
+        vec![
+            restored("from-last-run", None),
+            restored("timed-out-meanwhile", Some(now)),
+            restored("still-alive", Some(now + Duration::from_secs(5))),
+        ],
+    );
+    assert!(matches!(
+        engine.poll_event(),
+        Some(Event::SendFailed { id, reason: SendFailure::Expired, .. }) if id.0 == "timed-out-meanwhile"
+    ));
+    let pending: Vec<String> = engine.pending().into_iter().map(|p| p.id.0).collect();
+    assert_eq!(pending, ["from-last-run", "still-alive"]);
+    assert_eq!(engine.pending()[0].created_at, Instant::from_millis(1_000));
     engine.send(now, Payload::Json("1".into())).unwrap();
     engine.connect(now);
     engine.handle_transport_opened(now, ConnId(0));
@@ -769,8 +777,33 @@ fn a_store_with_messages_from_an_earlier_run_is_sent_first() {
             _ => None,
         })
         .collect();
-    assert_eq!(frames.len(), 2);
-    assert_eq!(frames[0], Frame::Text(leftover.into()));
+    assert_eq!(frames.len(), 3);
+    assert_eq!(
+        frames[0],
+        Frame::Text(r#"{"type":"msg","id":"from-last-run","data":0}"#.into())
+    );
+}
+
+#[test]
+fn cancel_reports_the_message_and_withdraw_takes_it_back_silently() {
+    let mut sim = Sim::new(Sim::default_config(), 5);
+    let kept = sim.send("1").unwrap();
+    let cancelled = sim.send("2").unwrap();
+    let withdrawn = sim.send("3").unwrap();
+    assert!(sim.engine.cancel(&cancelled));
+    assert!(!sim.engine.cancel(&cancelled));
+    assert!(sim.engine.withdraw(&withdrawn));
+    let events: Vec<Event> = std::iter::from_fn(|| sim.engine.poll_event()).collect();
+    assert_eq!(
+        events,
+        [Event::SendFailed {
+            id: cancelled,
+            payload: Payload::Json("2".into()),
+            reason: SendFailure::Cancelled
+        }]
+    );
+    let pending: Vec<MessageId> = sim.engine.pending().into_iter().map(|p| p.id).collect();
+    assert_eq!(pending, [kept]);
 }
 
 // ----- 7. envelope protocol -----

@@ -7,11 +7,14 @@ Python bindings of the steadyws Rust core. The idiomatic entry point is :class:`
         async for event in sock:                        # the one consumer of the events
             ...
 
+``Socket(url, store_directory=...)`` keeps what was sent and not acknowledged (and where reading
+left off) on disk, so a killed process loses nothing; ``pending()`` and ``cancel(id)`` manage it.
+
 Everything the layer raises derives from :class:`SteadyWsError`. :mod:`steadyws.sync` has
 blocking twins for scripts. Everything UniFFI generates from the Rust FFI crate
 (``NativeSocket``, ``SocketOptions``, ``SocketEvent``, ``SocketState``, ``StateCause``,
-``SendOutcome``, ``ConnectionErrorKind``, ``SteadyError`` ...) is re-exported here unchanged; it
-lives in ``steadyws._ffi.steadyws``.
+``SendOutcome``, ``PendingMessage``, ``ConnectionErrorKind``, ``SteadyError`` ...) is re-exported
+here unchanged; it lives in ``steadyws._ffi.steadyws``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ._ffi.steadyws import (
     NativeSocketProtocol,
     NetworkStatus,
     OpenOutcome,
+    PendingMessage,
     ResumePosition,
     SendFailureKind,
     SendOutcome,
@@ -59,11 +63,14 @@ from ._errors import (
     SendTimeoutError,
     SocketClosedError,
     SteadyWsError,
+    StoreFailedError,
+    StoreInUseError,
+    StoreNewerFormatError,
     UnknownMessageError,
     WaitTimeoutError,
     WrongModeError,
 )
-from ._socket import Socket, decode
+from ._socket import Pending, Socket, decode
 from . import sync
 
 
@@ -93,7 +100,13 @@ def _readable_reprs() -> None:
             if isinstance(variant, type) and issubclass(variant, enum) and variant is not enum:
                 readable = _field_repr if enum is SocketState else variant.__str__
                 variant.__repr__ = readable  # type: ignore[method-assign]
-    for record in (ConnectionProblem, ResumePosition, SocketOptions, SocketStats):
+    for record in (
+        ConnectionProblem,
+        PendingMessage,
+        ResumePosition,
+        SocketOptions,
+        SocketStats,
+    ):
         record.__repr__ = record.__str__  # type: ignore[method-assign,assignment]
 
 
@@ -114,6 +127,7 @@ __version__ = _version()
 __all__ = [
     # idiomatic layer
     "Socket",
+    "Pending",
     "sync",
     "decode",
     "SteadyWsError",
@@ -123,6 +137,9 @@ __all__ = [
     "WrongModeError",
     "MessageTooLargeError",
     "OutboxFullError",
+    "StoreInUseError",
+    "StoreNewerFormatError",
+    "StoreFailedError",
     "SendFailedError",
     "UnknownMessageError",
     "ConnectionFailedError",
@@ -144,6 +161,7 @@ __all__ = [
     "NativeSocketProtocol",
     "NetworkStatus",
     "OpenOutcome",
+    "PendingMessage",
     "ResumePosition",
     "SendFailureKind",
     "SendOutcome",

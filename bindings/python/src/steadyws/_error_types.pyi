@@ -30,6 +30,15 @@ class SteadyError(Exception):
     class OutboxFull(SteadyError):
         """The outbox is full (policy: reject new)."""
 
+    class StoreInUse(SteadyError):
+        """Another socket or process has this store open."""
+
+    class StoreNewerFormat(SteadyError):
+        """The store was written by a newer steadyws; nothing was changed."""
+
+    class StoreFailed(SteadyError):
+        """The store could not be opened or written."""
+
 class ListenerError(Exception):
     """What a listener may report back."""
 

@@ -9,6 +9,9 @@ Three families:
   core and raise these when it is not the success they wait for;
 * **misuse of the event stream**: a second concurrent consumer.
 
+The durable store (``store_directory=``) adds three refused calls: :class:`StoreInUseError`,
+:class:`StoreNewerFormatError` and :class:`StoreFailedError`.
+
 Several classes also derive from the built-in exception a Python programmer would reach for
 (``ValueError`` for bad input, ``TimeoutError`` for timeouts, ``RuntimeError`` for a closed socket
 or a second consumer), so ``except TimeoutError`` keeps working.
@@ -33,6 +36,9 @@ __all__ = [
     "WrongModeError",
     "MessageTooLargeError",
     "OutboxFullError",
+    "StoreInUseError",
+    "StoreNewerFormatError",
+    "StoreFailedError",
     "SendFailedError",
     "UnknownMessageError",
     "ConnectionFailedError",
@@ -82,6 +88,30 @@ class OutboxFullError(SteadyWsError):
     """
 
 
+class StoreInUseError(SteadyWsError):
+    """Another socket, in this process or another one, has this store open: a store has one
+    owner at a time.
+
+    Close the other socket first (``close()`` releases the store), or give this one its own
+    ``store_name``.
+    """
+
+
+class StoreNewerFormatError(SteadyWsError):
+    """The store file was written by a newer steadyws. It was left unchanged; open it with that
+    version (or point this socket at another ``store_directory`` / ``store_name``)."""
+
+
+class StoreFailedError(SteadyWsError, OSError):
+    """The store could not be opened or written (I/O error, permission, disk full); the message
+    says which file and why.
+
+    From the constructor: no socket was created. From ``send``: the message was **not** queued
+    and will not be resent (a copy may have gone out once already). From ``cancel``: the message
+    is cancelled in this process, but the store still holds it, so it comes back after a restart.
+    """
+
+
 _REFUSED: Dict[Type[BaseException], Type[SteadyWsError]] = {
     SteadyError.InvalidUrl: InvalidUrlError,
     SteadyError.InvalidConfig: InvalidConfigError,
@@ -89,6 +119,9 @@ _REFUSED: Dict[Type[BaseException], Type[SteadyWsError]] = {
     SteadyError.WrongMode: WrongModeError,
     SteadyError.MessageTooLarge: MessageTooLargeError,
     SteadyError.OutboxFull: OutboxFullError,
+    SteadyError.StoreInUse: StoreInUseError,
+    SteadyError.StoreNewerFormat: StoreNewerFormatError,
+    SteadyError.StoreFailed: StoreFailedError,
 }
 
 
@@ -107,9 +140,10 @@ class SendFailedError(SteadyWsError):
     """A sent message will not be acknowledged.
 
     ``reason`` is ``SendFailureKind.EXPIRED`` (its ``ttl_ms`` ran out), ``DROPPED`` (evicted from
-    a full outbox, drop-oldest policy) or ``REJECTED`` (the server refused it); ``detail`` says
-    more (the server's code and explanation for ``REJECTED``). ``retryable`` is True when sending
-    the same data again may succeed (expired or dropped), False when the server refused it.
+    a full outbox, drop-oldest policy), ``REJECTED`` (the server refused it) or ``CANCELLED``
+    (the app called ``cancel(id)``); ``detail`` says more (the server's code and explanation for
+    ``REJECTED``). ``retryable`` is True when sending the same data again may succeed (expired or
+    dropped), False when the server refused it or the app cancelled it.
     ``str(err)`` reads like ``message 4c0f… expired: not acknowledged within its time-to-live``.
     """
 
@@ -121,7 +155,7 @@ class SendFailedError(SteadyWsError):
 
     @property
     def retryable(self) -> bool:
-        return self.reason is not SendFailureKind.REJECTED
+        return self.reason in (SendFailureKind.EXPIRED, SendFailureKind.DROPPED)
 
 
 class UnknownMessageError(SteadyWsError, LookupError):

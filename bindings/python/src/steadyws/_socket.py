@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime
 import json
 import math
+import os
 import threading
 import weakref
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, List, Optional, Union, cast
 
 from ._errors import (
@@ -31,6 +34,7 @@ from ._ffi.steadyws import (
     NativeSocket,
     NetworkStatus,
     OpenOutcome,
+    PendingMessage,
     SendOutcome,
     SocketEvent,
     SocketOptions,
@@ -44,10 +48,12 @@ if TYPE_CHECKING:
 else:
     from ._ffi.steadyws import SteadyError
 
-__all__ = ["Socket", "decode"]
+__all__ = ["Socket", "Pending", "decode"]
 
 #: Most events taken from the native queue by one call of an ``async for`` (one FFI call per
-#: burst instead of one per event). ``next_event()`` takes one at a time.
+#: burst instead of one per event). ``next_event()`` takes one at a time. With a store, every read
+#: takes one event: taking the next event is what commits the previous ones, so the events in
+#: hand at a crash (delivered again after it, flagged ``redelivered``) are at most one.
 _BATCH = 256
 #: ``async for`` hands control back to the event loop at least this often (in events), even
 #: when every event is already queued and no read has to wait.
@@ -78,6 +84,33 @@ def decode(data: MessageData) -> Any:
     if isinstance(data, MessageData.BINARY):
         return data.bytes
     raise TypeError(f"expected a MessageData, got {type(data).__name__}")
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A message sent but not acknowledged yet, as :meth:`Socket.pending` lists it.
+
+    ``data`` is the payload as given to ``send`` (a ``MessageData.JSON``, like the ``data`` of a
+    ``SEND_FAILED`` event): ``steadyws.decode(p.data)`` gives the value, ``p.data.json`` the text.
+    In raw mode it is a ``MessageData.TEXT`` (a frame not written yet; the native list carries
+    text only, so a binary frame shows as its bytes decoded as UTF-8, invalid ones replaced).
+    ``created_at`` is when ``send`` queued it (an aware UTC ``datetime``, millisecond precision);
+    it survives restarts with a store, so it says how long the message has been waiting.
+    """
+
+    id: str
+    data: MessageData
+    created_at: datetime.datetime
+
+    @classmethod
+    def _of(cls, native: PendingMessage, raw_mode: bool) -> "Pending":
+        created = _EPOCH + datetime.timedelta(milliseconds=native.created_at_ms)
+        text = native.json
+        data = MessageData.TEXT(text=text) if raw_mode else MessageData.JSON(json=text)
+        return cls(native.id, cast(MessageData, data), created)
 
 
 def _encode(data: Any) -> str:
@@ -126,14 +159,21 @@ class Socket:
     (``backoff_initial_ms=100``, ``inbox_max_events=1000`` ...), or one ready ``SocketOptions``.
     An unusable URL or setting raises :class:`InvalidUrlError` / :class:`InvalidConfigError`.
 
+    ``store_directory=`` (a ``str`` or ``os.PathLike``) makes the socket durable: its outbox,
+    resume cursor, dedup window and client id live in ``<store_directory>/<store_name>.steadyws``
+    (``store_name="default"``), so a process killed at any moment loses no sent message and takes
+    up where it left off; ``store_sync_every_commit=True`` also survives power loss. One socket
+    owns a store at a time (:class:`StoreInUseError`); a store needs envelope mode.
+
     ``async with Socket(url) as sock:`` connects on enter and closes on exit. Events are read by
     one consumer: ``async for event in sock`` (or ``sock.events()``, or ``next_event()``); they
     wait in a bounded native queue until that consumer takes them, and a full queue pauses
     reading from the network (backpressure) instead of dropping anything. The waits
     (``wait_open``, ``wait_acked``, ``send_and_wait``) watch the socket on the side and never take
     events from the stream. Commands (``send``, ``connect``, ``set_app_state``, ``close`` ...)
-    never block and may be called from any thread; the ``async`` methods run on the caller's event
-    loop.
+    never wait for the network and may be called from any thread (with a store, ``send``,
+    ``cancel`` and ``close`` wait for their write to the store file); the ``async`` methods run on
+    the caller's event loop.
     """
 
     def __init__(self, url_or_options: Union[str, SocketOptions], /, **options: Any) -> None:
@@ -145,6 +185,14 @@ class Socket:
                 )
             opts = url_or_options
         else:
+            directory = options.get("store_directory")
+            if directory is not None:
+                if not isinstance(directory, (str, os.PathLike)):
+                    raise InvalidConfigError(
+                        "store_directory must be a str or a path (pathlib.Path), got "
+                        f"{type(directory).__name__}"
+                    )
+                options["store_directory"] = os.fspath(directory)
             try:
                 opts = SocketOptions(url=url_or_options, **options)
             except (TypeError, ValueError) as err:  # unknown option, wrong type, out of range
@@ -157,12 +205,13 @@ class Socket:
             raise InvalidConfigError(f"invalid socket option: {err}") from err
         self._options = opts
         self._native: NativeSocket = native
+        self._batch = _BATCH if opts.store_directory is None else 1
         self._closed = False
         # The one native read in flight. Callers await it through asyncio.shield, so a caller's
         # timeout or cancellation never drops events Rust already handed over: the next read
         # picks the same read up.
         self._pending: Optional["asyncio.Task[List[SocketEvent]]"] = None
-        # The rest of the last batch the consumer asked for (at most _BATCH - 1 events).
+        # The rest of the last batch the consumer asked for (at most _batch - 1 events).
         self._taken: Deque[SocketEvent] = collections.deque()
         self._reading = False  # a caller is awaiting the read in flight
         self._consumer: Optional["weakref.ReferenceType[_Events]"] = None
@@ -244,6 +293,10 @@ class Socket:
         ``str`` is sent as a JSON string; use :meth:`send_json` for text that already is JSON.
         Raises :class:`NotJsonError`, :class:`MessageTooLargeError`, :class:`OutboxFullError` ...
         when nothing could be queued.
+
+        With a store it returns once the message is on disk: from then on a crash does not lose
+        it, and the next socket on the store sends it with this id. :class:`StoreFailedError`
+        means it was not queued.
         """
         return self.send_json(_encode(data), ttl_ms=ttl_ms)
 
@@ -271,8 +324,37 @@ class Socket:
         except SteadyError as err:
             raise refused(err) from err
 
+    def pending(self) -> List[Pending]:
+        """The messages sent and not acknowledged yet, oldest first (also without a store).
+
+        With a store, a new socket lists at once, before connecting, what the previous run left
+        unacknowledged; it sends those first, in order, with their original ids.
+        """
+        raw_mode = self._options.raw_mode
+        return [Pending._of(message, raw_mode) for message in self._usable().pending()]
+
+    def cancel(self, message_id: str) -> bool:
+        """Stop sending ``message_id``; True if it was pending, False if it is unknown or already
+        settled (acknowledged, failed, cancelled).
+
+        A cancelled message gets a ``SEND_FAILED`` event with reason ``CANCELLED``, and waits on
+        it raise :class:`SendFailedError`. With a store its removal is on disk when ``cancel``
+        returns. Cancelling stops resending, not what was already written: a message sent before
+        may still have reached the server. Raises :class:`StoreFailedError` if the store could
+        not record the removal (cancelled here, it would come back after a restart).
+        """
+        native = self._usable()
+        try:
+            return native.cancel(message_id)
+        except SteadyError as err:
+            raise refused(err) from err
+
     def set_app_state(self, state: AppLifecycle) -> None:
-        """Report ``AppLifecycle.FOREGROUND`` / ``BACKGROUND`` from the app's lifecycle."""
+        """Report ``AppLifecycle.FOREGROUND`` / ``BACKGROUND`` from the app's lifecycle.
+
+        With a store, the background closes the store file between writes (iOS ends suspended
+        apps that hold file locks); the foreground keeps it open again.
+        """
         if not self._closed:
             self._native.set_app_state(state)
 
@@ -282,14 +364,16 @@ class Socket:
             self._native.set_network(cast(NetworkStatus, status))
 
     def close(self) -> None:
-        """Close now (idempotent, any thread, never blocks).
+        """Close now (idempotent, any thread; never waits for the network).
 
         The state becomes ``Closed`` (a ``STATE_CHANGED`` with cause ``StateCause.APP()``), every
         pending ``wait_open`` / ``wait_acked`` / ``send_and_wait`` raises
         :class:`SocketClosedError` at once, later ones too, and the event stream ends after the
         events still queued (``async for`` stops, ``next_event()`` returns ``None``). Reconnecting
-        stops; unacknowledged messages are given up. In async code prefer ``await aclose()``,
-        which also lets the read in flight finish.
+        stops; unacknowledged messages are given up, except with a store: they stay in it, and
+        the next socket on the store sends them. Closing commits the messages taken and releases
+        the store. In async code prefer ``await aclose()``, which also lets the read in flight
+        finish.
         """
         if self._closed:
             return
@@ -374,8 +458,10 @@ class Socket:
     def events(self) -> AsyncIterator[SocketEvent]:
         """Every event, in order, until the socket is closed: ``async for e in sock.events()``.
 
-        Events are taken from the native queue in batches of up to 256 only when the loop asks
-        for the next one, and the iteration yields to the event loop at least every 256 events.
+        Events are taken from the native queue in batches of up to 256 (one at a time with a
+        store) only when the loop asks for the next one, and the iteration yields to the event
+        loop at least every 256 events. Asking for the next event commits the ones taken before
+        (with a store, on disk): after a crash, only the event in hand is delivered again.
         One consumer at a time: while this iteration is running, reading from another task (or
         thread) raises :class:`ConcurrentConsumerError`. Leaving the loop (``break``) releases it;
         events not taken yet stay queued for the next consumer.
@@ -558,7 +644,7 @@ class _Events:
         if self._since_yield > _YIELD_EVERY:
             self._since_yield = 1
             await asyncio.sleep(0)  # let the loop run other tasks during a long burst
-        event = await self._sock._next(self._owner, None, _BATCH)
+        event = await self._sock._next(self._owner, None, sock._batch)
         if event is None:
             self._finish()
             raise StopAsyncIteration

@@ -23,7 +23,7 @@ import asyncio
 import atexit
 import threading
 import weakref
-from typing import Any, Awaitable, Iterator, Optional, TypeVar, Union, cast
+from typing import Any, Awaitable, Iterator, List, Optional, TypeVar, Union, cast
 
 from ._ffi.steadyws import (
     AppLifecycle,
@@ -34,7 +34,7 @@ from ._ffi.steadyws import (
     SocketState,
     SocketStats,
 )
-from ._socket import NetworkStatusLike
+from ._socket import NetworkStatusLike, Pending
 from ._socket import Socket as AsyncSocket
 from ._socket import _Events
 
@@ -159,6 +159,15 @@ class Socket:
     def send_binary(self, data: Union[bytes, bytearray, memoryview]) -> str:
         """Send a binary frame unchanged (raw mode)."""
         return self._async.send_binary(data)
+
+    def pending(self) -> List[Pending]:
+        """The messages sent and not acknowledged yet, oldest first."""
+        return self._async.pending()
+
+    def cancel(self, message_id: str) -> bool:
+        """Stop sending ``message_id``; True if it was pending (see
+        :meth:`steadyws.Socket.cancel`)."""
+        return self._async.cancel(message_id)
 
     def set_app_state(self, state: AppLifecycle) -> None:
         """Report ``AppLifecycle.FOREGROUND`` / ``BACKGROUND``."""

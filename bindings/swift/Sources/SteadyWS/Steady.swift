@@ -28,6 +28,7 @@ extension SendOutcome: @unchecked Sendable {}
 extension OpenOutcome: @unchecked Sendable {}
 extension SocketStats: @unchecked Sendable {}
 extension SocketOptions: @unchecked Sendable {}
+extension PendingMessage: @unchecked Sendable {}
 extension AppLifecycle: @unchecked Sendable {}
 extension NetworkStatus: @unchecked Sendable {}
 extension HeartbeatKind: @unchecked Sendable {}
@@ -48,8 +49,9 @@ public enum SteadyWSError: Error, Sendable, Hashable, LocalizedError, CustomStri
     /// or raise `SocketOptions.outboxMaxMessages` / `outboxMaxBytes`.
     case outboxFull(message: String)
     /// The message will not be stored by the server. `reason` is `.expired` (its `ttl` ran
-    /// out), `.dropped` (evicted from a full outbox, drop-oldest policy) or `.rejected` (the
-    /// server refused it; `message` has its code and explanation).
+    /// out), `.dropped` (evicted from a full outbox, drop-oldest policy), `.rejected` (the
+    /// server refused it; `message` has its code and explanation) or `.cancelled` (the app
+    /// called `cancel(id)`; a copy written before the cancel may still have reached the server).
     case sendFailed(id: String, reason: SendFailureKind, message: String)
     /// The time limit passed first. For a message (`id` set) nothing is lost: it stays queued,
     /// is still sent, and its `.acked` event follows; `waitAcked(id)` can wait again.
@@ -64,6 +66,16 @@ public enum SteadyWSError: Error, Sendable, Hashable, LocalizedError, CustomStri
     case connectionFailed(reason: String, retryable: Bool)
     /// `waitAcked` was given an id that is neither queued nor among the last 4096 outcomes.
     case unknownMessage(id: String)
+    /// Another socket, in this process or in another one, has this store open: a store has one
+    /// owner at a time. Close the other socket first, or give this one another
+    /// `StoreOptions.name`.
+    case storeInUse(message: String)
+    /// The store was written by a newer version of steadyws. It was refused, its content left as
+    /// it was (not moved aside, not rebuilt): update the app, or use another store.
+    case storeNewerFormat(message: String)
+    /// The store could not be opened or written (I/O error, permission, disk full; the message
+    /// says which). Thrown by `send` / `sendAndWait`, it means the message was NOT queued.
+    case storeFailed(message: String)
 
     /// What was wrong with the input of a call that was refused at once.
     public enum Invalid: Sendable, Hashable {
@@ -94,12 +106,19 @@ public enum SteadyWSError: Error, Sendable, Hashable, LocalizedError, CustomStri
             self = .invalid(.messageTooLarge, message: message)
         case let .OutboxFull(message: message):
             self = .outboxFull(message: message)
+        case let .StoreInUse(message: message):
+            self = .storeInUse(message: message)
+        case let .StoreNewerFormat(message: message):
+            self = .storeNewerFormat(message: message)
+        case let .StoreFailed(message: message):
+            self = .storeFailed(message: message)
         }
     }
 
     public var description: String {
         switch self {
-        case let .invalid(_, message), let .outboxFull(message):
+        case let .invalid(_, message), let .outboxFull(message), let .storeInUse(message),
+             let .storeNewerFormat(message), let .storeFailed(message):
             return message
         case let .sendFailed(id, reason, message):
             return "message \(id) will not be stored (\(reason)): \(message)"
@@ -135,7 +154,10 @@ extension SteadyError: CustomStringConvertible {
              let .NotJson(message: message),
              let .WrongMode(message: message),
              let .MessageTooLarge(message: message),
-             let .OutboxFull(message: message):
+             let .OutboxFull(message: message),
+             let .StoreInUse(message: message),
+             let .StoreNewerFormat(message: message),
+             let .StoreFailed(message: message):
             return message
         }
     }
@@ -217,10 +239,16 @@ public struct ReceivedMessage: Sendable, Hashable {
     /// The resume cursor right after this message: store it with the message, in one
     /// transaction, and pass it back as `SocketOptions.resumeLastSeq` / `resumeLastTs`.
     public let position: ResumePosition
+    /// True only for a message this app was handed before a crash (the process was killed while
+    /// the message was in hand, before it asked for the next one), so it may have processed it
+    /// already: make its handling idempotent, or check it against what was stored. Every other
+    /// message is delivered once across crashes. Needs a store (`SocketOptions.store`); without
+    /// one the flag is always false.
+    public let redelivered: Bool
 
     /// The message of a `.message` event; nil for any other event.
     public init?(_ event: SocketEvent) {
-        guard case let .message(id, seq, ts, data, position) = event else {
+        guard case let .message(id, seq, ts, data, position, redelivered) = event else {
             return nil
         }
         self.id = id
@@ -228,12 +256,82 @@ public struct ReceivedMessage: Sendable, Hashable {
         self.ts = ts
         self.data = data
         self.position = position
+        self.redelivered = redelivered
     }
 
     /// The JSON text, for a message in envelope mode.
     public var json: String? {
         if case let .json(json) = data { return json }
         return nil
+    }
+}
+
+extension PendingMessage {
+    /// When `send` queued the message (the wall clock then), from `createdAtMs`. A message
+    /// restored from a store keeps its original time.
+    public var createdAt: Date {
+        Date(timeIntervalSince1970: TimeInterval(createdAtMs) / 1_000)
+    }
+
+    /// The content, as `ReceivedMessage.data` gives it for a message from the server.
+    public var data: MessageData { .json(json: json) }
+}
+
+/// Where a socket keeps its outbox, resume cursor, dedup window and client id, so that they
+/// survive the app being killed: one SQLite file, `<directory>/<name>.steadyws`.
+///
+/// ```swift
+/// let support = try FileManager.default.url(
+///     for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
+/// let socket = try SteadySocket(url: "wss://chat.example.com/ws") { options in
+///     options.store = StoreOptions(directory: support)
+/// }
+/// ```
+public struct StoreOptions: Sendable, Hashable {
+    /// The name used when none is given.
+    public static let defaultName = "default"
+
+    /// The directory of the store file.
+    public var directory: URL
+    /// The store's name: several sockets can keep their stores in one directory, each under its
+    /// own name (one socket at a time per store).
+    public var name: String
+    /// Also survive power loss and OS crashes: every commit waits for the disk (fsync). Without
+    /// it (the default) everything committed survives the app's process being killed, which is
+    /// what iOS does to suspended apps, but the last commits may be lost if the whole device
+    /// goes down.
+    public var syncEveryCommit: Bool
+
+    public init(directory: URL, name: String = StoreOptions.defaultName, syncEveryCommit: Bool = false) {
+        self.directory = directory
+        self.name = name
+        self.syncEveryCommit = syncEveryCommit
+    }
+
+    /// The store file, `<directory>/<name>.steadyws`.
+    public var file: URL {
+        directory.appendingPathComponent("\(name).steadyws")
+    }
+}
+
+extension SocketOptions {
+    /// The durable store (nil: memory only, the default). Sets `storeDirectory`, `storeName` and
+    /// `storeSyncEveryCommit`. Needs envelope mode: with `rawMode` the socket is refused
+    /// (`SteadyWSError.invalid(.config, …)`).
+    public var store: StoreOptions? {
+        get {
+            guard let storeDirectory else { return nil }
+            return StoreOptions(
+                directory: URL(fileURLWithPath: storeDirectory, isDirectory: true),
+                name: storeName,
+                syncEveryCommit: storeSyncEveryCommit
+            )
+        }
+        set {
+            storeDirectory = newValue?.directory.path
+            storeName = newValue?.name ?? StoreOptions.defaultName
+            storeSyncEveryCommit = newValue?.syncEveryCommit ?? false
+        }
     }
 }
 
@@ -249,7 +347,7 @@ public struct ReceivedMessage: Sendable, Hashable {
 /// try await socket.waitAcked(id, timeout: 10)             // optional: until the server stored it
 /// for await event in socket.events {                      // the one consumer of this socket
 ///     switch event {
-///     case let .message(_, seq, _, .json(json), position): print(seq ?? 0, json, position)
+///     case let .message(_, seq, _, .json(json), position, _): print(seq ?? 0, json, position)
 ///     case let .stateChanged(state, cause): print("now \(state)", cause.problem?.message ?? "")
 ///     default: break
 ///     }
@@ -276,6 +374,13 @@ public struct ReceivedMessage: Sendable, Hashable {
 /// **Closing.** `close()` (also done when the socket is released) ends it for good: the state is
 /// `.closed`, every pending wait throws `SteadyWSError.closed` at once, `events` delivers what is
 /// left and ends.
+///
+/// **Durable outbox.** With `SocketOptions.store`, the outbox, the resume cursor, the dedup
+/// window and the client id live in an SQLite file and survive the process being killed: `send`
+/// returns once the message is on disk, the next socket on the same store sends what was left
+/// first (`pending()` lists it at once), and reading resumes after the last message the app took.
+/// `events` then takes one event per native call, so at most the message in hand at a crash is
+/// delivered again, flagged `redelivered`.
 public final class SteadySocket: Sendable {
     /// The generated object, for what this layer does not wrap. Do not read its events
     /// (`nextEvent`, `nextEvents`, `setListener`) while `events` is used: each event goes to one
@@ -284,16 +389,22 @@ public final class SteadySocket: Sendable {
     private let reader: EventReader
     private let waits = Waits()
 
-    /// The number of events one native call takes at most (`nextEvents(max:)`).
+    /// The number of events one native call takes at most (`nextEvents(max:)`) without a store.
     public static let batchSize: UInt32 = 256
+    /// The number of events one native call takes with a store: one, so that the message in hand
+    /// is the only one a crash can deliver again (taking the next event commits the last one).
+    public static let durableBatchSize: UInt32 = 1
 
-    /// Validate `options` and create the socket (idle until `connect()`).
+    /// Validate `options` and create the socket (idle until `connect()`). With a store, the store
+    /// is opened (created when missing) and what it kept is restored: `pending()` lists the
+    /// messages left unacknowledged at once, and they are sent first once connected.
     /// - Throws: `SteadyWSError.invalid(.url, …)` or `.invalid(.config, …)`, with a message that
-    ///   says what to fix.
+    ///   says what to fix; with a store, `.storeInUse`, `.storeNewerFormat` or `.storeFailed`.
     public init(options: SocketOptions) throws {
         let native = try mappingErrors { try NativeSocket(options: options) }
         self.native = native
-        reader = EventReader(native: native, batchSize: Self.batchSize)
+        let durable = options.storeDirectory != nil
+        reader = EventReader(native: native, batchSize: durable ? Self.durableBatchSize : Self.batchSize)
     }
 
     /// A socket for `url` with the default options, adjusted by `configure`.
@@ -332,7 +443,9 @@ public final class SteadySocket: Sendable {
         native.shutdown()
     }
 
-    /// Tell the socket whether the app is visible (see `observeAppLifecycle()` on iOS).
+    /// Tell the socket whether the app is visible (see `observeAppLifecycle()` on iOS). With a
+    /// store, `.background` also closes the store file between writes, so the suspended app holds
+    /// no file lock; `.foreground` keeps it open again.
     public func setAppState(_ state: AppLifecycle) {
         guard !waits.isClosed else { return }
         native.setAppState(state: state)
@@ -361,7 +474,12 @@ public final class SteadySocket: Sendable {
     /// Never fails because the network is down: the message waits in the outbox (bounded by
     /// `outboxMaxMessages` / `outboxMaxBytes`) and is resent after a reconnect until acknowledged.
     /// With a `ttl`, it is given up after that long (`.sendFailed` with reason `.expired`).
-    /// - Throws: `SteadyWSError.invalid` (not JSON, too large, raw mode), `.outboxFull`, `.closed`.
+    ///
+    /// With a store, it returns once the message is written to the store file (a disk write;
+    /// with `StoreOptions.syncEveryCommit`, an fsync too), so a message whose id was returned
+    /// survives the process being killed.
+    /// - Throws: `SteadyWSError.invalid` (not JSON, too large, raw mode), `.outboxFull`,
+    ///   `.storeFailed` (nothing queued), `.closed`.
     @discardableResult
     public func send(_ json: String, ttl: TimeInterval? = nil) throws -> String {
         guard !waits.isClosed else { throw SteadyWSError.closed(id: nil) }
@@ -384,8 +502,8 @@ public final class SteadySocket: Sendable {
     /// - Parameters:
     ///   - ttl: give the message up after this long (`.sendFailed`, reason `.expired`).
     ///   - timeout: stop waiting after this long (`.timedOut(id:)`; the message stays queued).
-    /// - Throws: `SteadyWSError` — `.invalid` / `.outboxFull` when it cannot be queued,
-    ///   `.sendFailed(id:reason:message:)`, `.timedOut(id:)`, `.closed(id:)`.
+    /// - Throws: `SteadyWSError` — `.invalid` / `.outboxFull` / `.storeFailed` when it cannot be
+    ///   queued, `.sendFailed(id:reason:message:)`, `.timedOut(id:)`, `.closed(id:)`.
     @discardableResult
     public func sendAndWait(
         _ json: String,
@@ -398,9 +516,9 @@ public final class SteadySocket: Sendable {
         return id
     }
 
-    /// Wait until the server acknowledged the message `id` (from `send`). Answers at once when its
-    /// outcome is already known. Observes on the side: the `.acked` event still comes through
-    /// `events`. Cancelling the task ends the wait with `CancellationError`.
+    /// Wait until the server acknowledged the message `id` (from `send`, or listed by `pending()`).
+    /// Answers at once when its outcome is already known. Observes on the side: the `.acked` event
+    /// still comes through `events`. Cancelling the task ends the wait with `CancellationError`.
     /// - Throws: `SteadyWSError.sendFailed(id:reason:message:)`, `.timedOut(id:)`, `.closed(id:)`,
     ///   `.unknownMessage(id:)`.
     public func waitAcked(_ id: String, timeout: TimeInterval? = nil) async throws {
@@ -433,6 +551,31 @@ public final class SteadySocket: Sendable {
         case .timedOut:
             throw SteadyWSError.timedOut(id: nil)
         }
+    }
+
+    // MARK: Outbox
+
+    /// The messages sent and not acknowledged yet, oldest first (`id`, `json`, `createdAt`):
+    /// they are (re)sent in this order. With a store this includes what an earlier run of the app
+    /// left unacknowledged: listed at once, before `connect()`, with the ids its `send` returned,
+    /// and sent first. Also works without a store (memory only).
+    /// - Throws: `SteadyWSError.closed(id: nil)` after `close()`.
+    public func pending() throws -> [PendingMessage] {
+        guard !waits.isClosed else { throw SteadyWSError.closed(id: nil) }
+        return native.pending()
+    }
+
+    /// Stop sending the message `id`: true when it was pending, false when it is unknown or
+    /// already settled (acknowledged, failed, cancelled). When true, a `.sendFailed` event with
+    /// reason `.cancelled` follows and a `sendAndWait` / `waitAcked` on it throws
+    /// `SteadyWSError.sendFailed(id:reason: .cancelled, message:)`. With a store, the removal is
+    /// on disk when this returns. A copy already written to the connection may still have
+    /// reached the server: cancel is "do not send it again", not "take it back".
+    /// - Throws: `SteadyWSError.storeFailed` when the store could not be written, `.closed`.
+    @discardableResult
+    public func cancel(_ id: String) throws -> Bool {
+        guard !waits.isClosed else { throw SteadyWSError.closed(id: nil) }
+        return try mappingErrors { try native.cancel(id: id) }
     }
 
     private static func acknowledged(_ outcome: SendOutcome) throws -> String {
@@ -478,6 +621,12 @@ public final class SteadySocket: Sendable {
     /// for the next element and the previous batch is used up; taking a message from the native
     /// queue commits it (`stats.messagesIn`, the resume cursor). A batch not used up when a stream
     /// stops (`break`, cancellation) is kept for the next stream, in order.
+    ///
+    /// With a store, each pull takes one event (`nextEvents(max: 1)`), and only once the consumer
+    /// asks for the next element, that is once it is done with the previous one: the native call
+    /// then durably commits the message in hand. After a crash, reading resumes right after the
+    /// last message committed, so at most the one message in hand at the crash comes again, with
+    /// `redelivered` set. A `.storeRecovered` event comes first when the store file was damaged.
     ///
     /// **One consumer at a time.** A stream becomes the consumer on its first element and stays
     /// it until it ends, its task is cancelled, or it (with its iterator) is released — for

@@ -60,7 +60,7 @@ private func note(of message: ReceivedMessage) -> Note? {
 /// socket of its own (in windows of 250, which its outbox holds), and return their ids once every
 /// one is acknowledged. The publisher drains its own copy of the stream without keeping it, and
 /// is closed before this returns.
-private func publish(_ url: String, count: Int, pad: Int = 0) async throws -> [String] {
+func publish(_ url: String, count: Int, pad: Int = 0) async throws -> [String] {
     let publisher = try SteadySocket(options: quickOptions(url))
     defer { publisher.close() }
     let drain = Task {
@@ -86,7 +86,7 @@ private func publish(_ url: String, count: Int, pad: Int = 0) async throws -> [S
 }
 
 /// A `ws://` URL on a port nothing listens on (it was listening a moment ago).
-private func unusedURL() throws -> String {
+func unusedURL() throws -> String {
     let server = try ReferenceServer.start()
     let url = server.url
     server.sigkill()

@@ -1,0 +1,288 @@
+//! The store's writer: a thread that applies changes in group commits, and closes the file
+//! while the app is in the background.
+//!
+//! Changes are submitted under the socket's lock, so they reach the file in the order the
+//! engine decided them. Each gets a ticket; `send` waits for its ticket, so it returns once the
+//! message is durable. The thread takes everything queued at once and commits it in one
+//! transaction, so a burst of sends from several threads (or acks arriving meanwhile) shares one
+//! commit. While released, the file is opened for each batch and closed after it, so no lock or
+//! open transaction is held while the OS may suspend the app (iOS kills a suspended app that
+//! holds a file lock: 0xdead10cc).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use tokio::sync::watch;
+
+use super::file::StoreFile;
+use super::{Change, StoreConfig};
+use crate::engine::StoreError;
+
+/// A submitted change's place in line.
+pub type Ticket = u64;
+
+/// How often a store that should be open, but could not be reopened, is tried again.
+const REOPEN_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Failed batches remembered for waiters that look late.
+const REMEMBERED_FAILURES: usize = 64;
+
+struct Line {
+    queued: Vec<Change>,
+    /// The ticket the next change gets; tickets start at 1.
+    next: Ticket,
+    /// Every ticket up to this one was handled, successfully or not.
+    handled: Ticket,
+    /// Ticket ranges whose batch failed, with why.
+    failures: VecDeque<(Ticket, Ticket, StoreError)>,
+    /// Keep the file open between batches (foreground) or not (background).
+    hold_open: bool,
+    /// `hold_open` changed and the thread has not acted on it yet.
+    control: bool,
+    stopping: bool,
+    /// The thread has ended: changes submitted now fail at once.
+    closed: bool,
+}
+
+struct Channel {
+    line: Mutex<Line>,
+    /// Wakes the thread.
+    work: Condvar,
+    /// Wakes threads waiting for a ticket.
+    handled: Condvar,
+    /// The same, for async waiters.
+    handled_watch: watch::Sender<Ticket>,
+}
+
+impl Channel {
+    fn lock(&self) -> MutexGuard<'_, Line> {
+        self.line
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The handle the socket keeps.
+pub struct StoreWriter {
+    channel: Arc<Channel>,
+    /// The store file, for errors.
+    path: String,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl StoreWriter {
+    /// Start the thread over an open file.
+    pub fn start(file: StoreFile, config: StoreConfig, seen_limit: usize) -> std::io::Result<Self> {
+        let channel = Arc::new(Channel {
+            line: Mutex::new(Line {
+                queued: Vec::new(),
+                next: 1,
+                handled: 0,
+                failures: VecDeque::new(),
+                hold_open: true,
+                control: false,
+                stopping: false,
+                closed: false,
+            }),
+            work: Condvar::new(),
+            handled: Condvar::new(),
+            handled_watch: watch::Sender::new(0),
+        });
+        let path = config.path().display().to_string();
+        let thread = std::thread::Builder::new()
+            .name("steadyws-store".into())
+            .spawn({
+                let channel = Arc::clone(&channel);
+                move || run(&channel, Some(file), &config, seen_limit)
+            })?;
+        Ok(StoreWriter {
+            channel,
+            path,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Queue a change; never blocks on the file.
+    pub fn submit(&self, change: Change) -> Ticket {
+        let mut line = self.channel.lock();
+        let ticket = line.next;
+        line.next += 1;
+        if line.closed {
+            remember_failure(&mut line, (ticket, ticket), self.stopped_error());
+            line.handled = ticket;
+            return ticket;
+        }
+        line.queued.push(change);
+        drop(line);
+        self.channel.work.notify_one();
+        ticket
+    }
+
+    /// Whether the writer has stopped (the socket was shut down).
+    pub fn is_stopped(&self) -> bool {
+        self.channel.lock().closed
+    }
+
+    /// Why nothing can be written any more: the socket was shut down.
+    pub fn stopped_error(&self) -> StoreError {
+        StoreError::Failed {
+            path: self.path.clone(),
+            detail: "the socket was shut down; create a new socket on this store".into(),
+        }
+    }
+
+    /// The last ticket given out: waiting for it waits for everything submitted so far.
+    pub fn latest(&self) -> Ticket {
+        self.channel.lock().next - 1
+    }
+
+    /// Block until `ticket` is durable (or failed).
+    pub fn wait(&self, ticket: Ticket) -> Result<(), StoreError> {
+        let mut line = self.channel.lock();
+        while line.handled < ticket {
+            line = self
+                .channel
+                .handled
+                .wait(line)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        outcome(&line, ticket)
+    }
+
+    /// Wait for `ticket` from async code.
+    pub async fn wait_async(&self, ticket: Ticket) -> Result<(), StoreError> {
+        let mut handled = self.channel.handled_watch.subscribe();
+        // The sender lives as long as `self`, so this only ends once the ticket is handled.
+        let _ = handled.wait_for(|done| *done >= ticket).await;
+        outcome(&self.channel.lock(), ticket)
+    }
+
+    /// Close the file after the current batch and keep it closed between batches.
+    pub fn release(&self) {
+        self.set_hold_open(false);
+    }
+
+    /// Open the file again and keep it open.
+    pub fn reopen(&self) {
+        self.set_hold_open(true);
+    }
+
+    fn set_hold_open(&self, hold_open: bool) {
+        let mut line = self.channel.lock();
+        if line.hold_open != hold_open {
+            line.hold_open = hold_open;
+            line.control = true;
+            drop(line);
+            self.channel.work.notify_one();
+        }
+    }
+
+    /// Write what is queued, close the file and end the thread.
+    pub fn stop(&self) {
+        self.channel.lock().stopping = true;
+        self.channel.work.notify_one();
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+        self.channel.lock().closed = true;
+    }
+}
+
+impl Drop for StoreWriter {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn outcome(line: &Line, ticket: Ticket) -> Result<(), StoreError> {
+    match line
+        .failures
+        .iter()
+        .find(|(first, last, _)| (*first..=*last).contains(&ticket))
+    {
+        Some((_, _, error)) => Err(error.clone()),
+        None => Ok(()),
+    }
+}
+
+fn remember_failure(line: &mut Line, (first, last): (Ticket, Ticket), error: StoreError) {
+    if line.failures.len() == REMEMBERED_FAILURES {
+        line.failures.pop_front();
+    }
+    line.failures.push_back((first, last, error));
+}
+
+fn run(channel: &Channel, mut file: Option<StoreFile>, config: &StoreConfig, seen_limit: usize) {
+    loop {
+        let (batch, last, hold_open, stopping) = {
+            let mut line = channel.lock();
+            while line.queued.is_empty() && !line.control && !line.stopping {
+                if line.hold_open && file.is_none() {
+                    // Reopening failed (another owner took the file while the app was in the
+                    // background): try again soon rather than only at the next write.
+                    let (next, _) = channel
+                        .work
+                        .wait_timeout(line, REOPEN_RETRY)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    line = next;
+                    break;
+                }
+                line = channel
+                    .work
+                    .wait(line)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+            line.control = false;
+            (
+                std::mem::take(&mut line.queued),
+                line.next - 1,
+                line.hold_open,
+                line.stopping,
+            )
+        };
+        let result = (!batch.is_empty()).then(|| {
+            match file.as_mut() {
+                Some(open) => Ok(open),
+                None => StoreFile::reopen(config, seen_limit).map(|opened| file.insert(opened)),
+            }
+            .and_then(|open| {
+                open.apply(&batch).map_err(|detail| StoreError::Failed {
+                    path: config.path().display().to_string(),
+                    detail,
+                })
+            })
+        });
+        // Close before telling waiters, so whoever returns from a background send finds the
+        // file free.
+        if stopping || !hold_open {
+            // Dropping the connection releases the lock; no transaction is open between batches.
+            file = None;
+        } else if file.is_none() {
+            match StoreFile::reopen(config, seen_limit) {
+                Ok(opened) => file = Some(opened),
+                Err(error) => log::info!("store not reopened yet: {error}"),
+            }
+        }
+        if let Some(result) = result {
+            let mut line = channel.lock();
+            if let Err(error) = result {
+                log::warn!("store write failed for {} changes: {error}", batch.len());
+                let first = line.handled + 1;
+                remember_failure(&mut line, (first, last), error);
+            }
+            line.handled = last;
+            drop(line);
+            channel.handled.notify_all();
+            channel.handled_watch.send_replace(last);
+        }
+        if stopping && channel.lock().queued.is_empty() {
+            return;
+        }
+    }
+}
