@@ -1,14 +1,13 @@
 //! The public Rust API: a [`Socket`] that stays connected, built from a [`SocketConfig`].
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
 use crate::engine::{
-    AppState, Config, ConfigError, Engine, Event, MessageId, Mode, Network, Payload,
-    PendingMessage, ResumeCursor, SendError, State, Stats, StoreError,
+    AppState, Config, ConfigError, Engine, Event, MessageId, Network, Payload, SendError, State,
+    Stats, StoreError,
 };
 pub use crate::net::dial::HeadersProvider;
 use crate::net::dial::{Proxy, TransportOptions};
@@ -19,9 +18,8 @@ pub use crate::net::waiters::Delivery;
 use crate::net::write_queue::Limits;
 use crate::net::{runtime, tls};
 pub use crate::store::StoreConfig;
-use crate::store::file::StoreFile;
-use crate::store::writer::StoreWriter;
-use crate::store::{Change, Snapshot, unix_ms};
+use crate::store::in_hand::InHand;
+use crate::store::{self, Change, Snapshot};
 
 /// How a [`Socket`] connects and behaves. [`SocketConfig::new`] gives defaults right for phones.
 #[derive(Clone)]
@@ -164,47 +162,6 @@ pub struct PendingSend {
     pub sent_at: SystemTime,
 }
 
-/// The messages of the batch the app took last: committed when it takes the next one.
-#[derive(Default)]
-struct InHand {
-    ids: Vec<String>,
-    /// Position of the batch's last message.
-    position: Option<ResumeCursor>,
-    /// Ids that were in hand when an earlier run stopped: flagged `redelivered` when they come
-    /// again.
-    before_restart: HashSet<String>,
-}
-
-impl InHand {
-    /// The app took `batch`: flag what it may have seen before, and say what to record.
-    fn take(&mut self, batch: &mut [Event]) -> Option<Change> {
-        let mut ids = Vec::new();
-        let mut position = None;
-        for event in batch.iter_mut() {
-            if let Event::Message(message) = event {
-                if let Some(id) = &message.id {
-                    if self.before_restart.remove(id) {
-                        message.redelivered = true;
-                    }
-                    ids.push(id.clone());
-                }
-                position = Some(message.position);
-            }
-        }
-        if ids.is_empty() && self.ids.is_empty() && position.is_none() && self.position.is_none() {
-            return None;
-        }
-        let committed = std::mem::replace(&mut self.ids, ids);
-        let cursor = std::mem::replace(&mut self.position, position);
-        Some(Change::Take {
-            committed,
-            cursor,
-            in_hand: self.ids.clone(),
-            at_ms: unix_ms(SystemTime::now()),
-        })
-    }
-}
-
 /// How waiting for the connection to open ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Opening {
@@ -236,7 +193,7 @@ impl Socket {
         });
         let mut engine_config = config.engine;
         let opened = match &config.store {
-            Some(store) => Some(open_store(store, &mut engine_config)?),
+            Some(store) => Some(store::open(store, &mut engine_config)?),
             None => None,
         };
         let engine = Engine::new(engine_config, Box::new(OsRandom::new()))?;
@@ -258,25 +215,7 @@ impl Socket {
             pending,
             ..
         } = snapshot;
-        shared.with_engine(|engine, now| {
-            let wall = unix_ms(SystemTime::now());
-            let at = |ms: u64| now.saturating_sub(Duration::from_millis(wall.saturating_sub(ms)));
-            for (id, taken_ms) in &seen {
-                engine.remember_delivered(at(*taken_ms), id);
-            }
-            let pending = pending
-                .into_iter()
-                .map(|message| PendingMessage {
-                    id: MessageId(message.id),
-                    payload: Payload::Json(message.data),
-                    created_at: at(message.created_ms),
-                    expires_at: message
-                        .expires_ms
-                        .map(|ms| now + Duration::from_millis(ms.saturating_sub(wall))),
-                })
-                .collect();
-            engine.restore(now, pending);
-        });
+        shared.with_engine(|engine, now| store::restore(engine, now, seen, pending));
         let ours = shared.inspect(|engine| engine.client_id().map(str::to_owned));
         if let (Some(store), Some(ours)) = (&shared.store, ours)
             && client_id.as_deref() != Some(ours.as_str())
@@ -285,10 +224,7 @@ impl Socket {
         }
         Ok(Socket {
             shared,
-            in_hand: Mutex::new(InHand {
-                before_restart: in_hand.into_iter().collect(),
-                ..InHand::default()
-            }),
+            in_hand: Mutex::new(InHand::after_restart(in_hand)),
         })
     }
 
@@ -585,47 +521,6 @@ impl Drop for Socket {
     }
 }
 
-/// Open the store, and take from it what the engine needs before it starts: the client id
-/// and the resume cursor (unless the app set them).
-fn open_store(
-    store: &StoreConfig,
-    engine: &mut Config,
-) -> Result<(StoreWriter, Snapshot, Option<Event>), ConfigError> {
-    if engine.mode != Mode::Envelope {
-        return Err(ConfigError::Invalid {
-            field: "store",
-            problem: "needs envelope mode: a store keeps messages until the server acknowledges them, and raw mode has no acknowledgements".into(),
-        });
-    }
-    if let Some(problem) = store.name_problem() {
-        return Err(ConfigError::Invalid {
-            field: "store.name",
-            problem,
-        });
-    }
-    let seen_limit = engine.dedup.max_entries;
-    let opened = StoreFile::open(store, seen_limit)?;
-    let snapshot = opened.snapshot;
-    if engine.client_id.is_none() {
-        engine.client_id.clone_from(&snapshot.client_id);
-    }
-    if engine.resume.initial == ResumeCursor::default() {
-        engine.resume.initial = snapshot.cursor;
-    }
-    let recovered = opened.recovery.map(|recovery| Event::StoreRecovered {
-        problem: recovery.problem,
-        recovered_messages: recovery.recovered_messages,
-        moved_to: recovery.moved_to,
-    });
-    let writer = StoreWriter::start(opened.file, store.clone(), seen_limit).map_err(|err| {
-        ConfigError::Store(crate::engine::StoreError::Failed {
-            path: store.path().display().to_string(),
-            detail: format!("cannot start its writer thread: {err}"),
-        })
-    })?;
-    Ok((writer, snapshot, recovered))
-}
-
 fn transport_options(config: &SocketConfig) -> Result<TransportOptions, ConfigError> {
     let invalid = |field, problem: String| ConfigError::Invalid { field, problem };
     let headers = config
@@ -662,7 +557,7 @@ fn transport_options(config: &SocketConfig) -> Result<TransportOptions, ConfigEr
         tls: tls::client_config(&config.extra_root_certs_pem, &config.pinned_spki_sha256)?,
         proxy,
         max_message_size: config.max_message_size,
-        max_outbound_frame: outbox.max_bytes,
+        max_outbound_frame: outbox.max_message_bytes.min(outbox.max_bytes),
         // Everything the outbox holds may be written at once after a reconnect, besides pings
         // and probes; more than that waiting means the peer is not reading.
         write_queue: Limits {

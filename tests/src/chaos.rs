@@ -17,6 +17,7 @@ use steadyws::{AppState, Event, Network, Socket, SocketConfig, State};
 use steadyws_server::{Injected, RunningServer, ServerConfig};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::client_process::ClientProcess;
 use crate::fault_proxy::{FaultProxy, Mode};
 use crate::process::ServerProcess;
 
@@ -41,8 +42,11 @@ pub struct Outcome {
     pub delivered_down: usize,
     /// Never delivered.
     pub lost_down: usize,
-    /// Delivered more than once.
+    /// Delivered more than once without being flagged as redelivered.
     pub dup_down: usize,
+    /// Delivered again after a client crash, flagged `redelivered` (the message in hand when the
+    /// process died): the app can tell these apart, so they are not counted as duplicates.
+    pub redelivered_down: usize,
     /// Delivered out of seq order.
     pub reordered_down: usize,
     /// From the end of the fault to the first message delivered after it.
@@ -61,7 +65,8 @@ impl Outcome {
             "sent_up": self.sent_up, "delivered_up": self.delivered_up, "lost_up": self.lost_up,
             "dup_up": self.dup_up, "reordered_up": self.reordered_up,
             "sent_down": self.sent_down, "delivered_down": self.delivered_down, "lost_down": self.lost_down,
-            "dup_down": self.dup_down, "reordered_down": self.reordered_down,
+            "dup_down": self.dup_down, "redelivered_down": self.redelivered_down,
+            "reordered_down": self.reordered_down,
             "recovery_ms": self.recovery_ms, "recovery_bound_ms": self.recovery_bound_ms,
             "passed": self.passed,
         })
@@ -81,7 +86,11 @@ pub const SCENARIOS: &[&str] = &[
     "hostile_frames",
     "background_blackhole_foreground",
     "network_unavailable_then_available",
+    CLIENT_KILLED,
 ];
+
+/// The scenario whose fault is the client process itself being SIGKILLed (with a store).
+const CLIENT_KILLED: &str = "client_process_killed_3x";
 
 /// How long faults last: `full` as specified, quick for CI.
 #[derive(Clone, Copy, Debug)]
@@ -193,6 +202,9 @@ async fn traffic(client: &mut Observed, publisher: &mut Observed, duration: Dura
 
 /// Run one scenario by name.
 pub async fn run(name: &'static str, profile: Profile, self_exe: PathBuf) -> Outcome {
+    if name == CLIENT_KILLED {
+        return client_killed(profile, &self_exe).await;
+    }
     let data_dir =
         std::env::temp_dir().join(format!("steadyws-chaos-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -268,7 +280,19 @@ pub async fn run(name: &'static str, profile: Profile, self_exe: PathBuf) -> Out
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let stream = read_stream(server.addr()).await;
-    let outcome = tally(name, &client, &publisher, &stream, fault_end, bound);
+    let up = Up {
+        sent: &client.sent,
+        acks: &client.acks,
+    };
+    let outcome = tally(
+        name,
+        up,
+        &client.received,
+        &publisher.sent,
+        &stream,
+        fault_end,
+        bound,
+    );
     drop(client);
     drop(publisher);
     drop(proxy);
@@ -417,6 +441,153 @@ async fn inject(
     }
 }
 
+/// The client under test is a process with a durable store (this binary, re-run as
+/// `durable-client`): it sends and receives while it is SIGKILLed three times and restarted on
+/// its store. Up, every message whose `send` returned must be stored once, in order; down, every
+/// published message must reach the app, with a repeat only for the message in hand at a kill,
+/// flagged `redelivered`.
+async fn client_killed(profile: Profile, self_exe: &std::path::Path) -> Outcome {
+    let server = steadyws_server::start(ServerConfig::default())
+        .await
+        .expect("server starts");
+    let url = server.url();
+    let dir = std::env::temp_dir().join(format!(
+        "steadyws-chaos-{}-{CLIENT_KILLED}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_arg = dir.display().to_string();
+    let mut publisher = observed(client_config(&url));
+    publisher.socket.connect();
+    wait_open(&publisher.socket).await;
+    let start_client = |from: usize| {
+        let from = from.to_string();
+        let args = [
+            "--as-durable-client",
+            "send",
+            &url,
+            &dir_arg,
+            "app",
+            &from,
+            "1000000",
+            "20",
+        ];
+        ClientProcess::start(self_exe, &args)
+    };
+    // Publish for `duration`, every 20 ms like the client's own sends.
+    async fn publish_for(publisher: &mut Observed, duration: Duration) {
+        let end = Instant::now() + duration;
+        while Instant::now() < end {
+            let n = publisher.sent.len();
+            let id = publisher
+                .socket
+                .send(&format!("{{\"down\":{n}}}"))
+                .expect("outbox has room");
+            publisher.sent.push(id.0);
+            publisher.drain();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    let mut lines: Vec<crate::client_process::Line> = Vec::new();
+    let mut client = start_client(0);
+    // Its first connection starts from the server's position: publish once it is there.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while server.connections() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut random = SplitMix64::new(11);
+    let mut fault_end = Instant::now();
+    for _ in 0..3 {
+        let run_for = profile.secs(1.0) + Duration::from_millis(random.next_u64() % 500);
+        publish_for(&mut publisher, run_for).await;
+        lines.extend(client.kill());
+        let next = lines
+            .iter()
+            .filter_map(|(line, _)| line.strip_prefix("sent "))
+            .filter_map(|rest| rest.split(' ').nth(1)?.parse::<usize>().ok())
+            .max()
+            .map_or(0, |n| n + 1);
+        client = start_client(next);
+        fault_end = Instant::now();
+    }
+    publish_for(&mut publisher, profile.secs(2.0)).await;
+    // Let every publish land, then kill the last run mid-stream too.
+    let published = publisher.sent.clone();
+    let settle = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < settle {
+        let live = client.lines_so_far();
+        let got: std::collections::HashSet<&str> = lines
+            .iter()
+            .chain(&live)
+            .filter_map(|(line, _)| line.strip_prefix("got ")?.split(' ').next())
+            .collect();
+        if published.iter().all(|id| got.contains(id.as_str())) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    lines.extend(client.kill());
+    // Some of the last run's sends were not acked when it died: a fresh run on the store sends
+    // no new message, resends what is pending and says `done` once nothing is.
+    let drain = ClientProcess::start(
+        self_exe,
+        &[
+            "--as-durable-client",
+            "send",
+            &url,
+            &dir_arg,
+            "app",
+            "0",
+            "0",
+            "0",
+        ],
+    );
+    let drained = drain.wait_for_line("done", Duration::from_secs(30)).await;
+    drop(drain);
+
+    let mut sent = Vec::new();
+    let mut received = Vec::new();
+    let mut times: HashMap<String, usize> = HashMap::new();
+    let mut redelivered = 0;
+    for (line, at) in &lines {
+        match line.split(' ').collect::<Vec<_>>().as_slice() {
+            ["sent", id, _] => sent.push((*id).to_owned()),
+            ["got", id, seq, flag] => {
+                let count = times.entry((*id).to_owned()).or_default();
+                *count += 1;
+                if *count > 1 && *flag == "1" {
+                    redelivered += 1;
+                    continue;
+                }
+                received.push((seq.parse().unwrap_or_default(), (*id).to_owned(), *at));
+            }
+            _ => {}
+        }
+    }
+    let stream = read_stream(server.addr()).await;
+    let no_acks = HashMap::new();
+    let up = Up {
+        sent: &sent,
+        acks: &no_acks,
+    };
+    let mut outcome = tally(
+        CLIENT_KILLED,
+        up,
+        &received,
+        &published,
+        &stream,
+        fault_end,
+        Duration::from_millis(3_000),
+    );
+    outcome.redelivered_down = redelivered;
+    outcome.passed &= drained && redelivered <= 3;
+    drop(publisher);
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
 /// Every stream message, read raw from the start (no client-side dedup): (seq, id) pairs.
 pub async fn read_stream(addr: SocketAddr) -> Vec<(u64, String)> {
     let mut stream = Vec::new();
@@ -449,10 +620,17 @@ pub async fn read_stream(addr: SocketAddr) -> Vec<(u64, String)> {
     stream
 }
 
+/// What the client under test sent, and the acks it got.
+struct Up<'a> {
+    sent: &'a [String],
+    acks: &'a HashMap<String, usize>,
+}
+
 fn tally(
     name: &'static str,
-    client: &Observed,
-    publisher: &Observed,
+    up: Up<'_>,
+    received: &[(u64, String, Instant)],
+    published: &[String],
     stream: &[(u64, String)],
     fault_end: Instant,
     bound: Duration,
@@ -462,7 +640,7 @@ fn tally(
         ..Outcome::default()
     };
     // Up.
-    let position: HashMap<&str, usize> = client
+    let position: HashMap<&str, usize> = up
         .sent
         .iter()
         .enumerate()
@@ -479,17 +657,17 @@ fn tally(
             last_position = Some(pos);
         }
     }
-    outcome.sent_up = client.sent.len();
+    outcome.sent_up = up.sent.len();
     outcome.delivered_up = copies.len();
     outcome.lost_up = outcome.sent_up - outcome.delivered_up;
     outcome.dup_up = copies.values().map(|n| n - 1).sum::<usize>()
-        + client.acks.values().map(|n| n - 1).sum::<usize>();
+        + up.acks.values().map(|n| n - 1).sum::<usize>();
     // Down: the publisher's messages as the client under test delivered them.
-    let published: std::collections::HashSet<&str> =
-        publisher.sent.iter().map(String::as_str).collect();
+    let sent_down = published.len();
+    let published: std::collections::HashSet<&str> = published.iter().map(String::as_str).collect();
     let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut last_seq = 0;
-    for (seq, id, _) in &client.received {
+    for (seq, id, _) in received {
         if *seq <= last_seq {
             outcome.reordered_down += 1;
         }
@@ -498,13 +676,12 @@ fn tally(
             *seen.entry(id.as_str()).or_default() += 1;
         }
     }
-    outcome.sent_down = publisher.sent.len();
+    outcome.sent_down = sent_down;
     outcome.delivered_down = seen.len();
     outcome.lost_down = outcome.sent_down - outcome.delivered_down;
     outcome.dup_down = seen.values().map(|n| n - 1).sum();
     // Recovery: first delivery after the fault ended.
-    let first_after = client
-        .received
+    let first_after = received
         .iter()
         .map(|(_, _, at)| *at)
         .find(|at| *at >= fault_end);

@@ -76,6 +76,9 @@ pub struct SocketOptions {
     /// Most queued bytes (16 MiB).
     #[uniffi(default = 16777216)]
     pub outbox_max_bytes: u64,
+    /// The largest single message accepted by `send` (1 MiB); keep it below the server's limit.
+    #[uniffi(default = 1048576)]
+    pub outbox_max_message_bytes: u64,
     /// Evict the oldest queued message instead of refusing new ones when full.
     #[uniffi(default = false)]
     pub outbox_drop_oldest: bool,
@@ -160,6 +163,8 @@ impl SocketOptions {
         };
         engine.outbox.max_messages = self.outbox_max_messages as usize;
         engine.outbox.max_bytes = usize::try_from(self.outbox_max_bytes).unwrap_or(usize::MAX);
+        engine.outbox.max_message_bytes =
+            usize::try_from(self.outbox_max_message_bytes).unwrap_or(usize::MAX);
         engine.outbox.overflow = if self.outbox_drop_oldest {
             OverflowPolicy::DropOldest
         } else {

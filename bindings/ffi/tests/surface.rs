@@ -28,6 +28,7 @@ fn options(url: &str) -> SocketOptions {
         background_grace_ms: 30_000,
         outbox_max_messages: 100_000,
         outbox_max_bytes: 16_777_216,
+        outbox_max_message_bytes: 1_048_576,
         outbox_drop_oldest: false,
         extra_root_certs_pem: vec![],
         pinned_spki_sha256: vec![],
@@ -82,7 +83,7 @@ fn bad_input_is_a_typed_error() {
         socket.send_binary(vec![1]),
         Err(SteadyError::WrongMode { .. })
     ));
-    let huge = format!("\"{}\"", "x".repeat(17 * 1024 * 1024));
+    let huge = format!("\"{}\"", "x".repeat(2 * 1024 * 1024));
     assert!(matches!(
         socket.send(huge),
         Err(SteadyError::MessageTooLarge { .. })

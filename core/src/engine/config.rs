@@ -106,9 +106,12 @@ pub enum OverflowPolicy {
 pub struct OutboxConfig {
     /// Most messages held at once (default 100 000).
     pub max_messages: usize,
-    /// Most payload bytes held at once (default 16 MiB); also the largest single message
-    /// accepted.
+    /// Most bytes held at once (default 16 MiB), counting each message's whole frame.
     pub max_bytes: usize,
+    /// The largest single message accepted, as a frame (default 1 MiB). Keep it below the
+    /// server's limit: a message the server refuses as too large would be resent after every
+    /// reconnect.
+    pub max_message_bytes: usize,
     /// What happens when a new message does not fit.
     pub overflow: OverflowPolicy,
     /// Time-to-live applied to messages sent without one of their own.
@@ -120,6 +123,7 @@ impl Default for OutboxConfig {
         OutboxConfig {
             max_messages: 100_000,
             max_bytes: 16 * 1024 * 1024,
+            max_message_bytes: 1024 * 1024,
             overflow: OverflowPolicy::RejectNew,
             default_ttl: None,
         }
@@ -316,8 +320,14 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
             "must be at least 1 (or None for no limit)",
         );
     }
-    if config.outbox.max_messages == 0 || config.outbox.max_bytes == 0 {
-        return invalid("outbox", "max_messages and max_bytes must be at least 1");
+    if config.outbox.max_messages == 0
+        || config.outbox.max_bytes == 0
+        || config.outbox.max_message_bytes == 0
+    {
+        return invalid(
+            "outbox",
+            "max_messages, max_bytes and max_message_bytes must be at least 1",
+        );
     }
     if config
         .client_id

@@ -95,9 +95,9 @@ pub enum SendError {
         /// `"text"` or `"binary"`.
         kind: &'static str,
     },
-    /// The message alone exceeds the outbox byte bound.
+    /// The message alone exceeds the largest message the outbox accepts.
     #[error(
-        "the message is {bytes} bytes, more than the outbox holds ({max} bytes); split it or raise outbox.max_bytes"
+        "the message is {bytes} bytes, more than the largest message allowed ({max} bytes, outbox.max_message_bytes); split it, send a reference to it, or raise the limit (keep it below the server's)"
     )]
     TooLarge {
         /// Size of the rejected payload.

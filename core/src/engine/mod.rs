@@ -45,8 +45,10 @@ pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod heartbeat;
+mod incoming;
 pub mod lifecycle;
 pub mod outbox;
+mod outgoing;
 pub mod random;
 pub mod resume;
 pub mod state;
@@ -74,7 +76,6 @@ use backoff::Backoff;
 use close_policy::Verdict;
 use dedup::DedupWindow;
 use endpoint::Endpoint;
-use envelope::ServerFrame;
 use heartbeat::{Beat, Heartbeat};
 use lifecycle::{Lifecycle, NetworkChange};
 use outbox::Outbox;
@@ -275,111 +276,6 @@ impl Engine {
         self.set_state(State::Closed, Cause::App);
     }
 
-    /// Queue a message; it is written as soon as a connection is open, and in envelope mode kept
-    /// until the server acknowledges it. Never fails because the socket is down.
-    pub fn send(&mut self, now: Instant, payload: Payload) -> Result<MessageId, SendError> {
-        self.send_with_ttl(now, payload, self.config.outbox.default_ttl)
-    }
-
-    /// [`Engine::send`] with a time-to-live: not acknowledged by then, it is reported as
-    /// [`SendFailure::Expired`].
-    pub fn send_with_ttl(
-        &mut self,
-        now: Instant,
-        payload: Payload,
-        ttl: Option<Duration>,
-    ) -> Result<MessageId, SendError> {
-        let id = self.new_message_id();
-        let frame = match (self.config.mode, payload) {
-            (Mode::Envelope, Payload::Json(json)) => {
-                envelope::validate_json(&json).map_err(|reason| SendError::NotJson { reason })?;
-                Frame::Text(envelope::encode_msg(&id.0, &json))
-            }
-            (Mode::Envelope, Payload::Text(_)) => {
-                return Err(SendError::WrongMode { kind: "text" });
-            }
-            (Mode::Envelope, Payload::Binary(_)) => {
-                return Err(SendError::WrongMode { kind: "binary" });
-            }
-            (Mode::Raw, Payload::Json(text) | Payload::Text(text)) => Frame::Text(text),
-            (Mode::Raw, Payload::Binary(bytes)) => Frame::Binary(bytes),
-        };
-        for dropped in self.outbox.make_room(frame.len())? {
-            self.report_failed_message(dropped, SendFailure::Dropped);
-        }
-        let expires_at = ttl.map(|ttl| now + ttl);
-        self.outbox.push(OutboundMessage {
-            id: id.clone(),
-            frame,
-            created_at: now,
-            expires_at,
-        });
-        self.write_outbox();
-        Ok(id)
-    }
-
-    /// Put back the messages a durable store kept from an earlier run, oldest first, with their
-    /// ids; call it before the first `send`, so they are written first. Those whose time-to-live
-    /// ran out meanwhile are reported as [`SendFailure::Expired`] instead. They are queued even
-    /// beyond the outbox bounds: each was a promise made by an earlier `send`.
-    pub fn restore(&mut self, now: Instant, messages: Vec<PendingMessage>) {
-        for message in messages {
-            let frame = match (self.config.mode, message.payload) {
-                (Mode::Envelope, Payload::Json(json)) => {
-                    Frame::Text(envelope::encode_msg(&message.id.0, &json))
-                }
-                (_, Payload::Json(text) | Payload::Text(text)) => Frame::Text(text),
-                (_, Payload::Binary(bytes)) => Frame::Binary(bytes),
-            };
-            self.outbox.push(OutboundMessage {
-                id: message.id,
-                frame,
-                created_at: message.created_at,
-                expires_at: message.expires_at,
-            });
-        }
-        for expired in self.outbox.expire(now) {
-            self.report_failed_message(expired, SendFailure::Expired);
-        }
-        self.write_outbox();
-    }
-
-    /// Remember an inbound id the app took in an earlier run, so a replay of it is dropped.
-    pub fn remember_delivered(&mut self, taken_at: Instant, id: &str) {
-        self.dedup.first_sighting(taken_at, id);
-    }
-
-    /// Stop sending the queued message `id`: it is reported as [`SendFailure::Cancelled`].
-    /// Returns false if it is not queued. A copy already written may still reach the server.
-    pub fn cancel(&mut self, id: &MessageId) -> bool {
-        match self.outbox.take(id) {
-            Some(message) => {
-                self.report_failed_message(message, SendFailure::Cancelled);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Take back a message `send` just queued, without reporting it: for a driver whose durable
-    /// store refused it, so `send` can fail as if it had never queued it.
-    pub fn withdraw(&mut self, id: &MessageId) -> bool {
-        self.outbox.take(id).is_some()
-    }
-
-    /// The queued messages, oldest first, with their content as given to `send`.
-    pub fn pending(&self) -> Vec<PendingMessage> {
-        self.outbox
-            .iter()
-            .map(|message| PendingMessage {
-                id: message.id.clone(),
-                payload: self.payload_of(message.frame.clone()),
-                created_at: message.created_at,
-                expires_at: message.expires_at,
-            })
-            .collect()
-    }
-
     /// The app moved to the foreground or background.
     pub fn set_app_state(&mut self, now: Instant, app: AppState) {
         if !self
@@ -427,13 +323,6 @@ impl Engine {
                 _ => {}
             },
         }
-    }
-
-    /// The app took `message` from the driver's queue: the committed cursor moves past it.
-    /// Messages are taken in the order they were delivered.
-    pub fn handle_taken(&mut self, message: &InboundMessage) {
-        self.committed = message.position;
-        self.stats.messages_in += 1;
     }
 
     // ----- what the driver reports -----
@@ -655,153 +544,6 @@ impl Engine {
     /// The identity sent to the server with every attempt (envelope mode only).
     pub fn client_id(&self) -> Option<&str> {
         self.client_id.as_deref()
-    }
-
-    // ----- inbound -----
-
-    fn handle_envelope(&mut self, now: Instant, conn: ConnId, text: &str) {
-        let frame = match envelope::decode_server_frame(text) {
-            Ok(frame) => frame,
-            Err(malformed) => {
-                self.events.push_back(Event::MalformedFrame {
-                    reason: malformed.reason,
-                    preview: malformed.preview,
-                });
-                return;
-            }
-        };
-        match frame {
-            ServerFrame::Hello { seq, ts } => {
-                // A first connection starts from the server's current position; as nothing was
-                // received before it, nothing is owed to the app before it either.
-                if self.cursor == ResumeCursor::default() {
-                    self.cursor.adopt_if_unset(seq, ts);
-                    self.committed = self.cursor;
-                }
-            }
-            ServerFrame::Msg { id, seq, ts, data } => {
-                if !self.cursor.admits(seq) || !self.dedup.first_sighting(now, &id) {
-                    self.stats.duplicates_dropped += 1;
-                    return;
-                }
-                self.cursor.advance(seq, ts);
-                self.stats.messages_received += 1;
-                let message = InboundMessage {
-                    id: Some(id),
-                    seq,
-                    ts,
-                    data: Payload::Json(data),
-                    position: self.cursor,
-                    redelivered: false,
-                };
-                self.events.push_back(Event::Message(message));
-            }
-            ServerFrame::Ack { id } => {
-                let id = MessageId(id);
-                // Duplicate acks (the server acks resends again) find nothing and stay silent.
-                if self.outbox.remove(&id) {
-                    self.stats.messages_acked += 1;
-                    self.events.push_back(Event::Acked(id));
-                }
-            }
-            ServerFrame::Ping { ts } => self.transmits.push_back(Transmit::Pong {
-                conn,
-                frame: Frame::Text(envelope::encode_pong(ts)),
-            }),
-            ServerFrame::Pong { ts } => {
-                if let Some(ts) = ts {
-                    self.record_rtt(now, ts);
-                }
-            }
-            ServerFrame::Error {
-                id,
-                code,
-                message: text,
-            } => {
-                let rejected = id.map(MessageId).and_then(|id| self.outbox.take(&id));
-                match rejected {
-                    Some(message) => {
-                        let reason = SendFailure::Rejected {
-                            code,
-                            message: text,
-                        };
-                        self.report_failed_message(message, reason);
-                    }
-                    None => self.events.push_back(Event::ServerError {
-                        code,
-                        message: text,
-                    }),
-                }
-            }
-        }
-    }
-
-    fn deliver_raw(&mut self, data: Payload) {
-        self.stats.messages_received += 1;
-        self.events.push_back(Event::Message(InboundMessage {
-            id: None,
-            seq: None,
-            ts: None,
-            data,
-            position: self.cursor,
-            redelivered: false,
-        }));
-    }
-
-    /// A queued message will not be acknowledged: tell the app, with its content, so it need
-    /// not keep its own copy.
-    fn report_failed_message(&mut self, message: OutboundMessage, reason: SendFailure) {
-        let payload = self.payload_of(message.frame);
-        self.events.push_back(Event::SendFailed {
-            id: message.id,
-            payload,
-            reason,
-        });
-    }
-
-    /// A queued frame's content as the app gave it to `send`.
-    fn payload_of(&self, frame: Frame) -> Payload {
-        match (self.config.mode, frame) {
-            (Mode::Envelope, Frame::Text(envelope)) => {
-                Payload::Json(envelope::msg_data(&envelope).unwrap_or(envelope))
-            }
-            (_, Frame::Text(text)) => Payload::Text(text),
-            (_, Frame::Binary(bytes) | Frame::Ping(bytes) | Frame::Pong(bytes)) => {
-                Payload::Binary(bytes)
-            }
-        }
-    }
-
-    fn record_rtt(&mut self, now: Instant, ts: u64) {
-        if let Some(rtt) = self.heartbeat.rtt(now, ts) {
-            self.stats.last_rtt = Some(rtt);
-        }
-    }
-
-    // ----- outbound -----
-
-    fn write_outbox(&mut self) {
-        if self.state != State::Open {
-            return;
-        }
-        let keep_until_acked = self.config.mode == Mode::Envelope;
-        while let Some(message) = self.outbox.next_to_write(keep_until_acked) {
-            self.stats.messages_written += 1;
-            self.write(message.frame);
-        }
-    }
-
-    fn write(&mut self, frame: Frame) {
-        if let Some(transport) = self.transport {
-            self.transmits.push_back(Transmit::Send {
-                conn: transport.id,
-                frame,
-            });
-        }
-    }
-
-    fn new_message_id(&mut self) -> MessageId {
-        MessageId(random_uuid(self.random.as_mut()))
     }
 
     // ----- connection lifecycle -----

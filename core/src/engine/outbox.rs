@@ -89,10 +89,11 @@ impl Outbox {
     /// `DropOldest`.
     pub fn make_room(&mut self, size: usize) -> Result<Vec<OutboundMessage>, SendError> {
         let max_bytes = self.config.max_bytes;
-        if size > max_bytes || self.config.max_messages == 0 {
+        let largest = self.config.max_message_bytes.min(max_bytes);
+        if size > largest || self.config.max_messages == 0 {
             return Err(SendError::TooLarge {
                 bytes: size,
-                max: max_bytes,
+                max: largest,
             });
         }
         let fits = |outbox: &Outbox| {
@@ -219,6 +220,7 @@ mod tests {
         let config = OutboxConfig {
             max_messages,
             max_bytes,
+            max_message_bytes: max_bytes,
             overflow,
             default_ttl: None,
         };
@@ -268,6 +270,23 @@ mod tests {
                 max: 100
             })
         );
+    }
+
+    #[test]
+    fn the_largest_message_is_bounded_apart_from_the_total() {
+        let mut out = outbox(10, 1000, OverflowPolicy::RejectNew);
+        out.config.max_message_bytes = 100;
+        assert_eq!(
+            enqueue(&mut out, "big", 101),
+            Err(SendError::TooLarge {
+                bytes: 101,
+                max: 100
+            })
+        );
+        for id in ["a", "b", "c"] {
+            enqueue(&mut out, id, 100).unwrap();
+        }
+        assert_eq!(out.bytes(), 300);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //!
 //! ```text
 //! cargo build --profile ship -p steadyws-ffi      # for cdylib_size
+//! cargo build --profile ship -p steadyws-ffi --no-default-features \
+//!     --target-dir target/no-store                 # for cdylib_size without the store
 //! cargo run --release -p steadyws-tests --bin bench -- --json [--only NAME]
 //! ```
 //! One JSON object per line.
@@ -24,6 +26,7 @@ const BENCHES: &[&str] = &[
     "recovery_foreground_probe",
     "dead_socket_detection",
     "idle_memory",
+    "durable_send",
     "cdylib_size",
 ];
 
@@ -54,6 +57,7 @@ fn main() -> std::process::ExitCode {
                 "recovery_foreground_probe" => recovery_foreground_probe().await,
                 "dead_socket_detection" => dead_socket_detection().await,
                 "idle_memory" => idle_memory().await,
+                "durable_send" => durable_send().await,
                 _ => cdylib_size(),
             }
         });
@@ -409,7 +413,8 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
-/// Stripped size of the shipping-profile `.so` (built by `cargo build --profile ship -p steadyws-ffi`).
+/// Stripped size of the shipping-profile `.so`, with the durable store (what ships) and, when
+/// built, without it.
 fn cdylib_size() -> String {
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -418,19 +423,118 @@ fn cdylib_size() -> String {
     if !built.exists() {
         return serde_json::json!({ "bench": "cdylib_size", "error": "not built: run `cargo build --profile ship -p steadyws-ffi` first" }).to_string();
     }
-    let stripped = std::env::temp_dir().join(format!("libsteadyws_ffi-{}.so", std::process::id()));
-    let copied = std::fs::copy(&built, &stripped).is_ok();
+    let Some(size) = stripped_size(&built) else {
+        return serde_json::json!({ "bench": "cdylib_size", "error": "`strip` (binutils) is needed" })
+            .to_string();
+    };
+    let unstripped = std::fs::metadata(&built).map(|m| m.len()).unwrap_or(0);
+    let without_store = workspace
+        .join("target")
+        .join("no-store")
+        .join("ship")
+        .join("libsteadyws_ffi.so");
+    let without = stripped_size(&without_store);
+    serde_json::json!({
+        "bench": "cdylib_size", "bytes": size, "unstripped_bytes": unstripped,
+        "bytes_without_store": without,
+        "store_bytes": without.map(|w| size.saturating_sub(w)),
+        "profile": "ship (opt-level s, lto, codegen-units 1)",
+    })
+    .to_string()
+}
+
+/// Size of a stripped copy of `library`, if it exists and `strip` works.
+fn stripped_size(library: &std::path::Path) -> Option<u64> {
+    let stripped = std::env::temp_dir().join(format!(
+        "libsteadyws_ffi-{}-{}.so",
+        std::process::id(),
+        library.components().count()
+    ));
+    std::fs::copy(library, &stripped).ok()?;
     let status = std::process::Command::new("strip").arg(&stripped).status();
-    let size = std::fs::metadata(&stripped).map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(&stripped).map(|m| m.len()).ok();
     let _ = std::fs::remove_file(&stripped);
-    match status {
-        Ok(status) if status.success() && copied => {
-            let unstripped = std::fs::metadata(&built).map(|m| m.len()).unwrap_or(0);
-            serde_json::json!({ "bench": "cdylib_size", "bytes": size, "unstripped_bytes": unstripped, "profile": "ship (opt-level s, lto, codegen-units 1)" }).to_string()
-        }
-        _ => serde_json::json!({ "bench": "cdylib_size", "error": "`strip` (binutils) is needed" })
-            .to_string(),
+    status.ok().filter(|s| s.success()).and(size)
+}
+
+/// `send` through a durable store against the memory outbox, on the same server, interleaved:
+/// one sender (each `send` returns once its message is durable: one commit each) and four
+/// threads sending at once (their messages share commits).
+async fn durable_send() -> String {
+    const COUNT: usize = 2_000;
+    const RUNS: usize = 3;
+    const THREADS: usize = 4;
+    let server = steadyws_server::start(ServerConfig::default())
+        .await
+        .expect("server");
+    let dir = std::env::temp_dir().join(format!("steadyws-bench-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let memory = std::sync::Arc::new(open_socket(SocketConfig::new(server.url())).await);
+    let mut config = SocketConfig::new(server.url());
+    config.store = Some(steadyws::StoreConfig::new(&dir, "bench"));
+    let durable = std::sync::Arc::new(open_socket(config).await);
+    for socket in [&memory, &durable] {
+        let socket = std::sync::Arc::clone(socket);
+        tokio::spawn(async move { while socket.next_event().await.is_some() {} });
     }
+    // (one sender msgs/s, p50 us, p99 us, threads msgs/s), per run.
+    let mut results: [Vec<(f64, f64, f64, f64)>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..RUNS {
+        for (slot, socket) in [&memory, &durable].into_iter().enumerate() {
+            let socket = std::sync::Arc::clone(socket);
+            let measured = tokio::task::spawn_blocking(move || {
+                let mut latencies = Vec::with_capacity(COUNT);
+                let started = Instant::now();
+                for n in 0..COUNT {
+                    let sent = Instant::now();
+                    socket.send(&format!(r#"{{"n":{n}}}"#)).expect("queued");
+                    latencies.push(sent.elapsed().as_secs_f64() * 1e6);
+                }
+                let one = COUNT as f64 / started.elapsed().as_secs_f64();
+                let started = Instant::now();
+                std::thread::scope(|scope| {
+                    for _ in 0..THREADS {
+                        scope.spawn(|| {
+                            for n in 0..COUNT / THREADS {
+                                socket.send(&format!(r#"{{"n":{n}}}"#)).expect("queued");
+                            }
+                        });
+                    }
+                });
+                let many = COUNT as f64 / started.elapsed().as_secs_f64();
+                let p50 = percentile(&mut latencies, 0.5);
+                (one, p50, percentile(&mut latencies, 0.99), many)
+            })
+            .await
+            .expect("sender");
+            results[slot].push(measured);
+            let socket = if slot == 0 { &memory } else { &durable };
+            while socket.stats().outbox_len > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+    let pick = |slot: usize, field: fn(&(f64, f64, f64, f64)) -> f64| {
+        let mut values: Vec<f64> = results[slot].iter().map(field).collect();
+        median(&mut values)
+    };
+    let (memory_rate, store_rate) = (pick(0, |r| r.0), pick(1, |r| r.0));
+    let line = serde_json::json!({
+        "bench": "durable_send", "messages": COUNT, "runs": RUNS, "threads": THREADS,
+        "memory_msgs_per_s": memory_rate.round(), "store_msgs_per_s": store_rate.round(),
+        "memory_p50_us": round1(pick(0, |r| r.1)), "store_p50_us": round1(pick(1, |r| r.1)),
+        "memory_p99_us": round1(pick(0, |r| r.2)), "store_p99_us": round1(pick(1, |r| r.2)),
+        "memory_threads_msgs_per_s": pick(0, |r| r.3).round(),
+        "store_threads_msgs_per_s": pick(1, |r| r.3).round(),
+        "ratio": (store_rate / memory_rate * 1000.0).round() / 1000.0,
+        "sync": "synchronous=NORMAL (survives a process kill)",
+    })
+    .to_string();
+    drop(memory);
+    drop(durable);
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    line
 }
 
 fn publish_every(

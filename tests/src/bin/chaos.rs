@@ -17,6 +17,10 @@ fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("--as-reference-server") {
         return steadyws_server::cli::run(args.into_iter().skip(1));
     }
+    // And the client-kill scenario needs a client it can SIGKILL.
+    if args.first().map(String::as_str) == Some("--as-durable-client") {
+        return steadyws_tests::durable_client::main(&args[1..]);
+    }
     let json = args.iter().any(|a| a == "--json");
     let profile = Profile {
         scale: if args.iter().any(|a| a == "--quick") {

@@ -3,83 +3,19 @@
 //! in send order; inbound, the app sees every message, and sees one again only when it was in
 //! hand at a kill, flagged as redelivered.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use steadyws::engine::{Random, SplitMix64};
 use steadyws_server::{ServerConfig, start};
 use steadyws_tests::chaos::read_stream;
+use steadyws_tests::client_process::ClientProcess;
 use steadyws_tests::support::*;
 
-const CLIENT: &str = env!("CARGO_BIN_EXE_durable-client");
-
-/// A running client process and the lines it printed.
-struct Client {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    reader: JoinHandle<()>,
-}
-
-impl Client {
-    fn start(args: &[&str]) -> Client {
-        let mut child = Command::new(CLIENT)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start durable-client");
-        let stdout = child.stdout.take().expect("stdout");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let reader = std::thread::spawn({
-            let lines = Arc::clone(&lines);
-            move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    lines.lock().unwrap().push(line);
-                }
-            }
-        });
-        Client {
-            child,
-            lines,
-            reader,
-        }
-    }
-
-    /// The lines printed so far.
-    fn lines_so_far(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    /// SIGKILL it; returns every line it printed before dying.
-    fn kill(mut self) -> Vec<String> {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.collect()
-    }
-
-    fn collect(self) -> Vec<String> {
-        self.reader.join().expect("reader");
-        std::mem::take(&mut *self.lines.lock().unwrap())
-    }
-
-    /// Wait for it to exit on its own (killing it after `limit`); its lines and whether it
-    /// succeeded.
-    fn finish(mut self, limit: Duration) -> (Vec<String>, bool) {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return (self.collect(), status.success());
-            }
-            if Instant::now() > deadline {
-                return (self.kill(), false);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+fn client(args: &[&str]) -> ClientProcess {
+    ClientProcess::start(Path::new(env!("CARGO_BIN_EXE_durable-client")), args)
 }
 
 /// A random pause between `min_ms` and `max_ms`.
@@ -99,20 +35,20 @@ async fn sends_survive_twenty_sigkills_exactly_once_in_order() {
     let mut sent: Vec<(String, u64)> = Vec::new();
     let mut kills = 0;
     let mut next = 0;
-    let finished = loop {
+    loop {
         let (from, to) = (next.to_string(), TOTAL.to_string());
-        let client = Client::start(&["send", &url, &dir_path, "app", &from, &to]);
-        let lines = if kills < KILLS {
+        let run = client(&["send", &url, &dir_path, "app", &from, &to, "2"]);
+        if kills < KILLS {
             tokio::time::sleep(pause(&mut random, 20, 300)).await;
             kills += 1;
-            client.kill()
         } else {
-            let (lines, ok) = client.finish(Duration::from_secs(60));
-            assert!(ok, "the last run failed; it printed {} lines", lines.len());
-            lines
-        };
+            assert!(
+                run.wait_for_line("done", Duration::from_secs(60)).await,
+                "the last run never finished"
+            );
+        }
         let mut done = false;
-        for line in lines {
+        for (line, _) in run.kill() {
             match line.split(' ').collect::<Vec<_>>().as_slice() {
                 ["sent", id, n] => {
                     let n: u64 = n.parse().unwrap();
@@ -120,14 +56,15 @@ async fn sends_survive_twenty_sigkills_exactly_once_in_order() {
                     next = n + 1;
                 }
                 ["done"] => done = true,
+                ["got", ..] => {}
                 other => panic!("unexpected line {other:?}"),
             }
         }
         if done {
-            break kills;
+            break;
         }
-    };
-    assert_eq!(finished, KILLS);
+    }
+    assert_eq!(kills, KILLS);
     assert_eq!(next, TOTAL);
 
     let stream = read_stream(server.addr()).await;
@@ -172,14 +109,14 @@ async fn sends_survive_twenty_sigkills_exactly_once_in_order() {
 async fn received_messages_survive_ten_sigkills_and_only_the_one_in_hand_comes_again() {
     const TOTAL: usize = 1000;
     const KILLS: usize = 10;
-    let server = std::sync::Arc::new(start(ServerConfig::default()).await.unwrap());
+    let server = Arc::new(start(ServerConfig::default()).await.unwrap());
     let url = server.url();
     let dir = TempDir::new("kill-receive");
     let dir_path = dir.path().display().to_string();
     let mut random = SplitMix64::new(20_261_202);
 
     let args = ["receive", url.as_str(), dir_path.as_str(), "app"];
-    let mut client = Client::start(&args);
+    let mut run = client(&args);
     // The first run starts from the server's position when it connects: publish after that.
     let deadline = Instant::now() + WAIT;
     while server.connections() == 0 {
@@ -187,7 +124,7 @@ async fn received_messages_survive_ten_sigkills_and_only_the_one_in_hand_comes_a
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let publisher = {
-        let server = std::sync::Arc::clone(&server);
+        let server = Arc::clone(&server);
         tokio::spawn(async move {
             let mut ids = Vec::new();
             for n in 0..TOTAL {
@@ -200,19 +137,25 @@ async fn received_messages_survive_ten_sigkills_and_only_the_one_in_hand_comes_a
     };
 
     let mut runs: Vec<Vec<String>> = Vec::new();
+    let lines = |printed: Vec<(String, Instant)>| -> Vec<String> {
+        printed.into_iter().map(|(line, _)| line).collect()
+    };
     for _ in 0..KILLS {
         tokio::time::sleep(pause(&mut random, 100, 500)).await;
-        runs.push(client.kill());
-        client = Client::start(&args);
+        runs.push(lines(run.kill()));
+        run = client(&args);
     }
     let published = publisher.await.unwrap();
     // The last run gets the rest.
     let taken_id = |line: &String| line.split(' ').nth(1).unwrap_or_default().to_owned();
-    let earlier: std::collections::HashSet<String> = runs.iter().flatten().map(taken_id).collect();
+    let earlier: HashSet<String> = runs.iter().flatten().map(taken_id).collect();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let live: std::collections::HashSet<String> =
-            client.lines_so_far().iter().map(taken_id).collect();
+        let live: HashSet<String> = run
+            .lines_so_far()
+            .into_iter()
+            .map(|(line, _)| taken_id(&line))
+            .collect();
         if published
             .iter()
             .all(|id| earlier.contains(id) || live.contains(id))
@@ -224,7 +167,7 @@ async fn received_messages_survive_ten_sigkills_and_only_the_one_in_hand_comes_a
     }
     // A little longer, so a stray duplicate would show.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    runs.push(client.kill());
+    runs.push(lines(run.kill()));
 
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut repeats = 0;
@@ -271,4 +214,39 @@ async fn received_messages_survive_ten_sigkills_and_only_the_one_in_hand_comes_a
     println!(
         "{TOTAL} messages across {KILLS} SIGKILLs: all taken, {repeats} taken again (each flagged, each the one in hand at a kill)"
     );
+}
+
+/// Exit code of `durable-client open` on the store: 0 opened, 3 in use.
+fn open_elsewhere(dir: &TempDir) -> i32 {
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_durable-client"))
+        .args(["open", &dir.path().display().to_string(), "app"])
+        .status()
+        .expect("run durable-client");
+    status.code().unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn another_process_can_open_the_store_while_the_socket_is_in_the_background() {
+    let dir = TempDir::new("background-process");
+    let mut config = quick("ws://127.0.0.1:9/ws");
+    config.store = Some(steadyws::StoreConfig::new(dir.path(), "app"));
+    let socket = steadyws::Socket::new(config).unwrap();
+    socket.send("1").unwrap();
+    assert_eq!(open_elsewhere(&dir), 3, "in use while in the foreground");
+    socket.set_app_state(steadyws::AppState::Background);
+    let deadline = Instant::now() + WAIT;
+    while open_elsewhere(&dir) != 0 {
+        assert!(Instant::now() < deadline, "still locked in the background");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    socket.set_app_state(steadyws::AppState::Foreground);
+    let deadline = Instant::now() + WAIT;
+    while open_elsewhere(&dir) != 3 {
+        assert!(
+            Instant::now() < deadline,
+            "not held again in the foreground"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(socket.pending().len(), 1);
 }

@@ -1,0 +1,128 @@
+//! What the app holds: the batch it took last, committed when it takes the next one, and the
+//! messages it held when an earlier run stopped, flagged `redelivered` when they come again.
+
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+use super::{Change, unix_ms};
+use crate::engine::{Event, ResumeCursor};
+
+/// The messages of the batch the app took last: committed when it takes the next one.
+#[derive(Default)]
+pub(crate) struct InHand {
+    ids: Vec<String>,
+    /// Position of the batch's last message.
+    position: Option<ResumeCursor>,
+    /// Ids that were in hand when an earlier run stopped: flagged `redelivered` when they come
+    /// again.
+    before_restart: HashSet<String>,
+}
+
+impl InHand {
+    /// Nothing in hand yet; `before_restart` are the ids an earlier run held when it stopped.
+    pub fn after_restart(before_restart: impl IntoIterator<Item = String>) -> Self {
+        InHand {
+            before_restart: before_restart.into_iter().collect(),
+            ..InHand::default()
+        }
+    }
+
+    /// The app took `batch`: flag what it may have seen before, and say what to record.
+    pub fn take(&mut self, batch: &mut [Event]) -> Option<Change> {
+        let mut ids = Vec::new();
+        let mut position = None;
+        for event in batch.iter_mut() {
+            if let Event::Message(message) = event {
+                if let Some(id) = &message.id {
+                    if self.before_restart.remove(id) {
+                        message.redelivered = true;
+                    }
+                    ids.push(id.clone());
+                }
+                position = Some(message.position);
+            }
+        }
+        if ids.is_empty() && self.ids.is_empty() && position.is_none() && self.position.is_none() {
+            return None;
+        }
+        let committed = std::mem::replace(&mut self.ids, ids);
+        let cursor = std::mem::replace(&mut self.position, position);
+        Some(Change::Take {
+            committed,
+            cursor,
+            in_hand: self.ids.clone(),
+            at_ms: unix_ms(SystemTime::now()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{InboundMessage, MessageId, Payload};
+
+    fn message(id: &str, seq: u64) -> Event {
+        Event::Message(InboundMessage {
+            id: Some(id.into()),
+            seq: Some(seq),
+            ts: None,
+            data: Payload::Json("0".into()),
+            position: ResumeCursor {
+                last_seq: Some(seq),
+                last_ts: None,
+            },
+            redelivered: false,
+        })
+    }
+
+    fn taken(change: Option<Change>) -> (Vec<String>, Option<Option<u64>>, Vec<String>) {
+        match change {
+            Some(Change::Take {
+                committed,
+                cursor,
+                in_hand,
+                ..
+            }) => (committed, cursor.map(|c| c.last_seq), in_hand),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_batch_commits_the_one_before_it_and_flags_what_an_earlier_run_held() {
+        let mut hand = InHand::after_restart(["b".to_owned()]);
+        let mut first = vec![message("a", 1), message("b", 2)];
+        assert_eq!(
+            taken(hand.take(&mut first)),
+            (vec![], None, vec!["a".into(), "b".into()])
+        );
+        let flags: Vec<bool> = first
+            .iter()
+            .map(|e| matches!(e, Event::Message(m) if m.redelivered))
+            .collect();
+        assert_eq!(flags, [false, true]);
+        let mut second = vec![message("c", 3)];
+        assert_eq!(
+            taken(hand.take(&mut second)),
+            (
+                vec!["a".into(), "b".into()],
+                Some(Some(2)),
+                vec!["c".into()]
+            )
+        );
+        // A batch without messages still commits the one before it, once.
+        let mut acks = vec![Event::Acked(MessageId("x".into()))];
+        assert_eq!(
+            taken(hand.take(&mut acks)),
+            (vec!["c".into()], Some(Some(3)), vec![])
+        );
+        assert_eq!(
+            hand.take(&mut acks),
+            None,
+            "nothing in hand, nothing to record"
+        );
+        // "b" was flagged once; seen again it is an ordinary message.
+        let mut again = vec![message("b", 2)];
+        hand.take(&mut again);
+        assert!(matches!(&again[0], Event::Message(m) if !m.redelivered));
+    }
+}
