@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Kotlin/JVM bindings: install the tools if missing, generate the UniFFI bindings, compile them
 # with the idiomatic layer into target/kotlin/steadyws.jar (native library inside), run the JUnit 5
-# suite against the reference server, and compile and run the README quickstart.
+# suite against the reference server, and compile and run the README quickstarts.
 #
 # Inputs (defaults in the repo's target/debug; built with cargo only when a default is missing):
 #   STEADYWS_LIB      libsteadyws_ffi.so              STEADYWS_BINDGEN  uniffi-bindgen
@@ -123,19 +123,25 @@ STEADYWS_SERVER="$server" java -jar "$junit" \
 passed="$(sed -nE 's/.*\[ *([0-9]+) tests successful *\].*/\1/p' "$out/junit.log" | tail -1)"
 failed="$(sed -nE 's/.*\[ *([0-9]+) tests failed *\].*/\1/p' "$out/junit.log" | tail -1)"
 
-# ---- README quickstart ------------------------------------------------------------------------
-# The README's snippet itself (the ```kotlin block after `<!-- quickstart -->`), compiled and run
-# with the documented `java -cp` against a reference server.
-say "README quickstart"
-mkdir -p "$out/quickstart/src"
-awk '/<!-- quickstart -->/ {armed=1} armed && /^```kotlin/ {inside=1; next} inside && /^```/ {exit} inside' \
-  "$here/README.md" >"$out/quickstart/src/Quickstart.kt"
-[ -s "$out/quickstart/src/Quickstart.kt" ] || { echo "no quickstart block in README.md" >&2; exit 1; }
-# The README's kotlinc line: steadyws.jar and kotlinx-coroutines only.
-compile quickstart "$out/steadyws.jar:$out/lib/kotlinx-coroutines-core-jvm.jar" "$out/quickstart/src"
+# ---- README quickstarts -----------------------------------------------------------------------
+# The README's snippets themselves (the ```kotlin block after `<!-- quickstart -->`, and the one
+# after `<!-- durable-quickstart -->`), compiled and run with the documented `java -cp` against a
+# reference server.
+snippet() { # snippet MARKER NAME: README's block after <!-- MARKER --> as $out/NAME/src/NAME.kt, compiled
+  local marker=$1 name=$2
+  mkdir -p "$out/$name/src"
+  awk -v marker="<!-- $marker -->" 'index($0, marker) {armed=1} armed && /^```kotlin/ {inside=1; next} inside && /^```/ {exit} inside' \
+    "$here/README.md" >"$out/$name/src/$name.kt"
+  [ -s "$out/$name/src/$name.kt" ] || { echo "no $marker block in README.md" >&2; exit 1; }
+  # The README's kotlinc line: steadyws.jar and kotlinx-coroutines only.
+  compile "$name" "$out/steadyws.jar:$out/lib/kotlinx-coroutines-core-jvm.jar" "$out/$name/src"
+}
+say "README quickstarts"
+snippet quickstart Quickstart
+snippet durable-quickstart DurableOutbox
 quick_status=0
 (
-  server_log="$out/quickstart/server.log"
+  server_log="$out/Quickstart/server.log"
   rm -f "$server_log" && touch "$server_log" # not the last run's address (the redirect below is async)
   RUST_LOG=warn "$server" --listen 127.0.0.1:0 >"$server_log" 2>&1 &
   server_pid=$!
@@ -148,10 +154,20 @@ quick_status=0
   done
   [ -n "$url" ] || { echo "reference server did not start" >&2; exit 1; }
   cd "$out"
-  timeout 60 java -cp "steadyws.jar:lib/*:classes/quickstart" QuickstartKt "$url" | tee quickstart/output.log
-  grep -q '^acked ' quickstart/output.log && grep -q '^received seq=1 ' quickstart/output.log
+  timeout 60 java -cp "steadyws.jar:lib/*:classes/Quickstart" QuickstartKt "$url" | tee Quickstart/output.log
+  grep -q '^acked ' Quickstart/output.log && grep -q '^received seq=1 ' Quickstart/output.log
+  # Twice on one store (./steadyws-store): the second run finds nothing pending and resumes right
+  # after the message the first one read (closing committed it), so it is not delivered again.
+  rm -rf steadyws-store
+  for run in 1 2; do
+    timeout 60 java -cp "steadyws.jar:lib/*:classes/DurableOutbox" DurableOutboxKt "$url" | tee DurableOutbox/output$run.log
+    grep -q '^cancelled true$' DurableOutbox/output$run.log && grep -q '^acked ' DurableOutbox/output$run.log
+    ! grep -q '^pending ' DurableOutbox/output$run.log
+  done
+  received() { sed -n 's/^received seq=\([0-9]*\) redelivered=false {"text":"kept"}$/\1/p' "DurableOutbox/output$1.log"; }
+  [ -n "$(received 1)" ] && [ "$(received 2)" = "$(( $(received 1) + 1 ))" ]
 ) || quick_status=$?
-[ $quick_status -eq 0 ] && say "quickstart: ok" || say "quickstart: FAILED ($quick_status)"
+[ $quick_status -eq 0 ] && say "quickstarts: ok" || say "quickstarts: FAILED ($quick_status)"
 
 echo "kotlin: ${passed:-0} passed, ${failed:-0} failed ($((SECONDS - started)) s)"
 [ $status -eq 0 ] && [ $quick_status -eq 0 ]

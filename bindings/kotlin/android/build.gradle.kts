@@ -18,7 +18,7 @@ android {
 
     sourceSets {
         getByName("main") {
-            // Steady.kt and Errors.kt (shared with the JVM build) and the generated dev/steadyws/steadyws.kt.
+            // Steady.kt, Errors.kt and Store.kt (shared with the JVM build) and the generated dev/steadyws/steadyws.kt.
             java.srcDirs("../src/main/kotlin", "generated")
             // jniLibs: the default src/main/jniLibs/<abi>/libsteadyws_ffi.so.
         }

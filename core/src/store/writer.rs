@@ -4,8 +4,8 @@
 //! Changes are submitted under the socket's lock, so they reach the file in the order the
 //! engine decided them. Each gets a ticket; `send` waits for its ticket, so it returns once the
 //! message is durable. The thread takes everything queued at once and commits it in one
-//! transaction, so a burst of sends from several threads (or acks arriving meanwhile) shares one
-//! commit. While released, the file is opened for each batch and closed after it, so no lock or
+//! transaction, so a burst of sends from several threads shares one commit; removals (acks),
+//! which nobody waits for, join the next commit or are written after 50 ms. While released, the file is opened for each batch and closed after it, so no lock or
 //! open transaction is held while the OS may suspend the app (iOS kills a suspended app that
 //! holds a file lock: 0xdead10cc).
 
@@ -25,6 +25,9 @@ pub type Ticket = u64;
 /// How often a store that should be open, but could not be reopened, is tried again.
 const REOPEN_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// How long removals alone wait for a commit to share.
+const REMOVAL_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Failed batches remembered for waiters that look late.
 const REMEMBERED_FAILURES: usize = 64;
 
@@ -38,6 +41,8 @@ struct Line {
     failures: VecDeque<(Ticket, Ticket, StoreError)>,
     /// Keep the file open between batches (foreground) or not (background).
     hold_open: bool,
+    /// Someone waits for a queued change: write now. Removals alone wait for company.
+    urgent: bool,
     /// `hold_open` changed and the thread has not acted on it yet.
     control: bool,
     stopping: bool,
@@ -81,6 +86,7 @@ impl StoreWriter {
                 handled: 0,
                 failures: VecDeque::new(),
                 hold_open: true,
+                urgent: false,
                 control: false,
                 stopping: false,
                 closed: false,
@@ -113,9 +119,15 @@ impl StoreWriter {
             line.handled = ticket;
             return ticket;
         }
+        // Nobody waits for a removal (losing one only means a harmless resend after a crash),
+        // so removals ride along with the next commit instead of paying one of their own.
+        let urgent = !matches!(change, Change::Remove(_));
         line.queued.push(change);
-        drop(line);
-        self.channel.work.notify_one();
+        if urgent {
+            line.urgent = true;
+            drop(line);
+            self.channel.work.notify_one();
+        }
         ticket
     }
 
@@ -139,7 +151,7 @@ impl StoreWriter {
 
     /// Block until `ticket` is durable (or failed).
     pub fn wait(&self, ticket: Ticket) -> Result<(), StoreError> {
-        let mut line = self.channel.lock();
+        let mut line = self.hurry(ticket);
         while line.handled < ticket {
             line = self
                 .channel
@@ -152,10 +164,21 @@ impl StoreWriter {
 
     /// Wait for `ticket` from async code.
     pub async fn wait_async(&self, ticket: Ticket) -> Result<(), StoreError> {
+        drop(self.hurry(ticket));
         let mut handled = self.channel.handled_watch.subscribe();
         // The sender lives as long as `self`, so this only ends once the ticket is handled.
         let _ = handled.wait_for(|done| *done >= ticket).await;
         outcome(&self.channel.lock(), ticket)
+    }
+
+    /// Make sure `ticket` is written without delay, since someone waits for it.
+    fn hurry(&self, ticket: Ticket) -> MutexGuard<'_, Line> {
+        let mut line = self.channel.lock();
+        if line.handled < ticket && !line.urgent {
+            line.urgent = true;
+            self.channel.work.notify_one();
+        }
+        line
     }
 
     /// Close the file after the current batch and keep it closed between batches.
@@ -222,7 +245,16 @@ fn run(channel: &Channel, mut file: Option<StoreFile>, config: &StoreConfig, see
     loop {
         let (batch, last, hold_open, stopping) = {
             let mut line = channel.lock();
-            while line.queued.is_empty() && !line.control && !line.stopping {
+            while !line.urgent && !line.control && !line.stopping {
+                if !line.queued.is_empty() {
+                    // Only removals: give them a moment to share a commit.
+                    let (next, _) = channel
+                        .work
+                        .wait_timeout(line, REMOVAL_DELAY)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    line = next;
+                    break;
+                }
                 if line.hold_open && file.is_none() {
                     // Reopening failed (another owner took the file while the app was in the
                     // background): try again soon rather than only at the next write.
@@ -239,6 +271,7 @@ fn run(channel: &Channel, mut file: Option<StoreFile>, config: &StoreConfig, see
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
             }
             line.control = false;
+            line.urgent = false;
             (
                 std::mem::take(&mut line.queued),
                 line.next - 1,

@@ -77,7 +77,7 @@ class WrongModeError(SteadyWsError, ValueError):
 
 
 class MessageTooLargeError(SteadyWsError, ValueError):
-    """The message alone is larger than the outbox holds (``outbox_max_bytes``)."""
+    """The message alone is larger than the outbox accepts (``outbox_max_message_bytes``, 1 MiB)."""
 
 
 class OutboxFullError(SteadyWsError):

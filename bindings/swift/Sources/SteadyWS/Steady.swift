@@ -87,7 +87,7 @@ public enum SteadyWSError: Error, Sendable, Hashable, LocalizedError, CustomStri
         case notJSON
         /// The payload kind needs the other mode (`send` in raw mode, `sendText` in envelope mode).
         case wrongMode
-        /// The message alone is larger than the outbox may hold.
+        /// The message alone is larger than the outbox accepts (`outboxMaxMessageBytes`, 1 MiB).
         case messageTooLarge
     }
 

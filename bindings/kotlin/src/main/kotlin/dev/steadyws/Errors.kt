@@ -22,7 +22,8 @@ class InvalidOptionsException(val error: SteadyException) : SteadyWsException(er
 /**
  * The message cannot be queued because of what it is: [error] is [SteadyException.NotJson],
  * [SteadyException.WrongMode] (text or binary frames need raw mode, JSON needs envelope mode) or
- * [SteadyException.MessageTooLarge] (larger than the whole outbox). Sending it again will not help.
+ * [SteadyException.MessageTooLarge] (larger than [SocketOptions.outboxMaxMessageBytes], 1 MiB).
+ * Sending it again will not help.
  */
 class InvalidMessageException(val error: SteadyException) : SteadyWsException(error.explanation, error)
 
@@ -35,8 +36,8 @@ class OutboxFullException(val error: SteadyException) : SteadyWsException(error.
 
 /**
  * Message [id] will not be acknowledged: [reason] says why ([SendFailureKind.EXPIRED],
- * [SendFailureKind.DROPPED] or [SendFailureKind.REJECTED]), [detail] explains it (for a rejection,
- * the server's code and text).
+ * [SendFailureKind.DROPPED], [SendFailureKind.REJECTED] or [SendFailureKind.CANCELLED] by
+ * [SteadySocket.cancel]), [detail] explains it (for a rejection, the server's code and text).
  */
 class SendFailedException(
     val id: String,
@@ -84,12 +85,39 @@ class OpenTimeoutException(
     val state: SocketState,
 ) : SteadyWsException("the socket did not open within $timeout (now: $state)")
 
+/**
+ * Another socket already has this store open (in this process or in another one): a store has
+ * one owner at a time. Close that socket first, or give this one a store of its own
+ * ([StoreOptions.name]). [error] is [SteadyException.StoreInUse].
+ */
+class StoreInUseException(val error: SteadyException) : SteadyWsException(error.explanation, error)
+
+/**
+ * The store was written by a newer steadyws (the app was downgraded): it was refused and left as
+ * it is, so the newer version can still read it. Update the app, or use another
+ * [StoreOptions.name] (the messages in the refused store are then not sent). [error] is
+ * [SteadyException.StoreNewerFormat].
+ */
+class StoreNewerFormatException(val error: SteadyException) : SteadyWsException(error.explanation, error)
+
+/**
+ * The store could not be opened or written (I/O error, permission, disk full; the message says
+ * which file and why). From [SteadySocket.send] and [SteadySocket.sendAndWait] it means the
+ * message was **not** queued; from [SteadySocket.cancel], that this socket no longer sends the
+ * message but the store could not record it, so it comes back after a restart (cancel it again
+ * then). [error] is [SteadyException.StoreFailed].
+ */
+class StoreFailedException(val error: SteadyException) : SteadyWsException(error.explanation, error)
+
 /** The native error as the layer's exception. */
 internal fun SteadyException.toSteadyWs(): SteadyWsException = when (this) {
     is SteadyException.InvalidUrl, is SteadyException.InvalidConfig -> InvalidOptionsException(this)
     is SteadyException.NotJson, is SteadyException.WrongMode, is SteadyException.MessageTooLarge ->
         InvalidMessageException(this)
     is SteadyException.OutboxFull -> OutboxFullException(this)
+    is SteadyException.StoreInUse -> StoreInUseException(this)
+    is SteadyException.StoreNewerFormat -> StoreNewerFormatException(this)
+    is SteadyException.StoreFailed -> StoreFailedException(this)
 }
 
 private val SteadyException.explanation: String
