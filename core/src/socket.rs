@@ -19,6 +19,7 @@ use crate::net::write_queue::Limits;
 use crate::net::{runtime, tls};
 pub use crate::store::StoreConfig;
 use crate::store::in_hand::InHand;
+use crate::store::writer::{StoreWriter, Ticket};
 use crate::store::{self, Change, Snapshot};
 
 /// How a [`Socket`] connects and behaves. [`SocketConfig::new`] gives defaults right for phones.
@@ -220,7 +221,12 @@ impl Socket {
         if let (Some(store), Some(ours)) = (&shared.store, ours)
             && client_id.as_deref() != Some(ours.as_str())
         {
-            store.submit(Change::ClientId(ours));
+            // Pending messages must be resent under this id after a crash: keep it first.
+            if let Err(error) = store.wait(store.submit(Change::ClientId(ours))) {
+                shared.stop();
+                store.stop();
+                return Err(error.into());
+            }
         }
         Ok(Socket {
             shared,
@@ -253,10 +259,18 @@ impl Socket {
         json: &str,
         timeout: Option<Duration>,
     ) -> Result<(MessageId, Delivery), SendError> {
-        let (id, outcome) = self.queue(Payload::Json(json.to_owned()), None, true)?;
-        let outcome = outcome.expect("asked to watch");
+        let queued = self
+            .shared
+            .send(Payload::Json(json.to_owned()), None, true)?;
+        if let (Some(store), Some(ticket)) = (&self.shared.store, queued.stored)
+            && let Err(error) = store.wait_async(ticket).await
+        {
+            self.shared.withdraw(&queued.id);
+            return Err(SendError::Store(error));
+        }
+        let outcome = queued.outcome.expect("asked to watch");
         let settled = self.shared.on_runtime(settle_within(outcome, timeout));
-        Ok((id, settled.await.unwrap_or(Delivery::Closed)))
+        Ok((queued.id, settled.await.unwrap_or(Delivery::Closed)))
     }
 
     /// Wait until the message `id` (from [`Socket::send`]) settles or `timeout` passes. Answers
@@ -325,24 +339,19 @@ impl Socket {
         payload: Payload,
         ttl: Option<Duration>,
     ) -> Result<MessageId, SendError> {
-        Ok(self.queue(payload, ttl, false)?.0)
+        self.queue(payload, ttl)
     }
 
     /// Queue a message and, with a store, return once it is durable.
-    fn queue(
-        &self,
-        payload: Payload,
-        ttl: Option<Duration>,
-        watch: bool,
-    ) -> Result<(MessageId, Option<tokio::sync::oneshot::Receiver<Delivery>>), SendError> {
-        let queued = self.shared.send(payload, ttl, watch)?;
+    fn queue(&self, payload: Payload, ttl: Option<Duration>) -> Result<MessageId, SendError> {
+        let queued = self.shared.send(payload, ttl, false)?;
         if let (Some(store), Some(ticket)) = (&self.shared.store, queued.stored)
             && let Err(error) = store.wait(ticket)
         {
             self.shared.withdraw(&queued.id);
             return Err(SendError::Store(error));
         }
-        Ok((queued.id, queued.outcome))
+        Ok(queued.id)
     }
 
     /// The messages still waiting for the server's acknowledgement, oldest first: after a
@@ -434,6 +443,9 @@ impl Socket {
                 store.submit(change);
             }
             store.stop();
+            // Taking them now could not be recorded, so they would come back unflagged after
+            // a crash: they stay on the server for the next socket on this store instead.
+            self.shared.inbox.discard_messages();
         }
     }
 
@@ -451,11 +463,10 @@ impl Socket {
     /// hand can come again, flagged [`InboundMessage::redelivered`](crate::InboundMessage).
     pub async fn next_events(&self, max: usize) -> Vec<Event> {
         let mut batch = self.shared.inbox.next(max.max(1)).await;
-        if let Some(ticket) = self.taken(&mut batch)
-            && let Some(store) = &self.shared.store
+        if let Some((store, ticket, change)) = self.taken(&mut batch)
             && let Err(error) = store.wait_async(ticket).await
         {
-            log::warn!("taken messages not committed: {error}");
+            self.not_committed(change, &error);
         }
         batch
     }
@@ -463,21 +474,26 @@ impl Socket {
     /// Up to `max` events that are ready now, without waiting.
     pub fn try_next_events(&self, max: usize) -> Vec<Event> {
         let mut batch = self.shared.inbox.take(max);
-        if let Some(ticket) = self.taken(&mut batch)
-            && let Some(store) = &self.shared.store
+        if let Some((store, ticket, change)) = self.taken(&mut batch)
             && let Err(error) = store.wait(ticket)
         {
-            log::warn!("taken messages not committed: {error}");
+            self.not_committed(change, &error);
         }
         batch
     }
 
-    /// The app took `batch`: count it, and with a store record it (returns the ticket).
-    fn taken(&self, batch: &mut [Event]) -> Option<crate::store::writer::Ticket> {
+    /// The app took `batch`: count it, and with a store record it (the change and its ticket).
+    fn taken(&self, batch: &mut [Event]) -> Option<(&StoreWriter, Ticket, Change)> {
         self.shared.commit(batch);
         let store = self.shared.store.as_ref()?;
         let change = self.lock_in_hand().take(batch)?;
-        Some(store.submit(change))
+        Some((store, store.submit(change.clone()), change))
+    }
+
+    /// A take could not be recorded: what it committed goes with the next take.
+    fn not_committed(&self, change: Change, error: &StoreError) {
+        log::warn!("taken messages not committed yet: {error}");
+        self.lock_in_hand().unwritten(change);
     }
 
     fn lock_in_hand(&self) -> std::sync::MutexGuard<'_, InHand> {

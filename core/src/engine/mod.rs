@@ -536,6 +536,11 @@ impl Engine {
         self.committed
     }
 
+    /// How many server messages the app took.
+    pub fn messages_taken(&self) -> u64 {
+        self.stats.messages_in
+    }
+
     /// The time-to-live of messages sent without one.
     pub fn default_ttl(&self) -> Option<Duration> {
         self.config.outbox.default_ttl

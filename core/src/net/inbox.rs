@@ -130,6 +130,16 @@ impl Inbox {
         }
     }
 
+    /// Drop the messages still waiting (the other events stay): for a socket whose store can
+    /// no longer record what the app takes, so the server replays them to the next one.
+    pub fn discard_messages(&self) {
+        let mut queue = self.lock();
+        queue.events.retain(|event| message_bytes(event).is_none());
+        queue.bytes = 0;
+        drop(queue);
+        self.drained.notify_waiters();
+    }
+
     /// No more events will come; waiting readers and transports are released.
     pub fn close(&self) {
         self.lock().closed = true;

@@ -42,7 +42,7 @@ pub struct Queued {
     pub id: MessageId,
     /// Settles when it does, if asked for.
     pub outcome: Option<oneshot::Receiver<Delivery>>,
-    /// The store's ticket for it: `send` returns once it is durable.
+    /// The store's ticket for the step that queued it: `send` returns once it is durable.
     pub stored: Option<Ticket>,
 }
 
@@ -161,6 +161,9 @@ impl Shared {
             inner.waiters.close();
         }
         self.flush(&mut inner);
+        // Waiting for the last change of this step also covers the removal of any message the
+        // send evicted (`DropOldest`): the app was told of it and may send it again.
+        let stored = stored.and_then(|_| self.store.as_ref().map(StoreWriter::latest));
         Ok(Queued {
             id,
             outcome,
@@ -324,11 +327,11 @@ impl Shared {
             match &event {
                 Event::Acked(id) => {
                     inner.waiters.settle(id, Delivery::Acked);
-                    self.forget_stored(id);
+                    self.record(|| Change::Acked(id.0.clone()));
                 }
                 Event::SendFailed { id, reason, .. } => {
                     inner.waiters.settle(id, Delivery::Failed(reason.clone()));
-                    self.forget_stored(id);
+                    self.record(|| Change::Remove(id.0.clone()));
                 }
                 Event::StateChanged { state, .. } => {
                     self.state.send_replace(state.clone());
@@ -342,11 +345,15 @@ impl Shared {
         }
         if let Some(store) = &self.store
             && !inner.start_recorded
-            && inner.engine.committed() != ResumeCursor::default()
         {
-            // Until the app takes a message, this is where a restart must resume from.
-            store.submit(Change::Cursor(inner.engine.committed()));
-            inner.start_recorded = true;
+            if inner.engine.messages_taken() > 0 {
+                // From the first take on, takes record the position.
+                inner.start_recorded = true;
+            } else if inner.engine.committed() != ResumeCursor::default() {
+                // Until the app takes a message, this is where a restart must resume from.
+                store.submit(Change::Cursor(inner.engine.committed()));
+                inner.start_recorded = true;
+            }
         }
         // A later deadline only makes the timer wake early, which is harmless; an earlier one
         // must re-arm it.
@@ -357,9 +364,9 @@ impl Shared {
         }
     }
 
-    fn forget_stored(&self, id: &MessageId) {
+    fn record(&self, change: impl FnOnce() -> Change) {
         if let Some(store) = &self.store {
-            store.submit(Change::Remove(id.0.clone()));
+            store.submit(change());
         }
     }
 

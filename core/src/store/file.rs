@@ -85,7 +85,7 @@ impl StoreFile {
             path: shown.clone(),
             detail,
         };
-        match Self::open_intact(&path, config.sync_every_commit, seen_limit) {
+        match Self::open_intact(&path, config.sync_every_commit, seen_limit, true) {
             Ok((file, snapshot)) => Ok(Opened {
                 file,
                 snapshot,
@@ -105,10 +105,10 @@ impl StoreFile {
                         "it is damaged ({problem}) and cannot be moved aside: {err}"
                     ))
                 })?;
-                let (mut file, _) = Self::open_intact(&path, config.sync_every_commit, seen_limit)
-                    .map_err(|_| {
-                        failed(format!("it was damaged ({problem}) and cannot be rebuilt"))
-                    })?;
+                let (mut file, _) =
+                    Self::open_intact(&path, config.sync_every_commit, seen_limit, true).map_err(
+                        |_| failed(format!("it was damaged ({problem}) and cannot be rebuilt")),
+                    )?;
                 file.write_snapshot(&salvaged)
                     .map_err(|err| failed(format!("rebuilding it failed: {err}")))?;
                 log::warn!(
@@ -133,7 +133,7 @@ impl StoreFile {
     pub fn reopen(config: &StoreConfig, seen_limit: usize) -> Result<StoreFile, StoreError> {
         let path = config.path();
         let shown = path.display().to_string();
-        Self::open_intact(&path, config.sync_every_commit, seen_limit)
+        Self::open_intact(&path, config.sync_every_commit, seen_limit, false)
             .map(|(file, _)| file)
             .map_err(|failure| match failure {
                 Failure::InUse => StoreError::InUse { path: shown },
@@ -149,10 +149,13 @@ impl StoreFile {
             })
     }
 
+    /// Open and lock the file; with `check`, verify and read it too (at start; a reopen after
+    /// the background skips both, so a write there costs what it costs in the foreground).
     fn open_intact(
         path: &Path,
         sync_every_commit: bool,
         seen_limit: usize,
+        check: bool,
     ) -> Result<(StoreFile, Snapshot), Failure> {
         let db = Connection::open(path)?;
         db.busy_timeout(std::time::Duration::ZERO)?;
@@ -176,9 +179,15 @@ impl StoreFile {
         let tx = file
             .db
             .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
-        let check: String = tx.pragma_query_value(None, "quick_check", |row| row.get(0))?;
-        if check != "ok" {
-            return Err(Failure::Damaged(format!("integrity check: {check}")));
+        if !check {
+            // The lock is what a reopen is for: one small write takes it for good.
+            tx.pragma_update(None, "user_version", FORMAT)?;
+            tx.commit()?;
+            return Ok((file, Snapshot::default()));
+        }
+        let verdict: String = tx.pragma_query_value(None, "quick_check", |row| row.get(0))?;
+        if verdict != "ok" {
+            return Err(Failure::Damaged(format!("integrity check: {verdict}")));
         }
         tx.execute_batch(SCHEMA)?;
         tx.pragma_update(None, "user_version", FORMAT)?;
@@ -213,7 +222,7 @@ impl StoreFile {
                         message.expires_ms.map(as_sql)
                     ])?;
                 }
-                Change::Remove(id) => {
+                Change::Remove(id) | Change::Acked(id) => {
                     tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
                         .execute([id])?;
                 }

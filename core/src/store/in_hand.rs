@@ -14,8 +14,12 @@ pub(crate) struct InHand {
     /// Position of the batch's last message.
     position: Option<ResumeCursor>,
     /// Ids that were in hand when an earlier run stopped: flagged `redelivered` when they come
-    /// again.
+    /// again, and kept on record as in hand until they do.
     before_restart: HashSet<String>,
+    /// Committed ids whose write failed: they go with the next one.
+    unwritten: Vec<String>,
+    /// The committed position whose write failed.
+    unwritten_position: Option<ResumeCursor>,
 }
 
 impl InHand {
@@ -42,17 +46,46 @@ impl InHand {
                 position = Some(message.position);
             }
         }
-        if ids.is_empty() && self.ids.is_empty() && position.is_none() && self.position.is_none() {
+        let nothing_owed = self.ids.is_empty()
+            && self.position.is_none()
+            && self.unwritten.is_empty()
+            && self.unwritten_position.is_none();
+        if ids.is_empty() && position.is_none() && nothing_owed {
             return None;
         }
-        let committed = std::mem::replace(&mut self.ids, ids);
-        let cursor = std::mem::replace(&mut self.position, position);
+        let mut committed = std::mem::take(&mut self.unwritten);
+        committed.extend(std::mem::replace(&mut self.ids, ids));
+        let cursor =
+            std::mem::replace(&mut self.position, position).or(self.unwritten_position.take());
+        // What an earlier run held and has not come back yet is still in hand: a second crash
+        // before it arrives must not lose its flag.
+        let in_hand = self
+            .ids
+            .iter()
+            .chain(&self.before_restart)
+            .cloned()
+            .collect();
         Some(Change::Take {
             committed,
             cursor,
-            in_hand: self.ids.clone(),
+            in_hand,
             at_ms: unix_ms(SystemTime::now()),
         })
+    }
+
+    /// Writing `change` (from [`InHand::take`]) failed: what it committed goes with the next
+    /// take, so a later success records it.
+    pub fn unwritten(&mut self, change: Change) {
+        if let Change::Take {
+            mut committed,
+            cursor,
+            ..
+        } = change
+        {
+            committed.append(&mut self.unwritten);
+            self.unwritten = committed;
+            self.unwritten_position = self.unwritten_position.or(cursor);
+        }
     }
 }
 
@@ -124,5 +157,50 @@ mod tests {
         let mut again = vec![message("b", 2)];
         hand.take(&mut again);
         assert!(matches!(&again[0], Event::Message(m) if !m.redelivered));
+    }
+
+    #[test]
+    fn what_an_earlier_run_held_stays_in_hand_until_it_comes_back() {
+        let mut hand = InHand::after_restart(["a", "b", "c"].map(String::from));
+        let mut first = vec![message("a", 1)];
+        let (_, _, mut in_hand) = taken(hand.take(&mut first));
+        in_hand.sort();
+        assert_eq!(
+            in_hand,
+            ["a", "b", "c"],
+            "b and c keep their flag through a second crash"
+        );
+        let mut rest = vec![message("b", 2), message("c", 3)];
+        let (committed, _, mut in_hand) = taken(hand.take(&mut rest));
+        in_hand.sort();
+        assert_eq!(
+            (committed, in_hand),
+            (vec!["a".into()], vec!["b".into(), "c".into()])
+        );
+    }
+
+    #[test]
+    fn a_commit_that_could_not_be_written_goes_with_the_next_one() {
+        let mut hand = InHand::default();
+        hand.take(&mut [message("a", 1)]);
+        let failed = hand.take(&mut [message("b", 2)]).unwrap();
+        hand.unwritten(failed);
+        assert_eq!(
+            taken(hand.take(&mut [message("c", 3)])),
+            (
+                vec!["a".into(), "b".into()],
+                Some(Some(2)),
+                vec!["c".into()]
+            )
+        );
+        // Even when the next take brings nothing new to commit.
+        let mut hand = InHand::default();
+        hand.take(&mut [message("a", 1)]);
+        let failed = hand.take(&mut []).unwrap();
+        hand.unwritten(failed);
+        assert_eq!(
+            taken(hand.take(&mut [])),
+            (vec!["a".into()], Some(Some(1)), vec![])
+        );
     }
 }

@@ -107,8 +107,11 @@ pub(crate) struct Recovery {
 pub(crate) enum Change {
     /// `send` queued a message.
     Enqueue(StoredMessage),
-    /// A message was acknowledged, failed or cancelled.
+    /// A message failed (expired, evicted, rejected) or was cancelled: written promptly, since
+    /// the app was told and may act on it (send it again, say).
     Remove(String),
+    /// A message was acknowledged: written with the next commit, or after a short delay.
+    Acked(String),
     /// The app took a batch: the previous batch is committed (its ids join the dedup window and
     /// the cursor moves past it), and the new batch is in hand.
     Take {

@@ -29,7 +29,7 @@ const REOPEN_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 const REMOVAL_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Failed batches remembered for waiters that look late.
-const REMEMBERED_FAILURES: usize = 64;
+const REMEMBERED_FAILURES: usize = 4096;
 
 struct Line {
     queued: Vec<Change>,
@@ -58,6 +58,8 @@ struct Channel {
     handled: Condvar,
     /// The same, for async waiters.
     handled_watch: watch::Sender<Ticket>,
+    /// The store file, for errors.
+    path: String,
 }
 
 impl Channel {
@@ -66,13 +68,41 @@ impl Channel {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Wake everyone waiting for a ticket up to `handled`.
+    fn announce(&self, handled: Ticket) {
+        self.handled.notify_all();
+        self.handled_watch.send_replace(handled);
+    }
+}
+
+/// Ends the writer for good when its thread ends, even by a panic: whatever is queued fails,
+/// later changes fail at once, and every waiter wakes.
+struct Closing<'a>(&'a Channel);
+
+impl Drop for Closing<'_> {
+    fn drop(&mut self) {
+        let mut line = self.0.lock();
+        line.closed = true;
+        let last = line.next - 1;
+        if line.handled < last {
+            let first = line.handled + 1;
+            line.queued.clear();
+            let error = StoreError::Failed {
+                path: self.0.path.clone(),
+                detail: "the store's writer stopped; create a new socket on this store".into(),
+            };
+            remember_failure(&mut line, (first, last), error);
+            line.handled = last;
+        }
+        drop(line);
+        self.0.announce(last);
+    }
 }
 
 /// The handle the socket keeps.
 pub struct StoreWriter {
     channel: Arc<Channel>,
-    /// The store file, for errors.
-    path: String,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -94,8 +124,8 @@ impl StoreWriter {
             work: Condvar::new(),
             handled: Condvar::new(),
             handled_watch: watch::Sender::new(0),
+            path: config.path().display().to_string(),
         });
-        let path = config.path().display().to_string();
         let thread = std::thread::Builder::new()
             .name("steadyws-store".into())
             .spawn({
@@ -104,7 +134,6 @@ impl StoreWriter {
             })?;
         Ok(StoreWriter {
             channel,
-            path,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -117,11 +146,13 @@ impl StoreWriter {
         if line.closed {
             remember_failure(&mut line, (ticket, ticket), self.stopped_error());
             line.handled = ticket;
+            drop(line);
+            self.channel.announce(ticket);
             return ticket;
         }
-        // Nobody waits for a removal (losing one only means a harmless resend after a crash),
-        // so removals ride along with the next commit instead of paying one of their own.
-        let urgent = !matches!(change, Change::Remove(_));
+        // Nobody waits for an acknowledged message's removal (losing one only means a resend
+        // the server dedups after a crash), so these ride along with the next commit.
+        let urgent = !matches!(change, Change::Acked(_));
         line.queued.push(change);
         if urgent {
             line.urgent = true;
@@ -139,7 +170,7 @@ impl StoreWriter {
     /// Why nothing can be written any more: the socket was shut down.
     pub fn stopped_error(&self) -> StoreError {
         StoreError::Failed {
-            path: self.path.clone(),
+            path: self.channel.path.clone(),
             detail: "the socket was shut down; create a new socket on this store".into(),
         }
     }
@@ -213,7 +244,6 @@ impl StoreWriter {
         if let Some(thread) = thread {
             let _ = thread.join();
         }
-        self.channel.lock().closed = true;
     }
 }
 
@@ -235,6 +265,15 @@ fn outcome(line: &Line, ticket: Ticket) -> Result<(), StoreError> {
 }
 
 fn remember_failure(line: &mut Line, (first, last): (Ticket, Ticket), error: StoreError) {
+    // Failures come in runs (a full disk, another owner): one range per run, so a waiter that
+    // wakes late still finds its own.
+    if let Some(previous) = line.failures.back_mut()
+        && previous.1 + 1 == first
+        && previous.2 == error
+    {
+        previous.1 = last;
+        return;
+    }
     if line.failures.len() == REMEMBERED_FAILURES {
         line.failures.pop_front();
     }
@@ -242,6 +281,7 @@ fn remember_failure(line: &mut Line, (first, last): (Ticket, Ticket), error: Sto
 }
 
 fn run(channel: &Channel, mut file: Option<StoreFile>, config: &StoreConfig, seen_limit: usize) {
+    let _closing = Closing(channel);
     loop {
         let (batch, last, hold_open, stopping) = {
             let mut line = channel.lock();
@@ -311,11 +351,15 @@ fn run(channel: &Channel, mut file: Option<StoreFile>, config: &StoreConfig, see
             }
             line.handled = last;
             drop(line);
-            channel.handled.notify_all();
-            channel.handled_watch.send_replace(last);
+            channel.announce(last);
         }
-        if stopping && channel.lock().queued.is_empty() {
-            return;
+        if stopping {
+            let mut line = channel.lock();
+            if line.queued.is_empty() {
+                // Under the same lock as the check, so no change can slip in unhandled.
+                line.closed = true;
+                return;
+            }
         }
     }
 }

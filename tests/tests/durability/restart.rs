@@ -186,3 +186,54 @@ async fn outbox_defaults_hold_a_long_outage() {
     }
     assert_eq!(socket.stats().outbox_len, 30_000);
 }
+
+#[tokio::test]
+async fn after_shutdown_queued_messages_are_left_to_the_next_socket_and_reading_ends() {
+    let dir = TempDir::new("shutdown");
+    let server = start(ServerConfig::default()).await.unwrap();
+    let socket = Socket::new(durable(&server.url(), &dir, "app")).unwrap();
+    socket.connect();
+    assert_eq!(socket.wait_open(Some(WAIT)).await, Opening::Open);
+    for n in 0..5 {
+        server.publish(&n.to_string()).unwrap();
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while socket.stats().messages_received < 5 {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    socket.shutdown();
+    // Reading after shutdown ends, without messages whose taking could not be recorded.
+    let rest = tokio::time::timeout(WAIT, async {
+        let mut rest = Vec::new();
+        while let Some(event) = socket.next_event().await {
+            rest.push(event);
+        }
+        rest
+    })
+    .await
+    .expect("the stream ends after shutdown");
+    assert!(
+        !rest.iter().any(|e| matches!(e, Event::Message(_))),
+        "{rest:?}"
+    );
+    drop(socket);
+    let socket = Socket::new(durable(&server.url(), &dir, "app")).unwrap();
+    socket.connect();
+    let mut data = Vec::new();
+    while data.len() < 5 {
+        match tokio::time::timeout(WAIT, socket.next_event()).await {
+            Ok(Some(Event::Message(message))) => {
+                assert!(!message.redelivered);
+                data.push(message.data);
+            }
+            Ok(Some(_)) => {}
+            other => panic!("{other:?} after {data:?}"),
+        }
+    }
+    assert_eq!(
+        data,
+        ["0", "1", "2", "3", "4"].map(|s| Payload::Json(s.into()))
+    );
+    server.shutdown().await;
+}
