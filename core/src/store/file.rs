@@ -59,6 +59,16 @@ enum Failure {
 
 impl From<rusqlite::Error> for Failure {
     fn from(err: rusqlite::Error) -> Self {
+        // A value of the wrong type where the format says otherwise: the file was tampered
+        // with or damaged in a way the integrity check does not see.
+        if matches!(
+            err,
+            rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::InvalidColumnType(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+        ) {
+            return Failure::Damaged(err.to_string());
+        }
         match err.sqlite_error_code() {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Failure::InUse,
             Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
@@ -363,7 +373,8 @@ fn read_snapshot(db: &Connection, mode: ReadMode) -> rusqlite::Result<Snapshot> 
     Ok(snapshot)
 }
 
-/// Run `sql` and push its rows into `out`; best effort stops quietly at the first bad row.
+/// Run `sql` and push its rows into `out`; best effort skips rows it cannot read and stops
+/// quietly where the table itself cannot be read further.
 fn collect<T>(
     db: &Connection,
     sql: &str,
@@ -375,7 +386,12 @@ fn collect<T>(
         let mut statement = db.prepare(sql)?;
         let mut rows = statement.query([])?;
         while let Some(row) = rows.next()? {
-            out.push(read(row)?);
+            match read(row) {
+                Ok(value) => out.push(value),
+                // One unreadable row costs that row only.
+                Err(_) if mode == ReadMode::BestEffort => {}
+                Err(err) => return Err(err),
+            }
         }
         Ok(())
     })();

@@ -67,6 +67,24 @@ async fn a_store_from_a_newer_version_is_refused_and_left_alone() {
     );
     assert!(err.to_string().contains("update the app"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "untouched");
+
+    // Also one in the rollback-journal mode a future format might use: not switched to WAL.
+    let other = TempDir::new("newer-rollback");
+    let path = store_path(&other, "app");
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 2;")
+        .unwrap();
+    drop(db);
+    let bytes = std::fs::read(&path).unwrap();
+    let err = Socket::new(durable(NOWHERE, &other, "app")).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConfigError::Store(StoreError::NewerFormat { found: 2, .. })
+        ),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "untouched");
 }
 
 /// Open a socket on a damaged store: it reports the damage once, first, and works.
@@ -122,6 +140,17 @@ async fn a_truncated_file_is_rebuilt_from_what_can_be_read() {
         .unwrap();
     let recovered = recovers(&dir, "").await;
     assert!(recovered <= 3, "{recovered}");
+}
+
+#[tokio::test]
+async fn a_row_of_the_wrong_type_costs_that_row_only() {
+    let dir = TempDir::new("wrong-type");
+    three_pending(&dir);
+    let db = rusqlite::Connection::open(store_path(&dir, "app")).unwrap();
+    db.execute("UPDATE outbox SET data = X'00ff' WHERE pos = 2", [])
+        .unwrap();
+    drop(db);
+    assert_eq!(recovers(&dir, "Invalid column type").await, 2);
 }
 
 #[tokio::test]
