@@ -432,7 +432,8 @@ impl Socket {
 
     /// Close the connection, stop reconnecting and end the event stream: the state becomes
     /// `Closed`, every wait on the side ends with `Closed`, and [`Socket::next_event`] returns
-    /// `None` once the remaining events are read. Dropping the socket does the same.
+    /// `None` once the remaining events are read (with a store, messages among them are left to
+    /// the server for the next socket on the store). Dropping the socket does the same.
     ///
     /// With a store, the messages the app took are committed, and the file is closed.
     pub fn shutdown(&self) {

@@ -213,7 +213,8 @@ impl NativeSocket {
     }
 
     /// Stop for good: close the connection, stop reconnecting, and end the event stream (a
-    /// pending `next_event` returns `None` once the remaining events are read); the state
+    /// pending `next_event` returns `None` once the remaining events are read; with a store,
+    /// messages among them are left to the server for the next socket on the store); the state
     /// becomes `Closed` and every pending wait ends with `Closed`. Hosts call it before releasing
     /// the object, since a pending call keeps the native socket alive.
     pub fn shutdown(&self) {

@@ -9,8 +9,9 @@ use steadyws::engine::{
     SplitMix64, envelope,
 };
 
-/// The engine fed an arbitrary sequence of inputs — app calls, transport reports for any
-/// transport id, frames with arbitrary text, timers, lifecycle and network hints — must never
+/// The engine fed an arbitrary sequence of inputs — app calls (sends and cancels), transport
+/// reports for any transport id, frames with arbitrary text, timers, lifecycle and network
+/// hints — must never
 /// panic, must keep its memory bounds, and must never leave a timer due after handling it.
 pub fn engine(data: &[u8]) {
     let mut config = Config::new("ws://fuzz.test/ws?room=1");
@@ -30,7 +31,7 @@ pub fn engine(data: &[u8]) {
             .take(usize::from(arg % 48))
             .map(char::from)
             .collect();
-        match op % 13 {
+        match op % 14 {
             0 => engine.connect(now),
             1 => engine.disconnect(now),
             2 => {
@@ -80,6 +81,13 @@ pub fn engine(data: &[u8]) {
                 conn,
                 Frame::Text(format!(r#"{{"type":"ack","id":"{text}"}}"#)),
             ),
+            12 => {
+                let pending = engine.pending();
+                if let Some(message) = pending.get(usize::from(arg) % 8) {
+                    assert!(engine.cancel(&message.id));
+                    assert!(!engine.is_queued(&message.id));
+                }
+            }
             _ => engine.handle_timeout(now),
         }
         for _ in 0..3 {
