@@ -66,8 +66,14 @@ pub struct BackoffConfig {
     /// Give up (state `Failed`) after this many consecutive failed attempts.
     pub max_attempts: Option<u32>,
     /// A connection must stay open this long before past failures are forgiven, so a server that
-    /// accepts and drops at once cannot cause a tight reconnect loop.
+    /// accepts and drops at once cannot cause a tight reconnect loop. A connection that proved
+    /// useful (a message delivered or acknowledged after the server's `hello`) is forgiven at
+    /// once.
     pub stable_after: Duration,
+    /// After a connection that proved useful drops, the first retry comes after this (shortened
+    /// by `jitter` like any delay: 125-250 ms by default) instead of the schedule's delay, so a
+    /// link reset mid-conversation recovers in a fraction of a second.
+    pub after_useful_drop: Duration,
     /// Upper bound for delays a server asks for (close 1013, HTTP 429/503 `Retry-After`).
     pub max_server_delay: Duration,
 }
@@ -81,6 +87,7 @@ impl Default for BackoffConfig {
             jitter: 0.5,
             max_attempts: None,
             stable_after: Duration::from_secs(10),
+            after_useful_drop: Duration::from_millis(250),
             max_server_delay: Duration::from_secs(300),
         }
     }

@@ -30,6 +30,9 @@ impl Engine {
         };
         match frame {
             ServerFrame::Hello { seq, ts } => {
+                if let Some(transport) = self.transport.as_mut() {
+                    transport.hello = true;
+                }
                 // A first connection starts from the server's current position; as nothing was
                 // received before it, nothing is owed to the app before it either.
                 if self.cursor == ResumeCursor::default() {
@@ -53,6 +56,7 @@ impl Engine {
                     redelivered: false,
                 };
                 self.events.push_back(Event::Message(message));
+                self.note_progress();
             }
             ServerFrame::Ack { id } => {
                 let id = MessageId(id);
@@ -60,6 +64,7 @@ impl Engine {
                 if self.outbox.remove(&id) {
                     self.stats.messages_acked += 1;
                     self.events.push_back(Event::Acked(id));
+                    self.note_progress();
                 }
             }
             ServerFrame::Ping { ts } => self.transmits.push_back(Transmit::Pong {
@@ -95,6 +100,7 @@ impl Engine {
     }
 
     pub(super) fn deliver_raw(&mut self, data: Payload) {
+        self.note_progress();
         self.stats.messages_received += 1;
         self.events.push_back(Event::Message(InboundMessage {
             id: None,

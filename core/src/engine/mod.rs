@@ -122,6 +122,10 @@ pub struct Stats {
 struct Transport {
     id: ConnId,
     phase: Phase,
+    /// The server's `hello` arrived on it (envelope mode).
+    hello: bool,
+    /// It proved useful: after its `hello`, a message was delivered or acknowledged on it.
+    proven: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -421,15 +425,15 @@ impl Engine {
             self.abandon_transport("connect timeout");
             let after = self.config.connect_timeout;
             let error = ConnectionError::ConnectTimeout { after };
-            self.connection_failed(now, Cause::AttemptFailed(error));
+            self.connection_failed(now, Cause::AttemptFailed(error), false);
         }
         if self.state == State::Open {
             match self.heartbeat.on_timeout(now) {
                 Some(Beat::Ping(frame)) => self.write(frame),
                 Some(Beat::Dead { after }) => {
-                    let open_since = self.open_since();
+                    let ended = self.transport;
                     self.abandon_transport("heartbeat timeout");
-                    self.forgive_if_stable(now, open_since);
+                    self.forgive(now, ended);
                     let cause =
                         Cause::ConnectionDropped(ConnectionError::HeartbeatTimeout { after });
                     // The old connection died, not an attempt: try a new one at once.
@@ -589,50 +593,72 @@ impl Engine {
         self.transport = Some(Transport {
             id: conn,
             phase: Phase::Opening { deadline },
+            hello: false,
+            proven: false,
         });
         let attempt = self.attempt;
         self.set_state(State::Connecting { attempt }, cause);
     }
 
-    fn open_since(&self) -> Option<Instant> {
-        match self.transport?.phase {
-            Phase::Open { since } => Some(since),
-            Phase::Opening { .. } => None,
-        }
-    }
-
     /// A connection that stayed open for `stable_after` earns a fresh backoff schedule; one that
     /// dropped sooner does not, so accept-then-drop servers cannot cause a tight loop.
-    fn forgive_if_stable(&mut self, now: Instant, open_since: Option<Instant>) {
+    /// A connection that stayed open for `stable_after`, or proved useful (a message delivered or
+    /// acknowledged after its `hello`), earns a fresh backoff schedule; one that dropped sooner
+    /// without delivering anything does not, so accept-then-drop servers cannot cause a tight
+    /// loop. Returns whether it proved useful: then the first retry comes quickly.
+    fn forgive(&mut self, now: Instant, ended: Option<Transport>) -> bool {
+        let Some(ended) = ended else { return false };
         let stable_after = self.config.backoff.stable_after;
-        if open_since.is_some_and(|since| now.saturating_since(since) >= stable_after) {
+        let stable = matches!(ended.phase, Phase::Open { since } if now.saturating_since(since) >= stable_after);
+        if stable || ended.proven {
             self.backoff.reset();
             self.attempt = 0;
-            // Credentials that held a stable connection earn another refresh when they expire.
+            // Credentials that held a good connection earn another refresh when they expire.
             self.credentials_refreshed = false;
         }
+        ended.proven
     }
 
     /// The current transport failed or closed without the app asking.
     fn transport_ended(&mut self, now: Instant, error: ConnectionError) {
-        let open_since = self.open_since();
-        self.transport = None;
+        let ended = self.transport.take();
         self.heartbeat.stop();
         if self.state == State::Closing {
             self.close_deadline = None;
             self.set_state(State::Closed, Cause::App);
             return;
         }
-        self.forgive_if_stable(now, open_since);
-        let cause = match open_since {
-            Some(_) => Cause::ConnectionDropped(error),
-            None => Cause::AttemptFailed(error),
+        let was_open = matches!(
+            ended,
+            Some(Transport {
+                phase: Phase::Open { .. },
+                ..
+            })
+        );
+        let quick = self.forgive(now, ended);
+        let cause = if was_open {
+            Cause::ConnectionDropped(error)
+        } else {
+            Cause::AttemptFailed(error)
         };
-        self.connection_failed(now, cause);
+        self.connection_failed(now, cause, quick);
+    }
+
+    /// Note that the current transport delivered something: after its `hello` (envelope mode),
+    /// or at all (raw mode, which has none), that proves it useful.
+    fn note_progress(&mut self) {
+        let raw = self.config.mode == Mode::Raw;
+        if let Some(transport) = self.transport.as_mut()
+            && (transport.hello || raw)
+        {
+            transport.proven = true;
+        }
     }
 
     /// Decide what follows a failed attempt or a lost connection; `cause` carries the problem.
-    fn connection_failed(&mut self, now: Instant, cause: Cause) {
+    /// After a connection that proved useful (`quick`), the first retry comes within
+    /// `backoff.after_useful_drop` instead of the schedule's delay.
+    fn connection_failed(&mut self, now: Instant, cause: Cause, quick: bool) {
         let Some(error) = cause.problem().cloned() else {
             return;
         };
@@ -654,7 +680,16 @@ impl Engine {
                     self.backoff.honour_server_hint(delay);
                 }
                 match self.backoff.next_delay(self.random.as_mut()) {
-                    Some(retry_in) => {
+                    Some(scheduled) => {
+                        // A server's delay is honoured as scheduled; otherwise a link that was
+                        // working is retried at once, give or take jitter.
+                        let retry_in = if quick && server_delay.is_none() {
+                            let quickly = self.config.backoff.after_useful_drop;
+                            let jitter = self.config.backoff.jitter * self.random.next_unit();
+                            quickly.saturating_sub(quickly.mul_f64(jitter))
+                        } else {
+                            scheduled
+                        };
                         self.retry_at = Some(now + retry_in);
                         let attempt = self.attempt.saturating_add(1);
                         self.set_state(State::Reconnecting { attempt, retry_in }, cause);

@@ -173,6 +173,8 @@ pub struct Sim {
     pub written: Vec<(Instant, ConnId, Frame)>,
     /// Every close the client asked for: (conn, code).
     pub client_closes: Vec<(ConnId, u16)>,
+    /// Times the engine's timer woke it (`handle_timeout` calls): what a phone's battery pays.
+    pub wakeups: usize,
     next_push: u64,
 }
 
@@ -197,6 +199,7 @@ impl Sim {
             refreshes: Vec::new(),
             written: Vec::new(),
             client_closes: Vec::new(),
+            wakeups: 0,
             next_push: 0,
         }
     }
@@ -261,6 +264,7 @@ impl Sim {
                     self.now = self.now.max(at);
                     self.deliver_due();
                     if self.engine.poll_timeout().is_some_and(|t| t <= self.now) {
+                        self.wakeups += 1;
                         self.engine.handle_timeout(self.now);
                     }
                 }

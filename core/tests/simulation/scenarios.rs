@@ -462,6 +462,79 @@ fn retry_after_of_429_and_503_sets_the_next_delay() {
     );
 }
 
+/// From a reset of the link to the state being `Open` again.
+fn time_to_reopen(sim: &mut Sim) -> Duration {
+    sim.reset_all();
+    sim.run_until_cond(secs(10), |sim| sim.state() == State::Open)
+        .expect("reopened")
+}
+
+#[test]
+fn a_connection_that_delivered_a_message_is_retried_within_a_quarter_second_of_a_drop() {
+    let mut sim = default_open();
+    // A link reset every 2 s, with a message delivered on each connection: every recovery is
+    // the quick retry (125-250 ms) plus a handshake (two 20 ms hops), not a growing schedule.
+    for round in 0..10 {
+        sim.server_push(&round.to_string());
+        sim.run_for(ms(100));
+        let took = time_to_reopen(&mut sim);
+        assert!(
+            took <= ms(250 + 40 + 5),
+            "round {round}: reopened after {took:?}"
+        );
+        sim.run_for(secs(2));
+    }
+    assert_eq!(sim.app.received.len(), 10);
+}
+
+#[test]
+fn an_acknowledged_send_proves_a_connection_too() {
+    let mut sim = open_sim(no_jitter());
+    sim.send("1").unwrap();
+    sim.run_for(ms(100));
+    assert_eq!(sim.app.acked.len(), 1);
+    sim.reset_all();
+    sim.run_for(ms(30));
+    assert!(
+        matches!(sim.state(), State::Reconnecting { attempt: 1, retry_in } if retry_in == ms(250)),
+        "{:?}",
+        sim.state()
+    );
+}
+
+#[test]
+fn a_connection_that_only_said_hello_keeps_the_growing_schedule() {
+    let mut sim = Sim::new(no_jitter(), 3);
+    sim.connect();
+    for (attempt, delay) in [(2, 1), (3, 2), (4, 4)] {
+        sim.run_until_cond(secs(10), |sim| sim.state() == State::Open)
+            .expect("open");
+        sim.run_for(ms(100));
+        sim.reset_all();
+        sim.run_for(ms(30));
+        assert_eq!(
+            sim.state(),
+            State::Reconnecting {
+                attempt,
+                retry_in: secs(delay)
+            }
+        );
+    }
+}
+
+#[test]
+fn a_server_delay_outweighs_the_quick_retry() {
+    let mut sim = default_open();
+    sim.server_push("1");
+    sim.run_for(ms(100));
+    sim.server_close_all(1013, "overloaded");
+    sim.run_for(ms(30));
+    let State::Reconnecting { retry_in, .. } = sim.state() else {
+        panic!("{:?}", sim.state());
+    };
+    assert!(retry_in >= secs(1), "{retry_in:?}");
+}
+
 #[test]
 fn a_server_hint_of_zero_cannot_cause_a_tight_loop() {
     for (status, retry_after) in [(503, Some(Duration::ZERO)), (429, Some(Duration::ZERO))] {
@@ -1431,4 +1504,42 @@ fn stats_count_what_happened() {
     sim.set_link(Link::Pass);
     sim.run_for(secs(3));
     assert_eq!(sim.engine.stats().reconnects, 1);
+}
+
+// ----- quiet when there is nothing to do -----
+
+#[test]
+fn suspended_in_the_background_the_engine_never_wakes() {
+    let mut config = Sim::default_config();
+    config.background = BackgroundPolicy::DisconnectAfter(secs(30));
+    let mut sim = open_sim(config);
+    sim.set_app_state(AppState::Background);
+    sim.run_for(secs(31));
+    assert_eq!(sim.state(), State::Suspended);
+    let (wakeups, opens, written) = (sim.wakeups, sim.opens, sim.written.len());
+    sim.run_for(secs(3600));
+    assert_eq!(
+        sim.wakeups - wakeups,
+        0,
+        "timer wake-ups in an hour suspended"
+    );
+    assert_eq!((sim.opens, sim.written.len()), (opens, written));
+    assert_eq!(sim.engine.poll_timeout(), None);
+}
+
+#[test]
+fn waiting_for_the_network_the_engine_never_wakes() {
+    let mut sim = default_open();
+    sim.set_link(Link::Down);
+    sim.set_network(Network::Unavailable);
+    sim.run_for(secs(30));
+    assert_eq!(sim.state(), State::WaitingForNetwork);
+    let (wakeups, opens) = (sim.wakeups, sim.opens);
+    sim.run_for(secs(3600));
+    assert_eq!(
+        sim.wakeups - wakeups,
+        0,
+        "timer wake-ups in an hour without a network"
+    );
+    assert_eq!(sim.opens, opens, "no attempt without a network");
 }

@@ -23,6 +23,7 @@ const BENCHES: &[&str] = &[
     "echo_throughput",
     "rtt",
     "recovery_network_hint",
+    "recovery_after_reset",
     "recovery_foreground_probe",
     "dead_socket_detection",
     "idle_memory",
@@ -54,6 +55,7 @@ fn main() -> std::process::ExitCode {
                 "echo_throughput" => echo_throughput().await,
                 "rtt" => rtt().await,
                 "recovery_network_hint" => recovery_network_hint().await,
+                "recovery_after_reset" => recovery_after_reset().await,
                 "recovery_foreground_probe" => recovery_foreground_probe().await,
                 "dead_socket_detection" => dead_socket_detection().await,
                 "idle_memory" => idle_memory().await,
@@ -279,6 +281,42 @@ async fn recovery_network_hint() -> String {
     serde_json::json!({ "bench": "recovery_network_hint", "runs": RUNS, "ms_p50": round1(p50), "ms_p99": round1(p99) }).to_string()
 }
 
+/// A link reset (RST) under a working connection, no hint: time from the reset to the first
+/// message delivered on the new connection. Default config.
+async fn recovery_after_reset() -> String {
+    const RUNS: usize = 20;
+    let server = steadyws_server::start(ServerConfig::default())
+        .await
+        .expect("server");
+    let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
+    let socket = open_socket(SocketConfig::new(format!("ws://{}/ws", proxy.addr()))).await;
+    let publishing = publish_every(&server, Duration::from_millis(10));
+    let mut samples = Vec::new();
+    for _ in 0..RUNS {
+        // Let messages flow on this connection first, as on a working link.
+        first_delivery(&socket).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let before = socket.stats().reconnects;
+        let started = Instant::now();
+        proxy.reset_all();
+        // The first message delivered over the new connection.
+        let delivered = loop {
+            let delivered = first_delivery(&socket).await;
+            if socket.stats().reconnects > before {
+                break delivered;
+            }
+        };
+        samples.push(delivered.duration_since(started).as_secs_f64() * 1000.0);
+    }
+    publishing.abort();
+    server.shutdown().await;
+    let (p50, p99) = (
+        percentile(&mut samples, 0.5),
+        percentile(&mut samples, 0.99),
+    );
+    serde_json::json!({ "bench": "recovery_after_reset", "runs": RUNS, "ms_p50": round1(p50), "ms_p99": round1(p99) }).to_string()
+}
+
 /// A blackholed socket (the app was suspended; the old connection is dead, the network is fine),
 /// then the foreground hint: time until a new connection is open. Default config (probe 2 s).
 async fn recovery_foreground_probe() -> String {
@@ -459,9 +497,10 @@ fn stripped_size(library: &std::path::Path) -> Option<u64> {
 
 /// `send` through a durable store against the memory outbox, on the same server, interleaved:
 /// one sender (each `send` returns once its message is durable: one commit each) and four
-/// threads sending at once (their messages share commits).
+/// threads sending at once (their messages share commits). Also the store with
+/// `sync_every_commit` (an fsync per commit), with fewer messages: there the four threads show
+/// what sharing commits saves.
 async fn durable_send() -> String {
-    const COUNT: usize = 2_000;
     const RUNS: usize = 3;
     const THREADS: usize = 4;
     let server = steadyws_server::start(ServerConfig::default())
@@ -469,72 +508,85 @@ async fn durable_send() -> String {
         .expect("server");
     let dir = std::env::temp_dir().join(format!("steadyws-bench-store-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let memory = std::sync::Arc::new(open_socket(SocketConfig::new(server.url())).await);
-    let mut config = SocketConfig::new(server.url());
-    config.store = Some(steadyws::StoreConfig::new(&dir, "bench"));
-    let durable = std::sync::Arc::new(open_socket(config).await);
-    for socket in [&memory, &durable] {
-        let socket = std::sync::Arc::clone(socket);
-        tokio::spawn(async move { while socket.next_event().await.is_some() {} });
+    // (name, store: None or Some(sync_every_commit), messages per run)
+    let variants = [
+        ("memory", None, 2_000),
+        ("store", Some(false), 2_000),
+        ("store_sync", Some(true), 200),
+    ];
+    let mut sockets = Vec::new();
+    for (name, store, _) in variants {
+        let mut config = SocketConfig::new(server.url());
+        if let Some(sync_every_commit) = store {
+            config.store = Some(steadyws::StoreConfig {
+                sync_every_commit,
+                ..steadyws::StoreConfig::new(&dir, name)
+            });
+        }
+        let socket = std::sync::Arc::new(open_socket(config).await);
+        let reader = std::sync::Arc::clone(&socket);
+        tokio::spawn(async move { while reader.next_event().await.is_some() {} });
+        sockets.push(socket);
     }
-    // (one sender msgs/s, p50 us, p99 us, threads msgs/s), per run.
-    let mut results: [Vec<(f64, f64, f64, f64)>; 2] = [Vec::new(), Vec::new()];
+    // Per variant, per run: (one sender msgs/s, p50 us, p99 us, threads msgs/s).
+    let mut results: Vec<Vec<(f64, f64, f64, f64)>> = vec![Vec::new(); variants.len()];
     for _ in 0..RUNS {
-        for (slot, socket) in [&memory, &durable].into_iter().enumerate() {
-            let socket = std::sync::Arc::clone(socket);
+        for (slot, (_, _, count)) in variants.into_iter().enumerate() {
+            let socket = std::sync::Arc::clone(&sockets[slot]);
             let measured = tokio::task::spawn_blocking(move || {
-                let mut latencies = Vec::with_capacity(COUNT);
+                let mut latencies = Vec::with_capacity(count);
                 let started = Instant::now();
-                for n in 0..COUNT {
+                for n in 0..count {
                     let sent = Instant::now();
                     socket.send(&format!(r#"{{"n":{n}}}"#)).expect("queued");
                     latencies.push(sent.elapsed().as_secs_f64() * 1e6);
                 }
-                let one = COUNT as f64 / started.elapsed().as_secs_f64();
+                let one = count as f64 / started.elapsed().as_secs_f64();
                 let started = Instant::now();
                 std::thread::scope(|scope| {
                     for _ in 0..THREADS {
                         scope.spawn(|| {
-                            for n in 0..COUNT / THREADS {
+                            for n in 0..count / THREADS {
                                 socket.send(&format!(r#"{{"n":{n}}}"#)).expect("queued");
                             }
                         });
                     }
                 });
-                let many = COUNT as f64 / started.elapsed().as_secs_f64();
+                let many = count as f64 / started.elapsed().as_secs_f64();
                 let p50 = percentile(&mut latencies, 0.5);
                 (one, p50, percentile(&mut latencies, 0.99), many)
             })
             .await
             .expect("sender");
             results[slot].push(measured);
-            let socket = if slot == 0 { &memory } else { &durable };
-            while socket.stats().outbox_len > 0 {
+            while sockets[slot].stats().outbox_len > 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
     }
-    let pick = |slot: usize, field: fn(&(f64, f64, f64, f64)) -> f64| {
-        let mut values: Vec<f64> = results[slot].iter().map(field).collect();
-        median(&mut values)
-    };
-    let (memory_rate, store_rate) = (pick(0, |r| r.0), pick(1, |r| r.0));
-    let line = serde_json::json!({
-        "bench": "durable_send", "messages": COUNT, "runs": RUNS, "threads": THREADS,
-        "memory_msgs_per_s": memory_rate.round(), "store_msgs_per_s": store_rate.round(),
-        "memory_p50_us": round1(pick(0, |r| r.1)), "store_p50_us": round1(pick(1, |r| r.1)),
-        "memory_p99_us": round1(pick(0, |r| r.2)), "store_p99_us": round1(pick(1, |r| r.2)),
-        "memory_threads_msgs_per_s": pick(0, |r| r.3).round(),
-        "store_threads_msgs_per_s": pick(1, |r| r.3).round(),
-        "ratio": (store_rate / memory_rate * 1000.0).round() / 1000.0,
-        "sync": "synchronous=NORMAL (survives a process kill)",
-    })
-    .to_string();
-    drop(memory);
-    drop(durable);
+    let mut line = serde_json::json!({
+        "bench": "durable_send", "runs": RUNS, "threads": THREADS,
+        "store": "synchronous=NORMAL (survives a process kill)",
+        "store_sync": "sync_every_commit: synchronous=FULL (survives power loss)",
+    });
+    let mut rates = Vec::new();
+    for (slot, (name, _, count)) in variants.into_iter().enumerate() {
+        let pick = |field: fn(&(f64, f64, f64, f64)) -> f64| {
+            let mut values: Vec<f64> = results[slot].iter().map(field).collect();
+            median(&mut values)
+        };
+        rates.push(pick(|r| r.0));
+        line[format!("{name}_messages")] = count.into();
+        line[format!("{name}_msgs_per_s")] = pick(|r| r.0).round().into();
+        line[format!("{name}_p50_us")] = round1(pick(|r| r.1)).into();
+        line[format!("{name}_p99_us")] = round1(pick(|r| r.2)).into();
+        line[format!("{name}_threads_msgs_per_s")] = pick(|r| r.3).round().into();
+    }
+    line["ratio"] = ((rates[1] / rates[0] * 1000.0).round() / 1000.0).into();
+    drop(sockets);
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
-    line
+    line.to_string()
 }
 
 fn publish_every(
