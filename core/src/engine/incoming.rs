@@ -116,5 +116,6 @@ impl Engine {
         if let Some(rtt) = self.heartbeat.rtt(now, ts) {
             self.stats.last_rtt = Some(rtt);
         }
+        self.current_answered(ts);
     }
 }

@@ -52,6 +52,7 @@ mod outgoing;
 pub mod random;
 pub mod resume;
 pub mod state;
+mod switchover;
 pub mod time;
 pub mod transmit;
 
@@ -143,6 +144,10 @@ pub struct Engine {
     random: Box<dyn Random>,
     state: State,
     transport: Option<Transport>,
+    /// A second connection racing the current one (make-before-break, see `switchover`).
+    candidate: Option<Transport>,
+    /// When the probe the candidate races was sent.
+    racing_since: Option<Instant>,
     next_conn: u64,
     attempt: u32,
     backoff: Backoff,
@@ -182,6 +187,8 @@ impl Engine {
             random,
             state: State::Idle,
             transport: None,
+            candidate: None,
+            racing_since: None,
             next_conn: 0,
             attempt: 0,
             backoff: Backoff::new(config.backoff.clone()),
@@ -242,6 +249,7 @@ impl Engine {
     /// Close gracefully and stop reconnecting. Queued messages stay queued for a later `connect`.
     pub fn disconnect(&mut self, now: Instant) {
         self.retry_at = None;
+        self.abandon_candidate("client disconnect");
         self.heartbeat.stop();
         match self.state {
             State::Open => {
@@ -268,6 +276,7 @@ impl Engine {
     /// `connect` still starts over.
     pub fn shutdown(&mut self, _now: Instant) {
         self.retry_at = None;
+        self.abandon_candidate("client shutdown");
         self.close_deadline = None;
         self.heartbeat.stop();
         if let Some(transport) = self.transport.take() {
@@ -289,7 +298,10 @@ impl Engine {
             return;
         }
         match app {
-            AppState::Background => self.heartbeat.stop(),
+            AppState::Background => {
+                self.heartbeat.stop();
+                self.abandon_candidate("app in background");
+            }
             AppState::Foreground => match self.state {
                 State::Open => self.probe(now),
                 State::Suspended
@@ -307,6 +319,7 @@ impl Engine {
         match self.lifecycle.set_network(network) {
             NetworkChange::None => {}
             NetworkChange::Lost => match self.state {
+                State::Open => self.abandon_candidate("network lost"),
                 State::Connecting { .. } => {
                     // The attempt cannot succeed; it is not counted against the budget.
                     self.abandon_transport("network lost");
@@ -341,6 +354,10 @@ impl Engine {
 
     /// The transport `conn` completed its WebSocket handshake.
     pub fn handle_transport_opened(&mut self, now: Instant, conn: ConnId) {
+        if self.is_candidate(conn) {
+            self.candidate_opened(now);
+            return;
+        }
         let Some(transport) = self.transport.as_mut().filter(|t| t.id == conn) else {
             return;
         };
@@ -362,7 +379,9 @@ impl Engine {
 
     /// The transport `conn` failed to open, or failed while open.
     pub fn handle_transport_failed(&mut self, now: Instant, conn: ConnId, error: ConnectionError) {
-        if self.is_current(conn) {
+        if self.is_candidate(conn) {
+            self.candidate_ended();
+        } else if self.is_current(conn) {
             self.transport_ended(now, error);
         }
     }
@@ -375,7 +394,9 @@ impl Engine {
         code: Option<u16>,
         reason: &str,
     ) {
-        if self.is_current(conn) {
+        if self.is_candidate(conn) {
+            self.candidate_ended();
+        } else if self.is_current(conn) {
             let code = code.unwrap_or(1006);
             self.transport_ended(
                 now,
@@ -389,6 +410,9 @@ impl Engine {
 
     /// A frame arrived on `conn`.
     pub fn handle_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+        if self.is_candidate(conn) && !self.candidate_spoke(now) {
+            return;
+        }
         if !self.is_current(conn) || !matches!(self.state, State::Open | State::Closing) {
             return;
         }
@@ -427,6 +451,7 @@ impl Engine {
             let error = ConnectionError::ConnectTimeout { after };
             self.connection_failed(now, Cause::AttemptFailed(error), false);
         }
+        self.expire_candidate(now);
         if self.state == State::Open {
             match self.heartbeat.on_timeout(now) {
                 Some(Beat::Ping(frame)) => self.write(frame),
@@ -436,10 +461,12 @@ impl Engine {
                     self.forgive(now, ended);
                     let cause =
                         Cause::ConnectionDropped(ConnectionError::HeartbeatTimeout { after });
-                    // The old connection died, not an attempt: try a new one at once.
-                    if self.lifecycle.network_available() {
+                    // The old connection died, not an attempt: the candidate racing it takes
+                    // over, or a new one is tried at once.
+                    let taken_over = self.candidate_takes_over(now, cause.clone());
+                    if !taken_over && self.lifecycle.network_available() {
                         self.start_attempt(now, false, cause);
-                    } else {
+                    } else if !taken_over {
                         self.wait_for_network(cause);
                     }
                 }
@@ -500,6 +527,7 @@ impl Engine {
             self.lifecycle.suspend_at(),
             self.close_deadline,
             self.outbox.next_expiry(),
+            self.candidate_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -575,8 +603,16 @@ impl Engine {
 
     fn start_attempt(&mut self, now: Instant, refresh_credentials: bool, cause: Cause) {
         self.abandon_transport("superseded");
+        self.abandon_candidate("superseded");
         self.retry_at = None;
         self.attempt = self.attempt.saturating_add(1);
+        self.transport = Some(self.open_transport(now, refresh_credentials));
+        let attempt = self.attempt;
+        self.set_state(State::Connecting { attempt }, cause);
+    }
+
+    /// Ask the driver for a new transport, resuming from the cursor.
+    fn open_transport(&mut self, now: Instant, refresh_credentials: bool) -> Transport {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         let url = self.endpoint.url_for_attempt(
@@ -589,15 +625,14 @@ impl Engine {
             url,
             refresh_credentials,
         });
-        let deadline = now + self.config.connect_timeout;
-        self.transport = Some(Transport {
+        Transport {
             id: conn,
-            phase: Phase::Opening { deadline },
+            phase: Phase::Opening {
+                deadline: now + self.config.connect_timeout,
+            },
             hello: false,
             proven: false,
-        });
-        let attempt = self.attempt;
-        self.set_state(State::Connecting { attempt }, cause);
+        }
     }
 
     /// A connection that stayed open for `stable_after` earns a fresh backoff schedule; one that
@@ -641,6 +676,9 @@ impl Engine {
         } else {
             Cause::AttemptFailed(error)
         };
+        if self.candidate_takes_over(now, cause.clone()) {
+            return;
+        }
         self.connection_failed(now, cause, quick);
     }
 
@@ -707,11 +745,13 @@ impl Engine {
         }
     }
 
-    /// Check an open connection now: ping, and reconnect if nothing arrives within
-    /// `probe_timeout`. Used on foreground and network changes, when a socket may be stale.
+    /// Check an open connection now, when it may be stale (foreground, network change): ping
+    /// it, and race a new connection against the answer (make-before-break, see
+    /// `switchover`). Nothing arriving within `probe_timeout` still ends it.
     fn probe(&mut self, now: Instant) {
         let frame = self.heartbeat.probe(now, self.config.probe_timeout);
         self.write(frame);
+        self.open_candidate(now);
     }
 
     fn wait_for_network(&mut self, cause: Cause) {
@@ -720,6 +760,7 @@ impl Engine {
     }
 
     fn suspend(&mut self) {
+        self.abandon_candidate("app in background");
         if let Some(transport) = self.transport.take() {
             self.transmits.push_back(Transmit::Close {
                 conn: transport.id,

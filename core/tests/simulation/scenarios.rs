@@ -1280,11 +1280,22 @@ fn background_keep_alive_pauses_heartbeats_and_foreground_probes() {
     );
     sim.run_for(secs(3));
     assert_eq!(sim.state(), State::Open, "the probe was answered");
-    assert_eq!(sim.opens, 1);
+    assert_one_survivor_of_a_race(&sim, 2);
+}
+
+/// After a probe raced a second connection (make-before-break): both were opened, the client
+/// closed exactly one of them (the candidate that lost, 1000, or the old one it replaced, 4000),
+/// and the app saw no state change during the race.
+fn assert_one_survivor_of_a_race(sim: &Sim, opens: usize) {
+    assert_eq!(sim.opens, opens, "a candidate raced the probe");
+    let (_, code) = *sim.client_closes.last().expect("one of the two was closed");
+    assert!(code == 1000 || code == 4000, "closed with {code}");
+    let last_change = sim.app.states.last().map(|(_, state)| state.clone());
+    assert_eq!(last_change, Some(State::Open));
 }
 
 #[test]
-fn foreground_probe_replaces_a_stale_socket_within_probe_timeout() {
+fn foreground_replaces_a_stale_socket_by_the_new_connection_it_raced() {
     let mut sim = default_open();
     sim.set_app_state(AppState::Background);
     sim.run_for(secs(300));
@@ -1295,19 +1306,91 @@ fn foreground_probe_replaces_a_stale_socket_within_probe_timeout() {
         State::Open,
         "a suspended socket still looks open"
     );
+    let id = sim.send("1").unwrap();
+    sim.set_app_state(AppState::Foreground);
+    // The candidate is open and its hello has arrived after two round trips (4 × 20 ms), long
+    // before the probe's 2 s timeout; the old socket is replaced, not waited for.
+    let took = sim
+        .run_until_cond(secs(10), |s| s.client_closes.iter().any(|c| c.1 == 4000))
+        .expect("replaced");
+    assert!(took <= ms(100), "replaced after {took:?}");
+    assert_eq!(sim.state(), State::Open);
+    assert!(sim.app.lost.is_empty(), "no error: {:?}", sim.app.lost);
+    sim.run_for(ms(100));
+    assert_eq!(
+        sim.app.acked,
+        [id],
+        "the message queued meanwhile went out on the new one"
+    );
+    assert_eq!(sim.engine.stats().reconnects, 1);
+}
+
+#[test]
+fn a_healthy_socket_answers_first_and_the_candidate_is_closed() {
+    let mut sim = default_open();
+    // The new connection is slow to open: the old one's pong wins the race.
+    sim.set_latency(ms(20));
+    sim.server.handshake = Handshake::Hang;
+    sim.set_app_state(AppState::Background);
+    sim.set_app_state(AppState::Foreground);
+    sim.run_for(secs(1));
+    assert_eq!(sim.client_closes, [(ConnId(1), 1000)], "the candidate lost");
+    assert_eq!(sim.state(), State::Open);
+    sim.server_push("7");
+    sim.run_for(ms(100));
+    assert_eq!(
+        sim.app.received_data(),
+        ["7"],
+        "the old connection carries on"
+    );
+}
+
+#[test]
+fn when_both_fail_the_usual_schedule_takes_over() {
+    let mut sim = default_open();
+    sim.set_app_state(AppState::Background);
+    sim.orphan_connections();
+    sim.server.handshake = Handshake::Hang;
     let start = sim.now;
     sim.set_app_state(AppState::Foreground);
+    // The old socket stays silent past the probe timeout: the candidate, still opening, becomes
+    // the attempt instead of a third connection.
+    sim.run_for(Sim::default_config().probe_timeout + ms(10));
+    assert!(
+        matches!(sim.app.lost[0], (at, ConnectionError::HeartbeatTimeout { .. }) if at.saturating_since(start) == Sim::default_config().probe_timeout)
+    );
+    assert!(
+        matches!(sim.state(), State::Connecting { .. }),
+        "{:?}",
+        sim.state()
+    );
+    assert_eq!(sim.opens, 2);
+    // Then its connect timeout, and the ordinary backoff.
+    sim.server.handshake = Handshake::Accept;
     let took = sim
-        .run_until_cond(secs(10), |s| s.opens == 2 && s.state() == State::Open)
-        .expect("replaced");
-    let probe_timeout = Sim::default_config().probe_timeout;
-    assert!(
-        took <= probe_timeout + ms(100),
-        "new connection open after {took:?}"
-    );
-    assert!(
-        matches!(sim.app.lost[0], (at, ConnectionError::HeartbeatTimeout { after }) if after == probe_timeout && at.saturating_since(start) == probe_timeout)
-    );
+        .run_until_cond(secs(30), |s| s.state() == State::Open)
+        .expect("open again");
+    assert!(took <= secs(15), "{took:?}");
+    assert_eq!(sim.opens, 3);
+}
+
+#[test]
+fn a_second_foreground_hint_during_the_race_opens_nothing_more() {
+    let mut sim = default_open();
+    sim.server.handshake = Handshake::Hang;
+    sim.set_app_state(AppState::Background);
+    sim.set_app_state(AppState::Foreground);
+    sim.run_for(ms(5));
+    sim.set_app_state(AppState::Background);
+    sim.set_app_state(AppState::Foreground);
+    sim.run_for(ms(5));
+    // The first race's candidate was dropped on the way to the background, and the second
+    // hint started one new race: three opens in all, never two candidates at once.
+    assert_eq!(sim.opens, 3);
+    sim.set_network(Network::Available {
+        interface: Some("cellular".into()),
+    });
+    assert_eq!(sim.opens, 3, "a race is on: no second candidate");
 }
 
 #[test]
@@ -1335,7 +1418,7 @@ fn background_disconnect_after_grace_suspends_and_foreground_reconnects() {
     sim.set_app_state(AppState::Foreground);
     sim.run_for(secs(60));
     assert_eq!(sim.state(), State::Open);
-    assert_eq!(sim.opens, 2);
+    assert_one_survivor_of_a_race(&sim, 3);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use steadyws::engine::BackgroundPolicy;
-use steadyws::{AppState, ConnectionError, Event, Network, Socket, State};
+use steadyws::{AppState, ConnectionError, Delivery, Event, Network, Socket, State};
 use steadyws_server::{ServerConfig, start};
 use steadyws_tests::fault_proxy::{FaultProxy, Mode};
 use steadyws_tests::process::ServerProcess;
@@ -232,7 +232,7 @@ async fn background_disconnect_after_grace_then_foreground_reconnects() {
 }
 
 #[tokio::test]
-async fn foreground_probe_replaces_a_stale_socket_within_probe_timeout_plus_handshake() {
+async fn foreground_replaces_a_stale_socket_with_the_connection_it_raced() {
     let server = start(ServerConfig::default()).await.unwrap();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let mut config = quick(&format!("ws://{}/ws", proxy.addr()));
@@ -248,20 +248,28 @@ async fn foreground_probe_replaces_a_stale_socket_within_probe_timeout_plus_hand
         State::Open,
         "a suspended socket still looks open"
     );
+    let reconnects = socket.stats().reconnects;
+    let queued = socket.send(r#"{"during":"the switch"}"#).unwrap();
     let started = Instant::now();
     socket.set_app_state(AppState::Foreground);
-    let err = next_error(&socket).await;
-    assert_eq!(
-        err,
-        ConnectionError::HeartbeatTimeout {
-            after: Duration::from_millis(500)
-        }
-    );
-    wait_open(&socket).await;
+    // The new connection raced the probe and won: no waiting for the probe's timeout, no error.
+    while socket.stats().reconnects == reconnects {
+        assert!(started.elapsed() < WAIT, "never replaced");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     let took = started.elapsed();
+    assert!(took < Duration::from_millis(500), "replaced after {took:?}");
+    assert_eq!(socket.state(), State::Open);
+    assert_eq!(
+        socket.wait_acked(&queued, Some(WAIT)).await,
+        Delivery::Acked
+    );
+    let events = socket.try_next_events(1000);
     assert!(
-        took < Duration::from_millis(500 + 700),
-        "new connection after {took:?}"
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::StateChanged { cause, .. } if cause.problem().is_some())),
+        "{events:?}"
     );
     server.shutdown().await;
 }
