@@ -12,8 +12,11 @@
 #     then checks the hand-written Swift against the generated API (scripts/check_api.py): every
 #     `native.…` call has the generated method's labels, `await` and `try`; every `.case(…)` of a
 #     known enum has a declared arity and labels; every `switch` without `default` over a known
-#     enum names all its cases; the spec 8 and spec 10 (store) surface is declared; the XCTest
-#     suite has testScenario1…7 and the store tests, and the SIGKILL child's selector resolves;
+#     enum names all its cases; the spec 8 and spec 10 (store) surface and the app adapter's are
+#     declared; UIKit / SwiftUI / Network names are used inside `#if canImport(…)` only,
+#     `UIApplication.shared` on the main actor only, `beginBackgroundTask` with an expiration
+#     handler only; the XCTest suite has testScenario1…7, the store tests and the app adapter's
+#     tests, and the SIGKILL child's selector resolves;
 #  4. compiles the generated C header with gcc -fsyntax-only (plus a negative control), and
 #     builds `@import SteadyWSFFI` with clang from the Linux module map, links the library and
 #     calls it (clang is installed from Debian once when missing);

@@ -15,13 +15,30 @@ causes. Without a compiler, these checks catch the common ones, from the tree-si
                  those names and the fewest others), so a case added to a generated enum
                  (`SteadyError.StoreInUse`, `SendFailureKind.cancelled`, …) is not left out;
   surface        the layer declares the API of spec 8 (`SteadySocket` and its members,
-                 `SteadyWSError` and its cases) and of spec 10 (the durable store: `pending`,
+                 `SteadyWSError` and its cases), of spec 10 (the durable store: `pending`,
                  `cancel`, the store errors, `StoreOptions`, `SocketOptions.store`,
-                 `PendingMessage.createdAt`, `ReceivedMessage.redelivered`) and none of the names
-                 it replaced;
+                 `PendingMessage.createdAt`, `ReceivedMessage.redelivered`) and of the app
+                 adapter (`attachToApp`, `AppAttachment`, `AppLifecycleMachine`, `AppPhase`,
+                 `BackgroundTaskRunner`, `disconnectInBackground`, `steadySocketLifecycle`), and
+                 none of the names it replaced;
+  platform       every name that exists only with UIKit, SwiftUI or Network (theirs, and the
+                 layer's own glue: `UIApplication`, `ScenePhase`, `NWPathMonitor`, `attachToApp`,
+                 …) is used inside `#if canImport(THAT MODULE)` (not in its `#else`, not under a
+                 negation or an `||`), so the package still builds on Linux and macOS;
+  main actor     every `UIApplication.shared` is in a `@MainActor` function, type or closure and
+                 not in a `nonisolated` one (UIKit is main-actor only; Swift 6 rejects the rest);
+  background     every call of UIKit's `beginBackgroundTask` passes an expiration handler (a
+  task           closure, trailing or `expirationHandler:`; not nil, not omitted): iOS terminates
+                 an app that keeps a task past its time;
   scenarios      the XCTest suite declares `testScenario1…` to `testScenario7…`, once each;
   durable tests  the XCTest suite declares the store tests of spec 10 and the child role the
-                 SIGKILL tests run, and the child's selector names a declared class and method.
+                 SIGKILL tests run, and the child's selector names a declared class and method;
+  lifecycle      the XCTest suite declares the app adapter's tests (`AppLifecycleTests`).
+  tests
+
+A `.name(…)` right after a value (`self?.expired(…)`, `app.shared.beginBackgroundTask(…)`: the
+dot follows a lower-case name, `)`, `]`, `?` or `!`) is a method call, not an enum case; `.name(…)`
+alone and `Type.name(…)` are checked as cases.
 
 Negative controls feed known-bad snippets through the same code and pass only when reported.
 
@@ -46,7 +63,7 @@ SURFACE_TYPES = {
     "SteadySocket": {
         "send", "sendAndWait", "waitAcked", "waitOpen", "events", "messages", "connect",
         "disconnect", "setAppState", "setNetwork", "close", "state", "stats",
-        "pending", "cancel",
+        "pending", "cancel", "options", "attachToApp", "observeAppLifecycle", "monitorNetwork",
     },
     "SteadyWSError": {
         "invalid", "outboxFull", "sendFailed", "timedOut", "closed", "connectionFailed",
@@ -54,8 +71,20 @@ SURFACE_TYPES = {
     },
     "ReceivedMessage": {"id", "seq", "ts", "data", "position", "redelivered", "json"},
     "StoreOptions": {"directory", "name", "syncEveryCommit", "file", "defaultName"},
-    "SocketOptions": {"store"},
+    "SocketOptions": {"store", "disconnectInBackground", "recommendedBackgroundGrace"},
     "PendingMessage": {"createdAt"},
+    # The app adapter (issue 11, item 3).
+    "AppPhase": {"active", "inactive", "background", "appState"},
+    "AppLifecycleMachine": {
+        "timing", "reported", "holdsBackgroundTask", "deadline", "isAttached", "attach", "update",
+        "observe", "backgroundTaskRefused", "backgroundTaskExpired", "detach", "isFinished",
+    },
+    "Timing": {"disconnectAfter", "closeAllowance", "flushLimit", "maxHold", "linger", "hold"},
+    "Action": {"report", "beginBackgroundTask", "endBackgroundTask"},
+    "BackgroundTaskRunner": {"beginTask", "endTask"},
+    "AppAttachment": {"machine", "isAttached", "update", "follow", "detach"},
+    "UIKitBackgroundTasks": {"beginTask", "endTask"},
+    "View": {"steadySocketLifecycle"},
 }
 # The store tests of spec 10 (class -> methods), the same as pytest's and JUnit's, and the child
 # role the SIGKILL tests run in a separate process.
@@ -67,6 +96,37 @@ DURABLE_TESTS = {
         "testAStoreHasOneOwner",
     },
     "DurableChild": {"testChildRole"},
+}
+# The app adapter's tests (class -> methods).
+LIFECYCLE_TESTS = {
+    "AppLifecycleTests": {
+        "testAttachReportsTheCurrentPhaseAtOnce",
+        "testInactiveIsTheForeground",
+        "testBackgroundBeginsATaskAndTheForegroundEndsIt",
+        "testTheTaskEndsAfterTheGracefulCloseAndTheLinger",
+        "testClosedFailedOrIdleEndTheTask",
+        "testBusyAgainWaitsForTheNextFinish",
+        "testTheDeadlineEndsTheTaskWhateverTheSocketDoes",
+        "testKeepAliveHoldsTheTaskUntilTheOutboxIsAcknowledged",
+        "testTheHoldFitsInWhatIOSGives",
+        "testExpirationEndsTheTaskAtOnceAndOnce",
+        "testARefusedTaskIsNotEnded",
+        "testDetachEndsAHeldTaskAndStopsReporting",
+        "testScenePhasesMapInactiveToTheForeground",
+        "testAttachedInTheBackgroundTheSocketIsToldSo",
+        "testTheTaskIsHeldUntilTheSocketSuspended",
+        "testTheForegroundEndsTheTaskAndExpirationEndsItAtOnce",
+        "testDetachIsIdempotentAndCloseOrReleaseDetach",
+    },
+}
+# Names that exist only where a module can be imported: the module's own, and the layer's glue
+# built on it. Each use must be inside `#if canImport(MODULE)`.
+PLATFORM_NAMES = {
+    "UIKit": ["UIKit", "UIApplication", "UIBackgroundTaskIdentifier", "UIKitBackgroundTasks",
+              "attachToApp", "observeAppLifecycle"],
+    "SwiftUI": ["SwiftUI", "ScenePhase", "scenePhase", "ViewModifier", "steadySocketLifecycle",
+                "SteadySocketLifecycleModifier"],
+    "Network": ["Network", "NWPathMonitor", "NWPath", "NetworkMonitoring", "monitorNetwork"],
 }
 CHILD_SELECTOR = re.compile(r'"SteadyWSTests\.(\w+)/(\w+)"')
 # Names the new API replaced (no aliases are kept).
@@ -163,7 +223,8 @@ def enum_cases(root):
             current = None
             for child in entry.children:
                 if child.type == "simple_identifier":
-                    current = text(child)
+                    # `open` is declared with backticks; uses write `.open`.
+                    current = text(child).strip("`")
                     cases.setdefault(current, []).append((enum, []))
                 elif child.type == "enum_type_parameters" and current is not None:
                     labels = []
@@ -248,12 +309,25 @@ def split_arguments(source: str, open_at: int):
     return None
 
 
+BEFORE_DOT = re.compile(r"([A-Za-z_]\w*|[)\]?!])$")
+
+
+def member_call(code: str, dot: int) -> bool:
+    """True when the `.` at `dot` follows a value (a lower-case name, `)`, `]`, `?`, `!`): a method
+    call such as `self?.expired(…)`, not an enum case. `.name(…)` and `Type.name(…)` are cases."""
+    found = BEFORE_DOT.search(code[max(0, dot - 120):dot])
+    if not found:
+        return False
+    token = found.group(1)
+    return token in (")", "]", "?", "!") or token[0].islower() or token[0] == "_"
+
+
 def case_uses(code: str, names):
     """(line, name, arity, labels) of every `.name(…)` with a known case name."""
     uses = []
     for match in CASE_USE.finditer(code):
         name = match.group(1)
-        if name not in names:
+        if name not in names or member_call(code, match.start()):
             continue
         arguments = split_arguments(code, match.end() - 1)
         if arguments is None:
@@ -294,7 +368,7 @@ def pattern_case_name(switch_pattern):
     parts = [c for c in patterns[0].children if c.type not in COMMENTS]
     for i, part in enumerate(parts[:-1]):
         if part.type == "." and parts[i + 1].type == "simple_identifier":
-            return text(parts[i + 1])
+            return text(parts[i + 1]).strip("`")
         if part.type != "value_binding_pattern":
             return None
     return None
@@ -370,7 +444,7 @@ def declared_members(root):
     """type name -> names declared in its body (functions, properties, enum cases, inits)."""
     members = {}
     for node in walk(root):
-        if node.type != "class_declaration":
+        if node.type not in ("class_declaration", "protocol_declaration"):
             continue
         name = node.child_by_field_name("name")
         body = node.child_by_field_name("body")
@@ -378,7 +452,7 @@ def declared_members(root):
             continue
         found = members.setdefault(text(name), set())
         for child in body.children:
-            if child.type == "function_declaration":
+            if child.type in ("function_declaration", "protocol_function_declaration"):
                 found.add(text(child.child_by_field_name("name")))
             elif child.type == "property_declaration":
                 for part in walk(child):
@@ -386,7 +460,7 @@ def declared_members(root):
                         found.add(text(part).strip())
                         break
             elif child.type == "enum_entry":
-                found.update(text(c) for c in child.children if c.type == "simple_identifier")
+                found.update(text(c).strip("`") for c in child.children if c.type == "simple_identifier")
     return members
 
 
@@ -430,6 +504,161 @@ def scenario_problems(roots):
     return problems, sum(len(v) for v in numbers.values())
 
 
+def surface_problems(layer_roots, sources):
+    """Types of SURFACE_TYPES the layer lacks, members they lack, replaced names still used."""
+    layer_members = {}
+    for root in layer_roots:
+        for name, found in declared_members(root).items():
+            layer_members.setdefault(name, set()).update(found)
+    missing = []
+    for type_name, wanted in SURFACE_TYPES.items():
+        if type_name not in layer_members:
+            missing.append(f"no type {type_name}")
+            continue
+        missing += [f"{type_name}.{m} is not declared" for m in sorted(wanted - layer_members[type_name])]
+    leftovers = []
+    for path, source in sources.items():
+        code = code_only(source)
+        for name in REMOVED:
+            for found in re.finditer(rf"\b{name}\b", code):
+                leftovers.append(f"{path}:{code.count(chr(10), 0, found.start()) + 1}: {name}")
+    return missing + leftovers
+
+
+def declared_test_problems(roots, required):
+    """The test methods of `required` (class -> methods) that are not declared."""
+    declared = {}
+    for root in roots:
+        for name, found in declared_members(root).items():
+            declared.setdefault(name, set()).update(found)
+    problems = []
+    for class_name, methods in required.items():
+        missing = sorted(methods - declared.get(class_name, set()))
+        problems += [f"{class_name}.{m} is not declared" for m in missing]
+    return problems
+
+
+# --- platform guards, main actor, background tasks --------------------------------------------
+
+DIRECTIVE = re.compile(r"^\s*#(if|elseif|else|endif)\b(.*)$")
+CAN_IMPORT = re.compile(r"(?<![!\w])canImport\(\s*(\w+)\s*\)")
+
+
+def guaranteed_modules(condition: str):
+    """The modules a `#if` condition guarantees: `canImport(M)` not negated, in a conjunction."""
+    if "||" in condition:
+        return set()
+    return set(CAN_IMPORT.findall(condition))
+
+
+def guarded_lines(code: str):
+    """(line -> modules every enclosing branch guarantees, with None for a directive line;
+    problems with the nesting)."""
+    stack = []
+    lines = {}
+    problems = []
+    for number, content in enumerate(code.split("\n"), 1):
+        directive = DIRECTIVE.match(content)
+        if directive is None:
+            lines[number] = set().union(*stack) if stack else set()
+            continue
+        lines[number] = None
+        kind, condition = directive.groups()
+        if kind == "if":
+            stack.append(guaranteed_modules(condition))
+        elif not stack:
+            problems.append(f"line {number}: #{kind} without #if")
+        elif kind == "elseif":
+            stack[-1] = guaranteed_modules(condition)
+        elif kind == "else":
+            stack[-1] = set()
+        else:
+            stack.pop()
+    if stack:
+        problems.append(f"{len(stack)} #if without #endif")
+    return lines, problems
+
+
+def platform_problems(source: str):
+    """Uses of PLATFORM_NAMES outside a `#if canImport(MODULE)` branch."""
+    code = code_only(source)
+    lines, problems = guarded_lines(code)
+    for module, names in PLATFORM_NAMES.items():
+        for name in names:
+            for found in re.finditer(rf"(?<![\w.\\])\b{name}\b|(?<=[.\\]){name}\b", code):
+                number = code.count("\n", 0, found.start()) + 1
+                guaranteed = lines.get(number)
+                if guaranteed is not None and module not in guaranteed:
+                    problems.append(f"line {number}: {name} outside #if canImport({module})")
+    return problems
+
+
+ISOLATION_SCOPES = {"function_declaration", "class_declaration", "protocol_declaration",
+                    "init_declaration", "property_declaration", "subscript_declaration"}
+
+
+def main_actor_problems(root):
+    """Each `UIApplication.shared` not inside a `@MainActor` declaration or closure (or inside a
+    `nonisolated` one before reaching it)."""
+    problems = []
+    for node in walk(root):
+        if node.type != "navigation_expression" or re.sub(r"\s", "", text(node)) != "UIApplication.shared":
+            continue
+        isolated = False
+        scope = node.parent
+        while scope is not None:
+            if scope.type in ISOLATION_SCOPES:
+                modifiers = " ".join(text(c) for c in scope.children if c.type == "modifiers")
+                if "nonisolated" in modifiers:
+                    break
+                if "@MainActor" in modifiers:
+                    isolated = True
+                    break
+            elif scope.type == "lambda_literal":
+                if any(c.type == "attribute" and "MainActor" in text(c) for c in scope.children):
+                    isolated = True
+                    break
+            scope = scope.parent
+        if not isolated:
+            problems.append(f"line {line(node)}: UIApplication.shared outside a @MainActor function, type or closure")
+    return problems
+
+
+def background_task_problems(root):
+    """Each call of `beginBackgroundTask` without an expiration handler (a closure argument)."""
+    problems = []
+    for node in walk(root):
+        if node.type != "call_expression" or not node.children:
+            continue
+        callee = node.children[0]
+        if callee.type == "navigation_expression":
+            suffix = callee.child_by_field_name("suffix")
+            name = text(suffix).lstrip(".") if suffix is not None else ""
+        else:
+            name = text(callee)
+        if name != "beginBackgroundTask":
+            continue
+        suffixes = [c for c in node.children if c.type == "call_suffix"]
+        # A trailing closure after the parentheses makes an outer call_expression.
+        outer = node.parent
+        if outer is not None and outer.type == "call_expression" and outer.children[0] == node:
+            suffixes += [c for c in outer.children if c.type == "call_suffix"]
+        handled = False
+        for suffix in suffixes:
+            for child in suffix.children:
+                if child.type == "lambda_literal":
+                    handled = True
+                elif child.type == "value_arguments":
+                    for argument in (a for a in child.children if a.type == "value_argument"):
+                        label = [c for c in argument.children if c.type == "value_argument_label"]
+                        value = argument.children[-1]
+                        if label and text(label[0]) == "expirationHandler" and value.type != "nil_literal":
+                            handled = True
+        if not handled:
+            problems.append(f"line {line(node)}: beginBackgroundTask without an expiration handler")
+    return problems
+
+
 # --- negative controls ------------------------------------------------------------------------
 
 CONTROL_GENERATED = """
@@ -447,6 +676,11 @@ public enum SocketEvent: Equatable {
 public enum SteadyError: Swift.Error {
     case InvalidUrl(message: String)
     case StoreInUse(message: String)
+}
+public enum OpenOutcome: Equatable {
+    case `open`
+    case failed(reason: String, retryable: Bool)
+    case closed
 }
 """
 CONTROLS = {
@@ -467,7 +701,57 @@ CONTROLS = {
     "a switch that misses a new event case": (
         "func f(e: SocketEvent) { switch e { case .stateChanged: break\n case .acked: break } }",
         "switches"),
+    "a switch that misses a case declared with backticks (`open`)": (
+        "func f(o: OpenOutcome) { switch o { case .failed: break\n case .closed: break } }",
+        "switches"),
 }
+
+
+LIFECYCLE_CONTROLS = {
+    "UIApplication outside a canImport(UIKit) guard": (
+        "import Foundation\n@MainActor func f() -> Bool { UIApplication.shared.isIdleTimerDisabled }\n",
+        platform_problems),
+    "a SwiftUI name in the #else branch of its guard": (
+        "#if canImport(SwiftUI)\nimport SwiftUI\n#else\nlet phase: ScenePhase? = nil\n#endif\n",
+        platform_problems),
+    "a UIKit name under a negated guard": (
+        "#if !canImport(UIKit)\nlet s = UIApplication.State.active\n#endif\n", platform_problems),
+    "the layer's UIKit glue used unguarded": (
+        "func f(s: SteadySocket) { _ = s.attachToApp() }\n", platform_problems),
+    "an NWPathMonitor under `canImport(Network) || os(Linux)`": (
+        "#if canImport(Network) || os(Linux)\nlet m = NWPathMonitor()\n#endif\n", platform_problems),
+    "UIApplication.shared in a nonisolated function": (
+        "func f() -> Int { UIApplication.shared.applicationIconBadgeNumber }\n",
+        lambda s: main_actor_problems(parse(s))),
+    "UIApplication.shared in a nonisolated method of a @MainActor class": (
+        "@MainActor final class A { nonisolated func f() { _ = UIApplication.shared } }\n",
+        lambda s: main_actor_problems(parse(s))),
+    "beginBackgroundTask without an expiration handler": (
+        "@MainActor func f() { _ = UIApplication.shared.beginBackgroundTask(withName: \"x\") }\n",
+        lambda s: background_task_problems(parse(s))),
+    "beginBackgroundTask with a nil expiration handler": (
+        "@MainActor func f() { _ = app.beginBackgroundTask(withName: \"x\", expirationHandler: nil) }\n",
+        lambda s: background_task_problems(parse(s))),
+}
+LIFECYCLE_GOOD = """
+#if canImport(UIKit) && !os(watchOS)
+import UIKit
+@MainActor func a() -> Int {
+    let id = UIApplication.shared.beginBackgroundTask(withName: "x") { end() }
+    return id.rawValue
+}
+@MainActor final class B {
+    func b() { _ = UIApplication.shared.beginBackgroundTask(expirationHandler: { end() }) }
+}
+func c() { Task { @MainActor in _ = UIApplication.shared.applicationState } }
+#if canImport(SwiftUI)
+import SwiftUI
+let phase: ScenePhase? = nil
+#endif
+#elseif canImport(Network)
+let monitor = NWPathMonitor()
+#endif
+"""
 
 
 def control_reported(snippet: str, kind: str, methods, cases) -> bool:
@@ -514,16 +798,18 @@ def main() -> int:
         result(control_reported(snippet, kind, control_methods, control_cases),
                f"negative control: {what} is reported")
     good = ("func f() async throws { _ = await native.nextEvents(max: 4); _ = try native.send(json: j);"
-            " _ = try native.cancel(id: j); _ = native.pending() }")
+            " _ = try native.cancel(id: j); _ = native.pending(); self?.acked(1, 2); x.acked() }")
     good_switches = (
-        "func f(e: SteadyError, v: SocketEvent) -> Int {\n"
+        "func f(e: SteadyError, v: SocketEvent, o: OpenOutcome) -> Int {\n"
         "    switch v { case .stateChanged, .acked: break\n case let .storeRecovered(p, _, _): print(p) }\n"
+        "    switch o { case .open, .closed: break\n case let .failed(reason, _): print(reason) }\n"
         "    switch e { case let .InvalidUrl(message: m), let .StoreInUse(message: m): return m.count }\n"
         "}\n"
         "func g(s: String) -> Int { switch s { case \"a\": return 1\n default: return 0 } }"
     )
     result(not call_problems(parse(good), control_methods)[0]
            and not case_problems(code_only("if case let .stateChanged(s, _) = e {}"), control_cases)
+           and not case_problems(code_only(good), control_cases)
            and not case_problems(code_only(good_switches), control_cases)
            and not switch_problems(parse(good_switches), enums_by_name(control_cases)),
            "control: correct calls, patterns and exhaustive switches pass")
@@ -542,26 +828,37 @@ def main() -> int:
         result(not problems, f"api {path}: {count} native call(s), case shapes, exhaustive switches", problems)
 
     # surface
-    layer_members = {}
-    for path in args.layer:
-        for name, found in declared_members(trees[path]).items():
-            layer_members.setdefault(name, set()).update(found)
-    missing = []
-    for type_name, wanted in SURFACE_TYPES.items():
-        if type_name not in layer_members:
-            missing.append(f"no type {type_name}")
-            continue
-        missing += [f"{type_name}.{m} is not declared" for m in sorted(wanted - layer_members[type_name])]
-    leftovers = []
+    problems = surface_problems([trees[p] for p in args.layer], sources)
+    result(not problems,
+           "surface: SteadySocket, SteadyWSError, the store types and the app adapter as specs 8"
+           " and 10 and issue 11 name them; no replaced names left",
+           problems)
+    partial = "extension SteadySocket { func attachToApp() {} }\npublic enum AppPhase { case active }\n"
+    found = surface_problems([parse(partial)], {"partial.swift": partial + "let c: SteadyConnection"})
+    result(any("SteadySocket.options is not declared" in p for p in found)
+           and any("AppPhase.inactive is not declared" in p for p in found)
+           and "no type AppAttachment" in found
+           and any("SteadyConnection" in p for p in found),
+           "negative control: a missing type, missing members and a replaced name are reported")
+
+    # the app adapter: platform guards, main actor, background tasks
+    for what, (snippet, check) in LIFECYCLE_CONTROLS.items():
+        result(bool(check(snippet)), f"negative control: {what} is reported")
+    good_problems = (platform_problems(LIFECYCLE_GOOD) + main_actor_problems(parse(LIFECYCLE_GOOD))
+                     + background_task_problems(parse(LIFECYCLE_GOOD)))
+    result(not good_problems, "control: guarded, main-actor code with expiration handlers passes", good_problems)
+    guarded = {}
     for path, source in sources.items():
-        code = code_only(source)
-        for name in REMOVED:
-            for found in re.finditer(rf"\b{name}\b", code):
-                leftovers.append(f"{path}:{code.count(chr(10), 0, found.start()) + 1}: {name}")
-    result(not missing and not leftovers,
-           "surface: SteadySocket, SteadyWSError and the store types as specs 8 and 10 name them;"
-           " no replaced names left",
-           missing + leftovers)
+        problems = [f"{path}: {p}" for p in platform_problems(source)]
+        problems += [f"{path}: {p}" for p in main_actor_problems(trees[path])]
+        problems += [f"{path}: {p}" for p in background_task_problems(trees[path])]
+        guarded[path] = problems
+    problems = [p for found in guarded.values() for p in found]
+    uses = sum(len(re.findall(r"\bUIApplication\.shared\b", code_only(s))) for s in sources.values())
+    result(not problems,
+           f"platform: UIKit / SwiftUI / Network names inside #if canImport in {len(sources)} files;"
+           f" {uses} UIApplication.shared on the main actor; beginBackgroundTask with a handler",
+           problems)
 
     # scenarios
     problems, count = scenario_problems([trees[p] for p in args.tests])
@@ -578,6 +875,14 @@ def main() -> int:
             'let selector = "SteadyWSTests.DurableChild/testChildRol"')
     result(len(durable_test_problems([parse(half)], [half])) == 4,
            "negative control: missing store tests and a selector naming no method are reported")
+
+    # lifecycle tests
+    problems = declared_test_problems([trees[p] for p in args.tests], LIFECYCLE_TESTS)
+    wanted = sum(len(m) for m in LIFECYCLE_TESTS.values())
+    result(not problems, f"lifecycle tests: the {wanted} tests of the app adapter", problems)
+    one = "final class AppLifecycleTests: XCTestCase { func testInactiveIsTheForeground() {} }"
+    result(len(declared_test_problems([parse(one)], LIFECYCLE_TESTS)) == wanted - 1,
+           "negative control: missing lifecycle tests are reported")
     return 1 if failed else 0
 
 

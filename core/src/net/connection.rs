@@ -30,6 +30,37 @@ pub enum Report {
 /// Longest wait for a close frame to be written and answered before the socket is dropped.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+/// Run a transport task so that a panic in it (in code it calls: an app's headers provider, a
+/// platform's certificate verifier) becomes a failure the engine hears about, instead of a task
+/// that vanishes while the engine waits for its connect timeout again and again.
+pub async fn guarded(conn: ConnId, shared: Arc<Shared>, task: impl Future<Output = ()>) {
+    use futures_util::FutureExt;
+    if let Err(panic) = std::panic::AssertUnwindSafe(task).catch_unwind().await {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        log::error!("transport {} panicked: {what}", conn.0);
+        shared.report(conn, Report::Failed(panicked(&what)));
+    }
+}
+
+/// The error a panic in a transport task is reported as.
+fn panicked(what: &str) -> ConnectionError {
+    // rustls-platform-verifier panics this way on Android when it was never initialised.
+    if what.contains("rustls-platform-verifier to be initialized") {
+        return ConnectionError::Tls {
+            detail: "the platform certificate verifier was not initialised: on Android it needs the app's Context before the first wss connection (see docs/troubleshooting.md, TLS failures)".into(),
+        };
+    }
+    ConnectionError::Io {
+        detail: format!(
+            "the connection task panicked ({what}); if it came from your headers provider, fix it there, otherwise please report it"
+        ),
+    }
+}
+
 /// Run transport `conn` to completion.
 pub async fn run(
     conn: ConnId,

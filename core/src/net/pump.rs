@@ -387,13 +387,17 @@ impl Shared {
             } => {
                 log::info!("connecting to {} (transport {})", redact::url(&url), conn.0);
                 let queue = Arc::new(WriteQueue::new(self.options.write_queue));
-                let task = self.runtime.spawn(connection::run(
+                let task = self.runtime.spawn(connection::guarded(
                     conn,
-                    url,
-                    refresh_credentials,
-                    Arc::clone(&self.options),
-                    Arc::clone(&queue),
                     Arc::clone(self),
+                    connection::run(
+                        conn,
+                        url,
+                        refresh_credentials,
+                        Arc::clone(&self.options),
+                        Arc::clone(&queue),
+                        Arc::clone(self),
+                    ),
                 ));
                 transports.insert(
                     conn,

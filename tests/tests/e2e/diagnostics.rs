@@ -257,3 +257,40 @@ async fn bad_frames_from_the_client_get_error_frames_not_a_crash() {
     assert_eq!(server.connections(), 1, "still connected");
     server.shutdown().await;
 }
+
+/// Headers from an app's provider that panics.
+struct PanickingHeaders;
+
+impl steadyws::HeadersProvider for PanickingHeaders {
+    fn headers(&self, _after_auth_failure: bool) -> Vec<(String, String)> {
+        panic!("token store unavailable");
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_a_connection_task_is_a_typed_error_not_a_silent_timeout() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let mut config = quick(&server.url());
+    config.headers_provider = Some(std::sync::Arc::new(PanickingHeaders));
+    let socket = Socket::new(config).unwrap();
+    socket.connect();
+    let started = std::time::Instant::now();
+    for _ in 0..2 {
+        let (state, error) = next_failure(&socket).await;
+        assert!(matches!(state, State::Reconnecting { .. }), "{state:?}");
+        let ConnectionError::Io { detail } = &error else {
+            panic!("{error:?}");
+        };
+        assert!(
+            detail.contains("the connection task panicked (token store unavailable)"),
+            "{detail}"
+        );
+    }
+    // Reported at once each time, not after a 3 s connect timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    server.shutdown().await;
+}

@@ -386,8 +386,12 @@ public final class SteadySocket: Sendable {
     /// (`nextEvent`, `nextEvents`, `setListener`) while `events` is used: each event goes to one
     /// reader only.
     public let native: NativeSocket
+    /// The options the socket was made with (the app adapter reads its background policy here).
+    public let options: SocketOptions
     private let reader: EventReader
     private let waits = Waits()
+    /// Run once by `close()` (the app adapters detach themselves).
+    let closeHooks = CloseHooks()
 
     /// The number of events one native call takes at most (`nextEvents(max:)`) without a store.
     public static let batchSize: UInt32 = 256
@@ -403,6 +407,7 @@ public final class SteadySocket: Sendable {
     public init(options: SocketOptions) throws {
         let native = try mappingErrors { try NativeSocket(options: options) }
         self.native = native
+        self.options = options
         let durable = options.storeDirectory != nil
         reader = EventReader(native: native, batchSize: durable ? Self.durableBatchSize : Self.batchSize)
     }
@@ -441,9 +446,10 @@ public final class SteadySocket: Sendable {
     public func close() {
         guard waits.close() else { return }
         native.shutdown()
+        closeHooks.run()
     }
 
-    /// Tell the socket whether the app is visible (see `observeAppLifecycle()` on iOS). With a
+    /// Tell the socket whether the app is visible (`attachToApp()` does it on iOS). With a
     /// store, `.background` also closes the store file between writes, so the suspended app holds
     /// no file lock; `.foreground` keeps it open again.
     public func setAppState(_ state: AppLifecycle) {
@@ -451,7 +457,8 @@ public final class SteadySocket: Sendable {
         native.setAppState(state: state)
     }
 
-    /// Tell the socket what reachability reports (see `monitorNetwork()` on Apple platforms).
+    /// Tell the socket what reachability reports (`attachToApp()` and `monitorNetwork()` do it on
+    /// Apple platforms).
     public func setNetwork(_ status: NetworkStatus) {
         guard !waits.isClosed else { return }
         native.setNetwork(status: status)
@@ -815,6 +822,47 @@ final class EventClaim: @unchecked Sendable {
             }
         } onCancel: {
             reader.cancel(self)
+        }
+    }
+}
+
+// MARK: - Close hooks
+
+/// What runs once, when the socket is closed: the app adapters (`AppAttachment`) detach
+/// themselves. Hooks run outside the lock, on the thread that called `close()` (or released the
+/// socket).
+final class CloseHooks: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var hooks: [UInt64: @Sendable () -> Void] = [:]
+    private var next: UInt64 = 0
+    private var ran = false
+
+    /// Register `hook`; its key for `remove`, or nil (nothing registered) once closed.
+    func add(_ hook: @escaping @Sendable () -> Void) -> UInt64? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !ran else { return nil }
+        next += 1
+        hooks[next] = hook
+        return next
+    }
+
+    func remove(_ key: UInt64) {
+        lock.lock()
+        hooks.removeValue(forKey: key)
+        lock.unlock()
+    }
+
+    /// Run every hook, once; later calls do nothing.
+    func run() {
+        lock.lock()
+        let running = ran ? [] : Array(hooks.values)
+        ran = true
+        hooks.removeAll()
+        lock.unlock()
+        for hook in running {
+            hook()
         }
     }
 }
