@@ -5,6 +5,8 @@
 //! Names per language come from the workspace's `uniffi.toml` (this crate's `uniffi.toml` is a
 //! symlink to it, the file UniFFI reads from the crate root).
 
+#[cfg(target_os = "android")]
+mod android;
 mod error;
 mod event;
 mod listener;

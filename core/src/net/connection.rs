@@ -162,3 +162,25 @@ fn message(frame: Frame) -> Message {
         Frame::Pong(payload) => Message::Pong(payload.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_uninitialised_android_verifier_is_a_tls_error_naming_what_is_missing() {
+        // The panic message of rustls-platform-verifier 0.7 (`android::get_runtime`).
+        let error = panicked("Expect rustls-platform-verifier to be initialized");
+        let ConnectionError::Tls { detail } = &error else {
+            panic!("{error:?}");
+        };
+        assert!(
+            detail.contains("not initialised") && detail.contains("Context"),
+            "{detail}"
+        );
+        assert!(matches!(
+            panicked("index out of bounds"),
+            ConnectionError::Io { detail } if detail.contains("panicked (index out of bounds)")
+        ));
+    }
+}
