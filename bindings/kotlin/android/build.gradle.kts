@@ -18,8 +18,10 @@ android {
 
     sourceSets {
         getByName("main") {
-            // Steady.kt, Errors.kt and Store.kt (shared with the JVM build) and the generated dev/steadyws/steadyws.kt.
-            java.srcDirs("../src/main/kotlin", "generated")
+            // Steady.kt, Errors.kt, Store.kt and Lifecycle.kt (shared with the JVM build), the
+            // generated dev/steadyws/steadyws.kt, and this module's own Android.kt (the lifecycle
+            // and network glue, which only this build compiles).
+            java.srcDirs("../src/main/kotlin", "generated", "src/main/kotlin")
             // jniLibs: the default src/main/jniLibs/<abi>/libsteadyws_ffi.so.
         }
     }
@@ -42,4 +44,18 @@ dependencies {
     implementation("net.java.dev.jna:jna:5.17.0@aar")
     // Flow is part of the public API (SteadySocket.events); Dispatchers.Main for collectors.
     api("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.10.2")
+    // ProcessLifecycleOwner, the app's visibility for attachToAndroid (Android.kt).
+    implementation("androidx.lifecycle:lifecycle-process:2.8.7")
+    // The Kotlin half of the TLS verifier the native library uses (AndroidTls). Its version must
+    // be the one Cargo.lock pins for the crate `rustls-platform-verifier-android`: read below.
+    implementation("rustls:rustls-platform-verifier:${rustlsVerifierVersion()}")
+}
+
+/** The version of `rustls-platform-verifier-android` in the workspace's Cargo.lock. */
+fun rustlsVerifierVersion(): String {
+    val lock = projectDir.resolve("../../../Cargo.lock").readLines()
+    val at = lock.indexOfFirst { it.trim() == "name = \"rustls-platform-verifier-android\"" }
+    check(at >= 0) { "rustls-platform-verifier-android is not in Cargo.lock" }
+    return lock.drop(at + 1).first { it.trimStart().startsWith("version = ") }
+        .substringAfter('"').substringBefore('"')
 }

@@ -17,6 +17,12 @@ dependencyResolutionManagement {
     repositories {
         google()
         mavenCentral()
+        // The Kotlin component of rustls-platform-verifier (TLS with Android's trust store),
+        // published by its authors as a Maven repository on GitHub. An app that includes this
+        // module needs the same repository in its own settings.
+        maven {
+            url = uri("https://github.com/rustls/rustls-platform-verifier/raw/maven-archive/android-release-support/maven/")
+        }
     }
 }
 

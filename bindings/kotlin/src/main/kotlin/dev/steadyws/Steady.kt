@@ -58,9 +58,13 @@ import kotlinx.coroutines.flow.flow
  * emitted in the collector's own context; the batches are fetched on [context]. No thread is
  * started per socket, except the native writer thread of a socket with a store.
  *
+ * **Lifecycle.** The socket acts on hints from the platform ([setAppState], [setNetwork]). On
+ * Android, `attachToAndroid(context)` reports both, including their state at that moment, until
+ * the socket is closed; elsewhere, [attachLifecycle] does the same from sources you provide.
+ *
  * Everything this class throws derives from [SteadyWsException], except for misuse: a second
  * concurrent collector ([IllegalStateException]) and a non-positive `ttl`
- * ([IllegalArgumentException]).
+ * ([IllegalArgumentException]); and [close] rethrows what an [invokeOnClose] action threw.
  *
  * @param options validated here; an invalid URL or setting throws [InvalidOptionsException]. With
  *   a store, the store is opened here: [StoreInUseException] when another socket has it,
@@ -72,7 +76,7 @@ import kotlinx.coroutines.flow.flow
 class SteadySocket(
     options: SocketOptions,
     context: CoroutineContext = Dispatchers.Default,
-) : AutoCloseable {
+) : AutoCloseable, LifecycleTarget {
     /** Options from the URL plus a configuration block: `SteadySocket(url) { backoffMaxMs = 5_000u }`. */
     constructor(
         url: String,
@@ -119,6 +123,8 @@ class SteadySocket(
      * handed over: the next collector receives them.
      */
     private var fetch: Deferred<List<SocketEvent>>? = null
+    /** What close() runs, once each (lifecycle bindings detaching), by the handle that unregisters it. */
+    private val closeActions = LinkedHashMap<AutoCloseable, () -> Unit>()
 
     init {
         job.invokeOnCompletion { close() }
@@ -352,18 +358,40 @@ class SteadySocket(
     /**
      * Tell the socket whether the app is in the foreground (probe an open link, or reconnect at
      * once) or in the background (see [SocketOptions.background]). Call it from the lifecycle,
-     * e.g. `ProcessLifecycleOwner`. Ignored after [close]. With a store, in the background the
-     * store file is open only while a write is in progress, so the app holds no file lock while
-     * the OS may suspend it (iOS ends apps that do); it stays open again from the foreground on.
+     * e.g. `ProcessLifecycleOwner` ([attachLifecycle] does). Ignored after [close]. With a store,
+     * in the background the store file is open only while a write is in progress, so the app
+     * holds no file lock while the OS may suspend it (iOS ends apps that do); it stays open again
+     * from the foreground on.
      */
-    fun setAppState(state: AppLifecycle) = ignoreClosed { it.setAppState(state) }
+    override fun setAppState(state: AppLifecycle) = ignoreClosed { it.setAppState(state) }
 
     /**
      * Tell the socket what the OS reports about the network: [NetworkStatus.Unavailable] stops
      * attempts, [NetworkStatus.Available] (with the interface, e.g. "wifi", if known) attempts or
-     * probes at once. Call it from `ConnectivityManager.NetworkCallback`. Ignored after [close].
+     * probes at once. Call it from `ConnectivityManager.NetworkCallback` ([attachLifecycle] does).
+     * Ignored after [close].
      */
-    fun setNetwork(status: NetworkStatus) = ignoreClosed { it.setNetwork(status) }
+    override fun setNetwork(status: NetworkStatus) = ignoreClosed { it.setNetwork(status) }
+
+    /**
+     * Run [action] once when this socket is closed ([close], or the cancellation of the parent
+     * job), or at once if it already is; closing the returned handle unregisters it. This is how
+     * a [LifecycleBinding] ends with its socket. Actions run on the thread that closes, after the
+     * socket is closed, and must not block.
+     */
+    override fun invokeOnClose(action: () -> Unit): AutoCloseable {
+        val handle = object : AutoCloseable {
+            override fun close() {
+                synchronized(lock) { closeActions.remove(this) }
+            }
+        }
+        val registered = synchronized(lock) {
+            if (!closed) closeActions[handle] = action
+            !closed
+        }
+        if (!registered) action()
+        return handle
+    }
 
     /** Counters (outbox size, acks, reconnects, resume cursor…), read now. */
     fun stats(): SocketStats = call { it.stats() }
@@ -388,11 +416,16 @@ class SteadySocket(
      * With a store, close commits the messages taken so far and closes the store file: another
      * socket (or process) can open it as soon as this returns. Unacknowledged messages stay in it
      * for the next socket.
+     *
+     * Last, it runs the actions registered with [invokeOnClose]: a [LifecycleBinding] detaches,
+     * so no platform callback stays registered for a closed socket. If one throws, the others
+     * still run and the first exception is thrown.
      */
     override fun close() {
-        synchronized(lock) {
+        val actions = synchronized(lock) {
             if (closed) return
             closed = true
+            closeActions.values.toList().also { closeActions.clear() }
         }
         // Resolves every native waiter with Closed; next_events returns what is left, then empty.
         // Outside the lock: it may wake coroutines. Nothing releases the native object before it.
@@ -400,6 +433,7 @@ class SteadySocket(
         synchronized(lock) { shutDown = true }
         job.complete() // its only children, fetches, end now that the native socket is shut down
         releaseIfDone()
+        runAll(actions) // outside the lock: a binding's detach unregisters from the platform
     }
 
     /**
