@@ -246,15 +246,29 @@ async fn first_delivery(socket: &Socket) -> Instant {
     }
 }
 
-/// Link down and the OS says so; then the network returns and the OS says that: time from the
-/// "available" hint to the first message delivered.
-async fn recovery_network_hint() -> String {
-    const RUNS: usize = 10;
+/// A reference server, the fault proxy in front of it, and an open default socket through it.
+async fn through_proxy() -> (steadyws_server::RunningServer, FaultProxy, Socket) {
     let server = steadyws_server::start(ServerConfig::default())
         .await
         .expect("server");
     let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
     let socket = open_socket(SocketConfig::new(format!("ws://{}/ws", proxy.addr()))).await;
+    (server, proxy, socket)
+}
+
+/// The JSON line of a latency bench: runs, p50 and p99 of `samples` (ms).
+fn latencies(bench: &str, samples: &mut [f64]) -> serde_json::Value {
+    serde_json::json!({
+        "bench": bench, "runs": samples.len(),
+        "ms_p50": round1(percentile(samples, 0.5)), "ms_p99": round1(percentile(samples, 0.99)),
+    })
+}
+
+/// Link down and the OS says so; then the network returns and the OS says that: time from the
+/// "available" hint to the first message delivered.
+async fn recovery_network_hint() -> String {
+    const RUNS: usize = 10;
+    let (server, proxy, socket) = through_proxy().await;
     let publishing = publish_every(&server, Duration::from_millis(10));
     let mut samples = Vec::new();
     for _ in 0..RUNS {
@@ -274,22 +288,14 @@ async fn recovery_network_hint() -> String {
     }
     publishing.abort();
     server.shutdown().await;
-    let (p50, p99) = (
-        percentile(&mut samples, 0.5),
-        percentile(&mut samples, 0.99),
-    );
-    serde_json::json!({ "bench": "recovery_network_hint", "runs": RUNS, "ms_p50": round1(p50), "ms_p99": round1(p99) }).to_string()
+    latencies("recovery_network_hint", &mut samples).to_string()
 }
 
 /// A link reset (RST) under a working connection, no hint: time from the reset to the first
 /// message delivered on the new connection. Default config.
 async fn recovery_after_reset() -> String {
     const RUNS: usize = 20;
-    let server = steadyws_server::start(ServerConfig::default())
-        .await
-        .expect("server");
-    let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
-    let socket = open_socket(SocketConfig::new(format!("ws://{}/ws", proxy.addr()))).await;
+    let (server, proxy, socket) = through_proxy().await;
     let publishing = publish_every(&server, Duration::from_millis(10));
     let mut samples = Vec::new();
     for _ in 0..RUNS {
@@ -310,22 +316,14 @@ async fn recovery_after_reset() -> String {
     }
     publishing.abort();
     server.shutdown().await;
-    let (p50, p99) = (
-        percentile(&mut samples, 0.5),
-        percentile(&mut samples, 0.99),
-    );
-    serde_json::json!({ "bench": "recovery_after_reset", "runs": RUNS, "ms_p50": round1(p50), "ms_p99": round1(p99) }).to_string()
+    latencies("recovery_after_reset", &mut samples).to_string()
 }
 
 /// A blackholed socket (the app was suspended; the old connection is dead, the network is fine),
 /// then the foreground hint: time until a new connection is open. Default config (probe 2 s).
 async fn recovery_foreground_probe() -> String {
     const RUNS: usize = 6;
-    let server = steadyws_server::start(ServerConfig::default())
-        .await
-        .expect("server");
-    let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
-    let socket = open_socket(SocketConfig::new(format!("ws://{}/ws", proxy.addr()))).await;
+    let (server, proxy, socket) = through_proxy().await;
     let mut samples = Vec::new();
     for _ in 0..RUNS {
         socket.set_app_state(AppState::Background);
@@ -347,15 +345,9 @@ async fn recovery_foreground_probe() -> String {
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     server.shutdown().await;
-    let (p50, p99) = (
-        percentile(&mut samples, 0.5),
-        percentile(&mut samples, 0.99),
-    );
-    serde_json::json!({
-        "bench": "recovery_foreground_probe", "runs": RUNS, "probe_timeout_ms": 2000,
-        "ms_p50": round1(p50), "ms_p99": round1(p99),
-    })
-    .to_string()
+    let mut line = latencies("recovery_foreground_probe", &mut samples);
+    line["probe_timeout_ms"] = 2000.into();
+    line.to_string()
 }
 
 /// Blackhole with no hint, default config (10 s idle ping + 5 s timeout): time to detection,
