@@ -114,13 +114,14 @@ impl std::fmt::Debug for SocketConfig {
 /// A WebSocket that stays connected: it reconnects, resends what the server has not
 /// acknowledged, drops duplicates, resumes where it left off, and reports everything as events.
 ///
-/// Methods never block and need no async runtime; events are read with
+/// Methods never wait for the network and need no async runtime (with a store, `send`,
+/// `cancel` and taking events wait for the disk, tens of microseconds); events are read with
 /// [`Socket::next_event`] from any executor, by one reader at a time (with two, each event
 /// goes to one of them). Events wait for the reader, however late it starts: none is dropped.
 /// Their queue is bounded ([`SocketConfig::inbox_max_events`]); when it is full the socket
 /// stops reading from the network, so the server is pushed back instead of the app's memory
-/// growing. Taking a message commits it: [`Stats::cursor`] and `messages_in` count what was
-/// taken. Waiting for an ack or for the connection ([`Socket::send_and_wait`],
+/// growing. Taking a message counts it: [`Stats::cursor`] and `messages_in` count what was
+/// taken (with a store, taking the next batch commits it to disk). Waiting for an ack or for the connection ([`Socket::send_and_wait`],
 /// [`Socket::wait_acked`], [`Socket::wait_open`]) happens on the side and takes no event.
 /// Dropping the socket closes its connection.
 ///

@@ -45,7 +45,8 @@ pub struct PendingMessage {
 }
 
 /// A WebSocket that stays connected, resends what the server has not acknowledged, drops
-/// duplicates and resumes where it left off. Methods never block.
+/// duplicates and resumes where it left off. Methods never wait for the network (with a store,
+/// `send`, `cancel` and taking events wait for the disk).
 #[derive(uniffi::Object)]
 pub struct NativeSocket {
     socket: Arc<Socket>,

@@ -30,7 +30,7 @@ use crate::engine::{
     State, Transmit,
 };
 use crate::store::writer::{StoreWriter, Ticket};
-use crate::store::{Change, StoredMessage, unix_ms};
+use crate::store::{Change, StoredMessage};
 
 /// The engine's timeline starts this long before the socket, so messages restored from an
 /// earlier run keep their age on it.
@@ -145,17 +145,14 @@ impl Shared {
         let now = self.now();
         let ttl = ttl.or(inner.engine.default_ttl());
         let id = inner.engine.send_with_ttl(now, payload, ttl)?;
-        let stored = self.store.as_ref().zip(json).map(|(store, data)| {
-            let created_ms = unix_ms(std::time::SystemTime::now());
-            let ttl_ms =
-                |ttl: std::time::Duration| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-            store.submit(Change::Enqueue(StoredMessage {
-                id: id.0.clone(),
-                data,
-                created_ms,
-                expires_ms: ttl.map(|ttl| created_ms.saturating_add(ttl_ms(ttl))),
-            }))
-        });
+        let store = self.store.as_ref().zip(json);
+        if let Some((store, data)) = &store {
+            store.submit(Change::Enqueue(StoredMessage::sent_now(
+                &id,
+                data.clone(),
+                ttl,
+            )));
+        }
         let outcome = watch.then(|| inner.waiters.register(id.clone()));
         if self.stopped.load(Ordering::Acquire) {
             inner.waiters.close();
@@ -163,7 +160,7 @@ impl Shared {
         self.flush(&mut inner);
         // Waiting for the last change of this step also covers the removal of any message the
         // send evicted (`DropOldest`): the app was told of it and may send it again.
-        let stored = stored.and_then(|_| self.store.as_ref().map(StoreWriter::latest));
+        let stored = store.map(|(store, _)| store.latest());
         Ok(Queued {
             id,
             outcome,
@@ -324,14 +321,15 @@ impl Shared {
             }
         }
         while let Some(event) = inner.engine.poll_event() {
+            if let Some(store) = &self.store
+                && let Some(change) = Change::for_event(&event)
+            {
+                store.submit(change);
+            }
             match &event {
-                Event::Acked(id) => {
-                    inner.waiters.settle(id, Delivery::Acked);
-                    self.record(|| Change::Acked(id.0.clone()));
-                }
+                Event::Acked(id) => inner.waiters.settle(id, Delivery::Acked),
                 Event::SendFailed { id, reason, .. } => {
-                    inner.waiters.settle(id, Delivery::Failed(reason.clone()));
-                    self.record(|| Change::Remove(id.0.clone()));
+                    inner.waiters.settle(id, Delivery::Failed(reason.clone()))
                 }
                 Event::StateChanged { state, .. } => {
                     self.state.send_replace(state.clone());
@@ -361,12 +359,6 @@ impl Shared {
         if next.is_some_and(|at| inner.armed.is_none_or(|armed| at < armed)) {
             inner.armed = next;
             self.rearm.notify_one();
-        }
-    }
-
-    fn record(&self, change: impl FnOnce() -> Change) {
-        if let Some(store) = &self.store {
-            store.submit(change());
         }
     }
 

@@ -80,6 +80,20 @@ pub(crate) struct StoredMessage {
     pub expires_ms: Option<u64>,
 }
 
+impl StoredMessage {
+    /// Message `id`, sent now with `data` and an optional time-to-live.
+    pub fn sent_now(id: &MessageId, data: String, ttl: Option<Duration>) -> Self {
+        let created_ms = unix_ms(SystemTime::now());
+        let ttl_ms = |ttl: Duration| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        StoredMessage {
+            id: id.0.clone(),
+            data,
+            created_ms,
+            expires_ms: ttl.map(|ttl| created_ms.saturating_add(ttl_ms(ttl))),
+        }
+    }
+}
+
 /// What an earlier run left in the store.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Snapshot {
@@ -124,6 +138,17 @@ pub(crate) enum Change {
     Cursor(ResumeCursor),
     /// The identity the server knows this client by.
     ClientId(String),
+}
+
+impl Change {
+    /// What the store must record of an engine event: a message that left the outbox.
+    pub fn for_event(event: &Event) -> Option<Change> {
+        match event {
+            Event::Acked(id) => Some(Change::Acked(id.0.clone())),
+            Event::SendFailed { id, .. } => Some(Change::Remove(id.0.clone())),
+            _ => None,
+        }
+    }
 }
 
 /// Wall-clock milliseconds since the Unix epoch (0 if the clock is before it).
