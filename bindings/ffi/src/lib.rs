@@ -11,6 +11,7 @@ mod error;
 mod event;
 mod listener;
 mod options;
+mod packed;
 mod socket;
 
 pub use error::SteadyError;
@@ -20,6 +21,7 @@ pub use event::{
 };
 pub use listener::{ListenerError, SocketListener};
 pub use options::{BackgroundMode, HeartbeatKind, SocketOptions};
+pub use packed::{PackedEvents, PlacedEvent};
 pub use socket::{AppLifecycle, NativeSocket, NetworkStatus};
 
 uniffi::setup_scaffolding!("steadyws");

@@ -10,6 +10,7 @@ use crate::error::SteadyError;
 use crate::event::{OpenOutcome, SendOutcome, SocketEvent, SocketState, SocketStats};
 use crate::listener::SocketListener;
 use crate::options::SocketOptions;
+use crate::packed::PackedEvents;
 
 /// Whether the app is visible.
 #[derive(Clone, Copy, Debug, uniffi::Enum)]
@@ -206,6 +207,18 @@ impl NativeSocket {
             .into_iter()
             .map(Into::into)
             .collect()
+    }
+
+    /// [`next_events`](Self::next_events) in packed form: one JSON document for the messages,
+    /// the other events typed (see [`PackedEvents`]). For hosts whose per-record lifting costs
+    /// more than decoding one document.
+    pub async fn next_events_packed(&self, max: u32) -> PackedEvents {
+        self.socket.next_events(max as usize).await.into()
+    }
+
+    /// [`try_next_events`](Self::try_next_events) in packed form.
+    pub fn try_next_events_packed(&self, max: u32) -> PackedEvents {
+        self.socket.try_next_events(max as usize).into()
     }
 
     /// The next event if one is ready, without waiting.

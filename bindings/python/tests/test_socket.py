@@ -142,6 +142,70 @@ def test_raw_mode_echo(server: Server) -> None:
     run(scenario())
 
 
+def test_bursts_keep_every_event_typed_and_in_order(server: Server) -> None:
+    """``async for`` takes bursts in packed form (messages in one JSON document, the rest typed):
+    text with escapes, binary frames and state events come out as the same typed events, in
+    order."""
+    texts = ['quote " backslash \\ newline \n tab \t', "é ✓ 😀", "{\"looks\": \"like json\"}", ""]
+
+    async def scenario() -> None:
+        async with steadyws.Socket(server.raw_url, raw_mode=True, **FAST) as sock:
+            await sock.wait_open(5)
+            sock.send_text(texts[0])
+            sock.send_binary(bytearray(b"\x00\x01\xff"))
+            for text in texts[1:]:
+                sock.send_text(text)
+            await asyncio.sleep(0.3)  # let all echoes queue up behind the state events
+            seen: List[Any] = []
+            async for event in sock:
+                if isinstance(event, SocketEvent.MESSAGE):
+                    seen.append(event.data)
+                    if len(seen) - 2 == len(texts) + 1:
+                        break
+                elif isinstance(event, SocketEvent.STATE_CHANGED):
+                    seen.append(event.state)
+            # The state events of connecting came first, typed, then every echo in order.
+            assert seen[:2] == [SocketState.CONNECTING(attempt=1), SocketState.OPEN()]
+            assert seen[2:] == [
+                MessageData.TEXT(text=texts[0]),
+                MessageData.BINARY(bytes=b"\x00\x01\xff"),
+                *[MessageData.TEXT(text=t) for t in texts[1:]],
+            ]
+
+    run(scenario())
+
+
+def test_unpack_puts_typed_events_back_in_place() -> None:
+    from steadyws._ffi.steadyws import PackedEvents, PlacedEvent
+    from steadyws._socket import _unpack
+
+    acked = SocketEvent.ACKED(id="a")
+    binary = SocketEvent.MESSAGE(
+        id=None, seq=None, ts=None, data=MessageData.BINARY(bytes=b"\x01"),
+        position=ResumePosition(last_seq=None, last_ts=None), redelivered=False,
+    )
+    packed = PackedEvents(
+        count=5,
+        messages='[["m1",1,10,0,"{\\"n\\":1}",1,10,false],["m2",2,20,1,"two",2,20,true]]',
+        others=[PlacedEvent(index=0, event=acked), PlacedEvent(index=2, event=binary),
+                PlacedEvent(index=4, event=acked)],
+    )
+    events = _unpack(packed)
+    assert events == [
+        acked,
+        SocketEvent.MESSAGE(
+            id="m1", seq=1, ts=10, data=MessageData.JSON(json='{"n":1}'),
+            position=ResumePosition(last_seq=1, last_ts=10), redelivered=False,
+        ),
+        binary,
+        SocketEvent.MESSAGE(
+            id="m2", seq=2, ts=20, data=MessageData.TEXT(text="two"),
+            position=ResumePosition(last_seq=2, last_ts=20), redelivered=True,
+        ),
+        acked,
+    ]
+
+
 def test_socket_options_record_and_defaults(server: Server) -> None:
     options = SocketOptions(url=server.url, backoff_initial_ms=100)
     assert options.backoff_max_ms == 30000 and options.headers == {} and options.heartbeat is None

@@ -6,6 +6,7 @@
 //!                 [--max-message-size BYTES] [--ping-interval SECS] [--require-token TOKEN]
 //!                 [--allow-origin ORIGIN]... [--handshake-timeout SECS] [--max-handshakes N]
 //!                 [--max-connections N] [--idle-timeout SECS] [--send-timeout SECS]
+//!                 [--fanout on|off]
 //! ```
 //! Prints `listening on ws://ADDR` on stdout once bound, then serves until killed.
 
@@ -18,7 +19,7 @@ use crate::{ServerConfig, TlsFiles};
 const USAGE: &str = "usage: steadyws-server [--listen ADDR:PORT] [--data-dir DIR] [--tls-cert PEM --tls-key PEM] \
 [--history N] [--history-age SECS] [--history-bytes BYTES] [--max-message-size BYTES] [--ping-interval SECS] \
 [--require-token TOKEN] [--allow-origin ORIGIN]... [--handshake-timeout SECS] [--max-handshakes N] \
-[--max-connections N] [--idle-timeout SECS] [--send-timeout SECS]";
+[--max-connections N] [--idle-timeout SECS] [--send-timeout SECS] [--fanout on|off]";
 
 /// Parse `std::env::args`, start the server, print `listening on URL`, serve until killed.
 pub fn main() -> ExitCode {
@@ -97,6 +98,13 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<ServerConfig, String>
             "--max-connections" => config.max_connections = positive(&value)? as usize,
             "--idle-timeout" => config.idle_timeout = seconds(&value)?,
             "--send-timeout" => config.send_timeout = seconds(&value)?,
+            "--fanout" => {
+                config.fanout = match value.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("--fanout takes on or off, not {value:?}")),
+                }
+            }
             _ => return Err(format!("unknown option {flag}")),
         }
     }

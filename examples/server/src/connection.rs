@@ -265,7 +265,7 @@ impl Session<'_> {
                     Some(Err(err)) => return Err(err),
                     None => return Ok(()),
                 },
-                changed = head.changed() => {
+                changed = head.changed(), if shared.config.fanout => {
                     if changed.is_err() {
                         return close(ws, CloseCode::Away, "server shutting down").await;
                     }

@@ -71,6 +71,10 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// A client that reads nothing of what it is sent for this long is dropped (close 4008).
     pub send_timeout: Duration,
+    /// Push each new message to every session (the chat-room stream). Off, client messages are
+    /// still sequenced, stored and acked, and replayed on request, but nothing is pushed live:
+    /// for load tests of many clients, where fan-out to all would measure the server instead.
+    pub fanout: bool,
 }
 
 /// Paths of the PEM files for TLS.
@@ -98,6 +102,7 @@ impl Default for ServerConfig {
             max_connections: 1000,
             idle_timeout: Duration::from_secs(60),
             send_timeout: Duration::from_secs(30),
+            fanout: true,
         }
     }
 }

@@ -26,7 +26,7 @@ const BENCHES: &[&str] = &[
     "recovery_after_reset",
     "recovery_foreground_probe",
     "dead_socket_detection",
-    "idle_memory",
+    "many_sockets",
     "durable_send",
     "cdylib_size",
 ];
@@ -58,7 +58,7 @@ fn main() -> std::process::ExitCode {
                 "recovery_after_reset" => recovery_after_reset().await,
                 "recovery_foreground_probe" => recovery_foreground_probe().await,
                 "dead_socket_detection" => dead_socket_detection().await,
-                "idle_memory" => idle_memory().await,
+                "many_sockets" => many_sockets().await,
                 "durable_send" => durable_send().await,
                 _ => cdylib_size(),
             }
@@ -148,63 +148,130 @@ async fn raw_await_echoes(ws: &mut RawWs, prefix: &str, count: usize) {
     }
 }
 
+/// A reference server in a child process (this binary, `--as-reference-server`), so that the CPU
+/// time of this process is the clients' alone.
+fn server_process(args: &[&str]) -> ServerProcess {
+    let self_exe = std::env::current_exe().expect("own path");
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let mut all = vec!["--as-reference-server"];
+    all.extend_from_slice(args);
+    ServerProcess::start(&self_exe, addr, &all)
+}
+
+/// CPU time used so far by every live thread of this process (user + system, nanosecond
+/// precision from the scheduler; Linux).
+fn cpu_time() -> Duration {
+    let mut total = 0u64;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            total += stat
+                .split_whitespace()
+                .next()
+                .and_then(|ns| ns.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Duration::from_nanos(total)
+}
+
+/// What one measured phase cost: wall time and this process's CPU time.
+struct Phase {
+    wall: Duration,
+    cpu: Duration,
+}
+
+async fn measure<F: std::future::Future<Output = ()>>(work: F) -> Phase {
+    let (started, cpu) = (Instant::now(), cpu_time());
+    work.await;
+    Phase {
+        wall: started.elapsed(),
+        cpu: cpu_time().saturating_sub(cpu),
+    }
+}
+
+/// The median and the spread (min, max) of per-run values, rounded to three decimals: how a
+/// ratio is reported, so that a change can be told from noise.
+fn spread(mut values: Vec<f64>) -> serde_json::Value {
+    let round3 = |v: f64| (v * 1000.0).round() / 1000.0;
+    let mid = median(&mut values);
+    serde_json::json!({
+        "median": round3(mid), "min": round3(values[0]), "max": round3(values[values.len() - 1]),
+    })
+}
+
 /// The same small JSON messages echoed through the reference server: steadyws (envelope, acks,
-/// outbox) against a bare tokio-tungstenite client speaking the same protocol, interleaved.
+/// outbox) against a bare tokio-tungstenite client speaking the same protocol, interleaved runs.
+/// Each client has a server process of its own, so neither sees the other's traffic and this
+/// process's CPU time during a run is that client's: CPU per message is what a phone's battery
+/// pays, and it moves far less with a busy neighbour than wall time does.
 async fn echo_throughput() -> String {
     const COUNT: usize = 10_000;
     const RUNS: usize = 7;
-    let server = steadyws_server::start(ServerConfig::default())
-        .await
-        .expect("server");
-    let mut config = SocketConfig::new(server.url());
+    let (ours_server, raw_server) = (server_process(&[]), server_process(&[]));
+    let mut config = SocketConfig::new(ours_server.url.clone());
     config.engine.outbox.max_messages = COUNT * 2;
     let socket = open_socket(config).await;
-    let mut raw = raw_connect(&server.url()).await;
+    let mut raw = raw_connect(&raw_server.url).await;
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for run in 0..RUNS {
-        let started = Instant::now();
-        let mut ids: std::collections::HashSet<String> = (0..COUNT)
-            .map(|i| {
-                socket
-                    .send(&format!(r#"{{"n":{i},"text":"hello"}}"#))
-                    .expect("queued")
-                    .0
+        ours.push(
+            measure(async {
+                let mut ids: std::collections::HashSet<String> = (0..COUNT)
+                    .map(|i| {
+                        socket
+                            .send(&format!(r#"{{"n":{i},"text":"hello"}}"#))
+                            .expect("queued")
+                            .0
+                    })
+                    .collect();
+                await_echoes(&socket, &mut ids).await;
             })
-            .collect();
-        await_echoes(&socket, &mut ids).await;
-        ours.push(COUNT as f64 / started.elapsed().as_secs_f64());
-
-        let started = Instant::now();
-        for i in 0..COUNT {
-            let frame = format!(
-                r#"{{"type":"msg","id":"raw-{run}-{i}","data":{{"n":{i},"text":"hello"}}}}"#
-            );
-            raw.feed(Message::Text(frame.into()))
-                .await
-                .expect("raw send");
-        }
-        raw.flush().await.expect("raw flush");
-        raw_await_echoes(&mut raw, &format!("raw-{run}-"), COUNT).await;
-        theirs.push(COUNT as f64 / started.elapsed().as_secs_f64());
+            .await,
+        );
+        theirs.push(
+            measure(async {
+                for i in 0..COUNT {
+                    let frame = format!(
+                        r#"{{"type":"msg","id":"raw-{run}-{i}","data":{{"n":{i},"text":"hello"}}}}"#
+                    );
+                    raw.feed(Message::Text(frame.into()))
+                        .await
+                        .expect("raw send");
+                }
+                raw.flush().await.expect("raw flush");
+                raw_await_echoes(&mut raw, &format!("raw-{run}-"), COUNT).await;
+            })
+            .await,
+        );
     }
-    let (ours, theirs) = (median(&mut ours), median(&mut theirs));
-    server.shutdown().await;
+    drop(socket);
+    let per_second = |p: &Phase| COUNT as f64 / p.wall.as_secs_f64();
+    let cpu_us = |p: &Phase| p.cpu.as_secs_f64() * 1e6 / COUNT as f64;
+    let pairs = || ours.iter().zip(&theirs);
     serde_json::json!({
         "bench": "echo_throughput", "messages": COUNT, "runs": RUNS,
-        "steadyws_msgs_per_s": ours.round(), "raw_msgs_per_s": theirs.round(), "ratio": (ours / theirs * 1000.0).round() / 1000.0,
+        "steadyws_msgs_per_s": median(&mut ours.iter().map(per_second).collect::<Vec<_>>()).round(),
+        "raw_msgs_per_s": median(&mut theirs.iter().map(per_second).collect::<Vec<_>>()).round(),
+        "ratio": spread(pairs().map(|(o, t)| per_second(o) / per_second(t)).collect()),
+        "steadyws_cpu_us_per_msg": round1(median(&mut ours.iter().map(cpu_us).collect::<Vec<_>>())),
+        "raw_cpu_us_per_msg": round1(median(&mut theirs.iter().map(cpu_us).collect::<Vec<_>>())),
+        "cpu_ratio": spread(pairs().map(|(o, t)| cpu_us(o) / cpu_us(t)).collect()),
     })
     .to_string()
 }
 
 /// One message at a time: send, wait for its echo. Round trips alternate between steadyws and
-/// the bare client, so both see the same machine noise.
+/// the bare client (each on a server process of its own), so both see the same machine noise;
+/// the ratio's spread is over blocks of 200 rounds.
 async fn rtt() -> String {
     const ROUNDS: usize = 1_000;
-    let server = steadyws_server::start(ServerConfig::default())
-        .await
-        .expect("server");
-    let socket = open_socket(SocketConfig::new(server.url())).await;
-    let mut raw = raw_connect(&server.url()).await;
+    const BLOCK: usize = 200;
+    let (ours_server, raw_server) = (server_process(&[]), server_process(&[]));
+    let socket = open_socket(SocketConfig::new(ours_server.url.clone())).await;
+    let mut raw = raw_connect(&raw_server.url).await;
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for i in 0..ROUNDS {
         let started = Instant::now();
@@ -224,13 +291,18 @@ async fn rtt() -> String {
         theirs.push(started.elapsed().as_secs_f64() * 1e6);
     }
     drop(socket);
-    server.shutdown().await;
+    let blocks = ours
+        .chunks(BLOCK)
+        .zip(theirs.chunks(BLOCK))
+        .map(|(o, t)| percentile(&mut o.to_vec(), 0.5) / percentile(&mut t.to_vec(), 0.5))
+        .collect();
     let (o50, o99) = (percentile(&mut ours, 0.5), percentile(&mut ours, 0.99));
     let (t50, t99) = (percentile(&mut theirs, 0.5), percentile(&mut theirs, 0.99));
     serde_json::json!({
         "bench": "rtt", "rounds": ROUNDS,
         "steadyws_p50_us": o50.round(), "steadyws_p99_us": o99.round(),
-        "raw_p50_us": t50.round(), "raw_p99_us": t99.round(), "ratio_p50": (o50 / t50 * 1000.0).round() / 1000.0,
+        "raw_p50_us": t50.round(), "raw_p99_us": t99.round(),
+        "ratio_p50": (o50 / t50 * 1000.0).round() / 1000.0, "ratio_p50_blocks": spread(blocks),
     })
     .to_string()
 }
@@ -390,47 +462,100 @@ async fn dead_socket_detection() -> String {
     serde_json::json!({ "bench": "dead_socket_detection", "sockets": SOCKETS, "bound_ms": 15000, "ms_p50": round1(p50) }).to_string()
 }
 
-/// 1 000 connected, idle sockets in this process (the server runs in another): resident memory
-/// added, per socket.
-async fn idle_memory() -> String {
-    const SOCKETS: usize = 1_000;
-    let self_exe = std::env::current_exe().expect("own path");
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port");
-    // A thousand clients connecting at once: lift the server's caps (its defaults admit 256
+/// Many sockets in one process (the server runs in another, with live fan-out off so that it
+/// only acks): 10 000 idle sockets and 1 000 active ones sending 10 messages a second each.
+/// Reports resident memory per connected socket, the CPU the idle sockets cost (their heartbeats),
+/// and the CPU per message the active ones add, over three windows.
+async fn many_sockets() -> String {
+    const IDLE: usize = 10_000;
+    const ACTIVE: usize = 1_000;
+    const RATE_HZ: u64 = 10;
+    const WINDOW: Duration = Duration::from_secs(5);
+    const WINDOWS: usize = 3;
+    let caps = (IDLE + ACTIVE + 100).to_string();
+    // Eleven thousand clients connecting at once: lift the server's caps (its defaults admit 256
     // handshakes in flight and 1000 sessions), which this figure is not about.
-    let server = ServerProcess::start(
-        &self_exe,
-        addr,
-        &[
-            "--as-reference-server",
-            "--max-handshakes",
-            "2000",
-            "--max-connections",
-            "2000",
-        ],
-    );
+    let server = server_process(&[
+        "--max-handshakes",
+        &caps,
+        "--max-connections",
+        &caps,
+        "--fanout",
+        "off",
+    ]);
     // Warm up the runtime and TLS/URL machinery so the baseline includes one-time costs.
     let warm = open_socket(SocketConfig::new(server.url.clone())).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = rss_bytes();
-    let mut sockets = Vec::with_capacity(SOCKETS);
-    for _ in 0..SOCKETS {
-        let socket = Socket::new(SocketConfig::new(server.url.clone())).expect("valid");
+    let mut sockets = Vec::with_capacity(IDLE + ACTIVE);
+    for _ in 0..IDLE + ACTIVE {
+        let socket =
+            std::sync::Arc::new(Socket::new(SocketConfig::new(server.url.clone())).expect("valid"));
         socket.connect();
+        // An app reads its events; one that does not would pause its socket's reading.
+        let reader = std::sync::Arc::clone(&socket);
+        tokio::spawn(async move { while reader.next_event().await.is_some() {} });
         sockets.push(socket);
     }
     for socket in &sockets {
         wait_state(socket, |s| *s == State::Open).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = rss_bytes();
-    let per_socket = after.saturating_sub(before) / SOCKETS as u64;
+    let connected = rss_bytes();
+
+    // Idle: every socket connected, nothing sent (heartbeats only).
+    let idle = measure(tokio::time::sleep(WINDOW)).await;
+
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let senders: Vec<_> = sockets[..ACTIVE]
+        .iter()
+        .enumerate()
+        .map(|(n, socket)| {
+            let (socket, sent) = (std::sync::Arc::clone(socket), std::sync::Arc::clone(&sent));
+            tokio::spawn(async move {
+                let every = Duration::from_millis(1000 / RATE_HZ);
+                // Spread the senders over the interval instead of sending in lockstep.
+                let phase = every * (n as u32) / ACTIVE as u32;
+                let mut ticks =
+                    tokio::time::interval_at(tokio::time::Instant::now() + phase, every);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticks.tick().await;
+                    socket.send(r#"{"text":"hello"}"#).expect("queued");
+                    sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut cpu_per_message = Vec::new();
+    let mut rates = Vec::new();
+    for _ in 0..WINDOWS {
+        let first = sent.load(std::sync::atomic::Ordering::Relaxed);
+        let active = measure(tokio::time::sleep(WINDOW)).await;
+        let messages = (sent.load(std::sync::atomic::Ordering::Relaxed) - first) as f64;
+        let added = active.cpu.saturating_sub(idle.cpu);
+        cpu_per_message.push(added.as_secs_f64() * 1e6 / messages);
+        rates.push(messages / active.wall.as_secs_f64());
+    }
+    for sender in senders {
+        sender.abort();
+    }
+    let unacked: usize = sockets[..ACTIVE].iter().map(|s| s.stats().outbox_len).sum();
+    let total = sockets.len();
     drop(sockets);
     drop(warm);
     server.kill();
-    serde_json::json!({ "bench": "idle_memory", "sockets": SOCKETS, "bytes_per_socket": per_socket, "rss_before": before, "rss_after": after }).to_string()
+    serde_json::json!({
+        "bench": "many_sockets", "idle_sockets": IDLE, "active_sockets": ACTIVE,
+        "messages_per_s_each": RATE_HZ, "window_s": WINDOW.as_secs(),
+        "bytes_per_socket": connected.saturating_sub(before) / total as u64,
+        "idle_cpu_percent_of_core": round1(idle.cpu.as_secs_f64() / idle.wall.as_secs_f64() * 100.0),
+        "messages_per_s": spread(rates),
+        "cpu_us_per_message": spread(cpu_per_message),
+        "unacked_at_end": unacked,
+    })
+    .to_string()
 }
 
 fn rss_bytes() -> u64 {

@@ -34,7 +34,9 @@ from ._ffi.steadyws import (
     NativeSocket,
     NetworkStatus,
     OpenOutcome,
+    PackedEvents,
     PendingMessage,
+    ResumePosition,
     SendOutcome,
     SocketEvent,
     SocketOptions,
@@ -531,6 +533,16 @@ class Socket:
                     self._last_problem = problem
         return event
 
+    def _try_native(self, batch: int) -> List[SocketEvent]:
+        if batch == 1:
+            return self._native.try_next_events(1)
+        return _unpack(self._native.try_next_events_packed(batch))
+
+    async def _wait_native(self, batch: int) -> List[SocketEvent]:
+        if batch == 1:
+            return await self._native.next_events(1)
+        return _unpack(await self._native.next_events_packed(batch))
+
     def _take(self, batch: List[SocketEvent]) -> Optional[SocketEvent]:
         """Hand out the first event of a batch and keep the rest; an empty batch is the end."""
         if not batch:
@@ -561,10 +573,10 @@ class Socket:
             pending = self._pending = None
         if pending is None:
             # Fast path: events already queued cost one plain call, no task.
-            ready = self._native.try_next_events(batch)
+            ready = self._try_native(batch)
             if ready:
                 return self._take(ready)
-            pending = self._pending = loop.create_task(self._native.next_events(batch))
+            pending = self._pending = loop.create_task(self._wait_native(batch))
         self._reading = True
         try:
             if timeout is None:
@@ -584,6 +596,30 @@ class Socket:
         if pending.cancelled():
             return None
         return self._take(pending.result())
+
+
+def _unpack(packed: PackedEvents) -> List[SocketEvent]:
+    """The typed events of a packed burst: the messages come from one JSON document decoded in
+    one call (UniFFI would read each of their fields in Python), the other events are typed
+    already and go back to their places."""
+    message, json_data, text_data = SocketEvent.MESSAGE, MessageData.JSON, MessageData.TEXT
+    events: List[SocketEvent] = [
+        message(
+            id,
+            seq,
+            ts,
+            json_data(content) if kind == 0 else text_data(content),
+            ResumePosition(last_seq=last_seq, last_ts=last_ts),
+            redelivered,
+        )
+        for id, seq, ts, kind, content, last_seq, last_ts, redelivered in json.loads(
+            packed.messages
+        )
+    ]
+    # Indices are final positions, in increasing order: inserting in turn puts each in place.
+    for placed in packed.others:
+        events.insert(placed.index, placed.event)
+    return events
 
 
 def _settled(outcome: SendOutcome, timeout: Optional[float]) -> str:
