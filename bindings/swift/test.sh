@@ -22,9 +22,16 @@
 #     calls it (clang is installed from Debian once when missing);
 #  5. checks the FFI symbols (Swift -> header -> library) and the API checksums the Swift
 #     compares at start-up, by loading the library;
-#  6. checks the package layout (module names against uniffi.toml, git-ignored build output);
-#  7. checks the shell scripts (bash -n, shellcheck), build-xcframework.sh included;
-#  8. where a Swift toolchain exists (not here), also builds and runs the XCTest suite
+#  6. runs release-tree.sh on a STAND-IN xcframework (Info.plist of the xcframework format, the
+#     Linux library and the generated header standing in for the Apple slices; no Mac here) and
+#     checks the release tree (scripts/check_release_tree.py): the expected files and no header,
+#     the Swift parses, checksum = SHA-256 of the zip, the xcframework at the zip's root, the
+#     documented platforms and product, the Cargo version, the local variant's `path:`; plus
+#     release-tree.sh's refusals; every check with a negative control;
+#  7. checks the package layout (module names against uniffi.toml, git-ignored build output);
+#  8. checks the shell scripts (bash -n, shellcheck), build-xcframework.sh and release-tree.sh
+#     included;
+#  9. where a Swift toolchain exists (not here), also builds and runs the XCTest suite
 #     (xctest.sh; STEADYWS_SKIP_XCTEST=1 skips it).
 #
 # Ends with `swift-check: N passed, M failed`; exits non-zero when anything failed.
@@ -209,6 +216,113 @@ fi
 echo "== FFI symbols and checksums"
 output=$("$python" "$here/scripts/check_ffi.py" --swift "$generated" --header "$header" --library "$lib" 2>&1)
 tally "$output" $? "check_ffi.py"
+
+echo "== release tree (release-tree.sh, on a STAND-IN xcframework)"
+# No Mac here: the xcframework given to release-tree.sh is a stand-in made by the checker.
+cat <<'BANNER'
+!! STAND-IN, not a real xcframework: an Info.plist of the xcframework format with, for each of
+!! the three Apple slices, the Linux debug library (ELF, debug info stripped, named
+!! libsteadyws_ffi.a) and the generated header. It tests the tree, the zip, the checksum and the
+!! manifests; not the Apple binaries, and no Swift is compiled. Building the real one needs a Mac
+!! (Xcode, rustup); from the repository root:
+!!   bindings/swift/build-xcframework.sh
+!!   bindings/swift/release-tree.sh --xcframework bindings/swift/SteadyWSFFI.xcframework \
+!!       --url-base 'https://github.com/steadyws/steadyws-swift/releases/download/{version}/'
+!!   (cd target/swift-release/steadyws-swift && swift package compute-checksum ../SteadyWSFFI.xcframework.zip)
+!!   bindings/swift/release-tree.sh --xcframework bindings/swift/SteadyWSFFI.xcframework \
+!!       --local --out target/swift-local
+!!   (cd target/swift-local/steadyws-swift && swift build)
+BANNER
+release_dir="$(mktemp -d "${TMPDIR:-/tmp}/steadyws-swift-release.XXXXXX")"
+stand_in="$release_dir/SteadyWSFFI.xcframework"
+url_base='https://github.com/steadyws/steadyws-swift/releases/download/{version}/'
+cargo_version=$(sed -n '/^\[workspace\.package\]/,/^\[/ s/^version *= *"\(.*\)".*/\1/p' "$repo/Cargo.toml" | head -1)
+expected_url="https://github.com/steadyws/steadyws-swift/releases/download/$cargo_version/SteadyWSFFI.xcframework.zip"
+release_tree() {  # release-tree.sh with its output in $release_dir/<log>.log
+    local log="$1"
+    shift
+    "$here/release-tree.sh" "$@" >"$release_dir/$log.log" 2>&1
+}
+show_log() { sed 's/^/    | /' "$release_dir/$1.log" | tail -"${2:-15}"; }
+if "$python" "$here/scripts/check_release_tree.py" stand-in --lib "$lib" --header "$header" --out "$stand_in" \
+    && "$python" "$here/scripts/check_release_tree.py" stand-in --lib "$lib" --header "$header" \
+        --out "$release_dir/no-simulator/SteadyWSFFI.xcframework" --omit-slice ios-arm64_x86_64-simulator \
+    && "$python" "$here/scripts/check_release_tree.py" stand-in --lib "$lib" --header "$header" \
+        --out "$release_dir/other-header/SteadyWSFFI.xcframework" --tamper-header; then
+    ok "stand-in xcframework written (3 slices: ios-arm64, ios-arm64_x86_64-simulator, macos-arm64_x86_64)"
+else
+    not_ok "stand-in xcframework: check_release_tree.py stand-in failed"
+fi
+# release-tree.sh's own guards, each on an input it must refuse.
+guard() {  # guard NAME EXPECTED-MESSAGE ARGS...
+    local name="$1" message="$2"
+    shift 2
+    if release_tree guard "$@"; then
+        show_log guard
+        not_ok "negative control: release-tree.sh accepted $name"
+    elif grep -qF "$message" "$release_dir/guard.log"; then
+        ok "negative control: release-tree.sh refuses $name ($message)"
+    else
+        show_log guard
+        not_ok "negative control: release-tree.sh failed on $name, but without saying '$message'"
+    fi
+}
+guard "the stand-in without --stand-in" "not an Apple binary" \
+    --xcframework "$stand_in" --url-base "$url_base" --out "$release_dir/refused"
+guard "an xcframework without the iOS simulator slice" "no slice for ios (simulator)" \
+    --xcframework "$release_dir/no-simulator/SteadyWSFFI.xcframework" --url-base "$url_base" --out "$release_dir/refused" --stand-in
+guard "an xcframework whose header is not this build's" "differs from the header generated" \
+    --xcframework "$release_dir/other-header/SteadyWSFFI.xcframework" --url-base "$url_base" --out "$release_dir/refused" --stand-in
+guard "an http asset URL" "must be an https URL" \
+    --xcframework "$stand_in" --url-base "http://example.com/{version}/" --out "$release_dir/refused" --stand-in
+tree="$release_dir/release/steadyws-swift"
+local_tree="$release_dir/local/steadyws-swift"
+zip="$release_dir/release/SteadyWSFFI.xcframework.zip"
+if release_tree release --xcframework "$stand_in" --url-base "$url_base" --out "$release_dir/release" --stand-in \
+    && release_tree local --xcframework "$stand_in" --local --out "$release_dir/local" --stand-in; then
+    show_log release 9
+    ok "release-tree.sh wrote the release tree and the local variant (from the stand-in)"
+    # The zip again, from a copy of the xcframework made at another time (other file times).
+    cp -R "$stand_in" "$release_dir/again.xcframework"
+    if "$python" "$here/scripts/release_tree.py" zip "$release_dir/again.xcframework" "$release_dir/again.zip" \
+            --name SteadyWSFFI.xcframework >/dev/null && cmp -s "$zip" "$release_dir/again.zip"; then
+        ok "zip reproducible: zipping a copy of the xcframework again gives the same bytes, so the same checksum"
+    else
+        not_ok "zip not reproducible: zipping a copy of the xcframework again gave another zip"
+    fi
+    output=$("$python" "$here/scripts/check_release_tree.py" check --tree "$tree" --local-tree "$local_tree" \
+        --zip "$zip" --xcframework "$stand_in" --generated "$generated" --layer-dir "$here/Sources/SteadyWS" \
+        --dev-package "$here/Package.swift" --dev-readme "$here/README.md" --cargo-toml "$repo/Cargo.toml" \
+        --url "$expected_url" --license-dir "$repo" 2>&1)
+    tally "$output" $? "check_release_tree.py"
+    # The tree's Swift parses (the existing tree-sitter check); a broken copy must not.
+    tree_swift=()
+    for file in "$tree"/Sources/SteadyWS/*.swift; do
+        [ "$(basename "$file")" = SteadyWS.swift ] || tree_swift+=("$file")
+    done
+    if parse_output=$("$python" "$here/scripts/check_swift.py" --generated "$tree/Sources/SteadyWS/SteadyWS.swift" \
+            --handwritten "$tree/Package.swift" "$local_tree/Package.swift" "${tree_swift[@]}" 2>&1); then
+        ok "release tree parses (check_swift.py: generated SteadyWS.swift, ${#tree_swift[@]} layer files, both Package.swift)"
+    else
+        printf '%s\n' "$parse_output" | grep -v '^ok - ' | head -20
+        not_ok "release tree: tree-sitter-swift reports errors"
+    fi
+    sed 's/\.binaryTarget(name:/.binaryTarget(name/' "$tree/Package.swift" >"$release_dir/Broken.swift"
+    if cmp -s "$tree/Package.swift" "$release_dir/Broken.swift"; then
+        not_ok "negative control: could not break a copy of the release Package.swift"
+    elif ! broken_output=$("$python" "$here/scripts/check_swift.py" --generated "$tree/Sources/SteadyWS/SteadyWS.swift" \
+            --handwritten "$release_dir/Broken.swift" 2>&1) \
+            && grep -q '^not ok - parse .*Broken.swift' <<<"$broken_output"; then
+        ok "negative control: a release Package.swift without the colon of name: does not parse"
+    else
+        not_ok "negative control: a release Package.swift without the colon of name: parsed"
+    fi
+else
+    show_log release 40
+    [ ! -f "$release_dir/local.log" ] || show_log local 40
+    not_ok "release-tree.sh failed on the stand-in"
+fi
+rm -rf "$release_dir"
 
 echo "== layout"
 layout_problems=()
