@@ -18,6 +18,8 @@ server="${STEADYWS_SERVER:-$repo/target/debug/steadyws-server}"
 out="$repo/target/kotlin"
 kotlin_version=2.4.20
 started=$SECONDS
+# The store's SQLite options (core/sqlite-options), as every build of the library uses.
+export LIBSQLITE3_FLAGS="$(sed '/^#/d' "$repo/core/sqlite-options" | tr '\n' ' ')"
 
 say() { echo "== kotlin: $*"; }
 

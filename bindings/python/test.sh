@@ -15,6 +15,8 @@ repo="$(cd "$here/../.." && pwd)"
 cache="${STEADYWS_CACHE:-$repo/.cache}"
 venv="$cache/venv"
 started=$SECONDS
+# The store's SQLite options (core/sqlite-options), as every build of the library uses.
+export LIBSQLITE3_FLAGS="$(sed '/^#/d' "$repo/core/sqlite-options" | tr '\n' ' ')"
 
 command -v cargo >/dev/null || { echo "cargo is required (rustup toolchain)" >&2; exit 1; }
 

@@ -2,6 +2,7 @@
 //! run where one exists (ratios, since machines are noisy).
 //!
 //! ```text
+//! export LIBSQLITE3_FLAGS="$(sed '/^#/d' core/sqlite-options | tr '\n' ' ')"
 //! cargo build --profile ship -p steadyws-ffi      # for cdylib_size
 //! cargo build --profile ship -p steadyws-ffi --no-default-features \
 //!     --target-dir target/no-store                 # for cdylib_size without the store
@@ -589,8 +590,13 @@ fn cdylib_size() -> String {
         .join("ship")
         .join("libsteadyws_ffi.so");
     let without = stripped_size(&without_store);
+    // Built without core/sqlite-options, SQLite brings full-text search along (its `fts5vocab`).
+    let trimmed = std::fs::read(&built)
+        .map(|bytes| !bytes.windows(5).any(|w| w == b"fts5v"))
+        .unwrap_or(false);
     serde_json::json!({
         "bench": "cdylib_size", "bytes": size, "unstripped_bytes": unstripped,
+        "sqlite_options": if trimmed { "core/sqlite-options" } else { "full (LIBSQLITE3_FLAGS was not set)" },
         "bytes_without_store": without,
         "store_bytes": without.map(|w| size.saturating_sub(w)),
         "profile": "ship (opt-level s, lto, codegen-units 1)",
