@@ -99,14 +99,17 @@ async fn wait_state(socket: &Socket, accept: impl Fn(&State) -> bool) {
     }
 }
 
-/// Wait until the stream echoes of `ids` (messages this client sent) have all arrived; other
-/// clients' messages, also fanned out to this one, are skipped.
-async fn await_echoes(socket: &Socket, ids: &mut std::collections::HashSet<String>) {
-    while !ids.is_empty() {
+/// Wait for the echoes of the `count` messages this client just sent, the last being `last`.
+/// The client has the server to itself, so every message is one of its own: counting them costs
+/// what the bare client's prefix check costs, and the last id proves they were ours.
+async fn await_echoes(socket: &Socket, count: usize, last: &str) {
+    let mut echoes = 0;
+    while echoes < count {
         match tokio::time::timeout(Duration::from_secs(30), socket.next_event()).await {
             Ok(Some(Event::Message(message))) => {
-                if let Some(id) = message.id {
-                    ids.remove(&id);
+                echoes += 1;
+                if echoes == count {
+                    assert_eq!(message.id.as_deref(), Some(last), "echoes out of order");
                 }
             }
             Ok(Some(_)) => {}
@@ -220,15 +223,14 @@ async fn echo_throughput() -> String {
     for run in 0..RUNS {
         ours.push(
             measure(async {
-                let mut ids: std::collections::HashSet<String> = (0..COUNT)
-                    .map(|i| {
-                        socket
-                            .send(&format!(r#"{{"n":{i},"text":"hello"}}"#))
-                            .expect("queued")
-                            .0
-                    })
-                    .collect();
-                await_echoes(&socket, &mut ids).await;
+                let mut last = String::new();
+                for i in 0..COUNT {
+                    last = socket
+                        .send(&format!(r#"{{"n":{i},"text":"hello"}}"#))
+                        .expect("queued")
+                        .0;
+                }
+                await_echoes(&socket, COUNT, &last).await;
             })
             .await,
         );
@@ -276,11 +278,8 @@ async fn rtt() -> String {
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for i in 0..ROUNDS {
         let started = Instant::now();
-        let mut ids = std::collections::HashSet::from([socket
-            .send(&format!(r#"{{"n":{i}}}"#))
-            .expect("queued")
-            .0]);
-        await_echoes(&socket, &mut ids).await;
+        let id = socket.send(&format!(r#"{{"n":{i}}}"#)).expect("queued").0;
+        await_echoes(&socket, 1, &id).await;
         ours.push(started.elapsed().as_secs_f64() * 1e6);
 
         let started = Instant::now();
