@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Kotlin/JVM bindings: install the tools if missing, generate the UniFFI bindings, compile them
-# with the idiomatic layer into target/kotlin/steadyws.jar (native library inside), run the JUnit 5
-# suite against the reference server, and compile and run the README quickstarts.
+# with the idiomatic layer into target/kotlin/steadyws.jar (native library inside), check a
+# stand-in of the Android AAR and its POM with android/check_aar.py (with negative controls), run
+# the JUnit 5 suite against the reference server, and compile and run the README quickstarts.
 #
 # Inputs (defaults in the repo's target/debug; built with cargo only when a default is missing):
 #   STEADYWS_LIB      libsteadyws_ffi.so              STEADYWS_BINDGEN  uniffi-bindgen
@@ -110,6 +111,115 @@ jar --create --date 2000-01-01T00:00:00Z --file "$out/steadyws.jar" -C "$out/cla
 mkdir -p "$out/lib" && cp "$jna" "$stdlib" "$coroutines" "$out/lib/"
 runtime="$out/steadyws.jar:$out/lib/jna.jar:$out/lib/kotlin-stdlib.jar:$out/lib/kotlinx-coroutines-core-jvm.jar"
 
+# ---- Android AAR: a stand-in, checked with check_aar.py ---------------------------------------
+# No Android SDK or NDK here, so no real AAR. The stand-in is laid out as the Android Gradle plugin
+# lays out the module's AAR, from what this machine builds: the JVM classes compiled above as
+# classes.jar, the module's manifest (with the package and minSdk AGP writes into it), its
+# consumer-rules.pro as proguard.txt, and the Linux x86-64 library as jni/x86_64/ (the same ELF
+# machine as Android's x86_64, linked by bindings/ffi/build.rs with the same 16 KB alignment).
+# The POM is the one maven-publish would write, derived from android/build.gradle.kts.
+android="$here/android"
+checker=(python3 "$android/check_aar.py")
+aar_dir="$out/aar"
+say "Android AAR: STAND-IN, not an Android build (JVM classes, Linux x86-64 library as jni/x86_64)"
+say "  the real one: $android/build-android.sh && cd $android && ./gradlew :assembleRelease && \\"
+say "  python3 check_aar.py build/outputs/aar/steadyws-release.aar --abis arm64-v8a,armeabi-v7a,x86_64,x86 \\"
+say "    --pom build/publications/release/pom-default.xml   (needs the Android SDK and NDK)"
+aar_status=0
+(
+  set -euo pipefail
+  "${checker[@]}" --self-test  # the ELF reader on 32/64-bit, little/big-endian synthetic libraries
+  rm -rf "$aar_dir" && mkdir -p "$aar_dir/stand-in/jni/x86_64"
+  layout="$aar_dir/stand-in"
+  min_sdk="$(sed -nE 's/^ *minSdk = ([0-9]+).*/\1/p' "$android/build.gradle.kts")"
+  [ -n "$min_sdk" ] || { echo "no minSdk in $android/build.gradle.kts" >&2; exit 1; }
+  sed -e 's|<manifest |<manifest package="dev.steadyws" |' \
+      -e "s|^</manifest>|    <uses-sdk android:minSdkVersion=\"$min_sdk\" />\n</manifest>|" \
+      "$android/src/main/AndroidManifest.xml" >"$layout/AndroidManifest.xml"
+  cp "$android/consumer-rules.pro" "$layout/proguard.txt"
+  jar --create --date 2000-01-01T00:00:00Z --no-manifest --file "$layout/classes.jar" -C "$out/classes/main" .
+  cp "$lib" "$layout/jni/x86_64/libsteadyws_ffi.so"
+  pack() { rm -f "$2" && jar --create --date 2000-01-01T00:00:00Z --no-manifest --file "$2" -C "$1" .; }
+  pack "$layout" "$aar_dir/steadyws-stand-in.aar"
+  "${checker[@]}" --write-pom "$aar_dir/steadyws-android.pom"
+
+  # readelf, an independent reader, must see the same: every LOAD segment aligned to 0x4000.
+  if command -v readelf >/dev/null; then
+    aligns="$(readelf -lW "$lib" | awk '$1 == "LOAD" {print $NF}' | sort -u | tr '\n' ' ')"
+    say "  readelf: LOAD p_align of $(basename "$lib"): $aligns"
+    [ "$aligns" = "0x4000 " ] || { echo "readelf finds LOAD alignments '$aligns' in $lib, expected only 0x4000 (is bindings/ffi/build.rs in the build?)" >&2; exit 1; }
+  fi
+
+  "${checker[@]}" "$aar_dir/steadyws-stand-in.aar" --abis x86_64 --stand-in --pom "$aar_dir/steadyws-android.pom"
+
+  # Negative controls: each broken input must fail, for the reason given.
+  expect_fail() { # expect_fail WHAT PATTERN CMD...: CMD must exit 1 and print PATTERN
+    local what=$1 pattern=$2 log="$aar_dir/negative.log" rc=0; shift 2
+    "$@" >"$log" 2>&1 || rc=$?
+    if [ $rc -ne 1 ] || ! grep -q -- "$pattern" "$log"; then
+      cat "$log" >&2
+      echo "negative control '$what': expected exit 1 and '$pattern', got exit $rc" >&2
+      exit 1
+    fi
+    say "  negative control ok: $what -> $(grep -m1 -- "$pattern" "$log" | cut -c1-150)"
+  }
+  variant() { # variant NAME: a copy of the stand-in layout to break
+    rm -rf "$aar_dir/$1" && cp -r "$layout" "$aar_dir/$1" && echo "$aar_dir/$1"
+  }
+  # A 4 KB-aligned library: a system one, whose LOAD alignment readelf confirms is below 16 KB.
+  small=""
+  for candidate in /usr/lib/x86_64-linux-gnu/libz.so.1 /usr/lib/x86_64-linux-gnu/libc.so.6 /lib/x86_64-linux-gnu/libc.so.6; do
+    [ -f "$candidate" ] || continue
+    if ! command -v readelf >/dev/null || readelf -lW "$candidate" | awk '$1 == "LOAD"' | grep -q ' 0x1000$'; then
+      small="$candidate"; break
+    fi
+  done
+  if [ "$(uname -m)" = x86_64 ] && [ -n "$small" ]; then
+    v="$(variant small-pages)"; cp "$small" "$v/jni/x86_64/libsteadyws_ffi.so"; pack "$v" "$v.aar"
+    expect_fail "4 KB-aligned library ($small)" "p_align < 0x4000" \
+      "${checker[@]}" "$v.aar" --abis x86_64 --stand-in
+  else
+    echo "no 4 KB-aligned x86-64 system library found for the negative control" >&2; exit 1
+  fi
+  expect_fail "ABI missing (arm64-v8a asked for)" "no jni/arm64-v8a/libsteadyws_ffi.so" \
+    "${checker[@]}" "$aar_dir/steadyws-stand-in.aar" --abis x86_64,arm64-v8a --stand-in
+  expect_fail "real AAR expected, stand-in given (no JNI entry point, no Android classes)" \
+    "Java_dev_steadyws_AndroidTls_init" "${checker[@]}" "$aar_dir/steadyws-stand-in.aar" --abis x86_64
+  v="$(variant no-jna-rule)"; grep -v 'com.sun.jna' "$layout/proguard.txt" >"$v/proguard.txt"; pack "$v" "$v.aar"
+  expect_fail "proguard.txt without the JNA keep rules" "lacks \`-keep class com.sun.jna" \
+    "${checker[@]}" "$v.aar" --abis x86_64 --stand-in
+  v="$(variant no-socket)"; rm "$v/classes.jar"
+  jar --create --no-manifest --file "$v/classes.jar" -C "$out/classes/main" dev/steadyws/NativeSocket.class
+  pack "$v" "$v.aar"
+  expect_fail "classes.jar without SteadySocket" "dev/steadyws/SteadySocket" \
+    "${checker[@]}" "$v.aar" --abis x86_64 --stand-in
+  v="$(variant wrong-package)"; sed -i 's|package="dev.steadyws"|package="dev.other"|' "$v/AndroidManifest.xml"; pack "$v" "$v.aar"
+  expect_fail "manifest of another package" "package is 'dev.other'" \
+    "${checker[@]}" "$v.aar" --abis x86_64 --stand-in
+  # POMs: JNA declared without @aar (from a build.gradle.kts that says so), a dependency that
+  # build.gradle.kts declares but the POM lacks, and a version other than Cargo.toml's.
+  mkdir -p "$aar_dir/no-aar" && cp "$android/settings.gradle.kts" "$aar_dir/no-aar/"
+  sed 's|jna:\([0-9.]*\)@aar|jna:\1|' "$android/build.gradle.kts" >"$aar_dir/no-aar/build.gradle.kts"
+  ! grep -q 'jna:[0-9.]*@aar' "$aar_dir/no-aar/build.gradle.kts" || { echo "could not remove @aar from JNA in a copy of build.gradle.kts" >&2; exit 1; }
+  "${checker[@]}" --gradle-build "$aar_dir/no-aar/build.gradle.kts" --write-pom "$aar_dir/no-aar.pom" >/dev/null
+  expect_fail "POM with JNA as a jar (no @aar)" "JNA is a jar dependency, not <type>aar</type>" \
+    "${checker[@]}" --pom "$aar_dir/no-aar.pom"
+  python3 - "$aar_dir/steadyws-android.pom" "$aar_dir/drift.pom" <<'PY'
+import re, sys
+pom = open(sys.argv[1]).read()
+pom, n = re.subn(r"\s*<dependency>\s*<groupId>androidx.lifecycle</groupId>.*?</dependency>", "", pom, flags=re.S)
+assert n == 1, "lifecycle-process not found in the expected POM"
+open(sys.argv[2], "w").write(pom)
+PY
+  expect_fail "POM missing a dependency build.gradle.kts declares" "lifecycle-process:.* is declared in build.gradle.kts but missing" \
+    "${checker[@]}" --pom "$aar_dir/drift.pom"
+  sed '0,/<version>/s|<version>[^<]*</version>|<version>9.9.9</version>|' "$aar_dir/steadyws-android.pom" >"$aar_dir/version.pom"
+  expect_fail "POM at a version other than Cargo.toml's" "version '9.9.9'" \
+    "${checker[@]}" --pom "$aar_dir/version.pom"
+) || aar_status=$?
+[ $aar_status -eq 0 ] && say "Android AAR stand-in: ok (checker and 9 negative controls)" \
+  || say "Android AAR stand-in: FAILED ($aar_status)"
+
 # ---- JUnit 5 ----------------------------------------------------------------------------------
 compile test "$runtime:$junit" "$here/src/test/kotlin"
 
@@ -172,4 +282,4 @@ quick_status=0
 [ $quick_status -eq 0 ] && say "quickstarts: ok" || say "quickstarts: FAILED ($quick_status)"
 
 echo "kotlin: ${passed:-0} passed, ${failed:-0} failed ($((SECONDS - started)) s)"
-[ $status -eq 0 ] && [ $quick_status -eq 0 ]
+[ $status -eq 0 ] && [ $quick_status -eq 0 ] && [ $aar_status -eq 0 ]

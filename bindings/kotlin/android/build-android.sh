@@ -5,6 +5,11 @@
 # Needs: cargo-ndk (cargo install cargo-ndk), the Android NDK (ANDROID_NDK_HOME, or an NDK under
 # ANDROID_HOME/ndk/), and the four Rust targets (added here through rustup when missing).
 #
+# 16 KB pages: bindings/ffi/build.rs links the library with -Wl,-z,max-page-size=16384 for every
+# android (and linux) target, whatever the NDK's default, so each PT_LOAD segment has
+# p_align = 16384, as Android 15 devices with 16 KB pages and Google Play require. check_aar.py
+# verifies it in the AAR; for one library: readelf -lW <lib>.so | grep LOAD (last column 0x4000).
+#
 # Env: STEADYWS_PROFILE  cargo profile (default ship: size-optimised, LTO, not stripped; the
 #                        Android Gradle plugin strips the copy packaged into an app)
 #      ANDROID_MIN_SDK   API level to link against (default 24, the module's minSdk)
@@ -56,4 +61,6 @@ cargo run -q -p uniffi-bindgen -- generate --no-format --metadata-no-deps --lang
   --out-dir "$here/generated" "target/${triple[arm64-v8a]}/$outdir/libsteadyws_ffi.so"
 
 echo "== done: $(find "$here/src/main/jniLibs" -name '*.so' | wc -l) libraries, $here/generated"
-echo "   next: cd $here && gradle assembleRelease  (or include the module from your app)"
+echo "   next: cd $here && ./gradlew :assembleRelease  (or include the module from your app; no"
+echo "         ./gradlew yet: gradle wrapper --gradle-version 8.11.1, see gradle/wrapper/gradle-wrapper.properties)"
+echo "   then: python3 $here/check_aar.py $here/build/outputs/aar/steadyws-release.aar --abis $(IFS=,; echo "${abis[*]}")"
