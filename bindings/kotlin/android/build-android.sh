@@ -40,6 +40,8 @@ if command -v rustup >/dev/null; then
 fi
 
 cd "$repo"
+# The store's SQLite options (core/sqlite-options), as every build of the library uses.
+export LIBSQLITE3_FLAGS="$(sed '/^#/d' core/sqlite-options | tr '\n' ' ')"
 targets=()
 for abi in "${abis[@]}"; do targets+=(-t "$abi"); done
 echo "== cargo ndk (${abis[*]}), profile $profile, API $min_sdk"
