@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every benchmark, RUNS times in a row (default 3), as docs/benchmarks.md reports them:
+#   bash tests/bench.sh [RUNS]
+# Builds the shipping-profile FFI library with and without the store (for cdylib_size) and the
+# release bench binary, then per run prints the JSON lines of `bench --json` and of the Python
+# inbound bench (bindings/python/bench/run.sh, which builds a release wheel the first time).
+# Machine noise moves absolute figures by tens of percent: compare the ratios, each measured
+# against its baseline in the same run.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+runs="${1:-3}"
+# The store's SQLite options (core/sqlite-options), as every build of the library uses.
+export LIBSQLITE3_FLAGS="$(sed '/^#/d' core/sqlite-options | tr '\n' ' ')"
+
+echo "== building (ship library with and without the store, release bench)" >&2
+cargo build -q --profile ship -p steadyws-ffi
+cargo build -q --profile ship -p steadyws-ffi --no-default-features --target-dir target/no-store
+cargo build -q --release -p steadyws-tests --bin bench
+
+for run in $(seq 1 "$runs"); do
+  echo "== run $run of $runs ($(date -u +%FT%TZ))" >&2
+  target/release/bench --json
+  bash bindings/python/bench/run.sh
+done
