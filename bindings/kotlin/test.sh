@@ -281,5 +281,21 @@ quick_status=0
 ) || quick_status=$?
 [ $quick_status -eq 0 ] && say "quickstarts: ok" || say "quickstarts: FAILED ($quick_status)"
 
+# ---- inbound benchmark (bench/Inbound.kt) ------------------------------------------------------
+# steadyws vs the JDK's java.net.http.WebSocket receiving small messages replayed by a reference
+# server that the bench starts (--history above the count) and stops. It fails if a client does
+# not get exactly the messages 1..N in order. This runs test.sh's library, the DEBUG build, with
+# 10 000 messages to stay short: its figure mostly measures unoptimised Rust, and the JSON line
+# says so. bench/run.sh measures the release build (20 000 messages).
+compile bench "$runtime" "$here/bench"
+say "inbound benchmark (debug library, 10000 messages; bench/run.sh for release figures)"
+bench_status=0
+timeout 300 java -cp "$runtime:$out/classes/bench" dev.steadyws.bench.InboundKt "$server" debug 10000 5 \
+  | tee "$out/bench-inbound.json" || bench_status=$?
+[ $bench_status -ne 0 ] || grep -q '^{"bench":"kotlin_inbound"' "$out/bench-inbound.json" || bench_status=1
+[ $bench_status -eq 0 ] && say "inbound benchmark: ok" || say "inbound benchmark: FAILED ($bench_status)"
+[ $bench_status -eq 0 ] || status=$bench_status # the script's exit status (checked on the last line)
+# ---- end of inbound benchmark -------------------------------------------------------------------
+
 echo "kotlin: ${passed:-0} passed, ${failed:-0} failed ($((SECONDS - started)) s)"
 [ $status -eq 0 ] && [ $quick_status -eq 0 ] && [ $aar_status -eq 0 ]
