@@ -2,8 +2,9 @@
 # Every benchmark, RUNS times in a row (default 3), as docs/benchmarks.md reports them:
 #   bash tests/bench.sh [RUNS]
 # Builds the shipping-profile FFI library with and without the store (for cdylib_size) and the
-# release bench binary, then per run prints the JSON lines of `bench --json` and of the Python
-# inbound bench (bindings/python/bench/run.sh, which builds a release wheel the first time).
+# release bench binary, then per run prints the JSON lines of `bench --json`, of the Python
+# inbound bench (bindings/python/bench/run.sh, which builds a release wheel) and of the Kotlin one
+# (bindings/kotlin/bench/run.sh, release library; needs bindings/kotlin/test.sh to have run once).
 # Machine noise moves absolute figures by tens of percent: compare the ratios, each measured
 # against its baseline in the same run.
 set -euo pipefail
@@ -22,4 +23,5 @@ for run in $(seq 1 "$runs"); do
   echo "== run $run of $runs ($(date -u +%FT%TZ))" >&2
   target/release/bench --json
   bash bindings/python/bench/run.sh
+  bash bindings/kotlin/bench/run.sh
 done
