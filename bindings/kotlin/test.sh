@@ -2,7 +2,9 @@
 # Kotlin/JVM bindings: install the tools if missing, generate the UniFFI bindings, compile them
 # with the idiomatic layer into target/kotlin/steadyws.jar (native library inside), check a
 # stand-in of the Android AAR and its POM with android/check_aar.py (with negative controls), run
-# the JUnit 5 suite against the reference server, and compile and run the README quickstarts.
+# the JUnit 5 suite against the reference server, compile and run the README quickstarts, and
+# run the inbound benchmark (bench/Inbound.kt) with the debug library (a smoke run; its figure is
+# the debug build's: bench/run.sh measures the release library).
 #
 # Inputs (defaults in the repo's target/debug; built with cargo only when a default is missing):
 #   STEADYWS_LIB      libsteadyws_ffi.so              STEADYWS_BINDGEN  uniffi-bindgen
