@@ -12,7 +12,8 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 runs="${1:-3}"
 # The store's SQLite options (core/sqlite-options), as every build of the library uses.
-export LIBSQLITE3_FLAGS="$(sed '/^#/d' core/sqlite-options | tr '\n' ' ')"
+LIBSQLITE3_FLAGS="$(sed '/^#/d' core/sqlite-options | tr '\n' ' ')"
+export LIBSQLITE3_FLAGS
 
 echo "== building (ship library with and without the store, release bench)" >&2
 cargo build -q --profile ship -p steadyws-ffi

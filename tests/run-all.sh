@@ -6,7 +6,8 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 export STEADYWS_CACHE="${STEADYWS_CACHE:-$repo/.cache}"
 # The store's SQLite options (core/sqlite-options): the tested library is the shipped one.
-export LIBSQLITE3_FLAGS="$(sed '/^#/d' "$repo/core/sqlite-options" | tr '\n' ' ')"
+LIBSQLITE3_FLAGS="$(sed '/^#/d' "$repo/core/sqlite-options" | tr '\n' ' ')"
+export LIBSQLITE3_FLAGS
 mkdir -p "$STEADYWS_CACHE"
 started=$(date +%s)
 

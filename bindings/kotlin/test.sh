@@ -22,7 +22,8 @@ out="$repo/target/kotlin"
 kotlin_version=2.4.20
 started=$SECONDS
 # The store's SQLite options (core/sqlite-options), as every build of the library uses.
-export LIBSQLITE3_FLAGS="$(sed '/^#/d' "$repo/core/sqlite-options" | tr '\n' ' ')"
+LIBSQLITE3_FLAGS="$(sed '/^#/d' "$repo/core/sqlite-options" | tr '\n' ' ')"
+export LIBSQLITE3_FLAGS
 
 say() { echo "== kotlin: $*"; }
 

@@ -16,7 +16,8 @@ cache="${STEADYWS_CACHE:-$repo/.cache}"
 venv="$cache/venv"
 started=$SECONDS
 # The store's SQLite options (core/sqlite-options), as every build of the library uses.
-export LIBSQLITE3_FLAGS="$(sed '/^#/d' "$repo/core/sqlite-options" | tr '\n' ' ')"
+LIBSQLITE3_FLAGS="$(sed '/^#/d' "$repo/core/sqlite-options" | tr '\n' ' ')"
+export LIBSQLITE3_FLAGS
 
 command -v cargo >/dev/null || { echo "cargo is required (rustup toolchain)" >&2; exit 1; }
 

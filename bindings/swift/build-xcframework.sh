@@ -49,7 +49,8 @@ triples=("$device" "${simulators[@]}" "${macs[@]}")
 export IPHONEOS_DEPLOYMENT_TARGET="${IPHONEOS_DEPLOYMENT_TARGET:-13.0}"
 export MACOSX_DEPLOYMENT_TARGET="${MACOSX_DEPLOYMENT_TARGET:-10.15}"
 # The store's SQLite options (core/sqlite-options), as every build of the library uses.
-export LIBSQLITE3_FLAGS="$(sed '/^#/d' "$repo/core/sqlite-options" | tr '\n' ' ')"
+LIBSQLITE3_FLAGS="$(sed '/^#/d' "$repo/core/sqlite-options" | tr '\n' ' ')"
+export LIBSQLITE3_FLAGS
 
 echo "== rustup targets"
 rustup target add "${triples[@]}"

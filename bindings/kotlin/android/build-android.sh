@@ -41,7 +41,8 @@ fi
 
 cd "$repo"
 # The store's SQLite options (core/sqlite-options), as every build of the library uses.
-export LIBSQLITE3_FLAGS="$(sed '/^#/d' core/sqlite-options | tr '\n' ' ')"
+LIBSQLITE3_FLAGS="$(sed '/^#/d' core/sqlite-options | tr '\n' ' ')"
+export LIBSQLITE3_FLAGS
 targets=()
 for abi in "${abis[@]}"; do targets+=(-t "$abi"); done
 echo "== cargo ndk (${abis[*]}), profile $profile, API $min_sdk"

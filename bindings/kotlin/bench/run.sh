@@ -17,7 +17,8 @@ repo="$(cd "$here/../../.." && pwd)"
 cache="${STEADYWS_CACHE:-$repo/.cache}"
 out="$repo/target/kotlin-bench"
 # The store's SQLite options (core/sqlite-options), as every build of the library uses.
-export LIBSQLITE3_FLAGS="$(sed '/^#/d' "$repo/core/sqlite-options" | tr '\n' ' ')"
+LIBSQLITE3_FLAGS="$(sed '/^#/d' "$repo/core/sqlite-options" | tr '\n' ' ')"
+export LIBSQLITE3_FLAGS
 
 kotlin_version="$(sed -n 's/^kotlin_version=//p' "$kotlin/test.sh")"
 kotlin_home="$cache/npm/node_modules/kotlin-compiler"

@@ -7,7 +7,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
 venv="${STEADYWS_CACHE:-$repo/.cache}/venv-bench"
 # The store's SQLite options (core/sqlite-options), as every build of the library uses.
-export LIBSQLITE3_FLAGS="$(sed '/^#/d' "$repo/core/sqlite-options" | tr '\n' ' ')"
+LIBSQLITE3_FLAGS="$(sed '/^#/d' "$repo/core/sqlite-options" | tr '\n' ' ')"
+export LIBSQLITE3_FLAGS
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'maturin==1.16.*' 'websockets==17.4'
 (cd "$repo" && cargo build --quiet --release -p steadyws-server)
