@@ -9,7 +9,7 @@ the UniFFI-generated module steadyws/_ffi/steadyws.py). Two checks per file:
 2. vermin (`--target=3.9- --no-tips --violations --feature union-types`): library and language
    features newer than 3.9 (`zip(strict=...)`, `int | str` at run time, new modules and
    functions, ...). A module with `from __future__ import annotations` never evaluates its
-   annotations, so they are removed before vermin reads it (`X | None` there is fine on 3.9);
+   annotations, so they become `None` before vermin reads it (`X | None` there is fine on 3.9);
    annotations of other modules are evaluated at definition time and stay.
 
 This checks the code, not an interpreter: running the package on 3.9 is still the real test.
@@ -53,30 +53,36 @@ def collect(paths: List[Path], scratch: Path) -> List[Tuple[str, Path]]:
     return found
 
 
-class _DropAnnotations(ast.NodeTransformer):
-    """Remove annotations (postponed by `from __future__ import annotations`, never evaluated)."""
+def _without_annotations(source: str, tree: ast.Module) -> str:
+    """The source with every annotation replaced by `None` (for a module whose annotations are
+    postponed by `from __future__ import annotations`, so never evaluated).
 
-    def _arguments(self, node: ast.arguments) -> None:
-        for arg in [*node.posonlyargs, *node.args, *node.kwonlyargs, node.vararg, node.kwarg]:
-            if arg is not None:
-                arg.annotation = None
-
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
-        self._arguments(node.args)
-        node.returns = None
-        self.generic_visit(node)
-        return node
-
-    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
-        self._arguments(node.args)
-        node.returns = None
-        self.generic_visit(node)
-        return node
-
-    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
-        if node.value is None:  # a bare declaration: nothing runs
-            return ast.copy_location(ast.Pass(), node)
-        return ast.copy_location(ast.Assign(targets=[node.target], value=node.value), node)
+    The text is edited in place rather than regenerated with ast.unparse: on Python 3.12+
+    unparse writes f-strings in the 3.12 syntax (PEP 701), which vermin then rightly reports."""
+    spans = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            args = node.args
+            for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+                if arg is not None and arg.annotation is not None:
+                    spans.append(arg.annotation)
+            if node.returns is not None:
+                spans.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            spans.append(node.annotation)
+    lines = source.encode("utf-8").splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    data = b"".join(lines)
+    # ast offsets are UTF-8 byte columns; replace from the end so earlier offsets stay valid.
+    for node in sorted(spans, key=lambda n: (n.lineno, n.col_offset), reverse=True):
+        begin = starts[node.lineno - 1] + node.col_offset
+        finish = starts[node.end_lineno - 1] + node.end_col_offset  # type: ignore[operator]
+        data = data[:begin] + b"None" + data[finish:]
+    result = data.decode("utf-8")
+    ast.parse(result)  # the edit must leave valid Python
+    return result
 
 
 def _postpones_annotations(tree: ast.Module) -> bool:
@@ -109,8 +115,7 @@ def check(files: List[Tuple[str, Path]], minimum: Tuple[int, int], vermin: str, 
             continue
         copy = staged / f"f{index}.py"
         if _postpones_annotations(tree):
-            tree = ast.fix_missing_locations(_DropAnnotations().visit(tree))
-            copy.write_text(ast.unparse(tree), encoding="utf-8")
+            copy.write_text(_without_annotations(source, tree), encoding="utf-8")
         else:
             shutil.copyfile(path, copy)
         labels[str(copy)] = label
@@ -148,7 +153,7 @@ CONTROLS = {
         "from __future__ import annotations\n"
         "def f(a: int | None, b: list[int]) -> dict[str, int] | None:\n"
         "    value: int | None = None\n"
-        "    return None\n",
+        "    return {'k': f\"{a!r} {b['x']} {'y'}\"}  # 3.9 f-string with inner quotes\n",
         False,
     ),
     "plain 3.9 code (allowed)": (
