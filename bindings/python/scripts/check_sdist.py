@@ -101,7 +101,13 @@ def check(sdist: Path, license_files: List[str], listing: bool = False) -> List[
                     break
         for needed in REQUIRED + license_files:
             member = files.get(needed)
-            if member is None:
+            if member is None and needed in license_files:
+                problems.append(
+                    f"{needed}: missing, though the repository has it (the sdist must carry the "
+                    "license texts: for example a copy or symlink in bindings/python named in "
+                    "pyproject.toml's license-files)"
+                )
+            elif member is None:
                 problems.append(f"{needed}: missing")
             elif not member.isfile():
                 problems.append(f"{needed}: not a regular file ({'symlink' if member.issym() else 'other'})")
