@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The one test command: installs what the suites need (idempotent, cached under .cache/), builds
-# the FFI library once, then runs the Rust, Python, Kotlin and Swift-check suites in turn.
+# The one test command: checks that every version agrees with Cargo.toml, installs what the
+# suites need (idempotent, cached under .cache/), builds the FFI library once, then runs the
+# Rust, Python (with the wheel and sdist checks), Kotlin and Swift-check suites in turn.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -10,6 +11,21 @@ LIBSQLITE3_FLAGS="$(sed '/^#/d' "$repo/core/sqlite-options" | tr '\n' ' ')"
 export LIBSQLITE3_FLAGS
 mkdir -p "$STEADYWS_CACHE"
 started=$(date +%s)
+
+results=()
+run() {
+  local name="$1"; shift
+  echo "== $name"
+  local t0=$(date +%s)
+  "$@"
+  results+=("$name: ok ($(( $(date +%s) - t0 )) s)")
+}
+
+# Seconds, and first: the version in Cargo.toml, the packages, the docs and CHANGELOG.md agree
+# (the built wheel and sdist are checked again by bindings/python/test.sh). Its negative
+# controls run first, so a checker that cannot fail does not pass.
+run "versions (tests/check-versions.py)" \
+  bash -c 'python3 tests/check-versions.py --self-test && python3 tests/check-versions.py'
 
 # System packages from Debian: nginx (reverse-proxy e2e test), JNA and JUnit 5 (Kotlin suite).
 missing=()
@@ -28,15 +44,6 @@ cargo build -q -p steadyws-ffi -p uniffi-bindgen -p steadyws-server
 export STEADYWS_LIB="$repo/target/debug/libsteadyws_ffi.so"
 export STEADYWS_BINDGEN="$repo/target/debug/uniffi-bindgen"
 export STEADYWS_SERVER="$repo/target/debug/steadyws-server"
-
-results=()
-run() {
-  local name="$1"; shift
-  echo "== $name"
-  local t0=$(date +%s)
-  "$@"
-  results+=("$name: ok ($(( $(date +%s) - t0 )) s)")
-}
 
 run "rust (cargo test --workspace)" cargo test --workspace
 run "python" bash bindings/python/test.sh
