@@ -14,11 +14,9 @@ use crate::event::SocketEvent;
 const KIND_JSON: u8 = 0;
 const KIND_TEXT: u8 = 1;
 
-/// One burst of events, in order. Empty (`count == 0`) once the stream is over.
+/// One burst of events, in order. Empty (no messages, no others) once the stream is over.
 #[derive(Clone, Debug, PartialEq, uniffi::Record)]
 pub struct PackedEvents {
-    /// How many events the burst holds: the messages plus `others`.
-    pub count: u32,
     /// A JSON array with one entry per message event, in order, each
     /// `[id, seq, ts, kind, content, last_seq, last_ts, redelivered]`: `kind` 0 for JSON content
     /// (`MessageData.Json`), 1 for a text frame (`MessageData.Text`); `content` as a JSON
@@ -31,7 +29,7 @@ pub struct PackedEvents {
 /// An event that is not a packed message, and where it goes in the burst.
 #[derive(Clone, Debug, PartialEq, uniffi::Record)]
 pub struct PlacedEvent {
-    /// Its index among all `count` events.
+    /// Its index among all the burst's events (messages and others).
     pub index: u32,
     /// The event.
     pub event: SocketEvent,
@@ -51,7 +49,6 @@ type PackedMessage<'a> = (
 
 impl From<Vec<Event>> for PackedEvents {
     fn from(events: Vec<Event>) -> Self {
-        let count = events.len() as u32;
         let mut others = Vec::new();
         let mut texts = Vec::with_capacity(events.len());
         for (index, event) in events.into_iter().enumerate() {
@@ -83,11 +80,7 @@ impl From<Vec<Event>> for PackedEvents {
             .collect();
         // Serialising strings and numbers cannot fail.
         let messages = serde_json::to_string(&entries).unwrap_or_else(|_| "[]".into());
-        PackedEvents {
-            count,
-            messages,
-            others,
-        }
+        PackedEvents { messages, others }
     }
 }
 

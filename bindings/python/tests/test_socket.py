@@ -185,7 +185,6 @@ def test_unpack_puts_typed_events_back_in_place() -> None:
         position=ResumePosition(last_seq=None, last_ts=None), redelivered=False,
     )
     packed = PackedEvents(
-        count=5,
         messages='[["m1",1,10,0,"{\\"n\\":1}",1,10,false],["m2",2,20,1,"two",2,20,true]]',
         others=[PlacedEvent(index=0, event=acked), PlacedEvent(index=2, event=binary),
                 PlacedEvent(index=4, event=acked)],
