@@ -1,5 +1,6 @@
-// swift-tools-version:5.10
-// 5.10: the generated bindings use `nonisolated(unsafe)` (SE-0412).
+// swift-tools-version:6.0
+// 6.0: the package compiles in the Swift 6 language mode (complete concurrency checking), the
+// default of this tools version; Xcode 16 or a Swift 6.0 toolchain on Linux.
 //
 // The Swift sources of SteadyWS are partly generated: run ./generate.sh (or ./build-xcframework.sh
 // on a Mac) before `swift build`; see README.md.
@@ -8,11 +9,16 @@ import PackageDescription
 
 // The C side of the bindings (the UniFFI scaffolding of the Rust library `steadyws_ffi`).
 #if os(Linux)
-// Linux: the generated header plus a hand-written module map that links `libsteadyws_ffi.so`.
-// Pass the library's directory when building:
-//   swift build -Xlinker -L<dir> -Xlinker -rpath -Xlinker <dir>
+// Linux: the generated header plus a hand-written module map that links `libsteadyws_ffi.so`,
+// found in STEADYWS_LIB_DIR, or in the workspace's target/debug (what `cargo build -p
+// steadyws-ffi` writes) when that is not set. Both are baked into the test binary as its rpath.
+// Only this development manifest reads the environment: release-tree.sh writes its own manifest.
 let ffiTarget: Target = .systemLibrary(name: "SteadyWSFFI", path: "Sources/SteadyWSFFI")
-let ffiLinkerSettings: [LinkerSetting] = []
+let libraryDirectory = Context.environment["STEADYWS_LIB_DIR"]
+    ?? "\(Context.packageDirectory)/../../target/debug"
+let ffiLinkerSettings: [LinkerSetting] = [
+    .unsafeFlags(["-L\(libraryDirectory)", "-Xlinker", "-rpath", "-Xlinker", libraryDirectory]),
+]
 #else
 // Apple platforms: the static library for every platform slice, with its header and module map,
 // made by ./build-xcframework.sh. The Rust code calls into Security and CoreFoundation
@@ -23,11 +29,6 @@ let ffiLinkerSettings: [LinkerSetting] = [
     .linkedFramework("CoreFoundation"),
 ]
 #endif
-
-// Full Sendable and isolation checking (what the Swift 6 language mode enforces), reported as
-// warnings in the Swift 5 mode this manifest selects. Swift 6 compilers know the upcoming feature;
-// 5.10 ignores it.
-let strictConcurrency: [SwiftSetting] = [.enableUpcomingFeature("StrictConcurrency")]
 
 let package = Package(
     name: "SteadyWS",
@@ -44,14 +45,13 @@ let package = Package(
             name: "SteadyWS",
             dependencies: ["SteadyWSFFI"],
             path: "Sources/SteadyWS",
-            swiftSettings: strictConcurrency,
             linkerSettings: ffiLinkerSettings
         ),
         .testTarget(
             name: "SteadyWSTests",
             dependencies: ["SteadyWS"],
-            path: "Tests/SteadyWSTests",
-            swiftSettings: strictConcurrency
+            path: "Tests/SteadyWSTests"
         ),
-    ]
+    ],
+    swiftLanguageModes: [.v6]
 )

@@ -13,6 +13,7 @@ mod listener;
 mod options;
 mod packed;
 mod socket;
+mod wait;
 
 pub use error::SteadyError;
 pub use event::{
@@ -22,6 +23,7 @@ pub use event::{
 pub use listener::{ListenerError, SocketListener};
 pub use options::{BackgroundMode, HeartbeatKind, SocketOptions};
 pub use packed::{PackedEvents, PlacedEvent};
-pub use socket::{AppLifecycle, NativeSocket, NetworkStatus};
+pub use socket::{AppLifecycle, NativeSocket, NetworkStatus, live_native_sockets};
+pub use wait::WaitCancellation;
 
 uniffi::setup_scaffolding!("steadyws");

@@ -1,6 +1,7 @@
 //! `NativeSocket`: the object the host layers hold (each language wraps it in its own
 //! `SteadySocket` / `Socket`). Every method forwards to [`steadyws::Socket`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use steadyws::{AppState, Network, Payload, Socket};
@@ -11,6 +12,17 @@ use crate::event::{OpenOutcome, SendOutcome, SocketEvent, SocketState, SocketSta
 use crate::listener::SocketListener;
 use crate::options::SocketOptions;
 use crate::packed::PackedEvents;
+use crate::wait::{WaitCancellation, unless_cancelled};
+
+/// How many `NativeSocket` objects exist in this process.
+static LIVE_SOCKETS: AtomicU64 = AtomicU64::new(0);
+
+/// How many native sockets exist in this process: made and not yet released by the host. For leak
+/// checks: a host that drops every socket it made brings this back to where it was.
+#[uniffi::export]
+pub fn live_native_sockets() -> u64 {
+    LIVE_SOCKETS.load(Ordering::Relaxed)
+}
 
 /// Whether the app is visible.
 #[derive(Clone, Copy, Debug, uniffi::Enum)]
@@ -61,6 +73,7 @@ impl NativeSocket {
     #[uniffi::constructor]
     pub fn new(options: SocketOptions) -> Result<Arc<Self>, SteadyError> {
         let socket = Socket::new(options.to_socket_config())?;
+        LIVE_SOCKETS.fetch_add(1, Ordering::Relaxed);
         Ok(Arc::new(NativeSocket {
             socket: Arc::new(socket),
             listener_stop: Mutex::new(None),
@@ -96,21 +109,35 @@ impl NativeSocket {
     }
 
     /// Wait until the message `id` (from `send`) settles or `timeout_ms` passes. Answers at
-    /// once when its outcome is already known; takes nothing from the event stream.
-    pub async fn wait_acked(&self, id: String, timeout_ms: Option<u64>) -> SendOutcome {
+    /// once when its outcome is already known; takes nothing from the event stream. A cancelled
+    /// `cancellation` ends the wait as `TimedOut`.
+    #[uniffi::method(default(cancellation = None))]
+    pub async fn wait_acked(
+        &self,
+        id: String,
+        timeout_ms: Option<u64>,
+        cancellation: Option<Arc<WaitCancellation>>,
+    ) -> SendOutcome {
         let timeout = timeout_ms.map(std::time::Duration::from_millis);
-        let delivery = self
-            .socket
-            .wait_acked(&steadyws::MessageId(id.clone()), timeout)
-            .await;
+        let message = steadyws::MessageId(id.clone());
+        let delivery = unless_cancelled(cancellation, self.socket.wait_acked(&message, timeout))
+            .await
+            .unwrap_or(steadyws::Delivery::TimedOut);
         SendOutcome::new(id, delivery)
     }
 
     /// Wait until the socket is open, has given up or is closed, or `timeout_ms` passes. Takes
-    /// nothing from the event stream.
-    pub async fn wait_open(&self, timeout_ms: Option<u64>) -> OpenOutcome {
+    /// nothing from the event stream. A cancelled `cancellation` ends the wait as `TimedOut`.
+    #[uniffi::method(default(cancellation = None))]
+    pub async fn wait_open(
+        &self,
+        timeout_ms: Option<u64>,
+        cancellation: Option<Arc<WaitCancellation>>,
+    ) -> OpenOutcome {
         let timeout = timeout_ms.map(std::time::Duration::from_millis);
-        self.socket.wait_open(timeout).await.into()
+        unless_cancelled(cancellation, self.socket.wait_open(timeout))
+            .await
+            .map_or(OpenOutcome::TimedOut, Into::into)
     }
 
     /// `send` that gives up after `ttl_ms` (a `SendFailed` event with reason `expired`).
@@ -274,6 +301,7 @@ fn deliver(socket: &Socket, listener: &dyn SocketListener, mut stopped: watch::R
 
 impl Drop for NativeSocket {
     fn drop(&mut self) {
+        LIVE_SOCKETS.fetch_sub(1, Ordering::Relaxed);
         if let Some(stop) = self
             .listener_stop
             .get_mut()

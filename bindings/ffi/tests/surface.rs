@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use steadyws_ffi::{
     ListenerError, NativeSocket, NetworkStatus, OpenOutcome, SendOutcome, SocketEvent,
-    SocketListener, SocketOptions, SocketState, StateCause, SteadyError,
+    SocketListener, SocketOptions, SocketState, StateCause, SteadyError, WaitCancellation,
+    live_native_sockets,
 };
 
 fn options(url: &str) -> SocketOptions {
@@ -190,6 +191,49 @@ fn block_on_host<F: std::future::Future>(future: F) -> F::Output {
 }
 
 #[test]
+fn a_cancelled_wait_ends_at_once_as_timed_out_and_leaves_the_message_queued() {
+    let socket = NativeSocket::new(options("ws://127.0.0.1:9/ws")).unwrap();
+    let id = socket.send(r#"{"n":1}"#.into()).unwrap();
+    let cancellation = WaitCancellation::new();
+    let canceller = Arc::clone(&cancellation);
+    let cancelling = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        canceller.cancel();
+    });
+    // Without the cancellation, neither wait would ever end: no limit, nothing listens.
+    assert_eq!(
+        block_on_host(socket.wait_open(None, Some(Arc::clone(&cancellation)))),
+        OpenOutcome::TimedOut
+    );
+    cancelling.join().unwrap();
+    assert!(cancellation.is_cancelled());
+    // A token cancelled before the wait ends it at once too.
+    assert_eq!(
+        block_on_host(socket.wait_acked(id.clone(), None, Some(cancellation))),
+        SendOutcome::TimedOut { id: id.clone() }
+    );
+    let pending: Vec<String> = socket.pending().into_iter().map(|m| m.id).collect();
+    assert_eq!(pending, vec![id], "only the wait ended");
+    socket.shutdown();
+}
+
+#[test]
+fn live_native_sockets_counts_what_the_host_holds() {
+    // Other tests of this binary make sockets in parallel: count only this test's difference,
+    // with a margin for theirs, by making many.
+    let made: Vec<_> = (0..64)
+        .map(|_| NativeSocket::new(options("ws://127.0.0.1:9/ws")).unwrap())
+        .collect();
+    assert!(live_native_sockets() >= 64);
+    let with = live_native_sockets();
+    drop(made);
+    assert!(
+        live_native_sockets() + 64 <= with + 8,
+        "64 released sockets still counted"
+    );
+}
+
+#[test]
 fn waits_on_the_side_answer_with_outcomes_and_end_at_close() {
     let socket = NativeSocket::new(options("ws://127.0.0.1:9/ws")).unwrap();
     let outcome = block_on_host(socket.send_and_wait(r#"{"n":1}"#.into(), Some(50))).unwrap();
@@ -197,18 +241,21 @@ fn waits_on_the_side_answer_with_outcomes_and_end_at_close() {
         panic!("never connected, so never acked: {outcome:?}")
     };
     assert!(matches!(
-        block_on_host(socket.wait_acked("nobody".into(), Some(50))),
+        block_on_host(socket.wait_acked("nobody".into(), Some(50), None)),
         SendOutcome::Unknown { .. }
     ));
     assert_eq!(
-        block_on_host(socket.wait_open(Some(50))),
+        block_on_host(socket.wait_open(Some(50), None)),
         OpenOutcome::TimedOut
     );
     socket.shutdown();
     assert_eq!(socket.state(), SocketState::Closed);
-    assert_eq!(block_on_host(socket.wait_open(None)), OpenOutcome::Closed);
+    assert_eq!(
+        block_on_host(socket.wait_open(None, None)),
+        OpenOutcome::Closed
+    );
     assert!(matches!(
-        block_on_host(socket.wait_acked(id, None)),
+        block_on_host(socket.wait_acked(id, None, None)),
         SendOutcome::Closed { .. }
     ));
     assert!(

@@ -283,24 +283,35 @@ public protocol BackgroundTaskRunner: AnyObject {
 }
 
 /// One background task, ended exactly once: by the attachment, by its expiration handler, or
-/// when the attachment is released.
+/// when the attachment is released — also when the expiration handler runs before
+/// `beginTask` has returned the task's id (iOS may call it from inside `beginBackgroundTask`
+/// when no background time is left).
 @MainActor
 final class HeldBackgroundTask {
     private let runner: any BackgroundTaskRunner
     private var id: Int?
+    /// `end()` was called: before the id is known, the task is ended as soon as it is.
+    private var ended = false
 
     init(runner: any BackgroundTaskRunner) {
         self.runner = runner
     }
 
-    /// False when the OS refused.
+    /// False when the OS refused, or when the task ended (expired) before `beginTask` returned;
+    /// either way nothing is held.
     func start(name: String, onExpiry: @escaping @MainActor @Sendable () -> Void) -> Bool {
-        id = runner.beginTask(named: name, onExpiry: onExpiry)
-        return id != nil
+        guard let given = runner.beginTask(named: name, onExpiry: onExpiry) else { return false }
+        guard !ended else {
+            runner.endTask(given)
+            return false
+        }
+        id = given
+        return true
     }
 
     /// End it; later calls do nothing.
     func end() {
+        ended = true
         guard let id else { return }
         self.id = nil
         runner.endTask(id)
@@ -369,12 +380,12 @@ public final class AppAttachment {
         }
         #endif
 
-        let hook = socket.closeHooks.add { [weak self] in
+        let hook = socket.closing.add { [weak self] in
             guard let self else { return }
             onMainActor { self.detach() }
         }
         if let hook {
-            links.add { [weak socket] in socket?.closeHooks.remove(hook) }
+            links.add { [weak socket] in socket?.closing.remove(hook) }
         } else {
             // Closed already.
             detach()
@@ -387,6 +398,11 @@ public final class AppAttachment {
 
     /// True until `detach()` (or the socket's `close()`).
     public var isAttached: Bool { machine.isAttached }
+
+    /// True while attached to this very socket.
+    public func isAttached(to socket: SteadySocket) -> Bool {
+        isAttached && self.socket === socket
+    }
 
     /// The app's phase now (repeats do nothing).
     public func update(_ phase: AppPhase) {
@@ -443,6 +459,7 @@ public final class AppAttachment {
             self?.expired(task)
         }
         guard started else {
+            // Refused, or expired before it was given (then `start` ended it already).
             machine.backgroundTaskRefused()
             return
         }
@@ -488,6 +505,35 @@ public final class AppAttachment {
 
     private static func now() -> TimeInterval {
         ProcessInfo.processInfo.systemUptime
+    }
+}
+
+/// The attachment a view keeps for the socket it is given (`.steadySocketLifecycle(socket)`):
+/// the same one while the socket is the same, a new one, the old one detached, when the view is
+/// given another socket. Without UIKit or SwiftUI, so the rule is tested everywhere.
+@MainActor
+struct AttachmentSlot {
+    private(set) var attachment: AppAttachment?
+
+    /// Keep `socket` attached, told `phase`; `make` attaches it when the attachment held is not
+    /// for this socket (or was detached), after detaching the old one.
+    mutating func follow(
+        _ socket: SteadySocket,
+        phase: AppPhase,
+        make: (SteadySocket, AppPhase) -> AppAttachment
+    ) {
+        if let attachment, attachment.isAttached(to: socket) {
+            attachment.update(phase)
+            return
+        }
+        attachment?.detach()
+        attachment = make(socket, phase)
+    }
+
+    /// Detach and forget the attachment.
+    mutating func clear() {
+        attachment?.detach()
+        attachment = nil
     }
 }
 

@@ -1,7 +1,7 @@
 // The Swift-shaped layer over the generated bindings (Generated/SteadyWS.swift): `SteadySocket`,
 // with `send` that returns the id at once, waits that observe acks and the state on the side
-// (`sendAndWait`, `waitAcked`, `waitOpen`), one `AsyncStream` of events pulled from the native
-// queue on demand, and one error type, `SteadyWSError`. Written by hand; the generated file is
+// (`sendAndWait`, `waitAcked`, `waitOpen`), one reader of events (`events`, `messages`) pulling
+// from the native queue on demand, and one error type, `SteadyWSError`. Written by hand; the generated file is
 // build output.
 //
 // Concurrency: every type here is `Sendable`. Shared mutable state lives in final classes whose
@@ -10,35 +10,11 @@
 
 import Foundation
 
-// MARK: - Sendable
-
-// Records and enums of the bindings are plain values (strings, numbers, bytes, options of those),
-// so they are safe to pass between tasks. The generated file declares that for Swift 6 compilers
-// only (`#if compiler(>=6)`); this covers 5.10.
-#if !compiler(>=6)
-extension SocketEvent: @unchecked Sendable {}
-extension SocketState: @unchecked Sendable {}
-extension StateCause: @unchecked Sendable {}
-extension ResumePosition: @unchecked Sendable {}
-extension MessageData: @unchecked Sendable {}
-extension ConnectionProblem: @unchecked Sendable {}
-extension ConnectionErrorKind: @unchecked Sendable {}
-extension SendFailureKind: @unchecked Sendable {}
-extension SendOutcome: @unchecked Sendable {}
-extension OpenOutcome: @unchecked Sendable {}
-extension SocketStats: @unchecked Sendable {}
-extension SocketOptions: @unchecked Sendable {}
-extension PendingMessage: @unchecked Sendable {}
-extension AppLifecycle: @unchecked Sendable {}
-extension NetworkStatus: @unchecked Sendable {}
-extension HeartbeatKind: @unchecked Sendable {}
-extension BackgroundMode: @unchecked Sendable {}
-#endif
-
 // MARK: - Errors
 
-/// Everything `SteadySocket` throws (task cancellation aside, which is Swift's own
-/// `CancellationError`, as everywhere in Swift concurrency).
+/// Everything `SteadySocket` throws, but for Swift's own `CancellationError` when a task is
+/// cancelled before anything was queued or while it waits for the socket to open (a cancelled
+/// wait for a message throws `.waitCancelled(id:)`, which carries the id).
 ///
 /// Each error prints as a sentence that says what happened and what to do:
 /// `print(error)`, `error.localizedDescription` and `"\(error)"` give the same text.
@@ -76,6 +52,19 @@ public enum SteadyWSError: Error, Sendable, Hashable, LocalizedError, CustomStri
     /// The store could not be opened or written (I/O error, permission, disk full; the message
     /// says which). Thrown by `send` / `sendAndWait`, it means the message was NOT queued.
     case storeFailed(message: String)
+    /// The task waiting for message `id` (`sendAndWait`, `waitAcked`) was cancelled. Only the
+    /// wait ended: the message stays queued and is still sent. `waitAcked(id)` waits again,
+    /// `cancel(id)` withdraws it.
+    case waitCancelled(id: String)
+    /// Another loop is reading this socket's `events` or `messages`: a socket has one reader.
+    /// Read in one task and fan out from there; a loop that ends (`break`, an error, the end of
+    /// the stream, cancellation) lets the next one read.
+    case alreadyReading
+    /// Thrown by `messages` (on `events` it is the `.storeRecovered` event): the store file was
+    /// damaged and rebuilt; `recoveredMessages` pending messages were read back and are sent,
+    /// any others were lost. The damaged file was moved to `movedTo` for inspection. Iterate
+    /// `messages` again to read on.
+    case storeRecovered(problem: String, recoveredMessages: UInt32, movedTo: String?)
 
     /// What was wrong with the input of a call that was refused at once.
     public enum Invalid: Sendable, Hashable {
@@ -137,6 +126,16 @@ public enum SteadyWSError: Error, Sendable, Hashable, LocalizedError, CustomStri
         case let .unknownMessage(id):
             return "no message \(id) is queued and its outcome is no longer remembered "
                 + "(only the last 4096 are): use the id send() returned, soon after"
+        case let .waitCancelled(id):
+            return "the task waiting for message \(id) was cancelled; the message stays queued "
+                + "and is still sent: waitAcked(\"\(id)\") waits again, cancel(\"\(id)\") withdraws it"
+        case .alreadyReading:
+            return "this socket's events are already being read by another loop: a socket has one "
+                + "reader (events and messages share it); read in one task and fan out from there"
+        case let .storeRecovered(problem, recovered, movedTo):
+            return "the store was damaged (\(problem)) and rebuilt with the \(recovered) pending "
+                + "message(s) it still held; the damaged file was "
+                + (movedTo.map { "moved to \($0)" } ?? "not kept")
         }
     }
 
@@ -246,6 +245,17 @@ public struct ReceivedMessage: Sendable, Hashable {
     /// one the flag is always false.
     public let redelivered: Bool
 
+    init(
+        id: String?, seq: UInt64?, ts: UInt64?, data: MessageData, position: ResumePosition, redelivered: Bool
+    ) {
+        self.id = id
+        self.seq = seq
+        self.ts = ts
+        self.data = data
+        self.position = position
+        self.redelivered = redelivered
+    }
+
     /// The message of a `.message` event; nil for any other event.
     public init?(_ event: SocketEvent) {
         guard case let .message(id, seq, ts, data, position, redelivered) = event else {
@@ -345,7 +355,7 @@ extension SocketOptions {
 /// socket.connect()
 /// let id = try socket.send(#"{"text":"hello"}"#)        // queued; returns the id at once
 /// try await socket.waitAcked(id, timeout: 10)             // optional: until the server stored it
-/// for await event in socket.events {                      // the one consumer of this socket
+/// for try await event in socket.events {                  // the one reader of this socket
 ///     switch event {
 ///     case let .message(_, seq, _, .json(json), position, _): print(seq ?? 0, json, position)
 ///     case let .stateChanged(state, cause): print("now \(state)", cause.problem?.message ?? "")
@@ -362,10 +372,10 @@ extension SocketOptions {
 /// (on the main actor only if that task is main-actor isolated, e.g. SwiftUI's `.task`). The
 /// network work itself runs on the Rust runtime's two shared threads; no thread per socket.
 ///
-/// **One consumer.** The native queue is the only buffer, bounded by
+/// **One reader.** The native queue is the only buffer, bounded by
 /// `SocketOptions.inboxMaxEvents` / `inboxMaxBytes`; while it is full the socket stops reading
 /// (TCP pushes back on the server) and nothing is dropped. `events` (or `messages`) pulls from it
-/// only when its consumer asks for the next element. One stream at a time is the consumer: see
+/// only when its reader asks for the next element. One loop at a time is the reader: see
 /// `events` for what happens when two try.
 ///
 /// **Waiting never eats events.** `sendAndWait`, `waitAcked` and `waitOpen` observe the outcome
@@ -389,9 +399,10 @@ public final class SteadySocket: Sendable {
     /// The options the socket was made with (the app adapter reads its background policy here).
     public let options: SocketOptions
     private let reader: EventReader
-    private let waits = Waits()
-    /// Run once by `close()` (the app adapters detach themselves).
-    let closeHooks = CloseHooks()
+    /// The native waits in progress, each ended when its task is cancelled.
+    let waits = NativeWaits()
+    /// Whether `close()` was called, and what it runs then (the app adapters detach themselves).
+    let closing = Closing()
 
     /// The number of events one native call takes at most (`nextEvents(max:)`) without a store.
     public static let batchSize: UInt32 = 256
@@ -427,14 +438,14 @@ public final class SteadySocket: Sendable {
 
     /// Start connecting, and keep reconnecting. Does nothing once closed.
     public func connect() {
-        guard !waits.isClosed else { return }
+        guard !closing.isClosed else { return }
         native.connect()
     }
 
     /// Close the connection gracefully and stop reconnecting; queued messages wait for the next
     /// `connect()`. The socket stays usable (`close()` is the end).
     public func disconnect() {
-        guard !waits.isClosed else { return }
+        guard !closing.isClosed else { return }
         native.disconnect()
     }
 
@@ -444,29 +455,31 @@ public final class SteadySocket: Sendable {
     /// ends. Later calls throw `.closed` (the waits, `send`) or do nothing (commands). Also done
     /// when the socket is released; calling it again does nothing.
     public func close() {
-        guard waits.close() else { return }
+        guard let hooks = closing.close() else { return }
         native.shutdown()
-        closeHooks.run()
+        for hook in hooks {
+            hook()
+        }
     }
 
     /// Tell the socket whether the app is visible (`attachToApp()` does it on iOS). With a
     /// store, `.background` also closes the store file between writes, so the suspended app holds
     /// no file lock; `.foreground` keeps it open again.
     public func setAppState(_ state: AppLifecycle) {
-        guard !waits.isClosed else { return }
+        guard !closing.isClosed else { return }
         native.setAppState(state: state)
     }
 
     /// Tell the socket what reachability reports (`attachToApp()` and `monitorNetwork()` do it on
     /// Apple platforms).
     public func setNetwork(_ status: NetworkStatus) {
-        guard !waits.isClosed else { return }
+        guard !closing.isClosed else { return }
         native.setNetwork(status: status)
     }
 
     /// The current state (`.closed` once `close()` was called).
     public var state: SocketState {
-        waits.isClosed ? .closed : native.state()
+        closing.isClosed ? .closed : native.state()
     }
 
     /// Counters. `messagesIn` counts the messages the app took from `events`, and
@@ -489,7 +502,7 @@ public final class SteadySocket: Sendable {
     ///   `.storeFailed` (nothing queued), `.closed`.
     @discardableResult
     public func send(_ json: String, ttl: TimeInterval? = nil) throws -> String {
-        guard !waits.isClosed else { throw SteadyWSError.closed(id: nil) }
+        guard !closing.isClosed else { throw SteadyWSError.closed(id: nil) }
         return try mappingErrors {
             if let ttl {
                 return try native.sendWithTtl(json: json, ttlMs: milliseconds(ttl))
@@ -504,13 +517,15 @@ public final class SteadySocket: Sendable {
     /// known, so an ack cannot slip past), which is what the native `sendAndWait` does; done here
     /// so that every error of the wait carries the id. The wait observes the ack on the side:
     /// the `.acked` event still comes through `events`. Without a `timeout` it may wait as long as
-    /// the outage lasts. Cancelling the task ends the wait with `CancellationError`, not the
-    /// delivery.
+    /// the outage lasts. Cancelling the task before the message is queued throws
+    /// `CancellationError` (nothing was sent); after, it ends the wait, not the delivery, with
+    /// `SteadyWSError.waitCancelled(id:)`, which carries the id to `waitAcked` or `cancel` later.
     /// - Parameters:
     ///   - ttl: give the message up after this long (`.sendFailed`, reason `.expired`).
     ///   - timeout: stop waiting after this long (`.timedOut(id:)`; the message stays queued).
     /// - Throws: `SteadyWSError` — `.invalid` / `.outboxFull` / `.storeFailed` when it cannot be
-    ///   queued, `.sendFailed(id:reason:message:)`, `.timedOut(id:)`, `.closed(id:)`.
+    ///   queued, `.sendFailed(id:reason:message:)`, `.timedOut(id:)`, `.closed(id:)`,
+    ///   `.waitCancelled(id:)`; `CancellationError` when cancelled before it was queued.
     @discardableResult
     public func sendAndWait(
         _ json: String,
@@ -525,28 +540,34 @@ public final class SteadySocket: Sendable {
 
     /// Wait until the server acknowledged the message `id` (from `send`, or listed by `pending()`).
     /// Answers at once when its outcome is already known. Observes on the side: the `.acked` event
-    /// still comes through `events`. Cancelling the task ends the wait with `CancellationError`.
+    /// still comes through `events`. Cancelling the task ends the wait (the native one included),
+    /// not the delivery, with `SteadyWSError.waitCancelled(id:)`.
     /// - Throws: `SteadyWSError.sendFailed(id:reason:message:)`, `.timedOut(id:)`, `.closed(id:)`,
-    ///   `.unknownMessage(id:)`.
+    ///   `.unknownMessage(id:)`, `.waitCancelled(id:)`.
     public func waitAcked(_ id: String, timeout: TimeInterval? = nil) async throws {
+        guard !closing.isClosed else { throw SteadyWSError.closed(id: id) }
         let timeoutMs = timeout.map(milliseconds)
         let native = self.native
-        let outcome = try await waits.run(closed: .closed(id: id)) {
-            await native.waitAcked(id: id, timeoutMs: timeoutMs)
+        let (outcome, cancelled) = await waits.run { cancellation in
+            await native.waitAcked(id: id, timeoutMs: timeoutMs, cancellation: cancellation)
+        }
+        if cancelled, case .timedOut = outcome {
+            throw SteadyWSError.waitCancelled(id: id)
         }
         _ = try Self.acknowledged(outcome)
     }
 
     /// Wait until the socket is open (at once when it is). Observes the state on the side: the
-    /// `.stateChanged` events still come through `events`. Cancelling the task ends the wait with
-    /// `CancellationError`.
+    /// `.stateChanged` events still come through `events`. Cancelling the task ends the wait (the
+    /// native one included) with `CancellationError`; the socket goes on connecting.
     /// - Throws: `SteadyWSError.connectionFailed(reason:retryable:)` when the socket gives up
-    ///   instead, `.timedOut(id: nil)`, `.closed(id: nil)`.
+    ///   instead, `.timedOut(id: nil)`, `.closed(id: nil)`; `CancellationError`.
     public func waitOpen(timeout: TimeInterval? = nil) async throws {
+        guard !closing.isClosed else { throw SteadyWSError.closed(id: nil) }
         let timeoutMs = timeout.map(milliseconds)
         let native = self.native
-        let outcome = try await waits.run(closed: .closed(id: nil)) {
-            await native.waitOpen(timeoutMs: timeoutMs)
+        let (outcome, cancelled) = await waits.run { cancellation in
+            await native.waitOpen(timeoutMs: timeoutMs, cancellation: cancellation)
         }
         switch outcome {
         case .open:
@@ -555,6 +576,8 @@ public final class SteadySocket: Sendable {
             throw SteadyWSError.connectionFailed(reason: reason, retryable: retryable)
         case .closed:
             throw SteadyWSError.closed(id: nil)
+        case .timedOut where cancelled:
+            throw CancellationError()
         case .timedOut:
             throw SteadyWSError.timedOut(id: nil)
         }
@@ -568,7 +591,7 @@ public final class SteadySocket: Sendable {
     /// and sent first. Also works without a store (memory only).
     /// - Throws: `SteadyWSError.closed(id: nil)` after `close()`.
     public func pending() throws -> [PendingMessage] {
-        guard !waits.isClosed else { throw SteadyWSError.closed(id: nil) }
+        guard !closing.isClosed else { throw SteadyWSError.closed(id: nil) }
         return native.pending()
     }
 
@@ -581,7 +604,7 @@ public final class SteadySocket: Sendable {
     /// - Throws: `SteadyWSError.storeFailed` when the store could not be written, `.closed`.
     @discardableResult
     public func cancel(_ id: String) throws -> Bool {
-        guard !waits.isClosed else { throw SteadyWSError.closed(id: nil) }
+        guard !closing.isClosed else { throw SteadyWSError.closed(id: nil) }
         return try mappingErrors { try native.cancel(id: id) }
     }
 
@@ -604,7 +627,7 @@ public final class SteadySocket: Sendable {
     /// - Throws: `SteadyWSError.invalid(.wrongMode, …)` in envelope mode, `.outboxFull`, `.closed`.
     @discardableResult
     public func sendText(_ text: String) throws -> String {
-        guard !waits.isClosed else { throw SteadyWSError.closed(id: nil) }
+        guard !closing.isClosed else { throw SteadyWSError.closed(id: nil) }
         return try mappingErrors { try native.sendText(text: text) }
     }
 
@@ -612,7 +635,7 @@ public final class SteadySocket: Sendable {
     /// - Throws: `SteadyWSError.invalid(.wrongMode, …)` in envelope mode, `.outboxFull`, `.closed`.
     @discardableResult
     public func sendBinary(_ bytes: Data) throws -> String {
-        guard !waits.isClosed else { throw SteadyWSError.closed(id: nil) }
+        guard !closing.isClosed else { throw SteadyWSError.closed(id: nil) }
         return try mappingErrors { try native.sendBinary(bytes: bytes) }
     }
 
@@ -621,55 +644,124 @@ public final class SteadySocket: Sendable {
     /// Every event, in order, none dropped: the state changes (each with its cause), messages,
     /// acks, send failures, malformed frames and server errors. Events that arrive before anyone
     /// reads wait in the native queue (bounded; the socket stops reading while it is full), so
-    /// a stream started late still gets everything. Ends after `close()`, once what was queued
+    /// a loop started late still gets everything. Ends after `close()`, once what was queued
     /// has been delivered.
     ///
-    /// The stream pulls `nextEvents(max: 256)` from the native queue only when its consumer asks
-    /// for the next element and the previous batch is used up; taking a message from the native
-    /// queue commits it (`stats.messagesIn`, the resume cursor). A batch not used up when a stream
-    /// stops (`break`, cancellation) is kept for the next stream, in order.
+    /// ```swift
+    /// for try await event in socket.events { … }
+    /// ```
     ///
-    /// With a store, each pull takes one event (`nextEvents(max: 1)`), and only once the consumer
+    /// A loop pulls `nextEvents(max: 256)` from the native queue only when it asks for the next
+    /// element and the previous batch is used up; taking a message from the native queue commits
+    /// it (`stats.messagesIn`, the resume cursor). A batch not used up when a loop stops
+    /// (`break`, cancellation) is kept for the next loop, in order.
+    ///
+    /// With a store, each pull takes one event (`nextEvents(max: 1)`), and only once the loop
     /// asks for the next element, that is once it is done with the previous one: the native call
     /// then durably commits the message in hand. After a crash, reading resumes right after the
     /// last message committed, so at most the one message in hand at the crash comes again, with
     /// `redelivered` set. A `.storeRecovered` event comes first when the store file was damaged.
     ///
-    /// **One consumer at a time.** A stream becomes the consumer on its first element and stays
-    /// it until it ends, its task is cancelled, or it (with its iterator) is released — for
-    /// example after `break` out of `for await`. While one stream is the consumer, another
-    /// `events` or `messages` stream ends at once without an element (no crash, no precondition):
-    /// events are never split between two readers. The same stream iterated from two tasks at
-    /// once ends too. Start one reading task per socket and fan out from there if several parts
-    /// of the app need events.
-    public var events: AsyncStream<SocketEvent> {
-        let claim = EventClaim(reader: reader)
-        return AsyncStream(unfolding: {
-            await claim.next()
-        })
+    /// **One reader at a time.** Each loop (each iterator) is a reader from its first element
+    /// until it ends: `break`, a thrown error, the end of the stream, or the cancellation of its
+    /// task (which ends it quietly, like the end of the stream). While one loop reads, another
+    /// one over `events` or `messages` throws `SteadyWSError.alreadyReading` at its first
+    /// element: events are never split between two readers. The sequence itself holds nothing,
+    /// so keeping it in a property keeps no reader. Read in one task and fan out from there if
+    /// several parts of the app need events.
+    public var events: SocketEvents {
+        SocketEvents(reader: reader)
     }
 
-    /// The messages of `events` alone, with their resume position. This is a consumer of the
-    /// socket like `events` (the same one-consumer rule): the other events it passes over are
-    /// taken, not kept.
-    public var messages: AsyncStream<ReceivedMessage> {
-        let claim = EventClaim(reader: reader)
-        return AsyncStream(unfolding: {
-            while let event = await claim.next() {
-                if let message = ReceivedMessage(event) {
-                    return message
-                }
-            }
-            return nil
-        })
+    /// The messages of `events` alone, with their resume position, for an app that sends with
+    /// `send` and reads messages only: state changes and acks are passed over (`waitOpen`,
+    /// `waitAcked` and `events` give them), but what the app must not miss is thrown:
+    /// `SteadyWSError.sendFailed(id:reason:message:)` for a message that will not be stored
+    /// (expired, dropped, rejected, cancelled; `sendAndWait` throws it too), and
+    /// `.storeRecovered` for a damaged store rebuilt at start. The error ends the loop and takes
+    /// nothing else: iterate `messages` again to read on. It reads `events` (the same one-reader
+    /// rule).
+    ///
+    /// ```swift
+    /// while true {
+    ///     do {
+    ///         for try await message in socket.messages { show(message) }
+    ///         break                                         // closed
+    ///     } catch let SteadyWSError.sendFailed(id, reason, _) {
+    ///         markUnsent(id, reason)                        // then read on
+    ///     }
+    /// }
+    /// ```
+    public var messages: SocketMessages {
+        SocketMessages(reader: reader)
     }
 }
 
-// MARK: - Reading events on demand
+// MARK: - Reading events
+
+/// `SteadySocket.events`: every event, in order, to one reader at a time.
+public struct SocketEvents: AsyncSequence, Sendable {
+    public typealias Element = SocketEvent
+    let reader: EventReader
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(claim: EventClaim(reader: reader))
+    }
+
+    /// One reader of the socket, from its first element until it ends or is released.
+    public struct Iterator: AsyncIteratorProtocol, Sendable {
+        let claim: EventClaim
+
+        /// The next event; nil once the socket is closed and drained, or the task was cancelled.
+        /// - Throws: `SteadyWSError.alreadyReading` while another loop reads this socket.
+        public func next() async throws -> SocketEvent? {
+            try await claim.next()
+        }
+    }
+}
+
+/// `SteadySocket.messages`: the messages of `events`, with the failures an app must not miss
+/// thrown.
+public struct SocketMessages: AsyncSequence, Sendable {
+    public typealias Element = ReceivedMessage
+    let reader: EventReader
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(claim: EventClaim(reader: reader))
+    }
+
+    /// One reader of the socket, from its first element until it ends or is released.
+    public struct Iterator: AsyncIteratorProtocol, Sendable {
+        let claim: EventClaim
+
+        /// The next message; nil once the socket is closed and drained, or the task was cancelled.
+        /// - Throws: `SteadyWSError.sendFailed(id:reason:message:)`, `.storeRecovered`,
+        ///   `.alreadyReading`.
+        public func next() async throws -> ReceivedMessage? {
+            while let event = try await claim.next() {
+                switch event {
+                case let .message(id, seq, ts, data, position, redelivered):
+                    return ReceivedMessage(
+                        id: id, seq: seq, ts: ts, data: data, position: position, redelivered: redelivered
+                    )
+                case let .sendFailed(id, reason, message, _):
+                    throw SteadyWSError.sendFailed(id: id, reason: reason, message: message)
+                case let .storeRecovered(problem, recoveredMessages, movedTo):
+                    throw SteadyWSError.storeRecovered(
+                        problem: problem, recoveredMessages: recoveredMessages, movedTo: movedTo
+                    )
+                case .stateChanged, .acked, .malformedFrame, .serverError:
+                    continue
+                }
+            }
+            return nil
+        }
+    }
+}
 
 /// The socket's side of `events`: at most one native `nextEvents` call in flight, started only
-/// when a consumer waits and the last batch is used up; the rest of a batch stays here, in order,
-/// for the consumer's next request (or the next consumer's).
+/// when a reader waits and the last batch is used up; the rest of a batch stays here, in order,
+/// for the reader's next request (or the next reader's).
 final class EventReader: @unchecked Sendable {
     private let native: NativeSocket
     private let batchSize: UInt32
@@ -680,37 +772,37 @@ final class EventReader: @unchecked Sendable {
     private var head = 0
     private var pulling = false
     private var ended = false
-    private var consumer: ObjectIdentifier?
-    private var waiting: (claim: ObjectIdentifier, continuation: CheckedContinuation<SocketEvent?, Never>)?
+    private var reader: ObjectIdentifier?
+    private var waiting: (claim: ObjectIdentifier, continuation: CheckedContinuation<SocketEvent?, Error>)?
 
     init(native: NativeSocket, batchSize: UInt32) {
         self.native = native
         self.batchSize = batchSize
     }
 
-    /// The next event for `claim`'s stream, or nil to end it; `continuation` is resumed exactly
-    /// once, now or when the native pull returns.
-    func request(_ claim: EventClaim, _ continuation: CheckedContinuation<SocketEvent?, Never>) {
+    /// The next event for `claim`, nil to end its loop, or `alreadyReading`; `continuation` is
+    /// resumed exactly once, now or when the native pull returns.
+    func request(_ claim: EventClaim, _ continuation: CheckedContinuation<SocketEvent?, Error>) {
         let key = ObjectIdentifier(claim)
-        var answer: SocketEvent??
+        var answer: Result<SocketEvent?, Error>?
         var startPull = false
         lock.lock()
-        if claim.cancelled {
-            answer = .some(nil)
-        } else if let consumer, consumer != key {
-            // Another stream is the consumer: this one ends.
-            answer = .some(nil)
+        if claim.finished {
+            answer = .success(nil)
+        } else if let reader, reader != key {
+            answer = .failure(SteadyWSError.alreadyReading)
         } else if waiting != nil {
-            // The same stream iterated from two tasks at once: end it.
-            answer = .some(nil)
+            // One iterator asked from two tasks at once.
+            answer = .failure(SteadyWSError.alreadyReading)
         } else if head < batch.count {
-            consumer = key
-            answer = .some(takeLocked())
+            reader = key
+            answer = .success(takeLocked())
         } else if ended {
-            consumer = nil
-            answer = .some(nil)
+            claim.finished = true
+            reader = nil
+            answer = .success(nil)
         } else {
-            consumer = key
+            reader = key
             waiting = (key, continuation)
             if !pulling {
                 pulling = true
@@ -719,36 +811,36 @@ final class EventReader: @unchecked Sendable {
         }
         lock.unlock()
         if let answer {
-            continuation.resume(returning: answer)
+            continuation.resume(with: answer)
         }
         if startPull {
             pull()
         }
     }
 
-    /// The consumer's task was cancelled: end its stream now. A native pull in flight goes on;
-    /// its events stay here for the next consumer.
+    /// The reader's task was cancelled: end its loop now. A native pull in flight goes on; its
+    /// events stay here for the next reader.
     func cancel(_ claim: EventClaim) {
         let key = ObjectIdentifier(claim)
-        var continuation: CheckedContinuation<SocketEvent?, Never>?
+        var continuation: CheckedContinuation<SocketEvent?, Error>?
         lock.lock()
-        claim.cancelled = true
+        claim.finished = true
         if let waiting, waiting.claim == key {
             continuation = waiting.continuation
             self.waiting = nil
         }
-        if consumer == key {
-            consumer = nil
+        if reader == key {
+            reader = nil
         }
         lock.unlock()
         continuation?.resume(returning: nil)
     }
 
-    /// The stream of `key` was released: it is no longer the consumer.
+    /// The iterator of `key` was released: it is no longer the reader.
     func release(_ key: ObjectIdentifier) {
         lock.lock()
-        if consumer == key {
-            consumer = nil
+        if reader == key {
+            reader = nil
         }
         lock.unlock()
     }
@@ -763,7 +855,7 @@ final class EventReader: @unchecked Sendable {
     }
 
     private func deliver(_ events: [SocketEvent]) {
-        var continuation: CheckedContinuation<SocketEvent?, Never>?
+        var continuation: CheckedContinuation<SocketEvent?, Error>?
         var answer: SocketEvent?
         lock.lock()
         pulling = false
@@ -782,8 +874,8 @@ final class EventReader: @unchecked Sendable {
             continuation = waiting.continuation
             if head < batch.count {
                 answer = takeLocked()
-            } else if consumer == waiting.claim {
-                consumer = nil
+            } else if reader == waiting.claim {
+                reader = nil
             }
         }
         lock.unlock()
@@ -801,11 +893,13 @@ final class EventReader: @unchecked Sendable {
     }
 }
 
-/// One `events` / `messages` stream's hold on the reader; released with the stream.
+/// One iterator's hold on the reader; released with the iterator, so a loop left with `break`
+/// lets the next one read at once.
 final class EventClaim: @unchecked Sendable {
     let reader: EventReader
-    /// Guarded by the reader's lock.
-    var cancelled = false
+    /// Its loop ended (cancelled, or the stream ended): later requests answer nil. Guarded by the
+    /// reader's lock.
+    var finished = false
 
     init(reader: EventReader) {
         self.reader = reader
@@ -815,9 +909,9 @@ final class EventClaim: @unchecked Sendable {
         reader.release(ObjectIdentifier(self))
     }
 
-    func next() async -> SocketEvent? {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<SocketEvent?, Never>) in
+    func next() async throws -> SocketEvent? {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SocketEvent?, Error>) in
                 reader.request(self, continuation)
             }
         } onCancel: {
@@ -826,23 +920,29 @@ final class EventClaim: @unchecked Sendable {
     }
 }
 
-// MARK: - Close hooks
+// MARK: - Closing
 
-/// What runs once, when the socket is closed: the app adapters (`AppAttachment`) detach
-/// themselves. Hooks run outside the lock, on the thread that called `close()` (or released the
-/// socket).
-final class CloseHooks: @unchecked Sendable {
+/// Whether `close()` was called, and what runs once then: the app adapters (`AppAttachment`)
+/// detach themselves. The hooks run outside the lock, on the thread that called `close()` (or
+/// released the socket).
+final class Closing: @unchecked Sendable {
     // Guarded by `lock`.
     private let lock = NSLock()
+    private var closed = false
     private var hooks: [UInt64: @Sendable () -> Void] = [:]
     private var next: UInt64 = 0
-    private var ran = false
+
+    var isClosed: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return closed
+    }
 
     /// Register `hook`; its key for `remove`, or nil (nothing registered) once closed.
     func add(_ hook: @escaping @Sendable () -> Void) -> UInt64? {
         lock.lock()
         defer { lock.unlock() }
-        guard !ran else { return nil }
+        guard !closed else { return nil }
         next += 1
         hooks[next] = hook
         return next
@@ -854,148 +954,56 @@ final class CloseHooks: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Run every hook, once; later calls do nothing.
-    func run() {
+    /// Mark closed; the hooks to run, or nil when it was closed already.
+    func close() -> [@Sendable () -> Void]? {
         lock.lock()
-        let running = ran ? [] : Array(hooks.values)
-        ran = true
+        defer { lock.unlock() }
+        guard !closed else { return nil }
+        closed = true
+        let running = Array(hooks.values)
         hooks.removeAll()
-        lock.unlock()
-        for hook in running {
-            hook()
-        }
+        return running
     }
 }
 
 // MARK: - Waits
 
-/// The pending waits of one socket, so that `close()` ends them all at once (the native side
-/// answers `Closed` as well; this does not depend on it), and so that a cancelled task stops
-/// waiting even though a native call cannot be cancelled.
-final class Waits: @unchecked Sendable {
+/// Runs the native waits of one socket so that cancelling the waiting task ends the native
+/// future too (UniFFI's Swift async calls cannot be cancelled by themselves, so each wait gets a
+/// `WaitCancellation`), and counts them: when a cancelled wait returns, nothing of it is left.
+/// `close()` needs nothing here: the native socket answers every pending wait `closed`.
+final class NativeWaits: @unchecked Sendable {
     // Guarded by `lock`.
     private let lock = NSLock()
-    private var closed = false
-    private var pending: [ObjectIdentifier: any Closable] = [:]
+    private var running = 0
 
-    var isClosed: Bool {
+    /// Native waits in progress (for the tests of cancellation).
+    var inProgress: Int {
         lock.lock()
         defer { lock.unlock() }
-        return closed
+        return running
     }
 
-    /// Mark closed and fail every pending wait; false when it was closed already.
-    func close() -> Bool {
-        lock.lock()
-        guard !closed else {
-            lock.unlock()
-            return false
-        }
-        closed = true
-        let failing = Array(pending.values)
-        pending.removeAll()
-        lock.unlock()
-        for waiter in failing {
-            waiter.closeWait()
-        }
-        return true
-    }
-
-    /// Run the native call `operation` on a task of its own and wait for its result, or for
-    /// `close()` (which throws `closed`), or for the cancellation of the calling task, whichever
-    /// comes first. The native call is not cancelled (it cannot be); it ends by itself (answer,
-    /// time limit or close).
+    /// `wait`'s answer, and whether the calling task was cancelled meanwhile (then the native
+    /// wait answered `timedOut` at once, unless its real answer came first).
     func run<T: Sendable>(
-        closed: SteadyWSError,
-        _ operation: @escaping @Sendable () async throws -> T
-    ) async throws -> T {
-        try Task.checkCancellation()
-        let waiter = Waiter<T>(closed: closed)
-        guard add(waiter) else {
-            throw closed
-        }
-        defer { remove(waiter) }
-        Task.detached {
-            do {
-                waiter.settle(.success(try await operation()))
-            } catch {
-                waiter.settle(.failure(error))
-            }
-        }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
-                waiter.install(continuation)
-            }
+        _ wait: @Sendable (WaitCancellation) async -> T
+    ) async -> (T, cancelled: Bool) {
+        let cancellation = WaitCancellation()
+        count(+1)
+        defer { count(-1) }
+        let answer = await withTaskCancellationHandler {
+            await wait(cancellation)
         } onCancel: {
-            waiter.fail(CancellationError())
+            cancellation.cancel()
         }
+        return (answer, cancellation.isCancelled())
     }
 
-    private func add(_ waiter: any Closable) -> Bool {
+    private func count(_ change: Int) {
         lock.lock()
-        defer { lock.unlock() }
-        guard !closed else { return false }
-        pending[ObjectIdentifier(waiter)] = waiter
-        return true
-    }
-
-    private func remove(_ waiter: any Closable) {
-        lock.lock()
-        pending.removeValue(forKey: ObjectIdentifier(waiter))
+        running += change
         lock.unlock()
-    }
-}
-
-/// A pending wait that `close()` ends.
-protocol Closable: AnyObject, Sendable {
-    func closeWait()
-}
-
-/// A result that arrives once, from whichever source settles it first.
-final class Waiter<T: Sendable>: Closable, @unchecked Sendable {
-    /// What `close()` makes the wait throw.
-    private let closed: SteadyWSError
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<T, Error>?
-    private var result: Result<T, Error>?
-
-    init(closed: SteadyWSError) {
-        self.closed = closed
-    }
-
-    /// Called once, by the waiting task.
-    func install(_ continuation: CheckedContinuation<T, Error>) {
-        lock.lock()
-        if let result {
-            lock.unlock()
-            continuation.resume(with: result)
-            return
-        }
-        self.continuation = continuation
-        lock.unlock()
-    }
-
-    /// The first call wins; later ones do nothing.
-    func settle(_ outcome: Result<T, Error>) {
-        lock.lock()
-        guard result == nil else {
-            lock.unlock()
-            return
-        }
-        result = outcome
-        let continuation = self.continuation
-        self.continuation = nil
-        lock.unlock()
-        continuation?.resume(with: outcome)
-    }
-
-    func fail(_ error: Error) {
-        settle(.failure(error))
-    }
-
-    func closeWait() {
-        fail(closed)
     }
 }
 

@@ -66,7 +66,7 @@ struct SteadySocketLifecycleModifier: ViewModifier {
     let socket: SteadySocket
     let monitorsNetwork: Bool
     @Environment(\.scenePhase) private var scenePhase
-    @State private var attachment: AppAttachment?
+    @State private var slot = AttachmentSlot()
 
     init(socket: SteadySocket, monitorsNetwork: Bool) {
         self.socket = socket
@@ -79,38 +79,34 @@ struct SteadySocketLifecycleModifier: ViewModifier {
         if #available(iOS 17.0, macOS 14.0, tvOS 17.0, watchOS 10.0, *) {
             content
                 .onAppear { attach() }
-                .onDisappear { detach() }
+                .onDisappear { slot.clear() }
+                .onChange(of: ObjectIdentifier(socket)) { attach() }
                 .onChange(of: scenePhase) { _, phase in
-                    attachment?.update(scenePhase: phase)
+                    slot.attachment?.update(scenePhase: phase)
                 }
         } else {
             content
                 .onAppear { attach() }
-                .onDisappear { detach() }
+                .onDisappear { slot.clear() }
+                .onChange(of: ObjectIdentifier(socket)) { _ in attach() }
                 .onChange(of: scenePhase) { phase in
-                    attachment?.update(scenePhase: phase)
+                    slot.attachment?.update(scenePhase: phase)
                 }
         }
     }
 
+    /// Attach the socket given now (a view given another socket detaches the old one).
     @MainActor
     private func attach() {
-        if let attachment, attachment.isAttached {
-            attachment.update(scenePhase: scenePhase)
-            return
+        let monitorsNetwork = self.monitorsNetwork
+        slot.follow(socket, phase: AppPhase(scenePhase)) { socket, phase in
+            AppAttachment(
+                socket: socket,
+                phase: phase,
+                backgroundTasks: Self.backgroundTasks(),
+                monitorsNetwork: monitorsNetwork
+            )
         }
-        attachment = AppAttachment(
-            socket: socket,
-            phase: AppPhase(scenePhase),
-            backgroundTasks: Self.backgroundTasks(),
-            monitorsNetwork: monitorsNetwork
-        )
-    }
-
-    @MainActor
-    private func detach() {
-        attachment?.detach()
-        attachment = nil
     }
 
     @MainActor

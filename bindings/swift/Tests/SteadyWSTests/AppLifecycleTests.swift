@@ -6,7 +6,7 @@
 
 import Foundation
 import XCTest
-import SteadyWS
+@testable import SteadyWS
 
 #if canImport(SwiftUI)
 import SwiftUI
@@ -21,12 +21,18 @@ final class FakeBackgroundTasks: BackgroundTaskRunner {
     private var handlers: [Int: @MainActor @Sendable () -> Void] = [:]
     /// Answer nil (the OS refuses) when set.
     var refuse = false
+    /// Call the expiration handler before `beginTask` returns, as iOS may when no background time
+    /// is left.
+    var expireWhileBeginning = false
 
     func beginTask(named name: String, onExpiry: @escaping @MainActor @Sendable () -> Void) -> Int? {
         guard !refuse else { return nil }
         let id = begun.count + 1
         begun.append(id)
         handlers[id] = onExpiry
+        if expireWhileBeginning {
+            onExpiry()
+        }
         return id
     }
 
@@ -242,8 +248,8 @@ final class AppLifecycleTests: XCTestCase {
         XCTAssertEqual(never.detach(), [])
     }
 
-    #if canImport(SwiftUI)
     func testScenePhasesMapInactiveToTheForeground() throws {
+        #if canImport(SwiftUI)
         guard #available(iOS 14.0, macOS 11.0, tvOS 14.0, watchOS 7.0, *) else {
             throw XCTSkip("ScenePhase needs iOS 14 / macOS 11")
         }
@@ -251,8 +257,10 @@ final class AppLifecycleTests: XCTestCase {
         XCTAssertEqual(AppPhase(ScenePhase.inactive), .inactive)
         XCTAssertEqual(AppPhase(ScenePhase.background), .background)
         XCTAssertEqual(AppPhase(ScenePhase.inactive).appState, .foreground)
+        #else
+        throw XCTSkip("needs SwiftUI, which exists on Apple platforms only: AppPhase(ScenePhase) is not compiled here")
+        #endif
     }
-    #endif
 
     // MARK: - The attachment (main actor, fake background tasks, a real socket)
 
@@ -336,6 +344,55 @@ final class AppLifecycleTests: XCTestCase {
         XCTAssertFalse(attachment.machine.holdsBackgroundTask, "refused: nothing held")
         attachment.detach()
         XCTAssertEqual(tasks.ended, [1, 2])
+    }
+
+    @MainActor
+    func testATaskThatExpiresBeforeItsIdIsKnownIsEndedOnce() async throws {
+        let socket = try SteadySocket(url: "ws://127.0.0.1:9/ws") { $0.disconnectInBackground() }
+        defer { socket.close() }
+        let tasks = FakeBackgroundTasks()
+        tasks.expireWhileBeginning = true
+        let attachment = AppAttachment(socket: socket, phase: .active, backgroundTasks: tasks, monitorsNetwork: false)
+
+        attachment.update(.background)
+        XCTAssertEqual(tasks.begun, [1])
+        XCTAssertEqual(tasks.ended, [1], "a task whose handler ran inside beginTask was never ended")
+        XCTAssertFalse(attachment.machine.holdsBackgroundTask)
+        attachment.update(.active)
+        attachment.detach()
+        XCTAssertEqual(tasks.ended, [1], "ended once")
+    }
+
+    @MainActor
+    func testAViewGivenAnotherSocketFollowsIt() throws {
+        let first = try SteadySocket(url: "ws://127.0.0.1:9/ws")
+        let second = try SteadySocket(url: "ws://127.0.0.1:9/ws")
+        defer {
+            first.close()
+            second.close()
+        }
+        var made: [AppAttachment] = []
+        let make = { (socket: SteadySocket, phase: AppPhase) -> AppAttachment in
+            let attachment = AppAttachment(socket: socket, phase: phase, monitorsNetwork: false)
+            made.append(attachment)
+            return attachment
+        }
+        var slot = AttachmentSlot()
+        slot.follow(first, phase: .active, make: make)
+        slot.follow(first, phase: .active, make: make)
+        XCTAssertEqual(made.count, 1, "the same socket keeps its attachment")
+        XCTAssertTrue(slot.attachment?.isAttached(to: first) ?? false)
+
+        slot.follow(second, phase: .background, make: make)
+        XCTAssertEqual(made.count, 2, "another socket gets an attachment of its own")
+        XCTAssertFalse(made[0].isAttached, "the old socket's attachment is detached")
+        XCTAssertTrue(slot.attachment?.isAttached(to: second) ?? false)
+        XCTAssertFalse(slot.attachment?.isAttached(to: first) ?? true)
+        XCTAssertEqual(made[1].machine.reported, .background, "the new one is told the phase at once")
+
+        slot.clear()
+        XCTAssertFalse(made[1].isAttached)
+        XCTAssertNil(slot.attachment)
     }
 
     @MainActor

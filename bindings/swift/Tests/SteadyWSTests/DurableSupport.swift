@@ -1,14 +1,8 @@
 // Test support for the durable store: options with a store, the server's stream read by a plain
 // WebSocket client, a seeded random generator, store files made by hand, and a child process
 // running one role of this test bundle so that a test can SIGKILL it.
-//
-// Like the rest of this suite, compiled and run only where a Swift toolchain exists (not on the
-// machine this was written on: there it is parse-checked and API-checked by ../../test.sh).
 
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import XCTest
 import SteadyWS
 #if canImport(Glibc)
@@ -42,77 +36,55 @@ struct StreamFrame: Sendable, Hashable {
     let n: Int?
 }
 
-/// A `URLSessionWebSocketTask`, handed to the watchdog task that cancels it. URLSession tasks are
-/// thread-safe (Apple documents them so; the SDK declares them Sendable in recent versions).
-private final class SocketTaskHandle: @unchecked Sendable {
-    let task: URLSessionWebSocketTask
-
-    init(_ task: URLSessionWebSocketTask) {
-        self.task = task
-    }
-}
-
 /// Every `msg` frame of the server's stream, seq 1 to the head, as the server stored them,
-/// duplicates included. A plain WebSocket client (`URLSessionWebSocketTask`: no steadyws, no dedup,
-/// no cursor of its own) connects with `last_seq=0`, so the server replays its whole history; the
-/// `hello` frame says where the head is. (Linux: needs a Foundation with URLSessionWebSocketTask,
-/// Swift 5.10 or later.)
+/// duplicates included. The reader is a socket in raw mode: it passes every text frame through
+/// as it came (no envelope, no dedup, no resume cursor of its own), so it sees the stream as any
+/// plain WebSocket client would. It connects with `last_seq=0`, so the server replays its whole
+/// history; the `hello` frame says where the head is. (Foundation's `URLSessionWebSocketTask`
+/// would do on Apple platforms, but on Linux it needs a libcurl built with WebSocket support,
+/// which Debian's is not.)
 func readServerStream(_ server: ReferenceServer, timeout: TimeInterval = 10) async throws -> [StreamFrame] {
-    guard let url = URL(string: "ws://127.0.0.1:\(server.port)/ws?last_seq=0") else {
-        throw SupportError(description: "no URL for port \(server.port)")
-    }
-    let session = URLSession(configuration: .ephemeral)
-    let handle = SocketTaskHandle(session.webSocketTask(with: url))
-    handle.task.resume()
-    // `receive` has no time limit of its own: cancelling the task ends it with an error.
-    let watchdog = Task {
-        try? await pause(timeout)
-        handle.task.cancel(with: .goingAway, reason: nil)
-    }
-    defer {
-        watchdog.cancel()
-        handle.task.cancel(with: .normalClosure, reason: nil)
-        session.invalidateAndCancel()
-    }
+    var options = SocketOptions(url: "ws://127.0.0.1:\(server.port)/ws")
+    options.rawMode = true
+    options.resumeLastSeq = 0   // `last_seq=0` on the URL (the socket owns that parameter)
+    options.connectTimeoutMs = 3_000
+    let reader = try NativeSocket(options: options)
+    // Also ends a `nextEvents` still pending when the time limit passes.
+    defer { reader.shutdown() }
+    reader.connect()
+    let deadline = Date().addingTimeInterval(timeout)
     var head: UInt64?
     var frames: [StreamFrame] = []
     while head.map({ UInt64(frames.count) < $0 }) ?? true {
-        let message: URLSessionWebSocketTask.Message
-        do {
-            message = try await withCheckedThrowingContinuation { continuation in
-                handle.task.receive { result in
-                    continuation.resume(with: result)
+        let progress = "after \(frames.count) of \(head.map { "\($0)" } ?? "?") messages"
+        let pull = Pending { await reader.nextEvents(max: 256) }
+        guard let events = try await pull.value(within: deadline.timeIntervalSinceNow) else {
+            throw SupportError(description: "reading the server's stream: timed out \(progress)")
+        }
+        guard !events.isEmpty else {
+            throw SupportError(description: "reading the server's stream: the reader ended \(progress)")
+        }
+        for event in events {
+            guard case let .message(_, _, _, .text(text), _, _) = event else {
+                continue   // the reader's own state changes
+            }
+            guard let frame = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                  let type = frame["type"] as? String
+            else {
+                throw SupportError(description: "not a JSON object frame: \(text)")
+            }
+            switch type {
+            case "hello":
+                head = (frame["seq"] as? NSNumber)?.uint64Value ?? 0
+            case "msg":
+                guard let seq = (frame["seq"] as? NSNumber)?.uint64Value, let id = frame["id"] as? String else {
+                    throw SupportError(description: "a msg frame without seq or id: \(text)")
                 }
+                let data = frame["data"] as? [String: Any]
+                frames.append(StreamFrame(seq: seq, id: id, n: (data?["n"] as? NSNumber)?.intValue))
+            default:
+                continue   // a pong or a notice: not part of the stream
             }
-        } catch {
-            throw SupportError(description:
-                "reading the server's stream: \(error) after \(frames.count) of \(head.map { "\($0)" } ?? "?") messages")
-        }
-        let text: String
-        switch message {
-        case let .string(string):
-            text = string
-        case let .data(data):
-            text = String(decoding: data, as: UTF8.self)
-        @unknown default:
-            continue
-        }
-        guard let frame = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-              let type = frame["type"] as? String
-        else {
-            throw SupportError(description: "not a JSON object frame: \(text)")
-        }
-        switch type {
-        case "hello":
-            head = (frame["seq"] as? NSNumber)?.uint64Value ?? 0
-        case "msg":
-            guard let seq = (frame["seq"] as? NSNumber)?.uint64Value, let id = frame["id"] as? String else {
-                throw SupportError(description: "a msg frame without seq or id: \(text)")
-            }
-            let data = frame["data"] as? [String: Any]
-            frames.append(StreamFrame(seq: seq, id: id, n: (data?["n"] as? NSNumber)?.intValue))
-        default:
-            continue   // a pong or a notice: not part of the stream
         }
     }
     return frames
@@ -195,7 +167,7 @@ final class ChildRun {
     init(role: String, name: String, in directory: URL, settings: [String: String]) throws {
         output = directory.appendingPathComponent("\(name).lines")
         log = directory.appendingPathComponent("\(name).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         guard let logHandle = FileHandle(forWritingAtPath: log.path) else {
             throw SupportError(description: "cannot write \(log.path)")
         }

@@ -219,7 +219,7 @@ final class DurableTests: XCTestCase {
         let third = try SteadySocket(options: durableOptions(url, store: directory))
         defer { third.close() }
         let drain = Task {
-            for await _ in third.events {}
+            for try await _ in third.events {}
         }
         defer { drain.cancel() }
         XCTAssertEqual(try third.pending().map { $0.id }, [ids[0], ids[2]])
@@ -359,6 +359,28 @@ final class DurableTests: XCTestCase {
         XCTAssertEqual(try socket.pending().map { $0.id }, [id])
     }
 
+    /// An app that reads `messages` only learns of the recovery too: it is thrown.
+    func testMessagesThrowsTheRecoveryOfADamagedStore() async throws {
+        let directory = try temporaryDirectory("damaged-messages")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = StoreOptions(directory: directory)
+        XCTAssertTrue(FileManager.default.createFile(atPath: store.file.path, contents: Data(repeating: 0x5A, count: 4_096)))
+
+        var options = quickOptions("ws://127.0.0.1:1/ws")
+        options.store = store
+        let socket = try SteadySocket(options: options)
+        defer { socket.close() }
+        let read = try await Pending { await drain(socket.messages) }.value(within: 5)
+        guard case let .storeRecovered(problem, recoveredMessages, movedTo)? = read?.error as? SteadyWSError else {
+            XCTFail("messages did not throw the recovery: \(String(describing: read))")
+            return
+        }
+        XCTAssertFalse(problem.isEmpty)
+        XCTAssertEqual(recoveredMessages, 0)
+        XCTAssertNotNil(movedTo)
+        XCTAssertTrue("\(read!.error!)".contains("damaged"), "\(read!.error!)")
+    }
+
     /// A store written by a newer steadyws is refused with `.storeNewerFormat`, and left alone:
     /// not moved aside, its version unchanged, still refused the next time.
     func testAStoreFromANewerVersionIsRefused() throws {
@@ -428,7 +450,7 @@ final class DurableTests: XCTestCase {
         defer { socket.close() }
         socket.connect()
         var taken: [ReceivedMessage] = []
-        for await message in socket.messages {
+        for try await message in socket.messages {
             taken.append(message)
             XCTAssertEqual(socket.stats.messagesIn, UInt64(taken.count), "after \(taken.count) taken")
             if taken.count == ids.count {
@@ -528,7 +550,7 @@ final class DurableChild: XCTestCase {
         let socket = try SteadySocket(options: durableOptions(url, store: store))
         // Acks come with the events: this task reads them (the socket's one consumer).
         let drain = Task {
-            for await _ in socket.events {}
+            for try await _ in socket.events {}
         }
         socket.connect()
         for n in first..<max(first, count) {
@@ -558,7 +580,7 @@ final class DurableChild: XCTestCase {
         socket.connect()
         try await socket.waitOpen(timeout: 10)
         output.say("open")
-        for await message in socket.messages {
+        for try await message in socket.messages {
             output.say("got \(message.id ?? "-") \(message.redelivered ? 1 : 0)")
             if message.json.flatMap(numberField) == last {
                 return

@@ -179,9 +179,13 @@ final class Recorder: @unchecked Sendable {
     init(_ socket: SteadySocket) {
         let stream = socket.events
         let task = Task { [weak self] in
-            for await event in stream {
-                guard let self else { return }
-                self.append(event)
+            do {
+                for try await event in stream {
+                    guard let self else { return }
+                    self.append(event)
+                }
+            } catch {
+                XCTFail("the recorder's stream threw \(error)")
             }
             self?.finish()
         }
@@ -277,19 +281,24 @@ final class Recorder: @unchecked Sendable {
 /// Read `stream` until `done` accepts what was read, at most `timeout`; returns what was read
 /// (possibly incomplete: the caller checks). On timeout the reading task is cancelled, which ends
 /// a `SteadySocket` stream at once.
-func collect<T: Sendable>(
-    _ stream: AsyncStream<T>,
+func collect<S: AsyncSequence & Sendable>(
+    _ stream: S,
     within timeout: TimeInterval,
-    until done: @escaping @Sendable ([T]) -> Bool
-) async -> [T] {
-    await withTaskGroup(of: [T]?.self, returning: [T].self) { group in
+    until done: @escaping @Sendable ([S.Element]) -> Bool
+) async -> [S.Element] where S.Element: Sendable {
+    typealias T = S.Element
+    return await withTaskGroup(of: [T]?.self, returning: [T].self) { group in
         group.addTask {
             var items: [T] = []
-            for await item in stream {
-                items.append(item)
-                if done(items) {
-                    break
+            do {
+                for try await item in stream {
+                    items.append(item)
+                    if done(items) {
+                        break
+                    }
                 }
+            } catch {
+                XCTFail("reading the stream threw \(error) after \(items.count) items")
             }
             return items
         }
@@ -309,6 +318,19 @@ func collect<T: Sendable>(
             }
         }
         return []
+    }
+}
+
+/// Everything `stream` yields until it ends, and the error that ended it (nil: it just ended).
+func drain<S: AsyncSequence>(_ stream: S) async -> (items: [S.Element], error: Error?) {
+    var items: [S.Element] = []
+    do {
+        for try await item in stream {
+            items.append(item)
+        }
+        return (items, nil)
+    } catch {
+        return (items, error)
     }
 }
 
