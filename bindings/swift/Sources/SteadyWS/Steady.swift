@@ -245,17 +245,6 @@ public struct ReceivedMessage: Sendable, Hashable {
     /// one the flag is always false.
     public let redelivered: Bool
 
-    init(
-        id: String?, seq: UInt64?, ts: UInt64?, data: MessageData, position: ResumePosition, redelivered: Bool
-    ) {
-        self.id = id
-        self.seq = seq
-        self.ts = ts
-        self.data = data
-        self.position = position
-        self.redelivered = redelivered
-    }
-
     /// The message of a `.message` event; nil for any other event.
     public init?(_ event: SocketEvent) {
         guard case let .message(id, seq, ts, data, position, redelivered) = event else {
@@ -670,7 +659,7 @@ public final class SteadySocket: Sendable {
     /// so keeping it in a property keeps no reader. Read in one task and fan out from there if
     /// several parts of the app need events.
     public var events: SocketEvents {
-        SocketEvents(reader: reader)
+        SocketEvents(reader: reader) { $0 }
     }
 
     /// The messages of `events` alone, with their resume position, for an app that sends with
@@ -693,67 +682,63 @@ public final class SteadySocket: Sendable {
     /// }
     /// ```
     public var messages: SocketMessages {
-        SocketMessages(reader: reader)
+        SocketMessages(reader: reader, pick: ReceivedMessage.pick)
     }
 }
 
 // MARK: - Reading events
 
 /// `SteadySocket.events`: every event, in order, to one reader at a time.
-public struct SocketEvents: AsyncSequence, Sendable {
-    public typealias Element = SocketEvent
+public typealias SocketEvents = SocketReading<SocketEvent>
+/// `SteadySocket.messages`: the messages of `events`, with the failures an app must not miss
+/// thrown.
+public typealias SocketMessages = SocketReading<ReceivedMessage>
+
+/// What a loop over `events` or `messages` reads: the socket's events, each either yielded as an
+/// element, passed over, or thrown (`pick` decides). Holds nothing itself: each iterator is one
+/// reader of the socket.
+public struct SocketReading<Element: Sendable>: AsyncSequence, Sendable {
     let reader: EventReader
+    /// The element for an event; nil to pass over it; throws to end the loop with an error.
+    let pick: @Sendable (SocketEvent) throws -> Element?
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(claim: EventClaim(reader: reader))
+        Iterator(claim: EventClaim(reader: reader), pick: pick)
     }
 
     /// One reader of the socket, from its first element until it ends or is released.
     public struct Iterator: AsyncIteratorProtocol, Sendable {
         let claim: EventClaim
+        let pick: @Sendable (SocketEvent) throws -> Element?
 
-        /// The next event; nil once the socket is closed and drained, or the task was cancelled.
-        /// - Throws: `SteadyWSError.alreadyReading` while another loop reads this socket.
-        public func next() async throws -> SocketEvent? {
-            try await claim.next()
+        /// The next element; nil once the socket is closed and drained, or the task was cancelled.
+        /// - Throws: `SteadyWSError.alreadyReading` while another loop reads this socket; with
+        ///   `messages`, `.sendFailed(id:reason:message:)` and `.storeRecovered`.
+        public func next() async throws -> Element? {
+            while let event = try await claim.next() {
+                if let element = try pick(event) {
+                    return element
+                }
+            }
+            return nil
         }
     }
 }
 
-/// `SteadySocket.messages`: the messages of `events`, with the failures an app must not miss
-/// thrown.
-public struct SocketMessages: AsyncSequence, Sendable {
-    public typealias Element = ReceivedMessage
-    let reader: EventReader
-
-    public func makeAsyncIterator() -> Iterator {
-        Iterator(claim: EventClaim(reader: reader))
-    }
-
-    /// One reader of the socket, from its first element until it ends or is released.
-    public struct Iterator: AsyncIteratorProtocol, Sendable {
-        let claim: EventClaim
-
-        /// The next message; nil once the socket is closed and drained, or the task was cancelled.
-        /// - Throws: `SteadyWSError.sendFailed(id:reason:message:)`, `.storeRecovered`,
-        ///   `.alreadyReading`.
-        public func next() async throws -> ReceivedMessage? {
-            while let event = try await claim.next() {
-                switch event {
-                case let .message(id, seq, ts, data, position, redelivered):
-                    return ReceivedMessage(
-                        id: id, seq: seq, ts: ts, data: data, position: position, redelivered: redelivered
-                    )
-                case let .sendFailed(id, reason, message, _):
-                    throw SteadyWSError.sendFailed(id: id, reason: reason, message: message)
-                case let .storeRecovered(problem, recoveredMessages, movedTo):
-                    throw SteadyWSError.storeRecovered(
-                        problem: problem, recoveredMessages: recoveredMessages, movedTo: movedTo
-                    )
-                case .stateChanged, .acked, .malformedFrame, .serverError:
-                    continue
-                }
-            }
+extension ReceivedMessage {
+    /// `messages`' choice: a message is yielded, the failures an app must not miss are thrown,
+    /// the rest is passed over.
+    static func pick(_ event: SocketEvent) throws -> ReceivedMessage? {
+        switch event {
+        case .message:
+            return ReceivedMessage(event)
+        case let .sendFailed(id, reason, message, _):
+            throw SteadyWSError.sendFailed(id: id, reason: reason, message: message)
+        case let .storeRecovered(problem, recoveredMessages, movedTo):
+            throw SteadyWSError.storeRecovered(
+                problem: problem, recoveredMessages: recoveredMessages, movedTo: movedTo
+            )
+        case .stateChanged, .acked, .malformedFrame, .serverError:
             return nil
         }
     }
