@@ -3,8 +3,9 @@
 #   bash tests/bench.sh [RUNS]
 # Builds the shipping-profile FFI library with and without the store (for cdylib_size) and the
 # release bench binary, then per run prints the JSON lines of `bench --json`, of the Python
-# inbound bench (bindings/python/bench/run.sh, which builds a release wheel) and of the Kotlin one
-# (bindings/kotlin/bench/run.sh, release library; needs bindings/kotlin/test.sh to have run once).
+# inbound bench (bindings/python/bench/run.sh, which builds a release wheel), of the Kotlin one
+# (bindings/kotlin/bench/run.sh, release library; needs bindings/kotlin/test.sh to have run once)
+# and of the Swift one (bindings/swift/bench/run.sh, release library; where swift is on PATH).
 # Machine noise moves absolute figures by tens of percent: compare the ratios, each measured
 # against its baseline in the same run.
 set -euo pipefail
@@ -25,4 +26,10 @@ for run in $(seq 1 "$runs"); do
   target/release/bench --json
   bash bindings/python/bench/run.sh
   bash bindings/kotlin/bench/run.sh
+  if command -v swift >/dev/null; then
+    # The release bench built above is its baseline reader.
+    STEADYWS_BENCH="$repo/target/release/bench" bash bindings/swift/bench/run.sh
+  else
+    echo "swift_inbound: NOT RUN (no swift on PATH)" >&2
+  fi
 done

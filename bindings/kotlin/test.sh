@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Kotlin/JVM bindings: install the tools if missing, generate the UniFFI bindings, compile them
-# with the idiomatic layer into target/kotlin/steadyws.jar (native library inside), check a
+# Kotlin/JVM bindings: install the tools if missing (kotlinc from the published package kept in
+# ../shared/offline/npm/kotlin-compiler-<version>.tgz when it exists, else from the npm registry),
+# generate the UniFFI bindings, compile them with the idiomatic layer into
+# target/kotlin/steadyws.jar (native library inside), check a
 # stand-in of the Android AAR and its POM with android/check_aar.py (with negative controls), run
 # the JUnit 5 suite against the reference server, compile and run the README quickstarts, and
 # run the inbound benchmark (bench/Inbound.kt) with the debug library (a smoke run; its figure is
@@ -29,12 +31,25 @@ say() { echo "== kotlin: $*"; }
 
 # ---- tools ------------------------------------------------------------------------------------
 kotlin_home="$cache/npm/node_modules/kotlin-compiler"
+# The package as published, kept next to the repo for machines without the npm registry (see
+# ../shared/offline/README.md); the registry otherwise. Either way the same files land in $cache/npm.
+kotlin_tgz="$repo/../shared/offline/npm/kotlin-compiler-$kotlin_version.tgz"
 if [ "$(cat "$kotlin_home/build.txt" 2>/dev/null)" != "$kotlin_version" ]; then
-  say "installing kotlin-compiler@$kotlin_version (npm) into $cache/npm"
   command -v npm >/dev/null || { echo "npm is required (apt-get install npm)" >&2; exit 1; }
   mkdir -p "$cache/npm"
-  npm install --prefix "$cache/npm" --no-save --no-audit --no-fund --loglevel=error \
-    "kotlin-compiler@$kotlin_version" >/dev/null
+  if [ -f "$kotlin_tgz" ]; then
+    kotlin_tgz="$(cd "$(dirname "$kotlin_tgz")" && pwd)/$(basename "$kotlin_tgz")"
+    say "installing kotlin-compiler@$kotlin_version from $kotlin_tgz (npm, offline) into $cache/npm"
+    # --offline: the package has no dependencies, so npm must not wait on an unreachable registry.
+    npm install --prefix "$cache/npm" --offline --no-save --no-audit --no-fund --loglevel=error \
+      "$kotlin_tgz" >/dev/null
+  else
+    say "installing kotlin-compiler@$kotlin_version (npm registry) into $cache/npm"
+    npm install --prefix "$cache/npm" --no-save --no-audit --no-fund --loglevel=error \
+      "kotlin-compiler@$kotlin_version" >/dev/null
+  fi
+  [ "$(cat "$kotlin_home/build.txt" 2>/dev/null)" = "$kotlin_version" ] \
+    || { echo "npm installed no kotlin-compiler $kotlin_version in $kotlin_home" >&2; exit 1; }
 fi
 kotlinc="$kotlin_home/bin/kotlinc"
 stdlib="$kotlin_home/lib/kotlin-stdlib.jar"
@@ -277,6 +292,8 @@ quick_status=0
   for run in 1 2; do
     timeout 60 java -cp "steadyws.jar:lib/*:classes/DurableOutbox" DurableOutboxKt "$url" | tee DurableOutbox/output$run.log
     grep -q '^cancelled true$' DurableOutbox/output$run.log && grep -q '^acked ' DurableOutbox/output$run.log
+    # The draft's cancellation reached the app through `messages`, as an exception.
+    grep -q '^not sent .*: CANCELLED$' DurableOutbox/output$run.log
     ! grep -q '^pending ' DurableOutbox/output$run.log
   done
   received() { sed -n 's/^received seq=\([0-9]*\) redelivered=false {"text":"kept"}$/\1/p' "DurableOutbox/output$1.log"; }

@@ -9,6 +9,10 @@
 //! cargo run --release -p steadyws-tests --bin bench -- --json [--only NAME]
 //! ```
 //! One JSON object per line.
+//!
+//! `bench --inbound-reader URL` is no bench of its own: it is the baseline of the Swift inbound
+//! bench (bindings/swift/bench), the same replayed messages read through the Rust API. See
+//! [`inbound_reader`].
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -36,6 +40,9 @@ fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--as-reference-server") {
         return steadyws_server::cli::run(args.into_iter().skip(1));
+    }
+    if args.first().map(String::as_str) == Some("--inbound-reader") {
+        return inbound_reader(args.get(1).map(String::as_str));
     }
     let only = args
         .iter()
@@ -734,4 +741,133 @@ fn publish_every(
 
 fn round1(value: f64) -> f64 {
     (value * 10.0).round() / 10.0
+}
+
+/// How long one replay may take in `--inbound-reader` before it counts as failed.
+const REPLAY_BOUND: Duration = Duration::from_secs(120);
+
+/// `bench --inbound-reader URL`: the baseline of bindings/swift/bench (SwiftInbound), which has
+/// no Swift WebSocket client to compare with on Linux. It reads the messages a reference server
+/// replays through the Rust API, `Socket::next_events(256)` in one task, as a Rust app would: the
+/// same core as the Swift layer, without the FFI and without the Swift side. Like the FFI's
+/// sockets, each is created outside any tokio runtime, so its connection runs on the shared
+/// steadyws runtime (two threads); only the reading task runs on this thread.
+///
+/// It stays up between measurements, so that its runs are as warm as the Swift process's, and
+/// takes one request per line on stdin, `COUNT RESUME_FROM`: a socket on URL resuming after seq
+/// RESUME_FROM, timed from its creation to the COUNT-th message in hand. Each request gets one
+/// JSON line on stdout: `{"msgs_per_s":…,"elapsed_s":…}`, or `{"error":"…"}` when the messages
+/// are not seq 1…COUNT in order (the check is the Swift bench's, with the same wording, so that
+/// its negative control can expect the same message from both), when anything but the state
+/// changes of one connection comes between them, when the last is not the last one published
+/// (`{"n":COUNT-1,"text":"hello"}`), or when the replay exceeds [`REPLAY_BOUND`].
+/// It exits at the end of stdin, which is also what happens when the Swift bench dies.
+fn inbound_reader(url: Option<&str>) -> std::process::ExitCode {
+    use std::io::{BufRead, Write};
+    let Some(url) = url else {
+        eprintln!("usage: bench --inbound-reader URL   (then `COUNT RESUME_FROM` lines on stdin)");
+        return std::process::ExitCode::from(2);
+    };
+    // One task reads: a current-thread runtime is all a single reader needs. Only `read` runs
+    // inside it (a socket created inside a runtime would run its connection on that runtime).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+        let mut words = line.split_whitespace().map(str::parse::<u64>);
+        let answer = match (words.next(), words.next(), words.next()) {
+            (Some(Ok(count)), Some(Ok(resume_from)), None) if count >= 1 => {
+                match replay(&runtime, url, count, resume_from) {
+                    Ok(elapsed) => serde_json::json!({
+                        "msgs_per_s": count as f64 / elapsed.as_secs_f64(),
+                        "elapsed_s": elapsed.as_secs_f64(),
+                    }),
+                    Err(error) => serde_json::json!({ "error": error }),
+                }
+            }
+            _ => {
+                serde_json::json!({ "error": format!("expected `COUNT RESUME_FROM`, got {line:?}") })
+            }
+        };
+        if writeln!(out, "{answer}")
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            break;
+        }
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+/// One timed replay of `--inbound-reader`: the time from creating the socket (outside
+/// `runtime`) to the `count`-th message in hand, or what went wrong.
+fn replay(
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    count: u64,
+    resume_from: u64,
+) -> Result<Duration, String> {
+    let started = Instant::now();
+    let mut config = SocketConfig::new(url);
+    config.engine.resume.initial = steadyws::ResumeCursor {
+        last_seq: Some(resume_from),
+        last_ts: None,
+    };
+    let socket = Socket::new(config).map_err(|e| format!("socket: {e}"))?;
+    socket.connect();
+    let last = runtime.block_on(read(&socket, count))?;
+    let elapsed = started.elapsed();
+    socket.shutdown();
+    // Outside the timing: the last one is the last published.
+    let want = format!(r#"{{"n":{},"text":"hello"}}"#, count - 1);
+    match last {
+        steadyws::Payload::Json(json) if json == want => Ok(elapsed),
+        other => Err(format!("last message {other:?}, expected {want}")),
+    }
+}
+
+/// The messages of `socket` up to the `count`-th, whose content it returns; fails unless their
+/// seq runs 1…`count` with nothing between them but the state changes of one connection.
+async fn read(socket: &Socket, count: u64) -> Result<steadyws::Payload, String> {
+    let deadline = tokio::time::Instant::now() + REPLAY_BOUND;
+    let mut expected = 1u64;
+    loop {
+        let batch = tokio::time::timeout_at(deadline, socket.next_events(256))
+            .await
+            .map_err(|_| {
+                format!(
+                    "{count} messages not received within {REPLAY_BOUND:?} (got {})",
+                    expected - 1
+                )
+            })?;
+        if batch.is_empty() {
+            return Err(format!("the socket ended after {} messages", expected - 1));
+        }
+        for event in batch {
+            match event {
+                Event::Message(message) => {
+                    if message.seq != Some(expected) {
+                        let seq = message.seq.map_or("none".into(), |s| s.to_string());
+                        return Err(format!("message {expected} expected, got seq {seq}"));
+                    }
+                    expected += 1;
+                    if expected > count {
+                        return Ok(message.data);
+                    }
+                }
+                Event::StateChanged {
+                    state: State::Connecting { .. } | State::Open,
+                    ..
+                } => {}
+                other => {
+                    return Err(format!(
+                        "unexpected event {other:?} after {} messages",
+                        expected - 1
+                    ));
+                }
+            }
+        }
+    }
 }

@@ -38,6 +38,9 @@ class OutboxFullException(val error: SteadyException) : SteadyWsException(error.
  * Message [id] will not be acknowledged: [reason] says why ([SendFailureKind.EXPIRED],
  * [SendFailureKind.DROPPED], [SendFailureKind.REJECTED] or [SendFailureKind.CANCELLED] by
  * [SteadySocket.cancel]), [detail] explains it (for a rejection, the server's code and text).
+ * Thrown by [SteadySocket.sendAndWait] and [SteadySocket.awaitAcked] for the message they wait
+ * for, and by [SteadySocket.messages] for any message of this socket (on [SteadySocket.events] it
+ * is the [SocketEvent.SendFailed] event).
  */
 class SendFailedException(
     val id: String,
@@ -108,6 +111,23 @@ class StoreNewerFormatException(val error: SteadyException) : SteadyWsException(
  * then). [error] is [SteadyException.StoreFailed].
  */
 class StoreFailedException(val error: SteadyException) : SteadyWsException(error.explanation, error)
+
+/**
+ * Thrown by [SteadySocket.messages] (on [SteadySocket.events] it is the
+ * [SocketEvent.StoreRecovered] event, the first one): the store file was damaged (truncated,
+ * overwritten) and was rebuilt. [problem] says what was wrong with it; the [recoveredMessages]
+ * pending messages that could be read back were kept and are sent, any others were lost. The
+ * damaged file was moved to [movedTo] for inspection (null: it could not be kept). Collect
+ * [SteadySocket.messages] again to read on.
+ */
+class StoreRecoveredException(
+    val problem: String,
+    val recoveredMessages: UInt,
+    val movedTo: String?,
+) : SteadyWsException(
+    "the store was damaged ($problem) and rebuilt with the $recoveredMessages pending message(s) it " +
+        "still held; the damaged file was " + (movedTo?.let { "moved to $it" } ?: "not kept"),
+)
 
 /** The native error as the layer's exception. */
 internal fun SteadyException.toSteadyWs(): SteadyWsException = when (this) {

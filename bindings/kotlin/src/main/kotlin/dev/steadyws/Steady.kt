@@ -19,8 +19,8 @@ import kotlinx.coroutines.async
 import kotlinx.coroutines.currentCoroutineContext
 import kotlinx.coroutines.ensureActive
 import kotlinx.coroutines.flow.Flow
-import kotlinx.coroutines.flow.filterIsInstance
 import kotlinx.coroutines.flow.flow
+import kotlinx.coroutines.flow.transform
 
 /**
  * A WebSocket that stays connected: messages are queued while offline, resent until the server
@@ -36,6 +36,12 @@ import kotlinx.coroutines.flow.flow
  * }
  * ```
  *
+ * **Messages alone.** An app that sends with [send] and reads only server messages collects
+ * [messages]: state changes and acks are passed over, but what it must not miss is thrown, ending
+ * the collection: [SendFailedException] for a message that will not be acknowledged, and
+ * [StoreRecoveredException] for a damaged store rebuilt at start. Collecting [messages] again
+ * reads on from the next event.
+ *
  * **Events wait for the app.** The native socket keeps every event (state changes, messages,
  * acks, failed sends) in a bounded queue until [events] takes it, so a collector that starts late
  * (or restarts, as with `repeatOnLifecycle`) misses nothing. When that queue is full the socket
@@ -43,7 +49,8 @@ import kotlinx.coroutines.flow.flow
  *
  * **One collector at a time.** [events] and [messages] share one reader: while one of them is
  * being collected, starting a second collection throws [IllegalStateException]. Collecting again
- * after the first collection ended is fine and continues where it stopped.
+ * after the first collection ended (completed, cancelled, or ended by an exception, [messages]'
+ * included) is fine and continues where it stopped.
  *
  * **Durable outbox.** With a store ([SocketOptions.store]), the outbox, the resume cursor and
  * the client id are kept in a file and survive a process kill: [send] returns once the message
@@ -159,11 +166,44 @@ class SteadySocket(
     }
 
     /**
-     * Messages from the server only (each delivered once, in `seq` order). It reads [events], so
-     * the other events are skipped while it is collected, and the one-collector rule applies to
-     * both together.
+     * The server's messages (each delivered once, in `seq` order), for an app that sends with
+     * [send] and reads messages only. State changes, acks, malformed frames and server errors are
+     * passed over ([awaitOpen], [awaitAcked] and [events] give them), but what the app must not
+     * miss ends the collection with an exception:
+     * - [SendFailedException] (`id`, `reason`, `detail`) for a [SocketEvent.SendFailed]: one of
+     *   this socket's messages will not be acknowledged (expired, dropped, rejected, cancelled);
+     *   [sendAndWait] throws the same;
+     * - [StoreRecoveredException] for a [SocketEvent.StoreRecovered]: the store file was damaged
+     *   and rebuilt at start (the first event, once).
+     *
+     * The exception takes only its own event and ends the collection as completion would,
+     * releasing the one-collector rule: collect [messages] again to read on from the next event.
+     *
+     * ```
+     * while (true) {
+     *     try {
+     *         ws.messages.collect { show(it) }
+     *         break                                  // the socket was closed
+     *     } catch (e: SendFailedException) {
+     *         markUnsent(e.id, e.reason)             // then read on
+     *     }
+     * }
+     * ```
+     *
+     * It reads [events]: the one-collector rule applies to both together.
      */
-    val messages: Flow<SocketEvent.Message> = events.filterIsInstance()
+    val messages: Flow<SocketEvent.Message> = events.transform { event ->
+        // A `when` over every kind of event, so that a kind added to the FFI does not compile
+        // until it was decided whether an app reading messages only must hear of it.
+        when (event) {
+            is SocketEvent.Message -> emit(event)
+            is SocketEvent.SendFailed -> throw SendFailedException(event.id, event.reason, event.message)
+            is SocketEvent.StoreRecovered ->
+                throw StoreRecoveredException(event.problem, event.recoveredMessages, event.movedTo)
+            is SocketEvent.StateChanged, is SocketEvent.Acked, is SocketEvent.MalformedFrame,
+            is SocketEvent.ServerError -> Unit
+        }
+    }
 
     /**
      * The current state, read from the native socket (always current; [SocketState.Closed] after

@@ -28,6 +28,7 @@ import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertInstanceOf
+import org.junit.jupiter.api.Assertions.assertNull
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.Timeout
@@ -380,6 +381,33 @@ class DurableStoreTest {
             // Not connected: no event at all, so no second StoreRecovered.
             val events = record(ws)
             assertEquals(null, withTimeoutOrNull(300.milliseconds) { events.receive() })
+        }
+    }
+
+    @Test
+    fun `an app that collects messages only is told of a damaged store by an exception`(): Unit = runBlocking {
+        val url = "ws://127.0.0.1:${ServerProcess.freePort()}/ws" // nothing listens there
+        val garbage = ByteArray(4096) { 0x5A }
+        File(directory, "default.steadyws").writeBytes(garbage)
+        SteadySocket(durable(url)).use { ws ->
+            val received = mutableListOf<SocketEvent.Message>()
+            val thrown = runCatching { withTimeout(5.seconds) { ws.messages.collect { received += it } } }.exceptionOrNull()
+            val recovered = assertInstanceOf(StoreRecoveredException::class.java, thrown, "the first collection's end")
+            assertInstanceOf(SteadyWsException::class.java, recovered)
+            assertTrue(recovered.problem.isNotBlank())
+            assertEquals(0u, recovered.recoveredMessages)
+            val movedTo = File(recovered.movedTo ?: throw AssertionError("no movedTo in $recovered"))
+            assertTrue(garbage.contentEquals(movedTo.readBytes()), "the damaged file is kept as it was")
+            val message = recovered.message!!
+            assertTrue(message.contains("damaged") && message.contains(recovered.problem), message)
+            assertTrue(message.contains("0 pending") && message.contains(movedTo.path), message)
+
+            // Reported once: collecting again neither throws it again nor is refused as a second
+            // collector; it waits (until the timeout), and completes once the socket is closed.
+            assertNull(withTimeoutOrNull(300.milliseconds) { ws.messages.collect { received += it } })
+            ws.close()
+            withTimeout(5.seconds) { ws.messages.collect { received += it } }
+            assertEquals(emptyList<SocketEvent.Message>(), received)
         }
     }
 }

@@ -559,6 +559,42 @@ class SteadySocketTest {
     }
 
     @Test
+    fun `messages throws a failed send, takes nothing else, and the next collection reads on`(): Unit = runBlocking {
+        val url = "ws://127.0.0.1:${ServerProcess.freePort()}/ws" // nothing listens there
+        SteadySocket(quick(url)).use { ws ->
+            ws.connect() // attempts fail: state changes that messages passes over
+            val first = ws.send("""{"n":1}""", ttl = 200.milliseconds)
+            val second = ws.send("""{"n":2}""", ttl = 400.milliseconds)
+            // The engine drops an expired message and queues its SendFailed in one step, under
+            // the lock pending() reads with: once pending() is empty, both events are queued, and
+            // the first collection takes them in one batch (so the second one is left over).
+            withTimeout(10.seconds) { while (ws.pending().isNotEmpty()) delay(20) }
+            val received = mutableListOf<SocketEvent.Message>()
+
+            val thrown = runCatching { withTimeout(10.seconds) { ws.messages.collect { received += it } } }.exceptionOrNull()
+            val expired = assertInstanceOf(SendFailedException::class.java, thrown, "the first collection's end")
+            assertEquals(first, expired.id)
+            assertEquals(SendFailureKind.EXPIRED, expired.reason)
+            assertInstanceOf(SteadyWsException::class.java, expired)
+            assertTrue(expired.message!!.contains(first), expired.message)
+
+            // The exception released the one-collector rule (no IllegalStateException) and took
+            // only its own event: the rest of the batch goes to the next collection.
+            val again = runCatching { withTimeout(10.seconds) { ws.messages.collect { received += it } } }.exceptionOrNull()
+            val expiredToo = assertInstanceOf(SendFailedException::class.java, again, "the second collection's end")
+            assertEquals(second, expiredToo.id)
+            assertEquals(SendFailureKind.EXPIRED, expiredToo.reason)
+
+            // Nothing else to throw: a third collection waits (it is cancelled by the timeout)...
+            assertNull(withTimeoutOrNull(300.milliseconds) { ws.messages.collect { received += it } })
+            // ...and once the socket is closed, it passes over the last state changes and completes.
+            ws.close()
+            withTimeout(5.seconds) { ws.messages.collect { received += it } }
+            assertEquals(emptyList<SocketEvent.Message>(), received, "no server, so no message")
+        }
+    }
+
+    @Test
     fun `collecting on a single-threaded dispatcher never blocks it, and sockets start no threads`(): Unit = runBlocking {
         ServerProcess.start().use { server ->
             // Warm up: the shared native runtime and the dispatchers exist after this.
