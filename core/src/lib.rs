@@ -11,12 +11,12 @@ pub(crate) mod store;
 
 pub use engine::{
     AppState, Cause, Config, ConfigError, ConnectionError, Event, FailReason, InboundMessage,
-    MessageId, Network, Payload, ResumeCursor, SendError, SendFailure, State, Stats, StoreError,
+    MessageId, NetworkStatus, Payload, ResumeCursor, SendError, SendFailure, State, Stats, StoreError,
     UrlError,
 };
-pub use net::runtime;
 pub use socket::{
-    Delivery, HeadersProvider, Opening, PendingSend, Socket, SocketConfig, StoreConfig,
+    Delivery, HeadersProvider, Opening, PendingMessage, Socket, SocketConfig, Status, StoreConfig,
+    StatusWatch,
 };
 
 /// SHA-256 of a DER certificate's public key (SubjectPublicKeyInfo), hex: the value

@@ -1,26 +1,25 @@
 //! The public Rust API: a [`Socket`] that stays connected, built from a [`SocketConfig`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
 use crate::engine::{
-    AppState, Config, ConfigError, Engine, Event, MessageId, Network, Payload, SendError, State,
+    AppState, Config, ConfigError, Engine, Event, MessageId, NetworkStatus, Payload, SendError, State,
     Stats, StoreError,
 };
 pub use crate::net::dial::HeadersProvider;
 use crate::net::dial::{Proxy, TransportOptions};
 use crate::net::entropy::OsRandom;
 use crate::net::inbox::{Inbox, InboxLimits};
-use crate::net::pump::Shared;
+pub use crate::net::pump::Status;
+use crate::net::pump::{Journal, Shared};
 pub use crate::net::waiters::Delivery;
 use crate::net::write_queue::Limits;
 use crate::net::{runtime, tls};
 pub use crate::store::StoreConfig;
-use crate::store::in_hand::InHand;
-use crate::store::writer::{StoreWriter, Ticket};
-use crate::store::{self, Change, Snapshot};
+use crate::store::durable::Durable;
 
 /// How a [`Socket`] connects and behaves. [`SocketConfig::new`] gives defaults right for phones.
 #[derive(Clone)]
@@ -149,13 +148,13 @@ impl std::fmt::Debug for SocketConfig {
 /// ```
 pub struct Socket {
     shared: Arc<Shared>,
-    /// What the app took and has not committed yet (with a store).
-    in_hand: Mutex<InHand>,
+    /// The durable store, if the socket has one.
+    durable: Option<Arc<Durable>>,
 }
 
 /// A message still waiting for its acknowledgement, as [`Socket::pending`] lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PendingSend {
+pub struct PendingMessage {
     /// Its id, as `send` returned it.
     pub id: MessageId,
     /// Its content, as given to `send`.
@@ -195,43 +194,33 @@ impl Socket {
         });
         let mut engine_config = config.engine;
         let opened = match &config.store {
-            Some(store) => Some(store::open(store, &mut engine_config)?),
+            Some(store) => Some(Durable::open(store, &mut engine_config)?),
             None => None,
         };
         let engine = Engine::new(engine_config, Box::new(OsRandom::new()))?;
-        let Some((writer, snapshot, recovered)) = opened else {
+        let Some((durable, mut restore)) = opened else {
             let shared = Shared::start(engine, options, runtime::handle(), inbox, None);
             return Ok(Socket {
                 shared,
-                in_hand: Mutex::default(),
+                durable: None,
             });
         };
-        if let Some(event) = recovered {
+        if let Some(event) = restore.recovered.take() {
             inbox.push(event);
         }
-        let shared = Shared::start(engine, options, runtime::handle(), inbox, Some(writer));
-        let Snapshot {
-            client_id,
-            seen,
-            in_hand,
-            pending,
-            ..
-        } = snapshot;
-        shared.with_engine(|engine, now| store::restore(engine, now, seen, pending));
+        let journal: Arc<dyn Journal> = durable.clone();
+        let shared = Shared::start(engine, options, runtime::handle(), inbox, Some(journal));
+        let stored_client_id = restore.client_id().map(str::to_owned);
+        shared.with_engine(|engine, now| durable.restore(restore, engine, now));
         let ours = shared.inspect(|engine| engine.client_id().map(str::to_owned));
-        if let (Some(store), Some(ours)) = (&shared.store, ours)
-            && client_id.as_deref() != Some(ours.as_str())
-        {
-            // Pending messages must be resent under this id after a crash: keep it first.
-            if let Err(error) = store.wait(store.submit(Change::ClientId(ours))) {
-                shared.stop();
-                store.stop();
-                return Err(error.into());
-            }
+        if let Err(error) = durable.keep_client_id(stored_client_id.as_deref(), ours) {
+            shared.stop();
+            durable.close();
+            return Err(error.into());
         }
         Ok(Socket {
             shared,
-            in_hand: Mutex::new(InHand::after_restart(in_hand)),
+            durable: Some(durable),
         })
     }
 
@@ -249,22 +238,26 @@ impl Socket {
     /// Send a JSON message (envelope mode). Returns its id at once; [`Event::Acked`] follows
     /// when the server stored it.
     pub fn send(&self, json: &str) -> Result<MessageId, SendError> {
-        self.send_payload(Payload::Json(json.to_owned()), None)
+        self.queue(Payload::Json(json.to_owned()), None)
     }
 
     /// Send a JSON message and wait until it settles or `timeout` passes (`None`: until it
-    /// settles or the socket is shut down). The app's event stream still gets its `Acked` or
+    /// settles or the socket is closed). With a `ttl`, the message gives up after it, as with
+    /// [`Socket::send_with_ttl`]. The app's event stream still gets its `Acked` or
     /// `SendFailed`. A timeout ends the wait, not the message: it stays queued.
     pub async fn send_and_wait(
         &self,
         json: &str,
+        ttl: Option<Duration>,
         timeout: Option<Duration>,
     ) -> Result<(MessageId, Delivery), SendError> {
         let queued = self
             .shared
-            .send(Payload::Json(json.to_owned()), None, true)?;
-        if let (Some(store), Some(ticket)) = (&self.shared.store, queued.stored)
-            && let Err(error) = store.wait_async(ticket).await
+            .send(Payload::Json(json.to_owned()), ttl, true)?;
+        // Waiting for everything written so far also covers the removal of any message the
+        // send evicted (`DropOldest`): the app was told of it and may send it again.
+        if let Some(durable) = &self.durable
+            && let Err(error) = durable.written_async().await
         {
             self.shared.withdraw(&queued.id);
             return Err(SendError::Store(error));
@@ -287,21 +280,21 @@ impl Socket {
 
     /// Wait until the socket is open, has given up, or is shut down, or `timeout` passes.
     pub async fn wait_open(&self, timeout: Option<Duration>) -> Opening {
-        let mut states = self.shared.states();
+        let mut status = self.shared.status();
         let shared = Arc::clone(&self.shared);
         let reached = async move {
             loop {
                 if shared.is_stopped() {
                     return Opening::Closed;
                 }
-                let state = states.borrow_and_update().clone();
+                let state = status.borrow_and_update().state.clone();
                 match state {
                     State::Open => return Opening::Open,
                     State::Failed { .. } => return Opening::Failed(state),
                     State::Closed => return Opening::Closed,
                     _ => {}
                 }
-                if states.changed().await.is_err() {
+                if status.changed().await.is_err() {
                     return Opening::Closed;
                 }
             }
@@ -322,32 +315,24 @@ impl Socket {
 
     /// [`Socket::send`] that gives up (reporting `SendFailed { Expired }`) after `ttl`.
     pub fn send_with_ttl(&self, json: &str, ttl: Duration) -> Result<MessageId, SendError> {
-        self.send_payload(Payload::Json(json.to_owned()), Some(ttl))
+        self.queue(Payload::Json(json.to_owned()), Some(ttl))
     }
 
     /// Send a text frame unchanged (raw mode).
     pub fn send_text(&self, text: &str) -> Result<MessageId, SendError> {
-        self.send_payload(Payload::Text(text.to_owned()), None)
+        self.queue(Payload::Text(text.to_owned()), None)
     }
 
     /// Send a binary frame unchanged (raw mode).
     pub fn send_binary(&self, bytes: &[u8]) -> Result<MessageId, SendError> {
-        self.send_payload(Payload::Binary(bytes.to_vec()), None)
-    }
-
-    fn send_payload(
-        &self,
-        payload: Payload,
-        ttl: Option<Duration>,
-    ) -> Result<MessageId, SendError> {
-        self.queue(payload, ttl)
+        self.queue(Payload::Binary(bytes.to_vec()), None)
     }
 
     /// Queue a message and, with a store, return once it is durable.
     fn queue(&self, payload: Payload, ttl: Option<Duration>) -> Result<MessageId, SendError> {
         let queued = self.shared.send(payload, ttl, false)?;
-        if let (Some(store), Some(ticket)) = (&self.shared.store, queued.stored)
-            && let Err(error) = store.wait(ticket)
+        if let Some(durable) = &self.durable
+            && let Err(error) = durable.written()
         {
             self.shared.withdraw(&queued.id);
             return Err(SendError::Store(error));
@@ -357,14 +342,14 @@ impl Socket {
 
     /// The messages still waiting for the server's acknowledgement, oldest first: after a
     /// restart with a store, those an earlier run sent too (for a "sending…" list).
-    pub fn pending(&self) -> Vec<PendingSend> {
+    pub fn pending(&self) -> Vec<PendingMessage> {
         let (now, pending) = self
             .shared
             .inspect(|engine| (self.shared.now(), engine.pending()));
         let wall = SystemTime::now();
         pending
             .into_iter()
-            .map(|message| PendingSend {
+            .map(|message| PendingMessage {
                 id: message.id,
                 payload: message.payload,
                 sent_at: wall
@@ -382,14 +367,12 @@ impl Socket {
     /// Fails, cancelling nothing, if the socket's store was shut down. If the store cannot
     /// write the removal, the message is cancelled here but comes back after a restart.
     pub fn cancel(&self, id: &MessageId) -> Result<bool, StoreError> {
-        if let Some(store) = &self.shared.store
-            && store.is_stopped()
-        {
-            return Err(store.stopped_error());
+        if let Some(durable) = &self.durable {
+            durable.check_open()?;
         }
         let cancelled = self.shared.with_engine(|engine, _| engine.cancel(id));
-        if let (true, Some(store)) = (cancelled, &self.shared.store) {
-            store.wait(store.latest())?;
+        if let (true, Some(durable)) = (cancelled, &self.durable) {
+            durable.written()?;
         }
         Ok(cancelled)
     }
@@ -400,16 +383,13 @@ impl Socket {
     pub fn set_app_state(&self, app: AppState) {
         self.shared
             .with_engine(|engine, now| engine.set_app_state(now, app));
-        if let Some(store) = &self.shared.store {
-            match app {
-                AppState::Background => store.release(),
-                AppState::Foreground => store.reopen(),
-            }
+        if let Some(durable) = &self.durable {
+            durable.set_app_state(app);
         }
     }
 
     /// Tell the socket what the OS reports about the network.
-    pub fn set_network(&self, network: Network) {
+    pub fn set_network(&self, network: NetworkStatus) {
         self.shared
             .with_engine(|engine, now| engine.set_network(now, network));
     }
@@ -431,20 +411,27 @@ impl Socket {
         self.shared.inspect(Engine::stats)
     }
 
-    /// Close the connection, stop reconnecting and end the event stream: the state becomes
-    /// `Closed`, every wait on the side ends with `Closed`, and [`Socket::next_event`] returns
-    /// `None` once the remaining events are read (with a store, messages among them are left to
-    /// the server for the next socket on the store). Dropping the socket does the same.
+    /// Follow the state and the outbox length from the side, for adapters that act on them (a
+    /// background task held until the outbox is acknowledged, a connection indicator). Takes
+    /// nothing from the event stream; any number of watches may run.
+    pub fn watch(&self) -> StatusWatch {
+        StatusWatch {
+            status: self.shared.status(),
+            first: true,
+        }
+    }
+
+    /// Close the connection, stop reconnecting and end the event stream, for good: the state
+    /// becomes `Closed`, every wait on the side ends with `Closed`, and [`Socket::next_event`]
+    /// returns `None` once the remaining events are read (with a store, messages among them are
+    /// left to the server for the next socket on the store). Dropping the socket does the same.
     ///
     /// With a store, the messages the app took are committed, and the file is closed.
-    pub fn shutdown(&self) {
+    pub fn close(&self) {
         self.shared.with_engine(|engine, now| engine.shutdown(now));
         self.shared.stop();
-        if let Some(store) = &self.shared.store {
-            if let Some(change) = self.lock_in_hand().take(&mut []) {
-                store.submit(change);
-            }
-            store.stop();
+        if let Some(durable) = &self.durable {
+            durable.close();
             // Taking them now could not be recorded, so they would come back unflagged after
             // a crash: they stay on the server for the next socket on this store instead.
             self.shared.inbox.discard_messages();
@@ -463,45 +450,37 @@ impl Socket {
     /// With a store, taking a batch commits the one taken before it (the app asks for more once
     /// it has dealt with it), durably, before this returns. After a crash, only the batch in
     /// hand can come again, flagged [`InboundMessage::redelivered`](crate::InboundMessage).
+    ///
+    /// Cancel-safe: a call dropped while its batch was being recorded leaves the batch to the
+    /// next call, so nothing taken is lost.
     pub async fn next_events(&self, max: usize) -> Vec<Event> {
-        let mut batch = self.shared.inbox.next(max.max(1)).await;
-        if let Some((store, ticket, change)) = self.taken(&mut batch)
-            && let Err(error) = store.wait_async(ticket).await
-        {
-            self.not_committed(change, &error);
+        if let Some(batch) = self.durable.as_ref().and_then(|d| d.interrupted()) {
+            return batch;
         }
-        batch
+        let mut batch = self.shared.inbox.next(max.max(1)).await;
+        self.shared.commit(&batch);
+        match self.durable.as_ref().and_then(|d| d.take(&mut batch)) {
+            Some(record) => record.recorded(batch).await,
+            None => batch,
+        }
     }
 
     /// Up to `max` events that are ready now, without waiting.
     pub fn try_next_events(&self, max: usize) -> Vec<Event> {
-        let mut batch = self.shared.inbox.take(max);
-        if let Some((store, ticket, change)) = self.taken(&mut batch)
-            && let Err(error) = store.wait(ticket)
-        {
-            self.not_committed(change, &error);
+        if let Some(batch) = self.durable.as_ref().and_then(|d| d.interrupted()) {
+            return batch;
         }
-        batch
+        let mut batch = self.shared.inbox.take(max);
+        self.shared.commit(&batch);
+        match self.durable.as_ref().and_then(|d| d.take(&mut batch)) {
+            Some(record) => record.recorded_now(batch),
+            None => batch,
+        }
     }
 
-    /// The app took `batch`: count it, and with a store record it (the change and its ticket).
-    fn taken(&self, batch: &mut [Event]) -> Option<(&StoreWriter, Ticket, Change)> {
-        self.shared.commit(batch);
-        let store = self.shared.store.as_ref()?;
-        let change = self.lock_in_hand().take(batch)?;
-        Some((store, store.submit(change.clone()), change))
-    }
-
-    /// A take could not be recorded: what it committed goes with the next take.
-    fn not_committed(&self, change: Change, error: &StoreError) {
-        log::warn!("taken messages not committed yet: {error}");
-        self.lock_in_hand().unwritten(change);
-    }
-
-    fn lock_in_hand(&self) -> std::sync::MutexGuard<'_, InHand> {
-        self.in_hand
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Whether the socket keeps a durable store.
+    pub fn is_durable(&self) -> bool {
+        self.durable.is_some()
     }
 
     /// The next event if one is ready now.
@@ -528,14 +507,36 @@ impl std::fmt::Debug for Socket {
         f.debug_struct("Socket")
             .field("state", &self.state())
             .field("client_id", &self.client_id())
-            .field("durable", &self.shared.store.is_some())
+            .field("durable", &self.durable.is_some())
             .finish()
     }
 }
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        self.shutdown();
+        self.close();
+    }
+}
+
+/// The state and outbox length of a socket, followed from the side: [`Socket::watch`].
+#[derive(Debug)]
+pub struct StatusWatch {
+    status: tokio::sync::watch::Receiver<Status>,
+    first: bool,
+}
+
+impl StatusWatch {
+    /// The status now on the first call, then each change. A watcher that falls behind sees
+    /// the latest status, not every step in between. `None` once the socket is closed (after
+    /// `Closed` was seen) or dropped. Works from any executor.
+    pub async fn changed(&mut self) -> Option<Status> {
+        if !std::mem::take(&mut self.first) {
+            if self.status.borrow().state == State::Closed {
+                return None;
+            }
+            self.status.changed().await.ok()?;
+        }
+        Some(self.status.borrow_and_update().clone())
     }
 }
 

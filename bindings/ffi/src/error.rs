@@ -1,107 +1,188 @@
-//! The one error type hosts see: Swift `Error`, Kotlin `SteadyException`, Python exceptions.
+//! The one error hosts see, with one kind per situation: each language raises it as its own
+//! single error type (`SteadyWsError` in Python, `SteadyWsException` in Kotlin, `SteadyWSError`
+//! in Swift) carrying the same `kind`, so the same mistake reads the same everywhere.
 
-use steadyws::{ConfigError, SendError, StoreError};
+use steadyws::{ConfigError, Delivery, Opening, SendError, SendFailure, StoreError};
 
-/// Why a call was refused. The message says what is wrong and what to do.
-///
-/// Flat: each host sees the variant plus its message as the exception text (a `message` field
-/// would clash with Kotlin's `Throwable.message`).
-#[derive(Debug, thiserror::Error, uniffi::Error)]
-#[uniffi(flat_error)]
-pub enum SteadyError {
-    /// The URL is not a usable ws:// or wss:// URL.
-    #[error("{message}")]
-    InvalidUrl {
-        /// What is wrong and the ws/wss form to use.
-        message: String,
-    },
+use crate::event::send_failure;
+
+/// What went wrong, one kind per situation. The host error's message says the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum ErrorKind {
+    /// The URL is not a usable `ws://` or `wss://` URL.
+    InvalidUrl,
     /// A setting is out of range.
-    #[error("{message}")]
-    InvalidConfig {
-        /// Which setting and what is accepted.
-        message: String,
-    },
+    InvalidOptions,
     /// The payload is not JSON (envelope mode).
-    #[error("{message}")]
-    NotJson {
-        /// The parser's complaint.
-        message: String,
-    },
+    NotJson,
     /// The payload kind needs the other mode.
-    #[error("{message}")]
-    WrongMode {
-        /// Which mode to use.
-        message: String,
-    },
-    /// The message alone is larger than the outbox holds.
-    #[error("{message}")]
-    MessageTooLarge {
-        /// Sizes involved.
-        message: String,
-    },
+    WrongMode,
+    /// The message alone is larger than the outbox accepts.
+    MessageTooLarge,
     /// The outbox is full (policy: reject new).
-    #[error("{message}")]
-    OutboxFull {
-        /// Sizes and what to do.
-        message: String,
-    },
+    OutboxFull,
     /// Another socket or process has the store open: one owner at a time.
-    #[error("{message}")]
-    StoreInUse {
-        /// Which store, and what to do.
-        message: String,
-    },
+    StoreInUse,
     /// A newer steadyws wrote the store; it is left untouched.
-    #[error("{message}")]
-    StoreNewerFormat {
-        /// Which store and which formats.
-        message: String,
-    },
+    StoreNewerFormat,
     /// The store cannot be opened or written (from `send`: the message was not queued).
-    #[error("{message}")]
-    StoreFailed {
-        /// What the system reported.
-        message: String,
+    StoreFailed,
+    /// The store file was damaged and rebuilt (raised by the hosts' message streams, which
+    /// carry no other events).
+    StoreRecovered,
+    /// Another reader is taking this socket's events: one reader at a time.
+    AlreadyReading,
+    /// The message will not be acknowledged (see `send_failure`).
+    SendFailed,
+    /// The wait's time limit passed; the message stays queued, the socket keeps connecting.
+    TimedOut,
+    /// The wait was cancelled; the message stays queued, the socket keeps connecting.
+    Cancelled,
+    /// The socket was closed first.
+    Closed,
+    /// The message is neither queued nor among the recently settled ones.
+    UnknownMessage,
+    /// The socket gave up connecting (its state says why and whether retrying may help).
+    ConnectionFailed,
+}
+
+/// The FFI's error: every host turns it into its one error type.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum NativeError {
+    /// A refused call or a wait that ended without success.
+    #[error("{detail}")]
+    Failure {
+        /// What kind of failure.
+        kind: ErrorKind,
+        /// What is wrong and what to do (`detail`, not `message`, which Kotlin exceptions
+        /// reserve).
+        detail: String,
+        /// The message concerned, for waits and send failures.
+        message_id: Option<String>,
+        /// Why the message will not be acknowledged, for `SendFailed`.
+        send_failure: Option<crate::event::SendFailureKind>,
     },
 }
 
-impl From<StoreError> for SteadyError {
+impl NativeError {
+    pub(crate) fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        NativeError::Failure {
+            kind,
+            detail: detail.into(),
+            message_id: None,
+            send_failure: None,
+        }
+    }
+
+    fn about(kind: ErrorKind, detail: impl Into<String>, id: &str) -> Self {
+        NativeError::Failure {
+            kind,
+            detail: detail.into(),
+            message_id: Some(id.to_owned()),
+            send_failure: None,
+        }
+    }
+
+    /// A wait on the side ended without the message being acknowledged.
+    pub(crate) fn undelivered(id: &str, delivery: Delivery) -> Option<Self> {
+        let (kind, detail) = match delivery {
+            Delivery::Acked => return None,
+            Delivery::Failed(reason) => return Some(Self::send_failed(id, reason)),
+            Delivery::TimedOut => (
+                ErrorKind::TimedOut,
+                format!("message {id} was not acknowledged within the wait; it stays queued and is still sent"),
+            ),
+            Delivery::Closed => (
+                ErrorKind::Closed,
+                format!("the socket was closed before message {id} was acknowledged; with a store, the next socket on it resends the message"),
+            ),
+            Delivery::Unknown => (
+                ErrorKind::UnknownMessage,
+                format!("message {id} is neither queued nor among the recently settled; check the id `send` returned"),
+            ),
+        };
+        Some(Self::about(kind, detail, id))
+    }
+
+    /// Message `id` will not be acknowledged, for `reason`.
+    pub(crate) fn send_failed(id: &str, reason: SendFailure) -> Self {
+        let (kind, explanation) = send_failure(reason);
+        NativeError::Failure {
+            kind: ErrorKind::SendFailed,
+            detail: format!("message {id} will not be acknowledged: {explanation}"),
+            message_id: Some(id.to_owned()),
+            send_failure: Some(kind),
+        }
+    }
+
+    /// Waiting for the connection ended without it opening.
+    pub(crate) fn not_open(opening: Opening) -> Option<Self> {
+        let (kind, detail) = match opening {
+            Opening::Open => return None,
+            Opening::Failed(state) => (ErrorKind::ConnectionFailed, state.to_string()),
+            Opening::Closed => (
+                ErrorKind::Closed,
+                "the socket was closed before it opened".to_owned(),
+            ),
+            Opening::TimedOut => (
+                ErrorKind::TimedOut,
+                "the socket did not open within the wait; it keeps connecting".to_owned(),
+            ),
+        };
+        Some(Self::new(kind, detail))
+    }
+
+    /// A wait ended because its `WaitCancellation` was cancelled.
+    pub(crate) fn cancelled(id: Option<&str>) -> Self {
+        match id {
+            Some(id) => Self::about(
+                ErrorKind::Cancelled,
+                format!("the wait for message {id} was cancelled; the message stays queued and is still sent"),
+                id,
+            ),
+            None => Self::new(
+                ErrorKind::Cancelled,
+                "the wait for the connection was cancelled; the socket keeps connecting",
+            ),
+        }
+    }
+}
+
+impl From<StoreError> for NativeError {
     fn from(err: StoreError) -> Self {
-        let message = err.to_string();
-        SteadyError::from_store(err, message)
+        let kind = store_kind(&err);
+        Self::new(kind, err.to_string())
     }
 }
 
-impl SteadyError {
-    fn from_store(err: StoreError, message: String) -> Self {
-        match err {
-            StoreError::InUse { .. } => SteadyError::StoreInUse { message },
-            StoreError::NewerFormat { .. } => SteadyError::StoreNewerFormat { message },
-            StoreError::Failed { .. } => SteadyError::StoreFailed { message },
-        }
+fn store_kind(err: &StoreError) -> ErrorKind {
+    match err {
+        StoreError::InUse { .. } => ErrorKind::StoreInUse,
+        StoreError::NewerFormat { .. } => ErrorKind::StoreNewerFormat,
+        StoreError::Failed { .. } => ErrorKind::StoreFailed,
     }
 }
 
-impl From<ConfigError> for SteadyError {
+impl From<ConfigError> for NativeError {
     fn from(err: ConfigError) -> Self {
-        let message = err.to_string();
-        match err {
-            ConfigError::Url(_) => SteadyError::InvalidUrl { message },
-            ConfigError::Invalid { .. } => SteadyError::InvalidConfig { message },
-            ConfigError::Store(err) => SteadyError::from_store(err, message),
-        }
+        let kind = match &err {
+            ConfigError::Url(_) => ErrorKind::InvalidUrl,
+            ConfigError::Invalid { .. } => ErrorKind::InvalidOptions,
+            ConfigError::Store(store) => store_kind(store),
+        };
+        Self::new(kind, err.to_string())
     }
 }
 
-impl From<SendError> for SteadyError {
+impl From<SendError> for NativeError {
     fn from(err: SendError) -> Self {
-        let message = err.to_string();
-        match err {
-            SendError::NotJson { .. } => SteadyError::NotJson { message },
-            SendError::WrongMode { .. } => SteadyError::WrongMode { message },
-            SendError::TooLarge { .. } => SteadyError::MessageTooLarge { message },
-            SendError::OutboxFull { .. } => SteadyError::OutboxFull { message },
-            SendError::Store(err) => SteadyError::from_store(err, message),
-        }
+        let kind = match &err {
+            SendError::NotJson { .. } => ErrorKind::NotJson,
+            SendError::WrongMode { .. } => ErrorKind::WrongMode,
+            SendError::TooLarge { .. } => ErrorKind::MessageTooLarge,
+            SendError::OutboxFull { .. } => ErrorKind::OutboxFull,
+            SendError::Store(store) => store_kind(store),
+        };
+        Self::new(kind, err.to_string())
     }
 }

@@ -1,9 +1,53 @@
 //! Events, states and stats as plain data for the host languages.
 
 use steadyws::{
-    Cause, ConnectionError, Delivery, Event, FailReason, Opening, Payload, ResumeCursor,
+    AppState, Cause, ConnectionError, Event, FailReason, NetworkStatus, Payload, ResumeCursor,
     SendFailure, State, Stats,
 };
+
+/// Whether the app is visible (the Rust type, as is).
+#[uniffi::remote(Enum)]
+pub enum AppState {
+    /// Visible and running.
+    Foreground,
+    /// In the background; the OS may suspend it.
+    Background,
+}
+
+/// What the OS reachability API reports (the Rust type, as is).
+#[uniffi::remote(Enum)]
+pub enum NetworkStatus {
+    /// A route exists, over `interface` (e.g. "wifi", "cellular") if known.
+    Available {
+        /// The interface name, if known; absent keeps the name known before.
+        interface: Option<String>,
+    },
+    /// No route.
+    Unavailable,
+}
+
+/// The resume cursor: store it with the message it came with, in one transaction, and pass it
+/// back as `resume_last_seq` / `resume_last_ts` at start, for exactly-once across restarts
+/// (the Rust type, as is).
+#[uniffi::remote(Record)]
+pub struct ResumeCursor {
+    /// `seq` of the last message.
+    pub last_seq: Option<u64>,
+    /// `ts` (server ms) of the last message.
+    pub last_ts: Option<u64>,
+}
+
+/// A message waiting for the server's acknowledgement.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct PendingMessage {
+    /// Its id, as `send` returned it.
+    pub id: String,
+    /// Its JSON content, as given to `send`.
+    pub json: String,
+    /// When it was sent: milliseconds since the Unix epoch (from an earlier run for messages
+    /// a store kept).
+    pub created_at_ms: u64,
+}
 
 /// Content of a message.
 #[derive(Clone, Debug, PartialEq, uniffi::Enum)]
@@ -114,16 +158,6 @@ pub struct ConnectionProblem {
     pub close_code: Option<u16>,
 }
 
-/// The resume cursor: store it with the message it came with, in one transaction, and pass it
-/// back as `resume_last_seq` / `resume_last_ts` at start, for exactly-once across restarts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, uniffi::Record)]
-pub struct ResumePosition {
-    /// `seq` of the last message.
-    pub last_seq: Option<u64>,
-    /// `ts` (server ms) of the last message.
-    pub last_ts: Option<u64>,
-}
-
 /// Why the state changed.
 #[derive(Clone, Debug, PartialEq, uniffi::Enum)]
 pub enum StateCause {
@@ -168,7 +202,7 @@ pub enum SocketEvent {
         /// The content.
         data: MessageData,
         /// The resume cursor right after this message.
-        position: ResumePosition,
+        cursor: ResumeCursor,
         /// Taken by the app before a crash and never committed, so it may have been processed
         /// already (store only). Every other message arrives once.
         redelivered: bool,
@@ -212,58 +246,6 @@ pub enum SocketEvent {
         /// Where the damaged file was moved, for inspection.
         moved_to: Option<String>,
     },
-}
-
-/// How waiting for a message's acknowledgement ended.
-#[derive(Clone, Debug, PartialEq, uniffi::Enum)]
-pub enum SendOutcome {
-    /// The server stored it.
-    Acked {
-        /// Its id.
-        id: String,
-    },
-    /// It will never be acknowledged.
-    Failed {
-        /// Its id.
-        id: String,
-        /// Why.
-        reason: SendFailureKind,
-        /// Details.
-        message: String,
-    },
-    /// Not settled within the wait; it stays queued and is still sent.
-    TimedOut {
-        /// Its id.
-        id: String,
-    },
-    /// The socket was closed first.
-    Closed {
-        /// Its id.
-        id: String,
-    },
-    /// Neither queued nor recently settled (`wait_acked` only).
-    Unknown {
-        /// The id asked about.
-        id: String,
-    },
-}
-
-/// How waiting for the connection ended.
-#[derive(Clone, Debug, PartialEq, uniffi::Enum)]
-pub enum OpenOutcome {
-    /// Open.
-    Open,
-    /// The socket gave up.
-    Failed {
-        /// Why, with what to do.
-        reason: String,
-        /// Whether `connect()` later may succeed.
-        retryable: bool,
-    },
-    /// The socket is closed.
-    Closed,
-    /// Not open within the wait.
-    TimedOut,
 }
 
 /// Counters for dashboards.
@@ -379,15 +361,6 @@ impl From<ConnectionError> for ConnectionProblem {
     }
 }
 
-impl From<ResumeCursor> for ResumePosition {
-    fn from(cursor: ResumeCursor) -> Self {
-        ResumePosition {
-            last_seq: cursor.last_seq,
-            last_ts: cursor.last_ts,
-        }
-    }
-}
-
 impl From<Cause> for StateCause {
     fn from(cause: Cause) -> Self {
         match cause {
@@ -406,7 +379,7 @@ impl From<Cause> for StateCause {
 }
 
 /// The kind of a send failure and its explanation.
-fn send_failure(reason: SendFailure) -> (SendFailureKind, String) {
+pub(crate) fn send_failure(reason: SendFailure) -> (SendFailureKind, String) {
     match reason {
         SendFailure::Expired => (
             SendFailureKind::Expired,
@@ -438,7 +411,7 @@ impl From<Event> for SocketEvent {
                 seq: message.seq,
                 ts: message.ts,
                 data: message.data.into(),
-                position: message.position.into(),
+                cursor: message.cursor,
                 redelivered: message.redelivered,
             },
             Event::Acked(id) => SocketEvent::Acked { id: id.0 },
@@ -468,45 +441,6 @@ impl From<Event> for SocketEvent {
                 recovered_messages: u32::try_from(recovered_messages).unwrap_or(u32::MAX),
                 moved_to,
             },
-        }
-    }
-}
-
-impl SendOutcome {
-    /// How the wait for message `id` ended.
-    pub fn new(id: String, delivery: Delivery) -> Self {
-        match delivery {
-            Delivery::Acked => SendOutcome::Acked { id },
-            Delivery::Failed(reason) => {
-                let (reason, message) = send_failure(reason);
-                SendOutcome::Failed {
-                    id,
-                    reason,
-                    message,
-                }
-            }
-            Delivery::TimedOut => SendOutcome::TimedOut { id },
-            Delivery::Closed => SendOutcome::Closed { id },
-            Delivery::Unknown => SendOutcome::Unknown { id },
-        }
-    }
-}
-
-impl From<Opening> for OpenOutcome {
-    fn from(opening: Opening) -> Self {
-        match opening {
-            Opening::Open => OpenOutcome::Open,
-            Opening::Failed(state) => match SocketState::from(state) {
-                SocketState::Failed { reason, retryable } => {
-                    OpenOutcome::Failed { reason, retryable }
-                }
-                other => OpenOutcome::Failed {
-                    reason: other.to_string(),
-                    retryable: true,
-                },
-            },
-            Opening::Closed => OpenOutcome::Closed,
-            Opening::TimedOut => OpenOutcome::TimedOut,
         }
     }
 }

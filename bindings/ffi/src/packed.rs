@@ -72,8 +72,8 @@ impl From<Vec<Event>> for PackedEvents {
                     m.ts,
                     kind,
                     content,
-                    m.position.last_seq,
-                    m.position.last_ts,
+                    m.cursor.last_seq,
+                    m.cursor.last_ts,
                     m.redelivered,
                 ))
             })

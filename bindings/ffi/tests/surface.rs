@@ -214,7 +214,7 @@ fn a_cancelled_wait_ends_at_once_as_timed_out_and_leaves_the_message_queued() {
     );
     let pending: Vec<String> = socket.pending().into_iter().map(|m| m.id).collect();
     assert_eq!(pending, vec![id], "only the wait ended");
-    socket.shutdown();
+    socket.close();
 }
 
 #[test]
@@ -248,7 +248,7 @@ fn waits_on_the_side_answer_with_outcomes_and_end_at_close() {
         block_on_host(socket.wait_open(Some(50), None)),
         OpenOutcome::TimedOut
     );
-    socket.shutdown();
+    socket.close();
     assert_eq!(socket.state(), SocketState::Closed);
     assert_eq!(
         block_on_host(socket.wait_open(None, None)),

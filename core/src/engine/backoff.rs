@@ -30,11 +30,6 @@ impl Backoff {
         }
     }
 
-    /// Failed attempts since the last reset.
-    pub fn failures(&self) -> u32 {
-        self.failures
-    }
-
     /// Forget past failures: the next delay is the initial one again.
     pub fn reset(&mut self) {
         self.failures = 0;
@@ -205,7 +200,7 @@ mod tests {
             backoff.next_delay(&mut random);
         }
         backoff.reset();
-        assert_eq!(backoff.failures(), 0);
+        assert_eq!(backoff.failures, 0);
         assert_eq!(
             backoff.next_delay(&mut random),
             Some(Duration::from_secs(1))

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::endpoint;
 use super::error::ConfigError;
-use super::resume::ResumeCursor;
+use super::resume::ResumeConfig;
 
 /// How frames are framed on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,27 +155,6 @@ impl Default for DedupConfig {
     }
 }
 
-/// How the resume cursor travels in the reconnect URL.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ResumeConfig {
-    /// Query parameter carrying the last delivered `seq`.
-    pub seq_param: String,
-    /// Query parameter carrying the last delivered `ts` (the seed's `?last_ts=`).
-    pub ts_param: String,
-    /// A cursor the app persisted earlier, to resume across process restarts.
-    pub initial: ResumeCursor,
-}
-
-impl Default for ResumeConfig {
-    fn default() -> Self {
-        ResumeConfig {
-            seq_param: "last_seq".into(),
-            ts_param: "last_ts".into(),
-            initial: ResumeCursor::default(),
-        }
-    }
-}
-
 /// What happens to the connection while the app is in the background.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackgroundPolicy {
@@ -183,6 +162,12 @@ pub enum BackgroundPolicy {
     KeepAlive,
     /// Close it after this grace period and stay `Suspended` until foreground; the outbox is kept.
     DisconnectAfter(Duration),
+}
+
+impl BackgroundPolicy {
+    /// The grace period hosts use for `DisconnectAfter` when the app names none: long enough
+    /// to answer a call or copy a code without a reconnect.
+    pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 }
 
 /// Which server answers end the socket instead of retrying.

@@ -46,11 +46,6 @@ impl DedupWindow {
         self.order.len()
     }
 
-    /// Whether no id is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
-
     fn forget_older_than(&mut self, now: Instant) {
         while self
             .order
@@ -116,6 +111,6 @@ mod tests {
         let mut dedup = window(0, 10);
         assert!(dedup.first_sighting(Instant::ZERO, "a"));
         assert!(dedup.first_sighting(Instant::ZERO, "a"));
-        assert!(dedup.is_empty());
+        assert_eq!(dedup.len(), 0);
     }
 }

@@ -3,9 +3,8 @@
 
 use url::Url;
 
-use super::config::ResumeConfig;
 use super::error::UrlError;
-use super::resume::ResumeCursor;
+use super::resume::{ResumeConfig, ResumeCursor};
 
 /// A validated `ws://` or `wss://` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -56,7 +56,7 @@ pub struct InboundMessage {
     /// The resume cursor right after this message. An app that must not see a message twice
     /// even across restarts stores it with the message, in one transaction, and passes it back
     /// as `resume.initial` at start.
-    pub position: ResumeCursor,
+    pub cursor: ResumeCursor,
     /// Handed to the app before a crash and never committed (it was in hand when the process
     /// died), so the app may have processed it already. Only a socket with a durable store sets
     /// it; every other message reaches the app once.

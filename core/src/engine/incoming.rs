@@ -8,7 +8,7 @@ impl Engine {
     /// The app took `message` from the driver's queue: the committed cursor moves past it.
     /// Messages are taken in the order they were delivered.
     pub fn handle_taken(&mut self, message: &InboundMessage) {
-        self.committed = message.position;
+        self.committed = message.cursor;
         self.stats.messages_in += 1;
     }
 
@@ -52,7 +52,7 @@ impl Engine {
                     seq,
                     ts,
                     data: Payload::Json(data),
-                    position: self.cursor,
+                    cursor: self.cursor,
                     redelivered: false,
                 };
                 self.events.push_back(Event::Message(message));
@@ -107,7 +107,7 @@ impl Engine {
             seq: None,
             ts: None,
             data,
-            position: self.cursor,
+            cursor: self.cursor,
             redelivered: false,
         }));
     }

@@ -18,7 +18,7 @@ pub enum AppState {
 
 /// What the OS says about the network.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Network {
+pub enum NetworkStatus {
     /// A route exists, over the named interface (e.g. `"wifi"`, `"cellular"`) if known.
     Available {
         /// The interface, if the platform tells.
@@ -45,7 +45,7 @@ pub enum NetworkChange {
 #[derive(Debug)]
 pub struct Lifecycle {
     app: AppState,
-    network: Network,
+    network: NetworkStatus,
     suspend_at: Option<Instant>,
 }
 
@@ -53,7 +53,7 @@ impl Default for Lifecycle {
     fn default() -> Self {
         Lifecycle {
             app: AppState::Foreground,
-            network: Network::Available { interface: None },
+            network: NetworkStatus::Available { interface: None },
             suspend_at: None,
         }
     }
@@ -67,7 +67,7 @@ impl Lifecycle {
 
     /// Whether the OS reports a usable network.
     pub fn network_available(&self) -> bool {
-        self.network != Network::Unavailable
+        self.network != NetworkStatus::Unavailable
     }
 
     /// Record the app state. Returns whether it changed. Going to the background under
@@ -85,17 +85,33 @@ impl Lifecycle {
     }
 
     /// Record the network and classify the change.
-    pub fn set_network(&mut self, network: Network) -> NetworkChange {
+    ///
+    /// A route reported without its interface keeps the interface already known: platforms
+    /// name a new default network a moment after announcing it (Android in the capabilities
+    /// that follow), and forgetting the old name would hide the switch from wifi to cellular
+    /// that comes with the name.
+    pub fn set_network(&mut self, network: NetworkStatus) -> NetworkChange {
+        let network = match (&self.network, network) {
+            (
+                NetworkStatus::Available {
+                    interface: Some(known),
+                },
+                NetworkStatus::Available { interface: None },
+            ) => NetworkStatus::Available {
+                interface: Some(known.clone()),
+            },
+            (_, network) => network,
+        };
         let previous = std::mem::replace(&mut self.network, network);
         match (&previous, &self.network) {
-            (Network::Unavailable, Network::Unavailable) => NetworkChange::None,
-            (_, Network::Unavailable) => NetworkChange::Lost,
-            (Network::Unavailable, _) => NetworkChange::Returned,
+            (NetworkStatus::Unavailable, NetworkStatus::Unavailable) => NetworkChange::None,
+            (_, NetworkStatus::Unavailable) => NetworkChange::Lost,
+            (NetworkStatus::Unavailable, _) => NetworkChange::Returned,
             (
-                Network::Available {
+                NetworkStatus::Available {
                     interface: Some(old),
                 },
-                Network::Available {
+                NetworkStatus::Available {
                     interface: Some(new),
                 },
             ) if old != new => NetworkChange::InterfaceChanged,
@@ -123,8 +139,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn available(interface: &str) -> Network {
-        Network::Available {
+    fn available(interface: &str) -> NetworkStatus {
+        NetworkStatus::Available {
             interface: Some(interface.into()),
         }
     }
@@ -141,12 +157,12 @@ mod tests {
             NetworkChange::InterfaceChanged
         );
         assert_eq!(
-            lifecycle.set_network(Network::Unavailable),
+            lifecycle.set_network(NetworkStatus::Unavailable),
             NetworkChange::Lost
         );
         assert!(!lifecycle.network_available());
         assert_eq!(
-            lifecycle.set_network(Network::Unavailable),
+            lifecycle.set_network(NetworkStatus::Unavailable),
             NetworkChange::None
         );
         assert_eq!(
@@ -154,7 +170,22 @@ mod tests {
             NetworkChange::Returned
         );
         assert_eq!(
-            lifecycle.set_network(Network::Available { interface: None }),
+            lifecycle.set_network(NetworkStatus::Available { interface: None }),
+            NetworkChange::None
+        );
+        // The unnamed report kept "wifi": the name that follows is still seen as a switch.
+        assert_eq!(
+            lifecycle.set_network(available("cellular")),
+            NetworkChange::InterfaceChanged
+        );
+        // After a loss, an unnamed route is news, and the next name is not a switch.
+        lifecycle.set_network(NetworkStatus::Unavailable);
+        assert_eq!(
+            lifecycle.set_network(NetworkStatus::Available { interface: None }),
+            NetworkChange::Returned
+        );
+        assert_eq!(
+            lifecycle.set_network(available("wifi")),
             NetworkChange::None
         );
     }

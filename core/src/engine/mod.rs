@@ -36,39 +36,39 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod backoff;
+mod backoff;
 mod close_policy;
-pub mod config;
-pub mod dedup;
-pub mod endpoint;
-pub mod envelope;
-pub mod error;
-pub mod event;
-pub mod heartbeat;
+mod config;
+mod dedup;
+mod endpoint;
+mod envelope;
+mod error;
+mod event;
+mod heartbeat;
 mod incoming;
-pub mod lifecycle;
-pub mod outbox;
+mod lifecycle;
+mod outbox;
 mod outgoing;
-pub mod random;
-pub mod resume;
-pub mod state;
+mod random;
+mod resume;
+mod state;
 mod switchover;
-pub mod time;
-pub mod transmit;
+mod time;
+mod transmit;
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 pub use config::{
     BackgroundPolicy, BackoffConfig, ClosePolicy, Config, DedupConfig, HeartbeatMode, Mode,
-    OutboxConfig, OverflowPolicy, ResumeConfig,
+    OutboxConfig, OverflowPolicy,
 };
 pub use error::{ConfigError, ConnectionError, SendError, StoreError, UrlError};
 pub use event::{Cause, Event, InboundMessage, MessageId, Payload, SendFailure};
-pub use lifecycle::{AppState, Network};
-pub use outbox::{OutboundMessage, PendingMessage};
+pub use lifecycle::{AppState, NetworkStatus};
+pub use outbox::{OutboundMessage, OutboxEntry};
 pub use random::{Random, SplitMix64};
-pub use resume::ResumeCursor;
+pub use resume::{ResumeConfig, ResumeCursor};
 pub use state::{FailReason, State};
 pub use time::Instant;
 pub use transmit::{ConnId, Frame, Transmit};
@@ -315,7 +315,7 @@ impl Engine {
     }
 
     /// The OS reported a network change.
-    pub fn set_network(&mut self, now: Instant, network: Network) {
+    pub fn set_network(&mut self, now: Instant, network: NetworkStatus) {
         match self.lifecycle.set_network(network) {
             NetworkChange::None => {}
             NetworkChange::Lost => match self.state {
@@ -550,6 +550,11 @@ impl Engine {
             cursor: self.committed,
             ..self.stats.clone()
         }
+    }
+
+    /// How many messages wait for their acknowledgement.
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
     }
 
     /// The validated server URL.

@@ -26,7 +26,7 @@ pub struct OutboundMessage {
 /// A queued message as the app sees it: what [`Engine::pending`](super::Engine::pending) lists
 /// and what a durable store hands back to [`Engine::restore`](super::Engine::restore).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PendingMessage {
+pub struct OutboxEntry {
     /// Its id.
     pub id: MessageId,
     /// Its content, as given to `send`.
@@ -73,11 +73,6 @@ impl Outbox {
     /// Messages queued.
     pub fn len(&self) -> usize {
         self.messages.len()
-    }
-
-    /// Whether nothing is queued.
-    pub fn is_empty(&self) -> bool {
-        self.messages.is_empty()
     }
 
     /// Payload bytes queued.
@@ -331,7 +326,7 @@ mod tests {
         let mut out = outbox(10, 1000, OverflowPolicy::RejectNew);
         enqueue(&mut out, "a", 5).unwrap();
         assert_eq!(out.next_to_write(false).unwrap().id.0, "a");
-        assert!(out.is_empty() && out.bytes() == 0);
+        assert!(out.len() == 0 && out.bytes() == 0);
     }
 
     #[test]

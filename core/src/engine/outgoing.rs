@@ -52,7 +52,7 @@ impl Engine {
     /// ids; call it before the first `send`, so they are written first. Those whose time-to-live
     /// ran out meanwhile are reported as [`SendFailure::Expired`] instead. They are queued even
     /// beyond the outbox bounds: each was a promise made by an earlier `send`.
-    pub fn restore(&mut self, now: Instant, messages: Vec<PendingMessage>) {
+    pub fn restore(&mut self, now: Instant, messages: Vec<OutboxEntry>) {
         for message in messages {
             let frame = match (self.config.mode, message.payload) {
                 (Mode::Envelope, Payload::Json(json)) => {
@@ -93,10 +93,10 @@ impl Engine {
     }
 
     /// The queued messages, oldest first, with their content as given to `send`.
-    pub fn pending(&self) -> Vec<PendingMessage> {
+    pub fn pending(&self) -> Vec<OutboxEntry> {
         self.outbox
             .iter()
-            .map(|message| PendingMessage {
+            .map(|message| OutboxEntry {
                 id: message.id.clone(),
                 payload: self.payload_of(message.frame.clone()),
                 created_at: message.created_at,

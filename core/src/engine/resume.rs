@@ -3,6 +3,27 @@
 //! It travels in every reconnect URL so the server can replay what was missed, and it orders
 //! delivery: a sequenced message at or below the cursor has been delivered already.
 
+/// How the resume cursor travels in the reconnect URL.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResumeConfig {
+    /// Query parameter carrying the last delivered `seq`.
+    pub seq_param: String,
+    /// Query parameter carrying the last delivered `ts` (the seed's `?last_ts=`).
+    pub ts_param: String,
+    /// A cursor the app persisted earlier, to resume across process restarts.
+    pub initial: ResumeCursor,
+}
+
+impl Default for ResumeConfig {
+    fn default() -> Self {
+        ResumeConfig {
+            seq_param: "last_seq".into(),
+            ts_param: "last_ts".into(),
+            initial: ResumeCursor::default(),
+        }
+    }
+}
+
 /// Position in the server's stream.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ResumeCursor {

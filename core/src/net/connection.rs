@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::dial::{self, TransportOptions};
-use super::pump::Shared;
+use super::inbox::Inbox;
 use super::write_queue::{Next, WriteQueue};
 use crate::engine::{ConnId, ConnectionError, Frame};
 
@@ -27,13 +27,24 @@ pub enum Report {
     Frame(Frame),
 }
 
+/// Where a transport reports to (the pump), and the inbox whose room paces its reading. The
+/// task knows nothing else of the socket.
+pub trait Reports: Send + Sync + 'static {
+    /// Transport `conn`'s news.
+    fn report(self: &Arc<Self>, conn: ConnId, report: Report);
+    /// Transport `conn` stopped (`true`) or resumed (`false`) reading because the app is behind.
+    fn reading_paused(self: &Arc<Self>, conn: ConnId, paused: bool);
+    /// The events waiting for the app.
+    fn inbox(&self) -> &Inbox;
+}
+
 /// Longest wait for a close frame to be written and answered before the socket is dropped.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Run a transport task so that a panic in it (in code it calls: an app's headers provider, a
 /// platform's certificate verifier) becomes a failure the engine hears about, instead of a task
 /// that vanishes while the engine waits for its connect timeout again and again.
-pub async fn guarded(conn: ConnId, shared: Arc<Shared>, task: impl Future<Output = ()>) {
+pub async fn guarded<R: Reports>(conn: ConnId, shared: Arc<R>, task: impl Future<Output = ()>) {
     use futures_util::FutureExt;
     if let Err(panic) = std::panic::AssertUnwindSafe(task).catch_unwind().await {
         let what = panic
@@ -62,13 +73,13 @@ fn panicked(what: &str) -> ConnectionError {
 }
 
 /// Run transport `conn` to completion.
-pub async fn run(
+pub async fn run<R: Reports>(
     conn: ConnId,
     url: String,
     refresh_credentials: bool,
     options: Arc<TransportOptions>,
     queue: Arc<WriteQueue>,
-    shared: Arc<Shared>,
+    shared: Arc<R>,
 ) {
     let report = |r: Report| shared.report(conn, r);
     let ws = match dial::dial(&url, &options, refresh_credentials).await {
@@ -81,9 +92,9 @@ pub async fn run(
         loop {
             // The app is behind: stop reading so TCP pushes back on the server, until it takes
             // some events.
-            if shared.inbox.is_full() {
+            if shared.inbox().is_full() {
                 shared.reading_paused(conn, true);
-                shared.inbox.room().await;
+                shared.inbox().room().await;
                 shared.reading_paused(conn, false);
             }
             let Some(inbound) = stream.next().await else {

@@ -168,7 +168,7 @@ mod tests {
             seq: None,
             ts: None,
             data: Payload::Text(text.into()),
-            position: ResumeCursor::default(),
+            cursor: ResumeCursor::default(),
             redelivered: false,
         })
     }

@@ -8,7 +8,7 @@ pub(crate) mod entropy;
 pub(crate) mod inbox;
 pub(crate) mod pump;
 pub(crate) mod redact;
-pub mod runtime;
+pub(crate) mod runtime;
 pub(crate) mod tls;
 pub(crate) mod waiters;
 pub(crate) mod write_queue;

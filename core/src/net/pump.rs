@@ -19,31 +19,57 @@ use tokio::runtime::Handle;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::AbortHandle;
 
-use super::connection::{self, Report};
+use super::connection::{self, Report, Reports};
 use super::dial::TransportOptions;
 use super::inbox::Inbox;
 use super::redact;
 use super::waiters::{Delivery, Waiters};
 use super::write_queue::{Overflow, WriteQueue};
 use crate::engine::{
-    ConnId, ConnectionError, Engine, Event, Instant, MessageId, Payload, ResumeCursor, SendError,
+    ConnId, ConnectionError, Engine, Event, Instant, MessageId, Payload, SendError,
     State, Transmit,
 };
-use crate::store::writer::{StoreWriter, Ticket};
-use crate::store::{Change, StoredMessage};
 
 /// The engine's timeline starts this long before the socket, so messages restored from an
 /// earlier run keep their age on it.
 const PAST: std::time::Duration = std::time::Duration::from_secs(10 * 365 * 24 * 3600);
 
-/// A message `send` queued, and what makes it durable.
+/// A message `send` queued.
 pub struct Queued {
     /// Its id.
     pub id: MessageId,
     /// Settles when it does, if asked for.
     pub outcome: Option<oneshot::Receiver<Delivery>>,
-    /// The store's ticket for the step that queued it: `send` returns once it is durable.
-    pub stored: Option<Ticket>,
+}
+
+/// The pump's hook for a durable store: told of every step in the engine's order, under the
+/// pump's lock, so the store sees changes as the engine made them. Calls must not block (a
+/// store queues its writes). Nothing in `net` knows what the hook does with them.
+pub trait Journal: Send + Sync {
+    /// `send` queued `payload` as `id`, to expire after `ttl`.
+    fn queued(&self, id: &MessageId, payload: &Payload, ttl: Option<std::time::Duration>);
+    /// The engine reported `event`.
+    fn event(&self, event: &Event);
+    /// A step ended; `engine` is as it left it.
+    fn stepped(&self, engine: &Engine);
+}
+
+/// What side watchers see: the state, and how many messages wait for their acknowledgement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The socket's state.
+    pub state: State,
+    /// Messages not acknowledged yet.
+    pub outbox_len: usize,
+}
+
+impl Status {
+    fn of(engine: &Engine) -> Self {
+        Status {
+            state: engine.state().clone(),
+            outbox_len: engine.outbox_len(),
+        }
+    }
 }
 
 struct Transport {
@@ -58,8 +84,6 @@ struct Inner {
     waiters: Waiters,
     /// The deadline the timer task sleeps until.
     armed: Option<Instant>,
-    /// The store knows where the stream starts for this client.
-    start_recorded: bool,
 }
 
 /// One socket's engine, transports and timer, shared by the handle and the tasks.
@@ -67,10 +91,10 @@ pub struct Shared {
     inner: Mutex<Inner>,
     /// Events for the app.
     pub inbox: Inbox,
-    /// The durable store, mirrored from the engine's events.
-    pub store: Option<StoreWriter>,
-    /// The current state, for callers waiting on the side.
-    state: watch::Sender<State>,
+    /// The durable store's hook, if the socket has one.
+    journal: Option<Arc<dyn Journal>>,
+    /// The current state and outbox length, for callers waiting or watching on the side.
+    status: watch::Sender<Status>,
     options: Arc<TransportOptions>,
     runtime: Handle,
     /// Origin of the engine's timeline.
@@ -81,26 +105,25 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Start driving `engine` on `runtime`; events go to `inbox`, changes to `store`.
+    /// Start driving `engine` on `runtime`; events go to `inbox`, steps to `journal`.
     pub fn start(
         engine: Engine,
         options: Arc<TransportOptions>,
         runtime: Handle,
         inbox: Inbox,
-        store: Option<StoreWriter>,
+        journal: Option<Arc<dyn Journal>>,
     ) -> Arc<Self> {
-        let state = watch::Sender::new(engine.state().clone());
+        let status = watch::Sender::new(Status::of(&engine));
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 engine,
                 transports: HashMap::new(),
                 waiters: Waiters::default(),
                 armed: None,
-                start_recorded: false,
             }),
             inbox,
-            store,
-            state,
+            journal,
+            status,
             options,
             runtime: runtime.clone(),
             epoch: std::time::Instant::now(),
@@ -129,8 +152,8 @@ impl Shared {
         f(&self.lock().engine)
     }
 
-    /// Queue `payload`, hand it to the store, and (with `watch`) start waiting for its outcome,
-    /// in one step, so the store gets changes in the engine's order and no ack slips in between.
+    /// Queue `payload`, tell the journal, and (with `watch`) start waiting for its outcome, in
+    /// one step, so the journal gets changes in the engine's order and no ack slips in between.
     pub fn send(
         self: &Arc<Self>,
         payload: Payload,
@@ -138,34 +161,19 @@ impl Shared {
         watch: bool,
     ) -> Result<Queued, SendError> {
         let mut inner = self.lock();
-        let json = match (&self.store, &payload) {
-            (Some(_), Payload::Json(json)) => Some(json.clone()),
-            _ => None,
-        };
+        let journaled = self.journal.as_ref().map(|_| payload.clone());
         let now = self.now();
         let ttl = ttl.or(inner.engine.default_ttl());
         let id = inner.engine.send_with_ttl(now, payload, ttl)?;
-        let store = self.store.as_ref().zip(json);
-        if let Some((store, data)) = &store {
-            store.submit(Change::Enqueue(StoredMessage::sent_now(
-                &id,
-                data.clone(),
-                ttl,
-            )));
+        if let (Some(journal), Some(payload)) = (&self.journal, &journaled) {
+            journal.queued(&id, payload, ttl);
         }
         let outcome = watch.then(|| inner.waiters.register(id.clone()));
         if self.stopped.load(Ordering::Acquire) {
             inner.waiters.close();
         }
         self.flush(&mut inner);
-        // Waiting for the last change of this step also covers the removal of any message the
-        // send evicted (`DropOldest`): the app was told of it and may send it again.
-        let stored = store.map(|(store, _)| store.latest());
-        Ok(Queued {
-            id,
-            outcome,
-            stored,
-        })
+        Ok(Queued { id, outcome })
     }
 
     /// `send` could not make `id` durable: take it back, as if it had never been queued.
@@ -214,9 +222,9 @@ impl Shared {
         }
     }
 
-    /// The state, watched.
-    pub fn states(&self) -> watch::Receiver<State> {
-        self.state.subscribe()
+    /// The state and outbox length, watched.
+    pub fn status(&self) -> watch::Receiver<Status> {
+        self.status.subscribe()
     }
 
     /// Whether the socket was shut down.
@@ -241,50 +249,6 @@ impl Shared {
         for message in messages {
             inner.engine.handle_taken(message);
         }
-    }
-
-    /// A transport stopped (`true`) or resumed (`false`) reading because the app is behind.
-    pub fn reading_paused(self: &Arc<Self>, conn: ConnId, paused: bool) {
-        log::debug!(
-            "transport {}: reading {}",
-            conn.0,
-            if paused {
-                "paused, the app is behind"
-            } else {
-                "resumed"
-            }
-        );
-        self.with_engine(|engine, now| engine.handle_reading_paused(now, conn, paused));
-    }
-
-    /// A transport's news.
-    pub fn report(self: &Arc<Self>, conn: ConnId, report: Report) {
-        let mut inner = self.lock();
-        let now = self.now();
-        let Inner {
-            engine, transports, ..
-        } = &mut *inner;
-        match report {
-            Report::Opened => {
-                if let Some(transport) = transports.get_mut(&conn) {
-                    transport.opened = true;
-                }
-                log::debug!("transport {} open", conn.0);
-                engine.handle_transport_opened(now, conn);
-            }
-            Report::Failed(error) => {
-                log::info!("transport {} failed: {error}", conn.0);
-                transports.remove(&conn);
-                engine.handle_transport_failed(now, conn, error);
-            }
-            Report::Closed(code, reason) => {
-                log::info!("transport {} closed (code {code:?})", conn.0);
-                transports.remove(&conn);
-                engine.handle_transport_closed(now, conn, code, &reason);
-            }
-            Report::Frame(frame) => engine.handle_frame(now, conn, frame),
-        }
-        self.flush(&mut inner);
     }
 
     /// Close every transport, end the event stream and the timer.
@@ -321,18 +285,13 @@ impl Shared {
             }
         }
         while let Some(event) = inner.engine.poll_event() {
-            if let Some(store) = &self.store
-                && let Some(change) = Change::for_event(&event)
-            {
-                store.submit(change);
+            if let Some(journal) = &self.journal {
+                journal.event(&event);
             }
             match &event {
                 Event::Acked(id) => inner.waiters.settle(id, Delivery::Acked),
                 Event::SendFailed { id, reason, .. } => {
                     inner.waiters.settle(id, Delivery::Failed(reason.clone()))
-                }
-                Event::StateChanged { state, .. } => {
-                    self.state.send_replace(state.clone());
                 }
                 _ => {}
             }
@@ -341,18 +300,17 @@ impl Shared {
                 self.inbox.push(event);
             }
         }
-        if let Some(store) = &self.store
-            && !inner.start_recorded
-        {
-            if inner.engine.messages_taken() > 0 {
-                // From the first take on, takes record the position.
-                inner.start_recorded = true;
-            } else if inner.engine.committed() != ResumeCursor::default() {
-                // Until the app takes a message, this is where a restart must resume from.
-                store.submit(Change::Cursor(inner.engine.committed()));
-                inner.start_recorded = true;
-            }
+        if let Some(journal) = &self.journal {
+            journal.stepped(&inner.engine);
         }
+        let engine = &inner.engine;
+        self.status.send_if_modified(|status| {
+            let same = status.state == *engine.state() && status.outbox_len == engine.outbox_len();
+            if !same {
+                *status = Status::of(engine);
+            }
+            !same
+        });
         // A later deadline only makes the timer wake early, which is harmless; an earlier one
         // must re-arm it.
         let next = inner.engine.poll_timeout();
@@ -446,6 +404,54 @@ impl Shared {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Reports for Shared {
+    fn reading_paused(self: &Arc<Self>, conn: ConnId, paused: bool) {
+        log::debug!(
+            "transport {}: reading {}",
+            conn.0,
+            if paused {
+                "paused, the app is behind"
+            } else {
+                "resumed"
+            }
+        );
+        self.with_engine(|engine, now| engine.handle_reading_paused(now, conn, paused));
+    }
+
+    fn report(self: &Arc<Self>, conn: ConnId, report: Report) {
+        let mut inner = self.lock();
+        let now = self.now();
+        let Inner {
+            engine, transports, ..
+        } = &mut *inner;
+        match report {
+            Report::Opened => {
+                if let Some(transport) = transports.get_mut(&conn) {
+                    transport.opened = true;
+                }
+                log::debug!("transport {} open", conn.0);
+                engine.handle_transport_opened(now, conn);
+            }
+            Report::Failed(error) => {
+                log::info!("transport {} failed: {error}", conn.0);
+                transports.remove(&conn);
+                engine.handle_transport_failed(now, conn, error);
+            }
+            Report::Closed(code, reason) => {
+                log::info!("transport {} closed (code {code:?})", conn.0);
+                transports.remove(&conn);
+                engine.handle_transport_closed(now, conn, code, &reason);
+            }
+            Report::Frame(frame) => engine.handle_frame(now, conn, frame),
+        }
+        self.flush(&mut inner);
+    }
+
+    fn inbox(&self) -> &Inbox {
+        &self.inbox
     }
 }
 

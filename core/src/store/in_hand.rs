@@ -43,7 +43,7 @@ impl InHand {
                     }
                     ids.push(id.clone());
                 }
-                position = Some(message.position);
+                position = Some(message.cursor);
             }
         }
         let nothing_owed = self.ids.is_empty()
@@ -100,7 +100,7 @@ mod tests {
             seq: Some(seq),
             ts: None,
             data: Payload::Json("0".into()),
-            position: ResumeCursor {
+            cursor: ResumeCursor {
                 last_seq: Some(seq),
                 last_ts: None,
             },

@@ -1,29 +1,26 @@
 //! The durable store: one socket's outbox, resume cursor, dedup window and client id, kept in an
 //! SQLite file so they outlive the process (`SocketConfig::store`).
 //!
-//! [`file`] owns the file format, opening with its one-owner lock, and recovery from damage;
-//! [`writer`] owns the thread that applies changes in group commits and releases the file while
-//! the app is in the background. The engine knows nothing of either: the socket mirrors into the
-//! store what the engine's events say (a message queued, acknowledged or failed; a message taken)
-//! and hands the store's content back to the engine at start.
+//! [`durable`] is the one place a socket's durability is decided: what to write when, the take
+//! rule, and waiting until a step is durable; the pump reaches it only through its `Journal`
+//! hook, so the dependency runs one way, from here to `net`. [`file`] owns the file format,
+//! opening with its one-owner lock, and recovery from damage; `writer` owns the thread that
+//! applies changes in group commits and releases the file while the app is in the background.
+//! The engine knows nothing of any of it.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use crate::engine::{
-    Config, ConfigError, Engine, Event, Instant, MessageId, Mode, Payload, PendingMessage,
-    ResumeCursor, StoreError,
-};
-use file::StoreFile;
-use writer::StoreWriter;
+use crate::engine::{MessageId, ResumeCursor, StoreError};
 
 #[cfg(feature = "store")]
 pub(crate) mod file;
 #[cfg(not(feature = "store"))]
 #[path = "unavailable.rs"]
 pub(crate) mod file;
-pub(crate) mod in_hand;
-pub(crate) mod writer;
+pub(crate) mod durable;
+mod in_hand;
+mod writer;
 
 /// Where a socket keeps what must survive the process: `<directory>/<name>.steadyws`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,87 +137,8 @@ pub(crate) enum Change {
     ClientId(String),
 }
 
-impl Change {
-    /// What the store must record of an engine event: a message that left the outbox.
-    pub fn for_event(event: &Event) -> Option<Change> {
-        match event {
-            Event::Acked(id) => Some(Change::Acked(id.0.clone())),
-            Event::SendFailed { id, .. } => Some(Change::Remove(id.0.clone())),
-            _ => None,
-        }
-    }
-}
-
 /// Wall-clock milliseconds since the Unix epoch (0 if the clock is before it).
 pub(crate) fn unix_ms(time: std::time::SystemTime) -> u64 {
     time.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Open the store, and take from it what the engine needs before it starts: the client id
-/// and the resume cursor (unless the app set them).
-pub(crate) fn open(
-    store: &StoreConfig,
-    engine: &mut Config,
-) -> Result<(StoreWriter, Snapshot, Option<Event>), ConfigError> {
-    if engine.mode != Mode::Envelope {
-        return Err(ConfigError::Invalid {
-            field: "store",
-            problem: "needs envelope mode: a store keeps messages until the server acknowledges them, and raw mode has no acknowledgements".into(),
-        });
-    }
-    if let Some(problem) = store.name_problem() {
-        return Err(ConfigError::Invalid {
-            field: "store.name",
-            problem,
-        });
-    }
-    let seen_limit = engine.dedup.max_entries;
-    let opened = StoreFile::open(store, seen_limit)?;
-    let snapshot = opened.snapshot;
-    if engine.client_id.is_none() {
-        engine.client_id.clone_from(&snapshot.client_id);
-    }
-    if engine.resume.initial == ResumeCursor::default() {
-        engine.resume.initial = snapshot.cursor;
-    }
-    let recovered = opened.recovery.map(|recovery| Event::StoreRecovered {
-        problem: recovery.problem,
-        recovered_messages: recovery.recovered_messages,
-        moved_to: recovery.moved_to,
-    });
-    let writer = StoreWriter::start(opened.file, store.clone(), seen_limit).map_err(|err| {
-        ConfigError::Store(StoreError::Failed {
-            path: store.path().display().to_string(),
-            detail: format!("cannot start its writer thread: {err}"),
-        })
-    })?;
-    Ok((writer, snapshot, recovered))
-}
-
-/// Hand what an earlier run left to a new engine: the inbound ids the app committed (for dedup)
-/// and the pending messages, with their wall-clock times mapped onto the engine's timeline.
-pub(crate) fn restore(
-    engine: &mut Engine,
-    now: Instant,
-    seen: Vec<(String, u64)>,
-    pending: Vec<StoredMessage>,
-) {
-    let wall = unix_ms(SystemTime::now());
-    let at = |ms: u64| now.saturating_sub(Duration::from_millis(wall.saturating_sub(ms)));
-    for (id, taken_ms) in &seen {
-        engine.remember_delivered(at(*taken_ms), id);
-    }
-    let pending = pending
-        .into_iter()
-        .map(|message| PendingMessage {
-            id: MessageId(message.id),
-            payload: Payload::Json(message.data),
-            created_at: at(message.created_ms),
-            expires_at: message
-                .expires_ms
-                .map(|ms| now + Duration::from_millis(ms.saturating_sub(wall))),
-        })
-        .collect();
-    engine.restore(now, pending);
 }

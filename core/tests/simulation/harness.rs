@@ -240,7 +240,7 @@ impl Sim {
         self.pump();
     }
 
-    pub fn set_network(&mut self, network: steadyws::engine::Network) {
+    pub fn set_network(&mut self, network: steadyws::engine::NetworkStatus) {
         self.engine.set_network(self.now, network);
         self.pump();
     }

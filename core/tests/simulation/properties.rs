@@ -9,7 +9,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use steadyws::engine::{
     AppState, BackgroundPolicy, Config, ConnId, ConnectionError, Engine, Frame, HeartbeatMode,
-    Instant, Network, Payload, SplitMix64,
+    Instant, NetworkStatus, Payload, SplitMix64,
 };
 
 use crate::harness::{Link, Sim, ms, secs};
@@ -83,18 +83,18 @@ fn apply(sim: &mut Sim, fault: &Fault, traffic: &mut Traffic) {
             sim.set_app_state(AppState::Foreground);
         }
         Fault::NetworkOff(d) => {
-            sim.set_network(Network::Unavailable);
+            sim.set_network(NetworkStatus::Unavailable);
             sim.set_link(Link::Down);
             traffic.run(sim, d);
             sim.set_link(Link::Pass);
-            sim.set_network(Network::Available {
+            sim.set_network(NetworkStatus::Available {
                 interface: Some("wifi".into()),
             });
         }
         Fault::InterfaceChange => {
             traffic.interface += 1;
             let interface = format!("if{}", traffic.interface);
-            sim.set_network(Network::Available {
+            sim.set_network(NetworkStatus::Available {
                 interface: Some(interface),
             });
         }
@@ -203,7 +203,7 @@ proptest! {
                 7 => engine.handle_frame(now, conn, Frame::Text(format!(r#"{{"type":"msg","id":"{}","seq":{},"data":1}}"#, number % 32, number % 64))),
                 8 => engine.handle_frame(now, conn, Frame::Pong(text.as_bytes().to_vec())),
                 9 => engine.set_app_state(now, if number % 2 == 0 { AppState::Background } else { AppState::Foreground }),
-                10 => engine.set_network(now, if number % 3 == 0 { Network::Unavailable } else { Network::Available { interface: Some(format!("if{}", number % 3)) } }),
+                10 => engine.set_network(now, if number % 3 == 0 { NetworkStatus::Unavailable } else { NetworkStatus::Available { interface: Some(format!("if{}", number % 3)) } }),
                 _ => engine.handle_timeout(now),
             }
             while engine.poll_transmit().is_some() {}

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use steadyws::engine::{
     AppState, BackgroundPolicy, Config, ConfigError, ConnId, ConnectionError, Engine, Event,
-    FailReason, Frame, HeartbeatMode, Instant, MessageId, Mode, Network, OverflowPolicy, Payload,
-    PendingMessage, ResumeCursor, SendError, SendFailure, SplitMix64, State, Transmit, UrlError,
+    FailReason, Frame, HeartbeatMode, Instant, MessageId, Mode, NetworkStatus, OverflowPolicy, Payload,
+    OutboxEntry, ResumeCursor, SendError, SendFailure, SplitMix64, State, Transmit, UrlError,
 };
 
 use crate::harness::{Handshake, Link, Sim, ms, query_u64, secs};
@@ -809,8 +809,8 @@ fn messages_past_their_ttl_are_reported_expired() {
         [(short, SendFailure::Expired), (early, SendFailure::Expired)]
     );
     sim.set_link(Link::Pass);
-    sim.set_network(Network::Unavailable);
-    sim.set_network(Network::Available { interface: None });
+    sim.set_network(NetworkStatus::Unavailable);
+    sim.set_network(NetworkStatus::Available { interface: None });
     sim.run_for(ms(200));
     assert_eq!(sim.app.acked, [late]);
     assert_eq!(sim.server.stored, ["3"]);
@@ -820,7 +820,7 @@ fn messages_past_their_ttl_are_reported_expired() {
 fn messages_restored_from_an_earlier_run_are_sent_first_and_expired_ones_reported() {
     let mut engine = Engine::new(Sim::default_config(), Box::new(SplitMix64::new(1))).unwrap();
     let now = Instant::from_millis(60_000);
-    let restored = |id: &str, expires_at| PendingMessage {
+    let restored = |id: &str, expires_at| OutboxEntry {
         id: MessageId(id.into()),
         payload: Payload::Json("0".into()),
         created_at: Instant::from_millis(1_000),
@@ -1387,7 +1387,7 @@ fn a_second_foreground_hint_during_the_race_opens_nothing_more() {
     // The first race's candidate was dropped on the way to the background, and the second
     // hint started one new race: three opens in all, never two candidates at once.
     assert_eq!(sim.opens, 3);
-    sim.set_network(Network::Available {
+    sim.set_network(NetworkStatus::Available {
         interface: Some("cellular".into()),
     });
     assert_eq!(sim.opens, 3, "a race is on: no second candidate");
@@ -1424,7 +1424,7 @@ fn background_disconnect_after_grace_suspends_and_foreground_reconnects() {
 #[test]
 fn no_attempts_while_waiting_for_network_and_one_at_once_when_it_returns() {
     let mut sim = default_open();
-    sim.set_network(Network::Unavailable);
+    sim.set_network(NetworkStatus::Unavailable);
     sim.set_link(Link::Down);
     sim.run_for(secs(2));
     assert_eq!(sim.state(), State::WaitingForNetwork);
@@ -1433,7 +1433,7 @@ fn no_attempts_while_waiting_for_network_and_one_at_once_when_it_returns() {
     assert_eq!(sim.opens, opens, "no retries burned while offline");
     sim.set_link(Link::Pass);
     let before = sim.now;
-    sim.set_network(Network::Available {
+    sim.set_network(NetworkStatus::Available {
         interface: Some("wifi".into()),
     });
     assert_eq!(sim.state(), State::Connecting { attempt: 1 });
@@ -1446,7 +1446,7 @@ fn no_attempts_while_waiting_for_network_and_one_at_once_when_it_returns() {
 #[test]
 fn network_loss_while_connecting_abandons_the_attempt_without_counting_it() {
     let mut sim = connecting_to(no_jitter(), Handshake::Hang);
-    sim.set_network(Network::Unavailable);
+    sim.set_network(NetworkStatus::Unavailable);
     assert_eq!(sim.state(), State::WaitingForNetwork);
     assert_eq!(sim.engine.stats().attempt, 0);
     assert_eq!(sim.client_closes.len(), 1);
@@ -1457,7 +1457,7 @@ fn network_loss_while_connecting_abandons_the_attempt_without_counting_it() {
 #[test]
 fn an_interface_change_probes_the_open_socket() {
     let mut sim = default_open();
-    sim.set_network(Network::Available {
+    sim.set_network(NetworkStatus::Available {
         interface: Some("wifi".into()),
     });
     assert!(!is_json_ping(
@@ -1467,7 +1467,7 @@ fn an_interface_change_probes_the_open_socket() {
             .unwrap_or(Frame::Text(String::new()))
     ));
     sim.orphan_connections(); // the socket was bound to wifi
-    sim.set_network(Network::Available {
+    sim.set_network(NetworkStatus::Available {
         interface: Some("cellular".into()),
     });
     assert!(is_json_ping(&sim.written.last().unwrap().2));
@@ -1614,7 +1614,7 @@ fn suspended_in_the_background_the_engine_never_wakes() {
 fn waiting_for_the_network_the_engine_never_wakes() {
     let mut sim = default_open();
     sim.set_link(Link::Down);
-    sim.set_network(Network::Unavailable);
+    sim.set_network(NetworkStatus::Unavailable);
     sim.run_for(secs(30));
     assert_eq!(sim.state(), State::WaitingForNetwork);
     let (wakeups, opens) = (sim.wakeups, sim.opens);

@@ -153,7 +153,7 @@ async fn a_new_socket_resumes_after_the_last_message_the_app_took() {
             }
         }
         // A graceful shutdown commits what the app took, the third message included.
-        socket.shutdown();
+        socket.close();
         taken
     };
     assert_eq!(taken, ["5", "6", "7"].map(|s| Payload::Json(s.into())));
@@ -202,7 +202,7 @@ async fn after_shutdown_queued_messages_are_left_to_the_next_socket_and_reading_
         assert!(std::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    socket.shutdown();
+    socket.close();
     // Reading after shutdown ends, without messages whose taking could not be recorded.
     let rest = tokio::time::timeout(WAIT, async {
         let mut rest = Vec::new();

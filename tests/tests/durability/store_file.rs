@@ -41,7 +41,7 @@ async fn a_second_owner_is_refused_until_the_first_shuts_down() {
     );
     // Another name in the same directory is another store.
     Socket::new(durable(NOWHERE, &dir, "other")).unwrap();
-    first.shutdown();
+    first.close();
     Socket::new(durable(NOWHERE, &dir, "app")).unwrap();
 }
 
@@ -103,7 +103,7 @@ async fn recovers(dir: &TempDir, problem_says: &str) -> usize {
     let moved_to = moved_to.expect("the damaged file is kept");
     assert!(std::path::Path::new(&moved_to).exists(), "{moved_to}");
     socket.connect();
-    let (_, delivery) = socket.send_and_wait("\"after\"", Some(WAIT)).await.unwrap();
+    let (_, delivery) = socket.send_and_wait("\"after\"", None, Some(WAIT)).await.unwrap();
     assert_eq!(delivery, steadyws::Delivery::Acked);
     drop(socket);
     // Reported once: the rebuilt store is sound.
@@ -216,7 +216,7 @@ async fn in_the_background_the_store_is_closed_and_reopens_for_a_send_or_the_for
         "{err}"
     );
     assert_eq!(socket.pending().len(), before);
-    other.shutdown();
+    other.close();
     // In the background, a send opens the store for its write and closes it again.
     socket.send("3").unwrap();
     drop(Socket::new(durable(NOWHERE, &dir, "app")).unwrap());

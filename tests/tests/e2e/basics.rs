@@ -332,7 +332,7 @@ async fn shutdown_closes_and_ends_the_event_stream() {
         }
         last
     });
-    socket.shutdown();
+    socket.close();
     let last = tokio::time::timeout(WAIT, drained)
         .await
         .expect("the stream ends")
@@ -376,7 +376,7 @@ async fn next_events_takes_a_burst_in_one_call_and_ends_empty() {
         "one call, all queued messages, in order"
     );
     assert!(socket.try_next_events(10).is_empty());
-    socket.shutdown();
+    socket.close();
     let rest = tokio::time::timeout(WAIT, socket.next_events(100))
         .await
         .unwrap();

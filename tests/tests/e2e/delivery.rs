@@ -66,8 +66,8 @@ async fn a_late_reader_gets_every_message_and_only_taking_commits() {
     };
     let stats = socket.stats();
     assert_eq!(stats.messages_in, 50);
-    assert_eq!(stats.cursor, last.position);
-    assert_eq!(last.position.last_seq, Some(50));
+    assert_eq!(stats.cursor, last.cursor);
+    assert_eq!(last.cursor.last_seq, Some(50));
     server.shutdown().await;
 }
 
@@ -78,7 +78,7 @@ async fn waiting_for_open_and_for_acks_keeps_every_event_for_the_reader() {
     socket.connect();
     assert_eq!(socket.wait_open(Some(WAIT)).await, Opening::Open);
     let (first, delivery) = socket
-        .send_and_wait(r#"{"n":1}"#, Some(WAIT))
+        .send_and_wait(r#"{"n":1}"#, None, Some(WAIT))
         .await
         .unwrap();
     assert_eq!(delivery, Delivery::Acked);
@@ -118,7 +118,7 @@ async fn waiting_for_open_and_for_acks_keeps_every_event_for_the_reader() {
 async fn after_shutdown_every_wait_ends_at_once_and_the_state_is_closed() {
     let server = start(ServerConfig::default()).await.unwrap();
     let never = Socket::new(quick(&server.url())).unwrap();
-    never.shutdown();
+    never.close();
     assert_eq!(
         never.state(),
         State::Closed,
@@ -128,15 +128,15 @@ async fn after_shutdown_every_wait_ends_at_once_and_the_state_is_closed() {
 
     let socket = Socket::new(quick(&server.url())).unwrap();
     // Never connected: this send cannot be acked, so its wait only ends with the shutdown.
-    let (waiting, _) = tokio::join!(socket.send_and_wait("1", None), async {
+    let (waiting, _) = tokio::join!(socket.send_and_wait("1", None, None), async {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        socket.shutdown();
+        socket.close();
     });
     assert_eq!(waiting.unwrap().1, Delivery::Closed);
     assert_eq!(socket.state(), State::Closed);
     let started = Instant::now();
     assert_eq!(
-        socket.send_and_wait("2", None).await.unwrap().1,
+        socket.send_and_wait("2", None, None).await.unwrap().1,
         Delivery::Closed
     );
     assert!(

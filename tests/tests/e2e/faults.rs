@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use steadyws::engine::BackgroundPolicy;
-use steadyws::{AppState, ConnectionError, Delivery, Event, Network, Socket, State};
+use steadyws::{AppState, ConnectionError, Delivery, Event, NetworkStatus, Socket, State};
 use steadyws_server::{ServerConfig, start};
 use steadyws_tests::fault_proxy::{FaultProxy, Mode};
 use steadyws_tests::process::ServerProcess;
@@ -281,7 +281,7 @@ async fn no_attempts_while_the_network_is_gone_and_one_at_once_when_it_returns()
     let socket = Socket::new(quick(&format!("ws://{}/ws", proxy.addr()))).unwrap();
     socket.connect();
     wait_open(&socket).await;
-    socket.set_network(Network::Unavailable);
+    socket.set_network(NetworkStatus::Unavailable);
     proxy.set_mode(Mode::Down);
     wait_for(&socket, WAIT, "WaitingForNetwork", |e| {
         matches!(
@@ -307,7 +307,7 @@ async fn no_attempts_while_the_network_is_gone_and_one_at_once_when_it_returns()
     );
     proxy.set_mode(Mode::Pass);
     let started = Instant::now();
-    socket.set_network(Network::Available {
+    socket.set_network(NetworkStatus::Available {
         interface: Some("wifi".into()),
     });
     wait_open(&socket).await;
