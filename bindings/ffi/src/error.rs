@@ -132,6 +132,14 @@ impl NativeError {
         Some(Self::new(kind, detail))
     }
 
+    /// A take of events ended because its `WaitCancellation` was cancelled.
+    pub(crate) fn read_cancelled() -> Self {
+        Self::new(
+            ErrorKind::Cancelled,
+            "the read was cancelled; the next read gets the events it did not take",
+        )
+    }
+
     /// A wait ended because its `WaitCancellation` was cancelled.
     pub(crate) fn cancelled(id: Option<&str>) -> Self {
         match id {

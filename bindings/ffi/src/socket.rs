@@ -186,10 +186,15 @@ impl NativeSocket {
     /// The next events, in order: waits for the first, then takes what is already queued, up
     /// to the batch the socket allows (one with a store, where taking the next batch commits
     /// this one). Empty once the socket is closed and its events are read. Fails with
-    /// `AlreadyReading` while another reader takes events.
-    pub async fn next_events(&self) -> Result<Vec<SocketEvent>, NativeError> {
-        let _claim = self.reading.claim()?;
-        let events = self.socket.next_events(batch_size(&self.socket)).await;
+    /// `AlreadyReading` while another reader takes events, and with `Cancelled` once
+    /// `cancellation` is cancelled (for hosts that cannot drop a native call: the reader's
+    /// claim ends with it, and nothing taken is lost).
+    #[uniffi::method(default(cancellation = None))]
+    pub async fn next_events(
+        &self,
+        cancellation: Option<Arc<WaitCancellation>>,
+    ) -> Result<Vec<SocketEvent>, NativeError> {
+        let events = self.take(cancellation).await?;
         Ok(events.into_iter().map(Into::into).collect())
     }
 
@@ -203,10 +208,12 @@ impl NativeSocket {
     /// [`next_events`](Self::next_events) in packed form: one JSON document for the messages,
     /// the other events typed (see [`PackedEvents`]). For hosts whose per-record lifting costs
     /// more than decoding one document.
-    pub async fn next_events_packed(&self) -> Result<PackedEvents, NativeError> {
-        let _claim = self.reading.claim()?;
-        let events = self.socket.next_events(batch_size(&self.socket)).await;
-        Ok(events.into())
+    #[uniffi::method(default(cancellation = None))]
+    pub async fn next_events_packed(
+        &self,
+        cancellation: Option<Arc<WaitCancellation>>,
+    ) -> Result<PackedEvents, NativeError> {
+        Ok(self.take(cancellation).await?.into())
     }
 
     /// [`try_next_events`](Self::try_next_events) in packed form.
@@ -222,6 +229,20 @@ impl NativeSocket {
     /// since a pending call keeps the native socket alive.
     pub fn close(&self) {
         self.socket.close();
+    }
+}
+
+impl NativeSocket {
+    /// One reader's take: the claim lasts as long as the call.
+    async fn take(
+        &self,
+        cancellation: Option<Arc<WaitCancellation>>,
+    ) -> Result<Vec<steadyws::Event>, NativeError> {
+        let _claim = self.reading.claim()?;
+        let take = self.socket.next_events(batch_size(&self.socket));
+        unless_cancelled(cancellation, take)
+            .await
+            .ok_or_else(NativeError::read_cancelled)
     }
 }
 

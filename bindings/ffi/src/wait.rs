@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Ends the native waits it was given (`send_and_wait`, `wait_acked`, `wait_open`,
-/// `StatusWatch::changed`) when `cancel` is called, before or during the wait. A cancelled wait
+/// `next_events`, `StatusWatch::changed`) when `cancel` is called, before or during the wait. A cancelled wait
 /// fails with the kind `Cancelled`: the wait ended, nothing else did (the message stays queued,
 /// the socket goes on connecting). One token can serve any number of waits; cancelling is final.
 #[derive(uniffi::Object)]
