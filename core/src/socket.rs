@@ -418,6 +418,7 @@ impl Socket {
         StatusWatch {
             status: self.shared.status(),
             first: true,
+            ended: false,
         }
     }
 
@@ -523,20 +524,24 @@ impl Drop for Socket {
 pub struct StatusWatch {
     status: tokio::sync::watch::Receiver<Status>,
     first: bool,
+    /// `Closed` was seen: nothing follows.
+    ended: bool,
 }
 
 impl StatusWatch {
     /// The status now on the first call, then each change. A watcher that falls behind sees
-    /// the latest status, not every step in between. `None` once the socket is closed (after
-    /// `Closed` was seen) or dropped. Works from any executor.
+    /// the latest status, not every step in between. `None` once `Closed` was seen, or once
+    /// the socket is dropped. Works from any executor.
     pub async fn changed(&mut self) -> Option<Status> {
+        if self.ended {
+            return None;
+        }
         if !std::mem::take(&mut self.first) {
-            if self.status.borrow().state == State::Closed {
-                return None;
-            }
             self.status.changed().await.ok()?;
         }
-        Some(self.status.borrow_and_update().clone())
+        let status = self.status.borrow_and_update().clone();
+        self.ended = status.state == State::Closed;
+        Some(status)
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use steadyws::engine::{HeartbeatMode, Random, SplitMix64};
-use steadyws::{AppState, Event, Network, Socket, SocketConfig, State};
+use steadyws::{AppState, Event, NetworkStatus, Socket, SocketConfig, State};
 use steadyws_server::{Injected, RunningServer, ServerConfig};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -433,11 +433,11 @@ async fn inject(
             (Instant::now(), ms(2_500))
         }
         "network_unavailable_then_available" => {
-            client.socket.set_network(Network::Unavailable);
+            client.socket.set_network(NetworkStatus::Unavailable);
             proxy.set_mode(Mode::Down);
             traffic(client, publisher, profile.secs(3.0)).await;
             proxy.set_mode(Mode::Pass);
-            client.socket.set_network(Network::Available {
+            client.socket.set_network(NetworkStatus::Available {
                 interface: Some("wifi".into()),
             });
             (Instant::now(), ms(1_000))

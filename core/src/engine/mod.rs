@@ -73,6 +73,12 @@ pub use state::{FailReason, State};
 pub use time::Instant;
 pub use transmit::{ConnId, Frame, Transmit};
 
+/// The wire decoders, for the fuzz targets (`tests/fuzz`) alone: not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::envelope::{decode_server_frame, validate_json};
+}
+
 use backoff::Backoff;
 use close_policy::Verdict;
 use dedup::DedupWindow;

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use steadyws::engine::{
-    AppState, Config, ConnId, ConnectionError, Engine, Frame, Instant, Network, Payload,
-    SplitMix64, envelope,
+    AppState, Config, ConnId, ConnectionError, Engine, Frame, Instant, NetworkStatus, Payload,
+    SplitMix64, fuzzing,
 };
 
 /// The engine fed an arbitrary sequence of inputs — app calls (sends and cancels), transport
@@ -69,9 +69,9 @@ pub fn engine(data: &[u8]) {
             10 => engine.set_network(
                 now,
                 if arg % 3 == 0 {
-                    Network::Unavailable
+                    NetworkStatus::Unavailable
                 } else {
-                    Network::Available {
+                    NetworkStatus::Available {
                         interface: Some(format!("if{}", arg % 3)),
                     }
                 },
@@ -110,8 +110,8 @@ pub fn engine(data: &[u8]) {
 /// and a preview never exceeds 61 characters.
 pub fn envelope(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    if let Err(malformed) = envelope::decode_server_frame(&text) {
+    if let Err(malformed) = fuzzing::decode_server_frame(&text) {
         assert!(malformed.preview.chars().count() <= 61);
     }
-    let _ = envelope::validate_json(&text);
+    let _ = fuzzing::validate_json(&text);
 }

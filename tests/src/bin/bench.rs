@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use steadyws::{AppState, ConnectionError, Event, Network, Socket, SocketConfig, State};
+use steadyws::{AppState, ConnectionError, Event, NetworkStatus, Socket, SocketConfig, State};
 use steadyws_server::ServerConfig;
 use steadyws_tests::fault_proxy::{FaultProxy, Mode};
 use steadyws_tests::process::ServerProcess;
@@ -351,7 +351,7 @@ async fn recovery_network_hint() -> String {
     let publishing = publish_every(&server, Duration::from_millis(10));
     let mut samples = Vec::new();
     for _ in 0..RUNS {
-        socket.set_network(Network::Unavailable);
+        socket.set_network(NetworkStatus::Unavailable);
         proxy.set_mode(Mode::Down);
         wait_state(&socket, |s| *s == State::WaitingForNetwork).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -359,7 +359,7 @@ async fn recovery_network_hint() -> String {
         proxy.set_mode(Mode::Pass);
         proxy.wait_until_listening().await;
         let started = Instant::now();
-        socket.set_network(Network::Available {
+        socket.set_network(NetworkStatus::Available {
             interface: Some("wifi".into()),
         });
         let delivered = first_delivery(&socket).await;
@@ -819,7 +819,7 @@ fn replay(
     socket.connect();
     let last = runtime.block_on(read(&socket, count))?;
     let elapsed = started.elapsed();
-    socket.shutdown();
+    socket.close();
     // Outside the timing: the last one is the last published.
     let want = format!(r#"{{"n":{},"text":"hello"}}"#, count - 1);
     match last {
