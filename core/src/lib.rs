@@ -5,19 +5,22 @@
 //! in the sans-IO [`engine`], driven over real networks by a thin tokio pump in `net`.
 
 pub mod engine;
+mod error;
 mod net;
 mod socket;
 pub(crate) mod store;
 
 pub use engine::{
     AppState, Cause, Config, ConfigError, ConnectionError, Event, FailReason, InboundMessage,
-    MessageId, NetworkStatus, Payload, ResumeCursor, SendError, SendFailure, State, Stats, StoreError,
+    MessageId, NetworkStatus, Payload, ResumeCursor, SendError, SendFailure, State, Stats,
     UrlError,
 };
+pub use error::Error;
 pub use socket::{
-    Delivery, HeadersProvider, Opening, PendingMessage, Socket, SocketConfig, Status, StoreConfig,
-    StatusWatch,
+    Delivery, HeadersProvider, Opening, PendingMessage, Socket, SocketConfig, Status, StatusWatch,
+    StoreConfig,
 };
+pub use store::StoreError;
 
 /// SHA-256 of a DER certificate's public key (SubjectPublicKeyInfo), hex: the value
 /// [`SocketConfig::pinned_spki_sha256`] expects. `None` if the certificate does not parse.

@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
 use crate::engine::{
-    AppState, Config, ConfigError, Engine, Event, MessageId, NetworkStatus, Payload, SendError, State,
-    Stats, StoreError,
+    AppState, Config, ConfigError, Engine, Event, MessageId, NetworkStatus, Payload, State, Stats,
 };
+use crate::error::Error;
 pub use crate::net::dial::HeadersProvider;
 use crate::net::dial::{Proxy, TransportOptions};
 use crate::net::entropy::OsRandom;
@@ -180,13 +180,13 @@ impl Socket {
     /// Validate `config`, open its store if it has one, and start the socket's task (idle until
     /// [`Socket::connect`]). With a store, messages pending from an earlier run are queued
     /// again, first, and those whose time-to-live ran out meanwhile are reported as expired.
-    pub fn new(config: SocketConfig) -> Result<Socket, ConfigError> {
+    pub fn new(config: SocketConfig) -> Result<Socket, Error> {
         let options = Arc::new(transport_options(&config)?);
         if config.inbox_max_events == 0 || config.inbox_max_bytes == 0 {
-            return Err(ConfigError::Invalid {
+            return Err(Error::Config(ConfigError::Invalid {
                 field: "inbox",
                 problem: "inbox_max_events and inbox_max_bytes must be at least 1".into(),
-            });
+            }));
         }
         let inbox = Inbox::new(InboxLimits {
             events: config.inbox_max_events,
@@ -237,7 +237,7 @@ impl Socket {
 
     /// Send a JSON message (envelope mode). Returns its id at once; [`Event::Acked`] follows
     /// when the server stored it.
-    pub fn send(&self, json: &str) -> Result<MessageId, SendError> {
+    pub fn send(&self, json: &str) -> Result<MessageId, Error> {
         self.queue(Payload::Json(json.to_owned()), None)
     }
 
@@ -250,7 +250,7 @@ impl Socket {
         json: &str,
         ttl: Option<Duration>,
         timeout: Option<Duration>,
-    ) -> Result<(MessageId, Delivery), SendError> {
+    ) -> Result<(MessageId, Delivery), Error> {
         let queued = self
             .shared
             .send(Payload::Json(json.to_owned()), ttl, true)?;
@@ -260,7 +260,7 @@ impl Socket {
             && let Err(error) = durable.written_async().await
         {
             self.shared.withdraw(&queued.id);
-            return Err(SendError::Store(error));
+            return Err(Error::NotStored(error));
         }
         let outcome = queued.outcome.expect("asked to watch");
         let settled = self.shared.on_runtime(settle_within(outcome, timeout));
@@ -314,28 +314,28 @@ impl Socket {
     }
 
     /// [`Socket::send`] that gives up (reporting `SendFailed { Expired }`) after `ttl`.
-    pub fn send_with_ttl(&self, json: &str, ttl: Duration) -> Result<MessageId, SendError> {
+    pub fn send_with_ttl(&self, json: &str, ttl: Duration) -> Result<MessageId, Error> {
         self.queue(Payload::Json(json.to_owned()), Some(ttl))
     }
 
     /// Send a text frame unchanged (raw mode).
-    pub fn send_text(&self, text: &str) -> Result<MessageId, SendError> {
+    pub fn send_text(&self, text: &str) -> Result<MessageId, Error> {
         self.queue(Payload::Text(text.to_owned()), None)
     }
 
     /// Send a binary frame unchanged (raw mode).
-    pub fn send_binary(&self, bytes: &[u8]) -> Result<MessageId, SendError> {
+    pub fn send_binary(&self, bytes: &[u8]) -> Result<MessageId, Error> {
         self.queue(Payload::Binary(bytes.to_vec()), None)
     }
 
     /// Queue a message and, with a store, return once it is durable.
-    fn queue(&self, payload: Payload, ttl: Option<Duration>) -> Result<MessageId, SendError> {
+    fn queue(&self, payload: Payload, ttl: Option<Duration>) -> Result<MessageId, Error> {
         let queued = self.shared.send(payload, ttl, false)?;
         if let Some(durable) = &self.durable
             && let Err(error) = durable.written()
         {
             self.shared.withdraw(&queued.id);
-            return Err(SendError::Store(error));
+            return Err(Error::NotStored(error));
         }
         Ok(queued.id)
     }
@@ -366,7 +366,7 @@ impl Socket {
     ///
     /// Fails, cancelling nothing, if the socket's store was shut down. If the store cannot
     /// write the removal, the message is cancelled here but comes back after a restart.
-    pub fn cancel(&self, id: &MessageId) -> Result<bool, StoreError> {
+    pub fn cancel(&self, id: &MessageId) -> Result<bool, Error> {
         if let Some(durable) = &self.durable {
             durable.check_open()?;
         }

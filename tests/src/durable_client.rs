@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use steadyws::{ConfigError, Event, Socket, SocketConfig, StoreConfig, StoreError};
+use steadyws::{Error, Event, Socket, SocketConfig, StoreConfig, StoreError};
 
 use crate::support::quick;
 
@@ -118,7 +118,7 @@ async fn receive(url: &str, dir: &str, name: &str) -> ExitCode {
 fn open(dir: &str, name: &str) -> ExitCode {
     match Socket::new(config("ws://127.0.0.1:9/ws", dir, name)) {
         Ok(_) => ExitCode::SUCCESS,
-        Err(ConfigError::Store(StoreError::InUse { .. })) => ExitCode::from(3),
+        Err(Error::Store(StoreError::InUse { .. })) => ExitCode::from(3),
         Err(other) => {
             eprintln!("{other}");
             ExitCode::from(4)

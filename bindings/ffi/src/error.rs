@@ -2,7 +2,7 @@
 //! single error type (`SteadyWsError` in Python, `SteadyWsException` in Kotlin, `SteadyWSError`
 //! in Swift) carrying the same `kind`, so the same mistake reads the same everywhere.
 
-use steadyws::{ConfigError, Delivery, Opening, SendError, SendFailure, StoreError};
+use steadyws::{ConfigError, Delivery, Error, Opening, SendError, SendFailure, StoreError};
 
 use crate::event::send_failure;
 
@@ -156,40 +156,20 @@ impl NativeError {
     }
 }
 
-impl From<StoreError> for NativeError {
-    fn from(err: StoreError) -> Self {
-        let kind = store_kind(&err);
-        Self::new(kind, err.to_string())
-    }
-}
-
-fn store_kind(err: &StoreError) -> ErrorKind {
-    match err {
-        StoreError::InUse { .. } => ErrorKind::StoreInUse,
-        StoreError::NewerFormat { .. } => ErrorKind::StoreNewerFormat,
-        StoreError::Failed { .. } => ErrorKind::StoreFailed,
-    }
-}
-
-impl From<ConfigError> for NativeError {
-    fn from(err: ConfigError) -> Self {
+impl From<Error> for NativeError {
+    fn from(err: Error) -> Self {
         let kind = match &err {
-            ConfigError::Url(_) => ErrorKind::InvalidUrl,
-            ConfigError::Invalid { .. } => ErrorKind::InvalidOptions,
-            ConfigError::Store(store) => store_kind(store),
-        };
-        Self::new(kind, err.to_string())
-    }
-}
-
-impl From<SendError> for NativeError {
-    fn from(err: SendError) -> Self {
-        let kind = match &err {
-            SendError::NotJson { .. } => ErrorKind::NotJson,
-            SendError::WrongMode { .. } => ErrorKind::WrongMode,
-            SendError::TooLarge { .. } => ErrorKind::MessageTooLarge,
-            SendError::OutboxFull { .. } => ErrorKind::OutboxFull,
-            SendError::Store(store) => store_kind(store),
+            Error::Config(ConfigError::Url(_)) => ErrorKind::InvalidUrl,
+            Error::Config(ConfigError::Invalid { .. }) => ErrorKind::InvalidOptions,
+            Error::Send(SendError::NotJson { .. }) => ErrorKind::NotJson,
+            Error::Send(SendError::WrongMode { .. }) => ErrorKind::WrongMode,
+            Error::Send(SendError::TooLarge { .. }) => ErrorKind::MessageTooLarge,
+            Error::Send(SendError::OutboxFull { .. }) => ErrorKind::OutboxFull,
+            Error::Store(store) | Error::NotStored(store) => match store {
+                StoreError::InUse { .. } => ErrorKind::StoreInUse,
+                StoreError::NewerFormat { .. } => ErrorKind::StoreNewerFormat,
+                StoreError::Failed { .. } => ErrorKind::StoreFailed,
+            },
         };
         Self::new(kind, err.to_string())
     }

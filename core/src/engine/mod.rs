@@ -63,7 +63,7 @@ pub use config::{
     BackgroundPolicy, BackoffConfig, ClosePolicy, Config, DedupConfig, HeartbeatMode, Mode,
     OutboxConfig, OverflowPolicy,
 };
-pub use error::{ConfigError, ConnectionError, SendError, StoreError, UrlError};
+pub use error::{ConfigError, ConnectionError, SendError, UrlError};
 pub use event::{Cause, Event, InboundMessage, MessageId, Payload, SendFailure};
 pub use lifecycle::{AppState, NetworkStatus};
 pub use outbox::{OutboundMessage, OutboxEntry};
@@ -86,6 +86,39 @@ use endpoint::Endpoint;
 use heartbeat::{Beat, Heartbeat};
 use lifecycle::{Lifecycle, NetworkChange};
 use outbox::Outbox;
+
+/// The engine's timers; [`Engine::deadline`] says when each is due, [`Engine::fire`] what it
+/// does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// An attempt that has not opened within `connect_timeout`.
+    Connect,
+    /// A connection racing the current one after a network change.
+    Candidate,
+    /// The next ping, or the end of the wait for an answer.
+    Heartbeat,
+    /// The next reconnect attempt.
+    Retry,
+    /// The end of the background grace period.
+    Suspend,
+    /// The end of the wait for the server's close.
+    Close,
+    /// The first queued message whose time-to-live runs out.
+    Expiry,
+}
+
+impl Timer {
+    /// Every timer, in the order a step handles the due ones.
+    const ALL: [Timer; 7] = [
+        Timer::Connect,
+        Timer::Candidate,
+        Timer::Heartbeat,
+        Timer::Retry,
+        Timer::Suspend,
+        Timer::Close,
+        Timer::Expiry,
+    ];
+}
 
 /// Close code the engine uses when it abandons a connection it judged dead.
 pub const CLOSE_DEAD_CONNECTION: u16 = 4000;
@@ -446,20 +479,47 @@ impl Engine {
 
     /// Run the timers due at `now`. Call it at [`Engine::poll_timeout`] (early calls are harmless).
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Some(Transport {
-            phase: Phase::Opening { deadline },
-            ..
-        }) = self.transport
-            && deadline <= now
-        {
-            self.abandon_transport("connect timeout");
-            let after = self.config.connect_timeout;
-            let error = ConnectionError::ConnectTimeout { after };
-            self.connection_failed(now, Cause::AttemptFailed(error), false);
+        // In `Timer::ALL` order, each timer judged after the ones before it acted (a connect
+        // timeout that starts a retry leaves no stale heartbeat to fire).
+        for timer in Timer::ALL {
+            if self.deadline(timer).is_some_and(|at| at <= now) {
+                self.fire(timer, now);
+            }
         }
-        self.expire_candidate(now);
-        if self.state == State::Open {
-            match self.heartbeat.on_timeout(now) {
+    }
+
+    /// When `timer` is due, if it is armed. The one place a deadline is read, for
+    /// [`Engine::poll_timeout`] and [`Engine::handle_timeout`] alike.
+    fn deadline(&self, timer: Timer) -> Option<Instant> {
+        match timer {
+            Timer::Connect => match self.transport {
+                Some(Transport {
+                    phase: Phase::Opening { deadline },
+                    ..
+                }) => Some(deadline),
+                _ => None,
+            },
+            Timer::Candidate => self.candidate_deadline(),
+            Timer::Heartbeat if self.state == State::Open => self.heartbeat.poll_timeout(),
+            Timer::Heartbeat => None,
+            Timer::Retry => self.retry_at,
+            Timer::Suspend => self.lifecycle.suspend_at(),
+            Timer::Close => self.close_deadline,
+            Timer::Expiry => self.outbox.next_expiry(),
+        }
+    }
+
+    /// `timer` is due at `now`: act on it.
+    fn fire(&mut self, timer: Timer, now: Instant) {
+        match timer {
+            Timer::Connect => {
+                self.abandon_transport("connect timeout");
+                let after = self.config.connect_timeout;
+                let error = ConnectionError::ConnectTimeout { after };
+                self.connection_failed(now, Cause::AttemptFailed(error), false);
+            }
+            Timer::Candidate => self.expire_candidate(now),
+            Timer::Heartbeat => match self.heartbeat.on_timeout(now) {
                 Some(Beat::Ping(frame)) => self.write(frame),
                 Some(Beat::Dead { after }) => {
                     let ended = self.transport;
@@ -477,26 +537,28 @@ impl Engine {
                     }
                 }
                 None => {}
+            },
+            Timer::Retry => self.start_attempt(now, false, Cause::RetryDue),
+            Timer::Suspend => {
+                if self.lifecycle.take_suspend_due(now)
+                    && matches!(
+                        self.state,
+                        State::Open | State::Connecting { .. } | State::Reconnecting { .. }
+                    )
+                {
+                    self.suspend();
+                }
             }
-        }
-        if self.retry_at.is_some_and(|at| at <= now) {
-            self.start_attempt(now, false, Cause::RetryDue);
-        }
-        if self.lifecycle.take_suspend_due(now)
-            && matches!(
-                self.state,
-                State::Open | State::Connecting { .. } | State::Reconnecting { .. }
-            )
-        {
-            self.suspend();
-        }
-        if self.close_deadline.is_some_and(|at| at <= now) {
-            self.close_deadline = None;
-            self.transport = None;
-            self.set_state(State::Closed, Cause::App);
-        }
-        for expired in self.outbox.expire(now) {
-            self.report_failed_message(expired, SendFailure::Expired);
+            Timer::Close => {
+                self.close_deadline = None;
+                self.transport = None;
+                self.set_state(State::Closed, Cause::App);
+            }
+            Timer::Expiry => {
+                for expired in self.outbox.expire(now) {
+                    self.report_failed_message(expired, SendFailure::Expired);
+                }
+            }
         }
     }
 
@@ -514,30 +576,10 @@ impl Engine {
 
     /// When [`Engine::handle_timeout`] must be called next, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let opening = match self.transport {
-            Some(Transport {
-                phase: Phase::Opening { deadline },
-                ..
-            }) => Some(deadline),
-            _ => None,
-        };
-        let heartbeat = if self.state == State::Open {
-            self.heartbeat.poll_timeout()
-        } else {
-            None
-        };
-        [
-            opening,
-            heartbeat,
-            self.retry_at,
-            self.lifecycle.suspend_at(),
-            self.close_deadline,
-            self.outbox.next_expiry(),
-            self.candidate_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        Timer::ALL
+            .into_iter()
+            .filter_map(|timer| self.deadline(timer))
+            .min()
     }
 
     /// The current state.

@@ -18,6 +18,7 @@ use crate::engine::{
     AppState, Config, ConfigError, Engine, Event, Instant, MessageId, Mode, OutboxEntry, Payload,
     ResumeCursor,
 };
+use crate::error::Error;
 use crate::net::pump::Journal;
 
 /// One socket's store, and what the app holds of it.
@@ -48,18 +49,18 @@ impl Restore {
 impl Durable {
     /// Open the store, and take from it what the engine needs before it starts: the client id
     /// and the resume cursor (unless the app set them).
-    pub fn open(store: &StoreConfig, engine: &mut Config) -> Result<(Arc<Self>, Restore), ConfigError> {
+    pub fn open(store: &StoreConfig, engine: &mut Config) -> Result<(Arc<Self>, Restore), Error> {
         if engine.mode != Mode::Envelope {
-            return Err(ConfigError::Invalid {
+            return Err(Error::Config(ConfigError::Invalid {
                 field: "store",
                 problem: "needs envelope mode: a store keeps messages until the server acknowledges them, and raw mode has no acknowledgements".into(),
-            });
+            }));
         }
         if let Some(problem) = store.name_problem() {
-            return Err(ConfigError::Invalid {
+            return Err(Error::Config(ConfigError::Invalid {
                 field: "store.name",
                 problem,
-            });
+            }));
         }
         let seen_limit = engine.dedup.max_entries;
         let opened = StoreFile::open(store, seen_limit)?;
@@ -76,7 +77,7 @@ impl Durable {
             moved_to: recovery.moved_to,
         });
         let writer = StoreWriter::start(opened.file, store.clone(), seen_limit).map_err(|err| {
-            ConfigError::Store(StoreError::Failed {
+            Error::Store(StoreError::Failed {
                 path: store.path().display().to_string(),
                 detail: format!("cannot start its writer thread: {err}"),
             })

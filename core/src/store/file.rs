@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
-use super::{Change, Recovery, Snapshot, StoreConfig, StoredMessage, unix_ms};
-use crate::engine::{ResumeCursor, StoreError};
+use super::{Change, Recovery, Snapshot, StoreConfig, StoreError, StoredMessage, unix_ms};
+use crate::engine::ResumeCursor;
 
 /// The newest format this build reads and writes (`PRAGMA user_version`).
 pub const FORMAT: u32 = 1;

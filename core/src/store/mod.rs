@@ -11,7 +11,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use crate::engine::{MessageId, ResumeCursor, StoreError};
+pub use error::StoreError;
+
+use crate::engine::{MessageId, ResumeCursor};
 
 #[cfg(feature = "store")]
 pub(crate) mod file;
@@ -19,6 +21,7 @@ pub(crate) mod file;
 #[path = "unavailable.rs"]
 pub(crate) mod file;
 pub(crate) mod durable;
+mod error;
 mod in_hand;
 mod writer;
 

@@ -1,8 +1,7 @@
 //! Stand-in for the store file in builds without the `store` feature: opening refuses, saying
 //! how to get the feature.
 
-use super::{Change, Recovery, Snapshot, StoreConfig};
-use crate::engine::StoreError;
+use super::{Change, Recovery, Snapshot, StoreConfig, StoreError};
 
 /// Never constructed.
 pub enum StoreFile {}

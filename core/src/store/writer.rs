@@ -16,8 +16,7 @@ use std::thread::JoinHandle;
 use tokio::sync::watch;
 
 use super::file::StoreFile;
-use super::{Change, StoreConfig};
-use crate::engine::StoreError;
+use super::{Change, StoreConfig, StoreError};
 
 /// A submitted change's place in line.
 pub type Ticket = u64;

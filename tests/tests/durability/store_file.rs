@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use steadyws::{AppState, ConfigError, Event, SendError, Socket, StoreError};
+use steadyws::{AppState, Error, Event, Socket, StoreError};
 use steadyws_server::{ServerConfig, start};
 use steadyws_tests::support::*;
 
@@ -32,7 +32,7 @@ async fn a_second_owner_is_refused_until_the_first_shuts_down() {
         panic!("two owners of one store");
     };
     assert!(
-        matches!(&err, ConfigError::Store(StoreError::InUse { .. })),
+        matches!(&err, Error::Store(StoreError::InUse { .. })),
         "{err}"
     );
     assert!(
@@ -59,7 +59,7 @@ async fn a_store_from_a_newer_version_is_refused_and_left_alone() {
     };
     assert_eq!(
         err,
-        ConfigError::Store(StoreError::NewerFormat {
+        Error::Store(StoreError::NewerFormat {
             path: path.display().to_string(),
             found: 99,
             supported: 1
@@ -80,7 +80,7 @@ async fn a_store_from_a_newer_version_is_refused_and_left_alone() {
     assert!(
         matches!(
             err,
-            ConfigError::Store(StoreError::NewerFormat { found: 2, .. })
+            Error::Store(StoreError::NewerFormat { found: 2, .. })
         ),
         "{err}"
     );
@@ -197,7 +197,7 @@ async fn in_the_background_the_store_is_closed_and_reopens_for_a_send_or_the_for
     let other = loop {
         match Socket::new(durable(NOWHERE, &dir, "app")) {
             Ok(other) => break other,
-            Err(ConfigError::Store(StoreError::InUse { .. })) if Instant::now() < deadline => {
+            Err(Error::Store(StoreError::InUse { .. })) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(20));
             }
             Err(err) => panic!("{err}"),
@@ -212,7 +212,7 @@ async fn in_the_background_the_store_is_closed_and_reopens_for_a_send_or_the_for
     let before = socket.pending().len();
     let err = socket.send("2").unwrap_err();
     assert!(
-        matches!(err, SendError::Store(StoreError::InUse { .. })),
+        matches!(err, Error::NotStored(StoreError::InUse { .. })),
         "{err}"
     );
     assert_eq!(socket.pending().len(), before);
@@ -225,7 +225,7 @@ async fn in_the_background_the_store_is_closed_and_reopens_for_a_send_or_the_for
     let deadline = Instant::now() + WAIT;
     loop {
         match Socket::new(durable(NOWHERE, &dir, "app")) {
-            Err(ConfigError::Store(StoreError::InUse { .. })) => break,
+            Err(Error::Store(StoreError::InUse { .. })) => break,
             Ok(probe) => {
                 drop(probe);
                 assert!(Instant::now() < deadline, "never reopened");

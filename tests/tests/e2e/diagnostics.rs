@@ -19,7 +19,7 @@ fn http_urls_are_refused_at_construction_naming_the_ws_form() {
     );
     assert!(matches!(
         err,
-        steadyws::ConfigError::Url(UrlError::WrongScheme { .. })
+        steadyws::Error::Config(steadyws::ConfigError::Url(UrlError::WrongScheme { .. }))
     ));
 }
 
