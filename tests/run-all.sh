@@ -31,6 +31,9 @@ run() {
 # controls run first, so a checker that cannot fail does not pass.
 run "versions (tests/check-versions.py)" \
   bash -c 'python3 tests/check-versions.py --self-test && python3 tests/check-versions.py'
+# Seconds too: no import circle in core/src, and its layers depend one way (with its control).
+run "module graph (tests/check-modules.py)" \
+  bash -c 'python3 tests/check-modules.py --self-test && python3 tests/check-modules.py'
 
 # System packages from Debian: nginx (reverse-proxy e2e test), JNA and JUnit 5 (Kotlin suite).
 missing=()

@@ -194,7 +194,10 @@ impl Socket {
         });
         let mut engine_config = config.engine;
         let opened = match &config.store {
-            Some(store) => Some(Durable::open(store, &mut engine_config)?),
+            Some(store) => {
+                Durable::check(store, &engine_config)?;
+                Some(Durable::open(store, &mut engine_config)?)
+            }
             None => None,
         };
         let engine = Engine::new(engine_config, Box::new(OsRandom::new()))?;

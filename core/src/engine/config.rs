@@ -52,7 +52,7 @@ impl HeartbeatMode {
     }
 }
 
-/// Reconnect pacing; see [`Backoff`](super::backoff::Backoff).
+/// Reconnect pacing (exponential, with full jitter).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BackoffConfig {
     /// Delay after the first failure.

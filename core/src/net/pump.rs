@@ -26,8 +26,7 @@ use super::redact;
 use super::waiters::{Delivery, Waiters};
 use super::write_queue::{Overflow, WriteQueue};
 use crate::engine::{
-    ConnId, ConnectionError, Engine, Event, Instant, MessageId, Payload, SendError,
-    State, Transmit,
+    ConnId, ConnectionError, Engine, Event, Instant, MessageId, Payload, SendError, State, Transmit,
 };
 
 /// The engine's timeline starts this long before the socket, so messages restored from an

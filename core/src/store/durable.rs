@@ -18,7 +18,6 @@ use crate::engine::{
     AppState, Config, ConfigError, Engine, Event, Instant, MessageId, Mode, OutboxEntry, Payload,
     ResumeCursor,
 };
-use crate::error::Error;
 use crate::net::pump::Journal;
 
 /// One socket's store, and what the app holds of it.
@@ -47,21 +46,29 @@ impl Restore {
 }
 
 impl Durable {
-    /// Open the store, and take from it what the engine needs before it starts: the client id
-    /// and the resume cursor (unless the app set them).
-    pub fn open(store: &StoreConfig, engine: &mut Config) -> Result<(Arc<Self>, Restore), Error> {
+    /// Why `store` cannot serve a socket configured as `engine`, if it cannot.
+    pub fn check(store: &StoreConfig, engine: &Config) -> Result<(), ConfigError> {
         if engine.mode != Mode::Envelope {
-            return Err(Error::Config(ConfigError::Invalid {
+            return Err(ConfigError::Invalid {
                 field: "store",
                 problem: "needs envelope mode: a store keeps messages until the server acknowledges them, and raw mode has no acknowledgements".into(),
-            }));
+            });
         }
-        if let Some(problem) = store.name_problem() {
-            return Err(Error::Config(ConfigError::Invalid {
+        match store.name_problem() {
+            Some(problem) => Err(ConfigError::Invalid {
                 field: "store.name",
                 problem,
-            }));
+            }),
+            None => Ok(()),
         }
+    }
+
+    /// Open the store (after [`Durable::check`]), and take from it what the engine needs before
+    /// it starts: the client id and the resume cursor (unless the app set them).
+    pub fn open(
+        store: &StoreConfig,
+        engine: &mut Config,
+    ) -> Result<(Arc<Self>, Restore), StoreError> {
         let seen_limit = engine.dedup.max_entries;
         let opened = StoreFile::open(store, seen_limit)?;
         let snapshot = opened.snapshot;
@@ -77,10 +84,10 @@ impl Durable {
             moved_to: recovery.moved_to,
         });
         let writer = StoreWriter::start(opened.file, store.clone(), seen_limit).map_err(|err| {
-            Error::Store(StoreError::Failed {
+            StoreError::Failed {
                 path: store.path().display().to_string(),
                 detail: format!("cannot start its writer thread: {err}"),
-            })
+            }
         })?;
         let durable = Durable {
             writer,
@@ -88,7 +95,13 @@ impl Durable {
             start_recorded: AtomicBool::new(false),
             interrupted: Mutex::new(None),
         };
-        Ok((Arc::new(durable), Restore { snapshot, recovered }))
+        Ok((
+            Arc::new(durable),
+            Restore {
+                snapshot,
+                recovered,
+            },
+        ))
     }
 
     /// Hand what an earlier run left to the new engine: the inbound ids the app committed (for
@@ -117,7 +130,11 @@ impl Durable {
 
     /// Record the identity the engine gives the server, before anything else: pending messages
     /// must be resent under it after a crash.
-    pub fn keep_client_id(&self, stored: Option<&str>, ours: Option<String>) -> Result<(), StoreError> {
+    pub fn keep_client_id(
+        &self,
+        stored: Option<&str>,
+        ours: Option<String>,
+    ) -> Result<(), StoreError> {
         match ours {
             Some(ours) if stored != Some(ours.as_str()) => {
                 self.writer.wait(self.writer.submit(Change::ClientId(ours)))
@@ -269,5 +286,7 @@ impl Journal for Durable {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -15,13 +15,13 @@ pub use error::StoreError;
 
 use crate::engine::{MessageId, ResumeCursor};
 
+pub(crate) mod durable;
+mod error;
 #[cfg(feature = "store")]
 pub(crate) mod file;
 #[cfg(not(feature = "store"))]
 #[path = "unavailable.rs"]
 pub(crate) mod file;
-pub(crate) mod durable;
-mod error;
 mod in_hand;
 mod writer;
 

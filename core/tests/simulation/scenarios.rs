@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use steadyws::engine::{
     AppState, BackgroundPolicy, Config, ConfigError, ConnId, ConnectionError, Engine, Event,
-    FailReason, Frame, HeartbeatMode, Instant, MessageId, Mode, NetworkStatus, OverflowPolicy, Payload,
-    OutboxEntry, ResumeCursor, SendError, SendFailure, SplitMix64, State, Transmit, UrlError,
+    FailReason, Frame, HeartbeatMode, Instant, MessageId, Mode, NetworkStatus, OutboxEntry,
+    OverflowPolicy, Payload, ResumeCursor, SendError, SendFailure, SplitMix64, State, Transmit,
+    UrlError,
 };
 
 use crate::harness::{Handshake, Link, Sim, ms, query_u64, secs};
