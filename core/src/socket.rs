@@ -170,7 +170,7 @@ pub enum Opening {
     Open,
     /// The socket gave up (state `Failed`, which says why).
     Failed(State),
-    /// The socket was shut down.
+    /// The socket was closed.
     Closed,
     /// Not open within the wait.
     TimedOut,
@@ -281,7 +281,7 @@ impl Socket {
             .unwrap_or(Delivery::Closed)
     }
 
-    /// Wait until the socket is open, has given up, or is shut down, or `timeout` passes.
+    /// Wait until the socket is open, has given up, or is closed, or `timeout` passes.
     pub async fn wait_open(&self, timeout: Option<Duration>) -> Opening {
         let mut status = self.shared.status();
         let shared = Arc::clone(&self.shared);
@@ -367,7 +367,7 @@ impl Socket {
     /// store it is gone from the file when this returns), `Ok(false)` if it was not (already
     /// acknowledged, failed, or unknown). A copy written before may still reach the server.
     ///
-    /// Fails, cancelling nothing, if the socket's store was shut down. If the store cannot
+    /// Fails, cancelling nothing, if the socket was closed. If the store cannot
     /// write the removal, the message is cancelled here but comes back after a restart.
     pub fn cancel(&self, id: &MessageId) -> Result<bool, Error> {
         if let Some(durable) = &self.durable {
@@ -432,7 +432,7 @@ impl Socket {
     ///
     /// With a store, the messages the app took are committed, and the file is closed.
     pub fn close(&self) {
-        self.shared.with_engine(|engine, now| engine.shutdown(now));
+        self.shared.with_engine(|engine, now| engine.close(now));
         self.shared.stop();
         if let Some(durable) = &self.durable {
             durable.close();
@@ -442,13 +442,13 @@ impl Socket {
         }
     }
 
-    /// The next event, in order; `None` once the socket is shut down and its events are read.
+    /// The next event, in order; `None` once the socket is closed and its events are read.
     pub async fn next_event(&self) -> Option<Event> {
         self.next_events(1).await.pop()
     }
 
     /// Up to `max` events in order: waits for the first, then takes what is already queued.
-    /// Empty once the socket is shut down and its events are read. One call per burst instead
+    /// Empty once the socket is closed and its events are read. One call per burst instead
     /// of one per event, which matters to hosts where each call is expensive.
     ///
     /// With a store, taking a batch commits the one taken before it (the app asks for more once

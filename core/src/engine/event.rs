@@ -66,7 +66,7 @@ pub struct InboundMessage {
 /// Why the state changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Cause {
-    /// The app asked: `connect`, `disconnect`, `shutdown`.
+    /// The app asked: `connect`, `disconnect`, `close`.
     App,
     /// A connection opened.
     Opened,

@@ -313,7 +313,7 @@ impl Engine {
     /// Stop at once, without waiting for the close handshake: the transport (if any) is closed
     /// with 1000 and the state is `Closed` (even if it never connected). For releasing a socket;
     /// `connect` still starts over.
-    pub fn shutdown(&mut self, _now: Instant) {
+    pub fn close(&mut self, _now: Instant) {
         self.retry_at = None;
         self.abandon_candidate("client shutdown");
         self.close_deadline = None;

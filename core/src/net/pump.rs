@@ -226,7 +226,7 @@ impl Shared {
         self.status.subscribe()
     }
 
-    /// Whether the socket was shut down.
+    /// Whether the socket was closed.
     pub fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Acquire)
     }
@@ -294,7 +294,7 @@ impl Shared {
                 }
                 _ => {}
             }
-            // After shutdown the stream has ended: what follows is for nobody.
+            // After close the stream has ended: what follows is for nobody.
             if !self.stopped.load(Ordering::Acquire) {
                 self.inbox.push(event);
             }

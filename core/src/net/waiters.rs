@@ -17,7 +17,7 @@ pub enum Delivery {
     Failed(SendFailure),
     /// Not settled within the wait; it stays queued and is still sent.
     TimedOut,
-    /// The socket was shut down first.
+    /// The socket was closed first.
     Closed,
     /// No such message is queued, and its outcome is not remembered.
     Unknown,
@@ -66,7 +66,7 @@ impl Waiters {
         self.pending.remove(id);
     }
 
-    /// The socket is shut down: every pending wait ends.
+    /// The socket is closed: every pending wait ends.
     pub fn close(&mut self) {
         for (_, waiters) in self.pending.drain() {
             for waiter in waiters {

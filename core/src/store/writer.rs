@@ -161,16 +161,16 @@ impl StoreWriter {
         ticket
     }
 
-    /// Whether the writer has stopped (the socket was shut down).
+    /// Whether the writer has stopped (the socket was closed).
     pub fn is_stopped(&self) -> bool {
         self.channel.lock().closed
     }
 
-    /// Why nothing can be written any more: the socket was shut down.
+    /// Why nothing can be written any more: the socket was closed.
     pub fn stopped_error(&self) -> StoreError {
         StoreError::Failed {
             path: self.channel.path.clone(),
-            detail: "the socket was shut down; create a new socket on this store".into(),
+            detail: "the socket was closed; create a new socket on this store".into(),
         }
     }
 

@@ -72,9 +72,9 @@ fn every_transition_is_reported_in_order() {
 }
 
 #[test]
-fn shutdown_closes_at_once_and_connect_starts_over() {
+fn close_ends_at_once_and_connect_starts_over() {
     let mut sim = default_open();
-    sim.engine.shutdown(sim.now);
+    sim.engine.close(sim.now);
     sim.run_for(ms(1));
     assert_eq!(sim.state(), State::Closed);
     assert_eq!(sim.client_closes, [(ConnId(0), 1000)]);
@@ -87,7 +87,7 @@ fn shutdown_closes_at_once_and_connect_starts_over() {
     sim.run_for(ms(100));
     assert_eq!(sim.state(), State::Open);
     let mut idle = Sim::new(Sim::default_config(), 1);
-    idle.engine.shutdown(idle.now);
+    idle.engine.close(idle.now);
     assert_eq!(
         idle.state(),
         State::Closed,

@@ -78,10 +78,7 @@ async fn a_store_from_a_newer_version_is_refused_and_left_alone() {
     let bytes = std::fs::read(&path).unwrap();
     let err = Socket::new(durable(NOWHERE, &other, "app")).unwrap_err();
     assert!(
-        matches!(
-            err,
-            Error::Store(StoreError::NewerFormat { found: 2, .. })
-        ),
+        matches!(err, Error::Store(StoreError::NewerFormat { found: 2, .. })),
         "{err}"
     );
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "untouched");
@@ -103,7 +100,10 @@ async fn recovers(dir: &TempDir, problem_says: &str) -> usize {
     let moved_to = moved_to.expect("the damaged file is kept");
     assert!(std::path::Path::new(&moved_to).exists(), "{moved_to}");
     socket.connect();
-    let (_, delivery) = socket.send_and_wait("\"after\"", None, Some(WAIT)).await.unwrap();
+    let (_, delivery) = socket
+        .send_and_wait("\"after\"", None, Some(WAIT))
+        .await
+        .unwrap();
     assert_eq!(delivery, steadyws::Delivery::Acked);
     drop(socket);
     // Reported once: the rebuilt store is sound.

@@ -319,7 +319,7 @@ async fn subprotocols_and_static_headers_reach_the_server() {
 }
 
 #[tokio::test]
-async fn shutdown_closes_and_ends_the_event_stream() {
+async fn close_closes_and_ends_the_event_stream() {
     let server = start(ServerConfig::default()).await.unwrap();
     let socket = std::sync::Arc::new(Socket::new(quick(&server.url())).unwrap());
     socket.connect();

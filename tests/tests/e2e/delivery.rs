@@ -180,7 +180,10 @@ async fn an_app_that_never_reads_is_pushed_back_until_send_says_the_outbox_is_fu
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
     assert!(
-        matches!(refusal, steadyws::Error::Send(steadyws::SendError::OutboxFull { .. })),
+        matches!(
+            refusal,
+            steadyws::Error::Send(steadyws::SendError::OutboxFull { .. })
+        ),
         "{refusal}"
     );
     assert!(sent.len() < 200, "pushed back after {} sends", sent.len());
