@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use steadyws::engine::{BackgroundPolicy, HeartbeatMode, OverflowPolicy, ResumeCursor};
 use steadyws::StoreConfig;
+use steadyws::engine::{BackgroundPolicy, HeartbeatMode, OverflowPolicy, ResumeCursor};
 
 /// How dead connections are noticed.
 #[derive(Clone, Copy, Debug, uniffi::Enum)]
@@ -192,15 +192,23 @@ impl SocketConfig {
             engine.backoff.max_attempts = self.max_attempts;
         }
         if let Some(BackgroundMode::DisconnectAfterGrace) = self.background {
-            let grace = self.background_grace_ms.map_or(BackgroundPolicy::DEFAULT_GRACE, ms);
+            let grace = self
+                .background_grace_ms
+                .map_or(BackgroundPolicy::DEFAULT_GRACE, ms);
             engine.background = BackgroundPolicy::DisconnectAfter(grace);
         } else if let Some(BackgroundMode::KeepAlive) = self.background {
             engine.background = BackgroundPolicy::KeepAlive;
         }
         let outbox = &mut engine.outbox;
-        or_default(self.outbox_max_messages.map(|n| n as usize), &mut outbox.max_messages);
+        or_default(
+            self.outbox_max_messages.map(|n| n as usize),
+            &mut outbox.max_messages,
+        );
         or_default(self.outbox_max_bytes.map(size), &mut outbox.max_bytes);
-        or_default(self.outbox_max_message_bytes.map(size), &mut outbox.max_message_bytes);
+        or_default(
+            self.outbox_max_message_bytes.map(size),
+            &mut outbox.max_message_bytes,
+        );
         if self.outbox_drop_oldest {
             outbox.overflow = OverflowPolicy::DropOldest;
         }
@@ -219,8 +227,14 @@ impl SocketConfig {
         config.extra_root_certs_pem = self.extra_root_certs_pem.clone();
         config.pinned_spki_sha256 = self.pinned_spki_sha256.clone();
         config.proxy = self.proxy.clone();
-        or_default(self.max_message_size.map(size), &mut config.max_message_size);
-        or_default(self.inbox_max_events.map(|n| n as usize), &mut config.inbox_max_events);
+        or_default(
+            self.max_message_size.map(size),
+            &mut config.max_message_size,
+        );
+        or_default(
+            self.inbox_max_events.map(|n| n as usize),
+            &mut config.inbox_max_events,
+        );
         or_default(self.inbox_max_bytes.map(size), &mut config.inbox_max_bytes);
         config.store = self.store_directory.as_ref().map(|directory| StoreConfig {
             sync_every_commit: self.store_sync_every_commit,

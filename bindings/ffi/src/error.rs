@@ -90,15 +90,21 @@ impl NativeError {
             Delivery::Failed(reason) => return Some(Self::send_failed(id, reason)),
             Delivery::TimedOut => (
                 ErrorKind::TimedOut,
-                format!("message {id} was not acknowledged within the wait; it stays queued and is still sent"),
+                format!(
+                    "message {id} was not acknowledged within the wait; it stays queued and is still sent"
+                ),
             ),
             Delivery::Closed => (
                 ErrorKind::Closed,
-                format!("the socket was closed before message {id} was acknowledged; with a store, the next socket on it resends the message"),
+                format!(
+                    "the socket was closed before message {id} was acknowledged; with a store, the next socket on it resends the message"
+                ),
             ),
             Delivery::Unknown => (
                 ErrorKind::UnknownMessage,
-                format!("message {id} is neither queued nor among the recently settled; check the id `send` returned"),
+                format!(
+                    "message {id} is neither queued nor among the recently settled; check the id `send` returned"
+                ),
             ),
         };
         Some(Self::about(kind, detail, id))
@@ -145,7 +151,9 @@ impl NativeError {
         match id {
             Some(id) => Self::about(
                 ErrorKind::Cancelled,
-                format!("the wait for message {id} was cancelled; the message stays queued and is still sent"),
+                format!(
+                    "the wait for message {id} was cancelled; the message stays queued and is still sent"
+                ),
                 id,
             ),
             None => Self::new(

@@ -9,22 +9,22 @@
 
 #[cfg(target_os = "android")]
 mod android;
+mod config;
 mod error;
 mod event;
-mod config;
 mod packed;
 mod reading;
 mod socket;
 mod wait;
 mod watch;
 
+pub use config::{BackgroundMode, HeartbeatKind, SocketConfig};
 pub use error::{ErrorKind, NativeError};
 pub use event::{
     ConnectionErrorKind, ConnectionProblem, MessageData, PendingMessage, SendFailureKind,
     SocketEvent, SocketState, SocketStats, StateCause,
 };
-pub use config::{BackgroundMode, HeartbeatKind, SocketConfig};
-pub use packed::{PackedEvents, PlacedEvent};
+pub use packed::{PackedEvents, PackedLayout, PlacedEvent, packed_layout};
 pub use socket::{NativeSocket, live_native_sockets};
 pub use wait::WaitCancellation;
 pub use watch::{SocketStatus, StatusWatch};

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use steadyws::{AppState, MessageId, NetworkStatus, Payload, Socket};
 
+use crate::config::SocketConfig;
 use crate::error::NativeError;
 use crate::event::{PendingMessage, SocketEvent, SocketState, SocketStats};
-use crate::config::SocketConfig;
 use crate::packed::PackedEvents;
 use crate::reading::{Reading, batch_size};
 use crate::wait::{WaitCancellation, unless_cancelled};

@@ -195,7 +195,13 @@ fn one_reader_at_a_time_and_a_cancelled_read_frees_the_socket() {
     socket.close();
     let last = block_on_host(socket.next_events(None)).unwrap();
     assert!(
-        matches!(&last[..], [SocketEvent::StateChanged { state: SocketState::Closed, .. }]),
+        matches!(
+            &last[..],
+            [SocketEvent::StateChanged {
+                state: SocketState::Closed,
+                ..
+            }]
+        ),
         "{last:?}"
     );
     assert_eq!(
@@ -239,7 +245,10 @@ fn waits_fail_with_their_kind_and_end_at_close() {
     assert_eq!(kind(opened), ErrorKind::TimedOut);
     socket.close();
     assert_eq!(socket.state(), SocketState::Closed);
-    assert_eq!(kind(block_on_host(socket.wait_open(None, None))), ErrorKind::Closed);
+    assert_eq!(
+        kind(block_on_host(socket.wait_open(None, None))),
+        ErrorKind::Closed
+    );
     let acked = block_on_host(socket.wait_acked(id, None, None));
     assert_eq!(kind(acked), ErrorKind::Closed);
     let sent = block_on_host(socket.send_and_wait("2".into(), None, None, None));
@@ -264,7 +273,10 @@ fn send_and_wait_with_a_ttl_fails_as_expired() {
         }) => {}
         other => panic!("{other:?}"),
     }
-    assert!(started.elapsed() < Duration::from_secs(5), "the ttl ended it");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the ttl ended it"
+    );
     assert!(socket.pending().is_empty());
     socket.close();
 }
