@@ -18,6 +18,11 @@ pub enum Error {
     /// The durable store cannot be opened or used.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The socket was closed: `close` is for good.
+    #[error(
+        "the socket is closed: close() is final; make a new socket (with a store, on the same store to send what was pending)"
+    )]
+    Closed,
     /// The durable store could not keep the message `send` was given.
     #[error(
         "the message could not be stored durably, so it was not queued and will not be resent: {0}"

@@ -227,15 +227,20 @@ impl Socket {
         })
     }
 
-    /// Start connecting (and keep reconnecting). Does nothing if already connecting or open.
+    /// Start connecting (and keep reconnecting). Does nothing if already connecting or open,
+    /// or once closed.
     pub fn connect(&self) {
-        self.shared.with_engine(|engine, now| engine.connect(now));
+        if !self.shared.is_stopped() {
+            self.shared.with_engine(|engine, now| engine.connect(now));
+        }
     }
 
     /// Close gracefully and stop reconnecting; queued messages wait for the next `connect`.
     pub fn disconnect(&self) {
-        self.shared
-            .with_engine(|engine, now| engine.disconnect(now));
+        if !self.shared.is_stopped() {
+            self.shared
+                .with_engine(|engine, now| engine.disconnect(now));
+        }
     }
 
     /// Send a JSON message (envelope mode). Returns its id at once; [`Event::Acked`] follows
@@ -254,6 +259,9 @@ impl Socket {
         ttl: Option<Duration>,
         timeout: Option<Duration>,
     ) -> Result<(MessageId, Delivery), Error> {
+        if self.shared.is_stopped() {
+            return Err(Error::Closed);
+        }
         let queued = self
             .shared
             .send(Payload::Json(json.to_owned()), ttl, true)?;
@@ -333,6 +341,9 @@ impl Socket {
 
     /// Queue a message and, with a store, return once it is durable.
     fn queue(&self, payload: Payload, ttl: Option<Duration>) -> Result<MessageId, Error> {
+        if self.shared.is_stopped() {
+            return Err(Error::Closed);
+        }
         let queued = self.shared.send(payload, ttl, false)?;
         if let Some(durable) = &self.durable
             && let Err(error) = durable.written()
@@ -370,8 +381,8 @@ impl Socket {
     /// Fails, cancelling nothing, if the socket was closed. If the store cannot
     /// write the removal, the message is cancelled here but comes back after a restart.
     pub fn cancel(&self, id: &MessageId) -> Result<bool, Error> {
-        if let Some(durable) = &self.durable {
-            durable.check_open()?;
+        if self.shared.is_stopped() {
+            return Err(Error::Closed);
         }
         let cancelled = self.shared.with_engine(|engine, _| engine.cancel(id));
         if let (true, Some(durable)) = (cancelled, &self.durable) {

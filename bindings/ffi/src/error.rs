@@ -38,7 +38,7 @@ pub enum ErrorKind {
     TimedOut,
     /// The wait was cancelled; the message stays queued, the socket keeps connecting.
     Cancelled,
-    /// The socket was closed first.
+    /// The socket was closed first (or before the call).
     Closed,
     /// The message is neither queued nor among the recently settled ones.
     UnknownMessage,
@@ -173,6 +173,7 @@ impl From<Error> for NativeError {
             Error::Send(SendError::WrongMode { .. }) => ErrorKind::WrongMode,
             Error::Send(SendError::TooLarge { .. }) => ErrorKind::MessageTooLarge,
             Error::Send(SendError::OutboxFull { .. }) => ErrorKind::OutboxFull,
+            Error::Closed => ErrorKind::Closed,
             Error::Store(store) | Error::NotStored(store) => match store {
                 StoreError::InUse { .. } => ErrorKind::StoreInUse,
                 StoreError::NewerFormat { .. } => ErrorKind::StoreNewerFormat,

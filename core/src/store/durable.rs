@@ -153,14 +153,6 @@ impl Durable {
         self.writer.wait_async(self.writer.latest()).await
     }
 
-    /// Refuse changes once the socket was closed.
-    pub fn check_open(&self) -> Result<(), StoreError> {
-        if self.writer.is_stopped() {
-            return Err(self.writer.stopped_error());
-        }
-        Ok(())
-    }
-
     /// In the background the file is closed between writes, so the app holds no file lock
     /// while the OS may suspend it; from the foreground on it stays open.
     pub fn set_app_state(&self, app: AppState) {

@@ -161,11 +161,6 @@ impl StoreWriter {
         ticket
     }
 
-    /// Whether the writer has stopped (the socket was closed).
-    pub fn is_stopped(&self) -> bool {
-        self.channel.lock().closed
-    }
-
     /// Why nothing can be written any more: the socket was closed.
     pub fn stopped_error(&self) -> StoreError {
         StoreError::Failed {

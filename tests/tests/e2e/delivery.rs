@@ -115,7 +115,7 @@ async fn waiting_for_open_and_for_acks_keeps_every_event_for_the_reader() {
 }
 
 #[tokio::test]
-async fn after_shutdown_every_wait_ends_at_once_and_the_state_is_closed() {
+async fn after_close_every_wait_ends_at_once_and_the_state_is_closed() {
     let server = start(ServerConfig::default()).await.unwrap();
     let never = Socket::new(quick(&server.url())).unwrap();
     never.close();
@@ -127,7 +127,7 @@ async fn after_shutdown_every_wait_ends_at_once_and_the_state_is_closed() {
     assert_eq!(never.wait_open(None).await, Opening::Closed);
 
     let socket = Socket::new(quick(&server.url())).unwrap();
-    // Never connected: this send cannot be acked, so its wait only ends with the shutdown.
+    // Never connected: this send cannot be acked, so its wait only ends with the close.
     let (waiting, _) = tokio::join!(socket.send_and_wait("1", None, None), async {
         tokio::time::sleep(Duration::from_millis(100)).await;
         socket.close();
@@ -135,10 +135,11 @@ async fn after_shutdown_every_wait_ends_at_once_and_the_state_is_closed() {
     assert_eq!(waiting.unwrap().1, Delivery::Closed);
     assert_eq!(socket.state(), State::Closed);
     let started = Instant::now();
-    assert_eq!(
-        socket.send_and_wait("2", None, None).await.unwrap().1,
-        Delivery::Closed
-    );
+    assert!(matches!(
+        socket.send_and_wait("2", None, None).await,
+        Err(steadyws::Error::Closed)
+    ));
+    assert!(matches!(socket.send("3"), Err(steadyws::Error::Closed)));
     assert!(
         started.elapsed() < Duration::from_secs(1),
         "nothing waits on a closed socket"
