@@ -267,3 +267,16 @@ impl SocketConfig {
         }
     }
 }
+
+/// How long a socket made with `config` keeps its connection in the background before closing
+/// it gracefully, in milliseconds, with the Rust default resolved; `None` when it keeps the
+/// connection (`KeepAlive`). For adapters that hold a background task around that close.
+#[uniffi::export]
+pub fn background_disconnect_after_ms(config: SocketConfig) -> Option<u64> {
+    match config.to_socket_config().engine.background {
+        BackgroundPolicy::DisconnectAfter(grace) => {
+            Some(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX))
+        }
+        BackgroundPolicy::KeepAlive => None,
+    }
+}

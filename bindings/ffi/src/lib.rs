@@ -18,7 +18,7 @@ mod socket;
 mod wait;
 mod watch;
 
-pub use config::{BackgroundMode, HeartbeatKind, SocketConfig};
+pub use config::{BackgroundMode, HeartbeatKind, SocketConfig, background_disconnect_after_ms};
 pub use error::{ErrorKind, NativeError};
 pub use event::{
     ConnectionErrorKind, ConnectionProblem, MessageData, PendingMessage, SendFailureKind,

@@ -305,3 +305,23 @@ fn the_status_watch_follows_state_and_outbox_and_ends_at_close() {
     cancelling.join().unwrap();
     other.close();
 }
+
+#[test]
+fn the_background_grace_is_resolved_from_the_rust_default() {
+    let mut graceful = config("ws://h/ws");
+    assert_eq!(
+        steadyws_ffi::background_disconnect_after_ms(graceful.clone()),
+        None
+    );
+    graceful.background = Some(steadyws_ffi::BackgroundMode::DisconnectAfterGrace);
+    let default = steadyws::engine::BackgroundPolicy::DEFAULT_GRACE.as_millis() as u64;
+    assert_eq!(
+        steadyws_ffi::background_disconnect_after_ms(graceful.clone()),
+        Some(default)
+    );
+    graceful.background_grace_ms = Some(20_000);
+    assert_eq!(
+        steadyws_ffi::background_disconnect_after_ms(graceful),
+        Some(20_000)
+    );
+}

@@ -85,20 +85,20 @@ import SteadyWS
 /// The server of the examples.
 let url = "wss://chat.example.com/ws"
 
-/// The app's own database ("Exactly once across restarts"): a message and its resume position
+/// The app's own database ("Exactly once across restarts"): a message and its resume cursor
 /// are stored in one transaction.
 let db = AppDatabase()
 
 final class AppDatabase: Sendable {
-    /// The position stored with the last message, nil before the first one.
-    func lastPosition() throws -> ResumePosition? { nil }
+    /// The cursor stored with the last message, nil before the first one.
+    func lastCursor() throws -> ResumeCursor? { nil }
     /// Run `body` in one transaction.
     func transaction(_ body: (AppTransaction) throws -> Void) throws { try body(AppTransaction()) }
 }
 
 struct AppTransaction {
     func insert(_ message: ReceivedMessage) throws {}
-    func savePosition(_ position: ResumePosition) throws {}
+    func saveCursor(_ cursor: ResumeCursor) throws {}
 }
 
 /// The app's handling of a message.
@@ -118,7 +118,7 @@ CONTROLS = [
     (
         "stale-for-await",
         "the old docs' `for await` over `events`, whose iterator throws now",
-        'let socket = try SteadySocket(url: url)\n'
+        'let socket = try Socket(url: url)\n'
         'socket.connect()\n'
         'for await event in socket.events { print(event) }\n',
         3,
@@ -126,7 +126,7 @@ CONTROLS = [
     (
         "undeclared-name",
         "a name that is neither in SteadyWS nor among the placeholders",
-        'let socket = try SteadySocket(url: url)\n'
+        'let socket = try Socket(url: url)\n'
         'for try await message in socket.messages {\n'
         '    try store(message)\n'
         '}\n',
@@ -144,7 +144,7 @@ CONTROLS = [
     (
         "unmarked-uikit",
         "UIKit glue in a block without the apple-only marker (on Linux it does not exist)",
-        'let socket = try SteadySocket(url: url)\n'
+        'let socket = try Socket(url: url)\n'
         'let attachment = socket.attachToApp()\n'
         'print(attachment)\n',
         2,

@@ -28,7 +28,7 @@ public enum AppPhase: Sendable, Hashable, CustomStringConvertible {
 
     /// What the socket is told: `.foreground` for `.active` and `.inactive`, `.background` for
     /// `.background`.
-    public var appState: AppLifecycle {
+    public var appState: AppState {
         switch self {
         case .active, .inactive:
             return .foreground
@@ -51,7 +51,7 @@ public enum AppPhase: Sendable, Hashable, CustomStringConvertible {
 
 // MARK: - Options for an app
 
-extension SocketOptions {
+extension SocketConfig {
     /// The background grace that `disconnectInBackground()` sets: 20 s.
     ///
     /// iOS gives a background task about 30 s (not a documented figure: read
@@ -72,9 +72,9 @@ extension SocketOptions {
     /// that iOS lets the app run until the close.
     ///
     /// ```swift
-    /// let socket = try SteadySocket(url: "wss://chat.example.com/ws") { $0.disconnectInBackground() }
+    /// let socket = try Socket(url: "wss://chat.example.com/ws") { $0.disconnectInBackground() }
     /// ```
-    public mutating func disconnectInBackground(after grace: TimeInterval = SocketOptions.recommendedBackgroundGrace) {
+    public mutating func disconnectInBackground(after grace: TimeInterval = SocketConfig.recommendedBackgroundGrace) {
         background = .disconnectAfterGrace
         backgroundGraceMs = milliseconds(grace)
     }
@@ -131,11 +131,11 @@ public struct AppLifecycleMachine: Sendable, Hashable {
             self.linger = linger
         }
 
-        /// The timing for a socket made with `options` (its `background` and
-        /// `backgroundGraceMs`), with the other values at their defaults.
-        public init(options: SocketOptions) {
-            let disconnects = options.background == .disconnectAfterGrace
-            self.init(disconnectAfter: disconnects ? TimeInterval(options.backgroundGraceMs) / 1_000 : nil)
+        /// The timing for a socket made with `config` (its background policy, with the native
+        /// default grace when it names none), with the other values at their defaults.
+        public init(config: SocketConfig) {
+            let grace = backgroundDisconnectAfterMs(config: config)
+            self.init(disconnectAfter: grace.map { TimeInterval($0) / 1_000 })
         }
 
         /// The longest a background task is held: the grace plus `closeAllowance`, or
@@ -150,8 +150,8 @@ public struct AppLifecycleMachine: Sendable, Hashable {
 
     /// What to do.
     public enum Action: Sendable, Hashable {
-        /// Tell the socket (`SteadySocket.setAppState`).
-        case report(AppLifecycle)
+        /// Tell the socket (`Socket.setAppState`).
+        case report(AppState)
         /// Ask the OS for time to finish in the background (`UIApplication.beginBackgroundTask`).
         case beginBackgroundTask
         /// End the background task (`UIApplication.endBackgroundTask`).
@@ -167,7 +167,7 @@ public struct AppLifecycleMachine: Sendable, Hashable {
     public let timing: Timing
     private var stage = Stage.new
     /// What the socket was told last; nil before `attach`.
-    public private(set) var reported: AppLifecycle?
+    public private(set) var reported: AppState?
     /// True from `.beginBackgroundTask` until `.endBackgroundTask` (or `backgroundTaskRefused()`).
     public private(set) var holdsBackgroundTask = false
     /// While a task is held: when it ends at the latest.
@@ -209,7 +209,8 @@ public struct AppLifecycleMachine: Sendable, Hashable {
         }
     }
 
-    /// What the socket says while a background task is held (`AppAttachment` looks every 0.25 s).
+    /// What the socket says while a background task is held (`AppAttachment` tells it every
+    /// change of the state or the outbox, and again at `nextDue`).
     public mutating func observe(_ state: SocketState, outboxLength: UInt64, now: TimeInterval) -> [Action] {
         guard stage == .attached, holdsBackgroundTask else { return [] }
         if let deadline, now >= deadline {
@@ -226,6 +227,13 @@ public struct AppLifecycleMachine: Sendable, Hashable {
         guard now >= settle else { return [] }
         releaseTask()
         return [.endBackgroundTask]
+    }
+
+    /// When `observe` must be called again even if the socket says nothing new: the end of the
+    /// hold, or of the linger after the socket finished. Nil while no task is held.
+    public var nextDue: TimeInterval? {
+        guard holdsBackgroundTask else { return nil }
+        return [deadline, settleAt].compactMap { $0 }.min()
     }
 
     /// The OS refused the background task (`beginBackgroundTask` returned `.invalid`), or there is
@@ -331,9 +339,9 @@ final class HeldBackgroundTask {
 /// - on the way to the background, begins a background task and holds it until the socket has
 ///   closed gracefully (`.disconnectAfterGrace`) or acknowledged its outbox (`.keepAlive`), for
 ///   at most `timing.hold` (23 s with `disconnectInBackground()`), and ends it at once when iOS
-///   says the time is up. While a task is held it looks at `socket.state` and
-///   `socket.stats.outboxLen` every `pollInterval` (it does not read `events`: the app is the one
-///   consumer of those);
+///   says the time is up. It follows the socket's state and outbox length with `socket.watch()`
+///   (it does not read `events`: the app is the one consumer of those), and ends with the
+///   socket's close;
 /// - keeps an `NWPathMonitor` reporting to the socket (`monitorNetwork()`), where the Network
 ///   framework exists, unless `monitorsNetwork` is false.
 ///
@@ -343,32 +351,30 @@ final class HeldBackgroundTask {
 public final class AppAttachment {
     /// The decisions so far.
     public private(set) var machine: AppLifecycleMachine
-    private weak var socket: SteadySocket?
+    private weak var socket: Socket?
     private let runner: (any BackgroundTaskRunner)?
-    private let pollNanoseconds: UInt64
     /// What `detach()` and the release of the attachment undo, from any thread.
     private let links = AttachmentLinks()
     private var held: HeldBackgroundTask?
+    /// What the socket said last, for a look again at the machine's `nextDue`.
+    private var status: SocketStatus?
 
     /// Attach `socket`, telling it `phase` now.
     /// - Parameters:
     ///   - phase: where the app is now (`AppPhase(UIApplication.shared.applicationState)`).
     ///   - backgroundTasks: who begins and ends background tasks; nil: none (macOS, tests).
     ///   - monitorsNetwork: also run an `NWPathMonitor` for the socket (where Network exists).
-    ///   - timing: how long a background task may be held; by default from `socket.options`.
-    ///   - pollInterval: how often the socket is looked at while a background task is held.
+    ///   - timing: how long a background task may be held; by default from `socket.config`.
     public init(
-        socket: SteadySocket,
+        socket: Socket,
         phase: AppPhase,
         backgroundTasks: (any BackgroundTaskRunner)? = nil,
         monitorsNetwork: Bool = true,
-        timing: AppLifecycleMachine.Timing? = nil,
-        pollInterval: TimeInterval = 0.25
+        timing: AppLifecycleMachine.Timing? = nil
     ) {
         self.socket = socket
         runner = backgroundTasks
-        pollNanoseconds = UInt64(max(pollInterval, 0.01) * 1_000_000_000)
-        machine = AppLifecycleMachine(timing: timing ?? AppLifecycleMachine.Timing(options: socket.options))
+        machine = AppLifecycleMachine(timing: timing ?? AppLifecycleMachine.Timing(config: socket.config))
 
         let actions = machine.attach(phase)
         perform(actions)
@@ -380,14 +386,17 @@ public final class AppAttachment {
         }
         #endif
 
-        let hook = socket.closing.add { [weak self] in
-            guard let self else { return }
-            onMainActor { self.detach() }
+        let statuses = socket.watch()
+        let watching = Task { @MainActor [weak self] in
+            for await status in statuses {
+                guard let self else { return }
+                self.observe(status)
+            }
+            // The watch ended: the socket was closed (or this task cancelled by `detach()`).
+            self?.detach()
         }
-        if let hook {
-            links.add { [weak socket] in socket?.closing.remove(hook) }
-        } else {
-            // Closed already.
+        links.add { watching.cancel() }
+        if socket.state == .closed {
             detach()
         }
     }
@@ -400,7 +409,7 @@ public final class AppAttachment {
     public var isAttached: Bool { machine.isAttached }
 
     /// True while attached to this very socket.
-    public func isAttached(to socket: SteadySocket) -> Bool {
+    public func isAttached(to socket: Socket) -> Bool {
         isAttached && self.socket === socket
     }
 
@@ -465,14 +474,16 @@ public final class AppAttachment {
         }
         held = task
         links.hold(task)
-        startLooking()
+        if let status {
+            observe(status)
+        }
     }
 
     private func endTask() {
         held?.end()
         held = nil
         links.hold(nil)
-        links.poll(nil)
+        links.wake(nil)
     }
 
     private func expired(_ task: HeldBackgroundTask) {
@@ -481,26 +492,30 @@ public final class AppAttachment {
         perform(actions)
     }
 
-    /// Look at the socket every `pollInterval` while the task is held.
-    private func startLooking() {
-        let interval = pollNanoseconds
-        let looking = Task { @MainActor [weak self] in
-            while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: interval)
-                guard let self, self.look() else { return }
-            }
+    /// The socket's news (a change of state or outbox length), or a look again at `nextDue`.
+    private func observe(_ status: SocketStatus) {
+        self.status = status
+        if status.state == .closed {
+            detach()
+            return
         }
-        links.poll(looking)
+        perform(machine.observe(status.state, outboxLength: status.outboxLen, now: Self.now()))
+        wakeAtNextDue()
     }
 
-    /// One look; false once there is nothing more to look for.
-    private func look() -> Bool {
-        guard machine.holdsBackgroundTask else { return false }
-        let state = socket?.state ?? .closed
-        let outboxLength = socket?.stats.outboxLen ?? 0
-        let actions = machine.observe(state, outboxLength: outboxLength, now: Self.now())
-        perform(actions)
-        return machine.holdsBackgroundTask
+    /// The machine's deadlines pass without news from the socket: look again then.
+    private func wakeAtNextDue() {
+        guard let due = machine.nextDue else {
+            links.wake(nil)
+            return
+        }
+        let delay = UInt64(max(due - Self.now(), 0) * 1_000_000_000) + 1_000_000
+        let wake = Task { @MainActor [weak self] in
+            try? await Task.sleep(nanoseconds: delay)
+            guard !Task.isCancelled, let self, let status = self.status else { return }
+            self.observe(status)
+        }
+        links.wake(wake)
     }
 
     private static func now() -> TimeInterval {
@@ -518,9 +533,9 @@ struct AttachmentSlot {
     /// Keep `socket` attached, told `phase`; `make` attaches it when the attachment held is not
     /// for this socket (or was detached), after detaching the old one.
     mutating func follow(
-        _ socket: SteadySocket,
+        _ socket: Socket,
         phase: AppPhase,
-        make: (SteadySocket, AppPhase) -> AppAttachment
+        make: (Socket, AppPhase) -> AppAttachment
     ) {
         if let attachment, attachment.isAttached(to: socket) {
             attachment.update(phase)
@@ -538,14 +553,15 @@ struct AttachmentSlot {
 }
 
 /// What an attachment undoes when it is detached or released: the notification observers, the
-/// network monitor, the close hook, the look at the socket, a held background task. Released
+/// network monitor, the watch of the socket, the wake at the machine's next deadline, a held
+/// background task. Released
 /// once, from any thread (a deinit is not on the main actor).
 final class AttachmentLinks: @unchecked Sendable {
     // Guarded by `lock`.
     private let lock = NSLock()
     private var released = false
     private var cancellers: [@Sendable () -> Void] = []
-    private var looking: Task<Void, Never>?
+    private var waking: Task<Void, Never>?
     private var held: HeldBackgroundTask?
 
     /// Run `cancel` at the release (at once when released already).
@@ -560,11 +576,12 @@ final class AttachmentLinks: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// The task that looks at the socket (nil: none); the previous one is cancelled.
-    func poll(_ task: Task<Void, Never>?) {
+    /// The task that wakes the attachment at the machine's next deadline (nil: none); the
+    /// previous one is cancelled.
+    func wake(_ task: Task<Void, Never>?) {
         lock.lock()
-        let previous = looking
-        looking = released ? nil : task
+        let previous = waking
+        waking = released ? nil : task
         let refused = released ? task : nil
         lock.unlock()
         previous?.cancel()
@@ -587,12 +604,12 @@ final class AttachmentLinks: @unchecked Sendable {
         released = true
         let cancels = cancellers
         cancellers = []
-        let looking = self.looking
-        self.looking = nil
+        let waking = self.waking
+        self.waking = nil
         let held = self.held
         self.held = nil
         lock.unlock()
-        looking?.cancel()
+        waking?.cancel()
         for cancel in cancels {
             cancel()
         }

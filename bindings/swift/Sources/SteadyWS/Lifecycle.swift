@@ -73,12 +73,12 @@ public final class UIKitBackgroundTasks: BackgroundTaskRunner {
     }
 }
 
-extension SteadySocket {
+extension Socket {
     /// Keep this socket told where the app is, in one call; keep the returned attachment for as
     /// long as it should (it detaches when released, on `detach()`, or when the socket is closed).
     ///
     /// ```swift
-    /// let socket = try SteadySocket(url: "wss://chat.example.com/ws") { $0.disconnectInBackground() }
+    /// let socket = try Socket(url: "wss://chat.example.com/ws") { $0.disconnectInBackground() }
     /// let attachment = socket.attachToApp()     // on the main actor, e.g. in didFinishLaunching
     /// socket.connect()
     /// ```
@@ -95,7 +95,7 @@ extension SteadySocket {
     ///   `disconnectInBackground()` (grace + 3 s, never more than 25 s), at once when iOS says
     ///   the time is up, and on the return to the foreground. A grace longer than 22 s (the
     ///   native default is 30 s) does not fit in the about 30 s iOS gives: set it with
-    ///   `SocketOptions.disconnectInBackground()` (20 s).
+    ///   `SocketConfig.disconnectInBackground()` (20 s).
     /// - Runs an `NWPathMonitor` for the socket (`monitorNetwork()`: the current path at once,
     ///   then every change), unless `monitorsNetwork` is false.
     ///
@@ -156,7 +156,7 @@ extension SteadySocket {
 #if canImport(Network)
 import Network
 
-extension SteadySocket {
+extension Socket {
     /// Start an `NWPathMonitor` that reports reachability to the socket: the current path at
     /// start (so the socket knows the interface, and a later switch, Wi-Fi to cellular say, is
     /// recognised as one), then every change (no attempts while there is no route; an attempt or

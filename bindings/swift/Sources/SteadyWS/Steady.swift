@@ -1,180 +1,69 @@
-// The Swift-shaped layer over the generated bindings (Generated/SteadyWS.swift): `SteadySocket`,
-// with `send` that returns the id at once, waits that observe acks and the state on the side
-// (`sendAndWait`, `waitAcked`, `waitOpen`), one reader of events (`events`, `messages`) pulling
-// from the native queue on demand, and one error type, `SteadyWSError`. Written by hand; the generated file is
-// build output.
+// The Swift-shaped layer over the generated bindings (Generated/SteadyWS.swift): `Socket`, with
+// `send` that returns the id at once, waits that observe acks and the state on the side
+// (`sendAndWait`, `waitAcked`, `waitOpen`), `events` and `messages` pulling from the native queue
+// on demand, `watch` following the state, and one error type, `SteadyWSError`. Every rule (one
+// reader, the batch a take holds, what a failed wait is called, a closed socket) is the native
+// socket's; this file only gives it Swift's shape. Written by hand; the generated file is build
+// output.
 //
 // Concurrency: every type here is `Sendable`. Shared mutable state lives in final classes whose
 // stored properties are guarded by an `NSLock`, taken only in synchronous methods and never held
-// across an `await` or while a continuation is resumed.
+// across an `await`.
 
 import Foundation
 
 // MARK: - Errors
 
-/// Everything `SteadySocket` throws, but for Swift's own `CancellationError` when a task is
-/// cancelled before anything was queued or while it waits for the socket to open (a cancelled
-/// wait for a message throws `.waitCancelled(id:)`, which carries the id).
+/// Everything `Socket` throws: one error whose `kind` says what happened, the same kind as in
+/// Python and Kotlin (`ErrorKind`, from the native socket), and whose `message` says what to do.
 ///
-/// Each error prints as a sentence that says what happened and what to do:
-/// `print(error)`, `error.localizedDescription` and `"\(error)"` give the same text.
-public enum SteadyWSError: Error, Sendable, Hashable, LocalizedError, CustomStringConvertible {
-    /// What was given cannot be used: refused at once, nothing was queued or created.
-    case invalid(Invalid, message: String)
-    /// The outbox is full (policy: reject new). Nothing was queued; retry once acks drained it,
-    /// or raise `SocketOptions.outboxMaxMessages` / `outboxMaxBytes`.
-    case outboxFull(message: String)
-    /// The message will not be stored by the server. `reason` is `.expired` (its `ttl` ran
-    /// out), `.dropped` (evicted from a full outbox, drop-oldest policy), `.rejected` (the
-    /// server refused it; `message` has its code and explanation) or `.cancelled` (the app
-    /// called `cancel(id)`; a copy written before the cancel may still have reached the server).
-    case sendFailed(id: String, reason: SendFailureKind, message: String)
-    /// The time limit passed first. For a message (`id` set) nothing is lost: it stays queued,
-    /// is still sent, and its `.acked` event follows; `waitAcked(id)` can wait again.
-    /// For `waitOpen` (`id` nil) the socket goes on trying.
-    case timedOut(id: String?)
-    /// The socket was closed (`close()`, or released) before the wait ended, or the call came
-    /// after it was closed. `id` is the message waited for (`sendAndWait`, `waitAcked`): it was
-    /// not confirmed. A closed socket stays closed: make a new one.
-    case closed(id: String?)
-    /// The socket gave up (state `.failed`): the server refused this client (`retryable` false)
-    /// or the attempt budget ran out (`retryable` true). `connect()` starts over.
-    case connectionFailed(reason: String, retryable: Bool)
-    /// `waitAcked` was given an id that is neither queued nor among the last 4096 outcomes.
-    case unknownMessage(id: String)
-    /// Another socket, in this process or in another one, has this store open: a store has one
-    /// owner at a time. Close the other socket first, or give this one another
-    /// `StoreOptions.name`.
-    case storeInUse(message: String)
-    /// The store was written by a newer version of steadyws. It was refused, its content left as
-    /// it was (not moved aside, not rebuilt): update the app, or use another store.
-    case storeNewerFormat(message: String)
-    /// The store could not be opened or written (I/O error, permission, disk full; the message
-    /// says which). Thrown by `send` / `sendAndWait`, it means the message was NOT queued.
-    case storeFailed(message: String)
-    /// The task waiting for message `id` (`sendAndWait`, `waitAcked`) was cancelled. Only the
-    /// wait ended: the message stays queued and is still sent. `waitAcked(id)` waits again,
-    /// `cancel(id)` withdraws it.
-    case waitCancelled(id: String)
-    /// Another loop is reading this socket's `events` or `messages`: a socket has one reader.
-    /// Read in one task and fan out from there; a loop that ends (`break`, an error, the end of
-    /// the stream, cancellation) lets the next one read.
-    case alreadyReading
-    /// Thrown by `messages` (on `events` it is the `.storeRecovered` event): the store file was
-    /// damaged and rebuilt; `recoveredMessages` pending messages were read back and are sent,
-    /// any others were lost. The damaged file was moved to `movedTo` for inspection. Iterate
-    /// `messages` again to read on.
-    case storeRecovered(problem: String, recoveredMessages: UInt32, movedTo: String?)
+/// ```swift
+/// do {
+///     try await socket.sendAndWait(json, timeout: 10)
+/// } catch let error as SteadyWSError where error.kind == .timedOut {
+///     // still queued: it is sent once the connection is back
+/// }
+/// ```
+///
+/// `print(error)`, `error.localizedDescription` and `"\(error)"` give the message.
+public struct SteadyWSError: Error, Sendable, Hashable, LocalizedError, CustomStringConvertible {
+    /// What happened (see `ErrorKind` for when each is thrown).
+    public let kind: ErrorKind
+    /// What is wrong and what to do.
+    public let message: String
+    /// The message concerned: set by the waits (`sendAndWait`, `waitAcked`) and by `messages`
+    /// for a send failure.
+    public let messageId: String?
+    /// Why the message will not be acknowledged, for `.sendFailed`.
+    public let sendFailure: SendFailureKind?
 
-    /// What was wrong with the input of a call that was refused at once.
-    public enum Invalid: Sendable, Hashable {
-        /// The URL is not a usable `ws://` or `wss://` URL (the message names the form to use).
-        case url
-        /// A setting of `SocketOptions` is out of range (the message names it).
-        case config
-        /// The payload is not JSON (envelope mode).
-        case notJSON
-        /// The payload kind needs the other mode (`send` in raw mode, `sendText` in envelope mode).
-        case wrongMode
-        /// The message alone is larger than the outbox accepts (`outboxMaxMessageBytes`, 1 MiB).
-        case messageTooLarge
+    public init(kind: ErrorKind, message: String, messageId: String? = nil, sendFailure: SendFailureKind? = nil) {
+        self.kind = kind
+        self.message = message
+        self.messageId = messageId
+        self.sendFailure = sendFailure
     }
 
-    /// The generated bindings' error, as this layer throws it.
-    public init(_ error: SteadyError) {
+    /// The native socket's error, one to one.
+    init(_ error: NativeError) {
         switch error {
-        case let .InvalidUrl(message: message):
-            self = .invalid(.url, message: message)
-        case let .InvalidConfig(message: message):
-            self = .invalid(.config, message: message)
-        case let .NotJson(message: message):
-            self = .invalid(.notJSON, message: message)
-        case let .WrongMode(message: message):
-            self = .invalid(.wrongMode, message: message)
-        case let .MessageTooLarge(message: message):
-            self = .invalid(.messageTooLarge, message: message)
-        case let .OutboxFull(message: message):
-            self = .outboxFull(message: message)
-        case let .StoreInUse(message: message):
-            self = .storeInUse(message: message)
-        case let .StoreNewerFormat(message: message):
-            self = .storeNewerFormat(message: message)
-        case let .StoreFailed(message: message):
-            self = .storeFailed(message: message)
+        case let .Failure(kind, detail, messageId, sendFailure):
+            self.init(kind: kind, message: detail, messageId: messageId, sendFailure: sendFailure)
         }
     }
 
-    public var description: String {
-        switch self {
-        case let .invalid(_, message), let .outboxFull(message), let .storeInUse(message),
-             let .storeNewerFormat(message), let .storeFailed(message):
-            return message
-        case let .sendFailed(id, reason, message):
-            return "message \(id) will not be stored (\(reason)): \(message)"
-        case let .timedOut(id?):
-            return "message \(id) was not acknowledged within the time limit; "
-                + "it stays queued and is still sent (an .acked event follows)"
-        case .timedOut(nil):
-            return "the socket did not open within the time limit; it goes on trying"
-        case let .closed(id?):
-            return "the socket was closed before message \(id) was acknowledged: "
-                + "close() was called or the socket was released; send it again on a new socket"
-        case .closed(nil):
-            return "the socket is closed: close() was called or it was released; make a new socket"
-        case let .connectionFailed(reason, _):
-            return "the socket gave up: \(reason)"
-        case let .unknownMessage(id):
-            return "no message \(id) is queued and its outcome is no longer remembered "
-                + "(only the last 4096 are): use the id send() returned, soon after"
-        case let .waitCancelled(id):
-            return "the task waiting for message \(id) was cancelled; the message stays queued "
-                + "and is still sent: waitAcked(\"\(id)\") waits again, cancel(\"\(id)\") withdraws it"
-        case .alreadyReading:
-            return "this socket's events are already being read by another loop: a socket has one "
-                + "reader (events and messages share it); read in one task and fan out from there"
-        case let .storeRecovered(problem, recovered, movedTo):
-            return "the store was damaged (\(problem)) and rebuilt with the \(recovered) pending "
-                + "message(s) it still held; the damaged file was "
-                + (movedTo.map { "moved to \($0)" } ?? "not kept")
-        }
-    }
-
-    public var errorDescription: String? { description }
-}
-
-// `SteadyError` is the generated API's error (thrown by `NativeSocket`); `SteadySocket` maps it
-// to `SteadyWSError`. It is flat: every case carries only `message`, the Rust error's text.
-extension SteadyError: CustomStringConvertible {
-    /// What is wrong and what to do, as the Rust library words it.
-    public var message: String {
-        switch self {
-        case let .InvalidUrl(message: message),
-             let .InvalidConfig(message: message),
-             let .NotJson(message: message),
-             let .WrongMode(message: message),
-             let .MessageTooLarge(message: message),
-             let .OutboxFull(message: message),
-             let .StoreInUse(message: message),
-             let .StoreNewerFormat(message: message),
-             let .StoreFailed(message: message):
-            return message
-        }
-    }
-
-    /// The message alone, so `print(error)` and `error.localizedDescription` (the generated
-    /// `errorDescription` is `String(reflecting:)`, which uses this) read as a sentence.
     public var description: String { message }
+    public var errorDescription: String? { message }
 }
 
-/// Run a call of the generated API, throwing its `SteadyError` as `SteadyWSError`.
-func mappingErrors<T>(_ call: () throws -> T) throws -> T {
+/// Run a call of the generated API, throwing its `NativeError` as `SteadyWSError`.
+func native<T>(_ call: () throws -> T) throws -> T {
     do {
         return try call()
-    } catch let error as SteadyError {
+    } catch let error as NativeError {
         throw SteadyWSError(error)
     }
 }
-
 
 // MARK: - Conveniences on the generated types
 
@@ -216,16 +105,16 @@ extension SocketEvent {
     }
 }
 
-extension SocketOptions {
-    /// Options for `url` with the defaults, adjusted by `configure`:
-    /// `SocketOptions("wss://…") { $0.background = .disconnectAfterGrace }`.
-    public init(_ url: String, configure: (inout SocketOptions) -> Void) {
+extension SocketConfig {
+    /// A configuration for `url` (every setting left out takes the native default), adjusted by
+    /// `configure`: `SocketConfig("wss://…") { $0.background = .disconnectAfterGrace }`.
+    public init(_ url: String, configure: (inout SocketConfig) -> Void) {
         self.init(url: url)
         configure(&self)
     }
 }
 
-/// A message from the server, as `SteadySocket.messages` yields it.
+/// A message from the server, as `Socket.messages` yields it.
 public struct ReceivedMessage: Sendable, Hashable {
     /// The server's id (envelope mode).
     public let id: String?
@@ -236,25 +125,25 @@ public struct ReceivedMessage: Sendable, Hashable {
     /// The content.
     public let data: MessageData
     /// The resume cursor right after this message: store it with the message, in one
-    /// transaction, and pass it back as `SocketOptions.resumeLastSeq` / `resumeLastTs`.
-    public let position: ResumePosition
+    /// transaction, and pass it back as `SocketConfig.resumeLastSeq` / `resumeLastTs`.
+    public let cursor: ResumeCursor
     /// True only for a message this app was handed before a crash (the process was killed while
     /// the message was in hand, before it asked for the next one), so it may have processed it
     /// already: make its handling idempotent, or check it against what was stored. Every other
-    /// message is delivered once across crashes. Needs a store (`SocketOptions.store`); without
+    /// message is delivered once across crashes. Needs a store (`SocketConfig.store`); without
     /// one the flag is always false.
     public let redelivered: Bool
 
     /// The message of a `.message` event; nil for any other event.
     public init?(_ event: SocketEvent) {
-        guard case let .message(id, seq, ts, data, position, redelivered) = event else {
+        guard case let .message(id, seq, ts, data, cursor, redelivered) = event else {
             return nil
         }
         self.id = id
         self.seq = seq
         self.ts = ts
         self.data = data
-        self.position = position
+        self.cursor = cursor
         self.redelivered = redelivered
     }
 
@@ -282,11 +171,11 @@ extension PendingMessage {
 /// ```swift
 /// let support = try FileManager.default.url(
 ///     for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
-/// let socket = try SteadySocket(url: "wss://chat.example.com/ws") { options in
-///     options.store = StoreOptions(directory: support)
+/// let socket = try Socket(url: "wss://chat.example.com/ws") { config in
+///     config.store = StoreConfig(directory: support)
 /// }
 /// ```
-public struct StoreOptions: Sendable, Hashable {
+public struct StoreConfig: Sendable, Hashable {
     /// The name used when none is given.
     public static let defaultName = "default"
 
@@ -301,7 +190,7 @@ public struct StoreOptions: Sendable, Hashable {
     /// goes down.
     public var syncEveryCommit: Bool
 
-    public init(directory: URL, name: String = StoreOptions.defaultName, syncEveryCommit: Bool = false) {
+    public init(directory: URL, name: String = StoreConfig.defaultName, syncEveryCommit: Bool = false) {
         self.directory = directory
         self.name = name
         self.syncEveryCommit = syncEveryCommit
@@ -313,14 +202,14 @@ public struct StoreOptions: Sendable, Hashable {
     }
 }
 
-extension SocketOptions {
+extension SocketConfig {
     /// The durable store (nil: memory only, the default). Sets `storeDirectory`, `storeName` and
-    /// `storeSyncEveryCommit`. Needs envelope mode: with `rawMode` the socket is refused
-    /// (`SteadyWSError.invalid(.config, …)`).
-    public var store: StoreOptions? {
+    /// `storeSyncEveryCommit`. Needs envelope mode: with `rawMode` the socket is refused (kind
+    /// `.invalidOptions`).
+    public var store: StoreConfig? {
         get {
             guard let storeDirectory else { return nil }
-            return StoreOptions(
+            return StoreConfig(
                 directory: URL(fileURLWithPath: storeDirectory, isDirectory: true),
                 name: storeName,
                 syncEveryCommit: storeSyncEveryCommit
@@ -328,95 +217,83 @@ extension SocketOptions {
         }
         set {
             storeDirectory = newValue?.directory.path
-            storeName = newValue?.name ?? StoreOptions.defaultName
+            storeName = newValue?.name ?? StoreConfig.defaultName
             storeSyncEveryCommit = newValue?.syncEveryCommit ?? false
         }
     }
 }
 
-// MARK: - SteadySocket
+// MARK: - Socket
 
 /// A WebSocket that stays connected, resends what the server has not acknowledged, drops
 /// duplicates and resumes where it left off: the Swift face of the native `NativeSocket`.
 ///
 /// ```swift
-/// let socket = try SteadySocket(url: "wss://chat.example.com/ws")
+/// let socket = try Socket(url: "wss://chat.example.com/ws")
 /// socket.connect()
 /// let id = try socket.send(#"{"text":"hello"}"#)        // queued; returns the id at once
 /// try await socket.waitAcked(id, timeout: 10)             // optional: until the server stored it
 /// for try await event in socket.events {                  // the one reader of this socket
 ///     switch event {
-///     case let .message(_, seq, _, .json(json), position, _): print(seq ?? 0, json, position)
+///     case let .message(_, seq, _, .json(json), cursor, _): print(seq ?? 0, json, cursor)
 ///     case let .stateChanged(state, cause): print("now \(state)", cause.problem?.message ?? "")
 ///     default: break
 ///     }
 /// }
 /// ```
 ///
-/// **Threads and actors.** `SteadySocket` is `Sendable`: call any method from any thread, task or
+/// **Threads and actors.** `Socket` is `Sendable`: call any method from any thread, task or
 /// actor, the main actor included. The synchronous methods never block (they hand the command to
-/// the native socket and return); the `async` ones suspend without blocking a thread. Nothing runs
-/// on the main thread unless you iterate `events` there: the native pull behind `events` runs on
-/// Swift's global concurrent executor, and each event is then handed to the task that iterates
-/// (on the main actor only if that task is main-actor isolated, e.g. SwiftUI's `.task`). The
-/// network work itself runs on the Rust runtime's two shared threads; no thread per socket.
+/// the native socket and return); the `async` ones suspend without blocking a thread. The network
+/// work runs on the Rust runtime's two shared threads; no thread per socket.
 ///
 /// **One reader.** The native queue is the only buffer, bounded by
-/// `SocketOptions.inboxMaxEvents` / `inboxMaxBytes`; while it is full the socket stops reading
+/// `SocketConfig.inboxMaxEvents` / `inboxMaxBytes`; while it is full the socket stops reading
 /// (TCP pushes back on the server) and nothing is dropped. `events` (or `messages`) pulls from it
-/// only when its reader asks for the next element. One loop at a time is the reader: see
-/// `events` for what happens when two try.
+/// only when its reader asks for the next element, and the native socket refuses a second
+/// reader while one is taking events (kind `.alreadyReading`).
 ///
-/// **Waiting never eats events.** `sendAndWait`, `waitAcked` and `waitOpen` observe the outcome
-/// on the side; the `.acked` and `.stateChanged` events still come through `events`.
+/// **Waiting never eats events.** `sendAndWait`, `waitAcked`, `waitOpen` and `watch` observe on
+/// the side; the `.acked` and `.stateChanged` events still come through `events`.
 ///
 /// **Closing.** `close()` (also done when the socket is released) ends it for good: the state is
-/// `.closed`, every pending wait throws `SteadyWSError.closed` at once, `events` delivers what is
-/// left and ends.
+/// `.closed`, every pending wait throws kind `.closed` at once, `events` delivers what is left
+/// and ends, and later sends throw `.closed`.
 ///
-/// **Durable outbox.** With `SocketOptions.store`, the outbox, the resume cursor, the dedup
+/// **Durable outbox.** With `SocketConfig.store`, the outbox, the resume cursor, the dedup
 /// window and the client id live in an SQLite file and survive the process being killed: `send`
 /// returns once the message is on disk, the next socket on the same store sends what was left
 /// first (`pending()` lists it at once), and reading resumes after the last message the app took.
-/// `events` then takes one event per native call, so at most the message in hand at a crash is
-/// delivered again, flagged `redelivered`.
-public final class SteadySocket: Sendable {
-    /// The generated object, for what this layer does not wrap. Do not read its events
-    /// (`nextEvent`, `nextEvents`, `setListener`) while `events` is used: each event goes to one
-    /// reader only.
+/// The native socket then hands out one event per take, so at most the message in hand at a
+/// crash is delivered again, flagged `redelivered`.
+public final class Socket: Sendable {
+    /// The generated object, for what this layer does not wrap. Do not take its events while
+    /// `events` is used: the native socket refuses a second reader.
     public let native: NativeSocket
-    /// The options the socket was made with (the app adapter reads its background policy here).
-    public let options: SocketOptions
-    private let reader: EventReader
+    /// The configuration the socket was made with (the app adapter reads its background policy
+    /// here).
+    public let config: SocketConfig
+    /// Events a loop took from the native queue and left unread (`break` mid-batch), for the
+    /// next loop, in order.
+    let unread = Unread()
     /// The native waits in progress, each ended when its task is cancelled.
     let waits = NativeWaits()
-    /// Whether `close()` was called, and what it runs then (the app adapters detach themselves).
-    let closing = Closing()
 
-    /// The number of events one native call takes at most (`nextEvents(max:)`) without a store.
-    public static let batchSize: UInt32 = 256
-    /// The number of events one native call takes with a store: one, so that the message in hand
-    /// is the only one a crash can deliver again (taking the next event commits the last one).
-    public static let durableBatchSize: UInt32 = 1
-
-    /// Validate `options` and create the socket (idle until `connect()`). With a store, the store
+    /// Validate `config` and create the socket (idle until `connect()`). With a store, the store
     /// is opened (created when missing) and what it kept is restored: `pending()` lists the
     /// messages left unacknowledged at once, and they are sent first once connected.
-    /// - Throws: `SteadyWSError.invalid(.url, …)` or `.invalid(.config, …)`, with a message that
+    /// - Throws: `SteadyWSError` of kind `.invalidUrl` or `.invalidOptions`, with a message that
     ///   says what to fix; with a store, `.storeInUse`, `.storeNewerFormat` or `.storeFailed`.
-    public init(options: SocketOptions) throws {
-        let native = try mappingErrors { try NativeSocket(options: options) }
-        self.native = native
-        self.options = options
-        let durable = options.storeDirectory != nil
-        reader = EventReader(native: native, batchSize: durable ? Self.durableBatchSize : Self.batchSize)
+    public init(config: SocketConfig) throws {
+        native = try SteadyWS.native { try NativeSocket(config: config) }
+        self.config = config
     }
 
-    /// A socket for `url` with the default options, adjusted by `configure`.
-    public convenience init(url: String, configure: (inout SocketOptions) -> Void = { _ in }) throws {
-        var options = SocketOptions(url: url)
-        configure(&options)
-        try self.init(options: options)
+    /// A socket for `url` with the default configuration, adjusted by `configure`.
+    public convenience init(url: String, configure: (inout SocketConfig) -> Void = { _ in }) throws {
+        var config = SocketConfig(url: url)
+        configure(&config)
+        try self.init(config: config)
     }
 
     deinit {
@@ -427,53 +304,54 @@ public final class SteadySocket: Sendable {
 
     /// Start connecting, and keep reconnecting. Does nothing once closed.
     public func connect() {
-        guard !closing.isClosed else { return }
         native.connect()
     }
 
     /// Close the connection gracefully and stop reconnecting; queued messages wait for the next
     /// `connect()`. The socket stays usable (`close()` is the end).
     public func disconnect() {
-        guard !closing.isClosed else { return }
         native.disconnect()
     }
 
     /// Close for good: the connection is closed, reconnecting stops, the state becomes `.closed`
     /// (a `stateChanged` event with cause `.app`), every pending `sendAndWait`, `waitAcked` and
-    /// `waitOpen` throws `SteadyWSError.closed` at once, and `events` delivers what is left, then
-    /// ends. Later calls throw `.closed` (the waits, `send`) or do nothing (commands). Also done
-    /// when the socket is released; calling it again does nothing.
+    /// `waitOpen` throws kind `.closed` at once, and `events` delivers what is left, then ends.
+    /// Later sends throw `.closed`; commands do nothing. Also done when the socket is released;
+    /// calling it again does nothing.
     public func close() {
-        guard let hooks = closing.close() else { return }
-        native.shutdown()
-        for hook in hooks {
-            hook()
-        }
+        native.close()
     }
 
     /// Tell the socket whether the app is visible (`attachToApp()` does it on iOS). With a
     /// store, `.background` also closes the store file between writes, so the suspended app holds
     /// no file lock; `.foreground` keeps it open again.
-    public func setAppState(_ state: AppLifecycle) {
-        guard !closing.isClosed else { return }
+    public func setAppState(_ state: AppState) {
         native.setAppState(state: state)
     }
 
     /// Tell the socket what reachability reports (`attachToApp()` and `monitorNetwork()` do it on
-    /// Apple platforms).
+    /// Apple platforms). A route without an interface name keeps the name known before.
     public func setNetwork(_ status: NetworkStatus) {
-        guard !closing.isClosed else { return }
         native.setNetwork(status: status)
     }
 
-    /// The current state (`.closed` once `close()` was called).
-    public var state: SocketState {
-        closing.isClosed ? .closed : native.state()
-    }
+    /// The current state.
+    public var state: SocketState { native.state() }
 
     /// Counters. `messagesIn` counts the messages the app took from `events`, and
     /// `lastSeq` / `lastTs` are the position of the last one taken.
     public var stats: SocketStats { native.stats() }
+
+    /// The state and the outbox length, now and then at every change, until the socket is closed
+    /// (the last element has state `.closed`) or the loop's task is cancelled. Takes nothing from
+    /// `events`; any number of loops may watch.
+    ///
+    /// ```swift
+    /// for await status in socket.watch() where status.outboxLen == 0 { break }
+    /// ```
+    public func watch() -> SocketWatch {
+        SocketWatch(watch: native.watch())
+    }
 
     // MARK: Sending
 
@@ -482,93 +360,61 @@ public final class SteadySocket: Sendable {
     ///
     /// Never fails because the network is down: the message waits in the outbox (bounded by
     /// `outboxMaxMessages` / `outboxMaxBytes`) and is resent after a reconnect until acknowledged.
-    /// With a `ttl`, it is given up after that long (`.sendFailed` with reason `.expired`).
+    /// With a `ttl` (seconds), it is given up after that long (`.sendFailed`, reason `.expired`).
     ///
-    /// With a store, it returns once the message is written to the store file (a disk write;
-    /// with `StoreOptions.syncEveryCommit`, an fsync too), so a message whose id was returned
-    /// survives the process being killed.
-    /// - Throws: `SteadyWSError.invalid` (not JSON, too large, raw mode), `.outboxFull`,
-    ///   `.storeFailed` (nothing queued), `.closed`.
+    /// With a store, it returns once the message is written to the store file, so a message
+    /// whose id was returned survives the process being killed.
+    /// - Throws: `SteadyWSError` of kind `.notJson`, `.messageTooLarge`, `.wrongMode` (raw mode),
+    ///   `.outboxFull`, `.storeFailed` (nothing queued), `.closed`.
     @discardableResult
     public func send(_ json: String, ttl: TimeInterval? = nil) throws -> String {
-        guard !closing.isClosed else { throw SteadyWSError.closed(id: nil) }
-        return try mappingErrors {
-            if let ttl {
-                return try native.sendWithTtl(json: json, ttlMs: milliseconds(ttl))
-            }
-            return try native.send(json: json)
-        }
+        try SteadyWS.native { try native.send(json: json, ttlMs: ttl.map(milliseconds)) }
     }
 
     /// Queue a JSON message and wait until the server acknowledged (stored) it; returns its id.
-    ///
-    /// `send` then `waitAcked` (the native `waitAcked` answers at once when the outcome is already
-    /// known, so an ack cannot slip past), which is what the native `sendAndWait` does; done here
-    /// so that every error of the wait carries the id. The wait observes the ack on the side:
-    /// the `.acked` event still comes through `events`. Without a `timeout` it may wait as long as
-    /// the outage lasts. Cancelling the task before the message is queued throws
-    /// `CancellationError` (nothing was sent); after, it ends the wait, not the delivery, with
-    /// `SteadyWSError.waitCancelled(id:)`, which carries the id to `waitAcked` or `cancel` later.
-    /// - Parameters:
-    ///   - ttl: give the message up after this long (`.sendFailed`, reason `.expired`).
-    ///   - timeout: stop waiting after this long (`.timedOut(id:)`; the message stays queued).
-    /// - Throws: `SteadyWSError` — `.invalid` / `.outboxFull` / `.storeFailed` when it cannot be
-    ///   queued, `.sendFailed(id:reason:message:)`, `.timedOut(id:)`, `.closed(id:)`,
-    ///   `.waitCancelled(id:)`; `CancellationError` when cancelled before it was queued.
+    /// One native call: the message is queued (with its `ttl`, seconds), then its ack awaited on
+    /// the side (the `.acked` event still comes through `events`). Without a `timeout` it may
+    /// wait as long as the outage lasts. Cancelling the task ends the wait, not the delivery: it
+    /// throws kind `.cancelled` with the `messageId` to `waitAcked` or `cancel` later.
+    /// - Throws: `SteadyWSError` — when it cannot be queued, as `send`; then `.sendFailed`
+    ///   (`sendFailure` says why: `.expired` when the `ttl` ran out), `.timedOut`, `.cancelled`,
+    ///   `.closed`, each with the `messageId`.
     @discardableResult
     public func sendAndWait(
         _ json: String,
         ttl: TimeInterval? = nil,
         timeout: TimeInterval? = nil
     ) async throws -> String {
-        try Task.checkCancellation()
-        let id = try send(json, ttl: ttl)
-        try await waitAcked(id, timeout: timeout)
-        return id
+        let native = self.native
+        return try await waits.run { cancellation in
+            try await native.sendAndWait(
+                json: json, ttlMs: ttl.map(milliseconds), timeoutMs: timeout.map(milliseconds),
+                cancellation: cancellation
+            )
+        }
     }
 
     /// Wait until the server acknowledged the message `id` (from `send`, or listed by `pending()`).
     /// Answers at once when its outcome is already known. Observes on the side: the `.acked` event
-    /// still comes through `events`. Cancelling the task ends the wait (the native one included),
-    /// not the delivery, with `SteadyWSError.waitCancelled(id:)`.
-    /// - Throws: `SteadyWSError.sendFailed(id:reason:message:)`, `.timedOut(id:)`, `.closed(id:)`,
-    ///   `.unknownMessage(id:)`, `.waitCancelled(id:)`.
+    /// still comes through `events`. Cancelling the task ends the wait, not the delivery.
+    /// - Throws: `SteadyWSError` of kind `.sendFailed`, `.timedOut`, `.cancelled`, `.closed` or
+    ///   `.unknownMessage`, with the `messageId`.
     public func waitAcked(_ id: String, timeout: TimeInterval? = nil) async throws {
-        guard !closing.isClosed else { throw SteadyWSError.closed(id: id) }
-        let timeoutMs = timeout.map(milliseconds)
         let native = self.native
-        let (outcome, cancelled) = await waits.run { cancellation in
-            await native.waitAcked(id: id, timeoutMs: timeoutMs, cancellation: cancellation)
+        try await waits.run { cancellation in
+            try await native.waitAcked(id: id, timeoutMs: timeout.map(milliseconds), cancellation: cancellation)
         }
-        if cancelled, case .timedOut = outcome {
-            throw SteadyWSError.waitCancelled(id: id)
-        }
-        _ = try Self.acknowledged(outcome)
     }
 
     /// Wait until the socket is open (at once when it is). Observes the state on the side: the
-    /// `.stateChanged` events still come through `events`. Cancelling the task ends the wait (the
-    /// native one included) with `CancellationError`; the socket goes on connecting.
-    /// - Throws: `SteadyWSError.connectionFailed(reason:retryable:)` when the socket gives up
-    ///   instead, `.timedOut(id: nil)`, `.closed(id: nil)`; `CancellationError`.
+    /// `.stateChanged` events still come through `events`. Cancelling the task ends the wait; the
+    /// socket goes on connecting.
+    /// - Throws: `SteadyWSError` of kind `.connectionFailed` (the socket gave up; its `state`
+    ///   says why and whether retrying may help), `.timedOut`, `.cancelled`, `.closed`.
     public func waitOpen(timeout: TimeInterval? = nil) async throws {
-        guard !closing.isClosed else { throw SteadyWSError.closed(id: nil) }
-        let timeoutMs = timeout.map(milliseconds)
         let native = self.native
-        let (outcome, cancelled) = await waits.run { cancellation in
-            await native.waitOpen(timeoutMs: timeoutMs, cancellation: cancellation)
-        }
-        switch outcome {
-        case .open:
-            return
-        case let .failed(reason, retryable):
-            throw SteadyWSError.connectionFailed(reason: reason, retryable: retryable)
-        case .closed:
-            throw SteadyWSError.closed(id: nil)
-        case .timedOut where cancelled:
-            throw CancellationError()
-        case .timedOut:
-            throw SteadyWSError.timedOut(id: nil)
+        try await waits.run { cancellation in
+            try await native.waitOpen(timeoutMs: timeout.map(milliseconds), cancellation: cancellation)
         }
     }
 
@@ -577,55 +423,36 @@ public final class SteadySocket: Sendable {
     /// The messages sent and not acknowledged yet, oldest first (`id`, `json`, `createdAt`):
     /// they are (re)sent in this order. With a store this includes what an earlier run of the app
     /// left unacknowledged: listed at once, before `connect()`, with the ids its `send` returned,
-    /// and sent first. Also works without a store (memory only).
-    /// - Throws: `SteadyWSError.closed(id: nil)` after `close()`.
-    public func pending() throws -> [PendingMessage] {
-        guard !closing.isClosed else { throw SteadyWSError.closed(id: nil) }
-        return native.pending()
+    /// and sent first.
+    public func pending() -> [PendingMessage] {
+        native.pending()
     }
 
     /// Stop sending the message `id`: true when it was pending, false when it is unknown or
     /// already settled (acknowledged, failed, cancelled). When true, a `.sendFailed` event with
-    /// reason `.cancelled` follows and a `sendAndWait` / `waitAcked` on it throws
-    /// `SteadyWSError.sendFailed(id:reason: .cancelled, message:)`. With a store, the removal is
-    /// on disk when this returns. A copy already written to the connection may still have
-    /// reached the server: cancel is "do not send it again", not "take it back".
-    /// - Throws: `SteadyWSError.storeFailed` when the store could not be written, `.closed`.
+    /// reason `.cancelled` follows and a `sendAndWait` / `waitAcked` on it throws kind
+    /// `.sendFailed` with `sendFailure` `.cancelled`. With a store, the removal is on disk when
+    /// this returns. A copy already written to the connection may still have reached the server:
+    /// cancel is "do not send it again", not "take it back".
+    /// - Throws: `SteadyWSError` of kind `.storeFailed` when the store could not be written,
+    ///   `.closed`.
     @discardableResult
     public func cancel(_ id: String) throws -> Bool {
-        guard !closing.isClosed else { throw SteadyWSError.closed(id: nil) }
-        return try mappingErrors { try native.cancel(id: id) }
-    }
-
-    private static func acknowledged(_ outcome: SendOutcome) throws -> String {
-        switch outcome {
-        case let .acked(id):
-            return id
-        case let .failed(id, reason, message):
-            throw SteadyWSError.sendFailed(id: id, reason: reason, message: message)
-        case let .timedOut(id):
-            throw SteadyWSError.timedOut(id: id)
-        case let .closed(id):
-            throw SteadyWSError.closed(id: id)
-        case let .unknown(id):
-            throw SteadyWSError.unknownMessage(id: id)
-        }
+        try SteadyWS.native { try native.cancel(id: id) }
     }
 
     /// Send a text frame unchanged (raw mode: no ids, acks or resend).
-    /// - Throws: `SteadyWSError.invalid(.wrongMode, …)` in envelope mode, `.outboxFull`, `.closed`.
+    /// - Throws: `SteadyWSError` of kind `.wrongMode` in envelope mode, `.outboxFull`, `.closed`.
     @discardableResult
     public func sendText(_ text: String) throws -> String {
-        guard !closing.isClosed else { throw SteadyWSError.closed(id: nil) }
-        return try mappingErrors { try native.sendText(text: text) }
+        try SteadyWS.native { try native.sendText(text: text) }
     }
 
     /// Send a binary frame unchanged (raw mode: no ids, acks or resend).
-    /// - Throws: `SteadyWSError.invalid(.wrongMode, …)` in envelope mode, `.outboxFull`, `.closed`.
+    /// - Throws: `SteadyWSError` of kind `.wrongMode` in envelope mode, `.outboxFull`, `.closed`.
     @discardableResult
     public func sendBinary(_ bytes: Data) throws -> String {
-        guard !closing.isClosed else { throw SteadyWSError.closed(id: nil) }
-        return try mappingErrors { try native.sendBinary(bytes: bytes) }
+        try SteadyWS.native { try native.sendBinary(bytes: bytes) }
     }
 
     // MARK: Events
@@ -640,82 +467,72 @@ public final class SteadySocket: Sendable {
     /// for try await event in socket.events { … }
     /// ```
     ///
-    /// A loop pulls `nextEvents(max: 256)` from the native queue only when it asks for the next
-    /// element and the previous batch is used up; taking a message from the native queue commits
-    /// it (`stats.messagesIn`, the resume cursor). A batch not used up when a loop stops
-    /// (`break`, cancellation) is kept for the next loop, in order.
+    /// A loop takes a batch from the native queue only when it asks for the next element and the
+    /// previous batch is used up; taking a message commits it (`stats.messagesIn`, the resume
+    /// cursor; with a store, durably, once the loop asks for the next one). Events of a batch
+    /// left unread when a loop stops (`break`) go to the next loop, in order.
     ///
-    /// With a store, each pull takes one event (`nextEvents(max: 1)`), and only once the loop
-    /// asks for the next element, that is once it is done with the previous one: the native call
-    /// then durably commits the message in hand. After a crash, reading resumes right after the
-    /// last message committed, so at most the one message in hand at the crash comes again, with
-    /// `redelivered` set. A `.storeRecovered` event comes first when the store file was damaged.
-    ///
-    /// **One reader at a time.** Each loop (each iterator) is a reader from its first element
-    /// until it ends: `break`, a thrown error, the end of the stream, or the cancellation of its
-    /// task (which ends it quietly, like the end of the stream). While one loop reads, another
-    /// one over `events` or `messages` throws `SteadyWSError.alreadyReading` at its first
-    /// element: events are never split between two readers. The sequence itself holds nothing,
-    /// so keeping it in a property keeps no reader. Read in one task and fan out from there if
-    /// several parts of the app need events.
+    /// **One reader at a time.** While a loop waits for events, another loop over `events` or
+    /// `messages` throws kind `.alreadyReading`: events are never split between two readers
+    /// waiting at once. Cancelling the loop's task ends it quietly, like the end of the stream,
+    /// and frees the socket for the next reader at once. Read in one task and fan out from there
+    /// if several parts of the app need events.
     public var events: SocketEvents {
-        SocketEvents(reader: reader) { $0 }
+        SocketEvents(source: EventSource(self)) { $0 }
     }
 
-    /// The messages of `events` alone, with their resume position, for an app that sends with
+    /// The messages of `events` alone, with their resume cursor, for an app that sends with
     /// `send` and reads messages only: state changes and acks are passed over (`waitOpen`,
-    /// `waitAcked` and `events` give them), but what the app must not miss is thrown:
-    /// `SteadyWSError.sendFailed(id:reason:message:)` for a message that will not be stored
-    /// (expired, dropped, rejected, cancelled; `sendAndWait` throws it too), and
-    /// `.storeRecovered` for a damaged store rebuilt at start. The error ends the loop and takes
-    /// nothing else: iterate `messages` again to read on. It reads `events` (the same one-reader
-    /// rule).
+    /// `waitAcked`, `watch` and `events` give them), but what the app must not miss is thrown:
+    /// kind `.sendFailed` (with `messageId` and `sendFailure`) for a message that will not be
+    /// stored, and `.storeRecovered` for a damaged store rebuilt at start. The error ends the
+    /// loop and takes nothing else: iterate `messages` again to read on.
     ///
     /// ```swift
     /// while true {
     ///     do {
     ///         for try await message in socket.messages { show(message) }
     ///         break                                         // closed
-    ///     } catch let SteadyWSError.sendFailed(id, reason, _) {
-    ///         markUnsent(id, reason)                        // then read on
+    ///     } catch let error as SteadyWSError where error.kind == .sendFailed {
+    ///         markUnsent(error.messageId)                   // then read on
     ///     }
     /// }
     /// ```
     public var messages: SocketMessages {
-        SocketMessages(reader: reader, pick: ReceivedMessage.pick)
+        SocketMessages(source: EventSource(self), pick: ReceivedMessage.pick)
     }
 }
 
 // MARK: - Reading events
 
-/// `SteadySocket.events`: every event, in order, to one reader at a time.
+/// `Socket.events`: every event, in order, to one reader at a time.
 public typealias SocketEvents = SocketReading<SocketEvent>
-/// `SteadySocket.messages`: the messages of `events`, with the failures an app must not miss
-/// thrown.
+/// `Socket.messages`: the messages of `events`, with the failures an app must not miss thrown.
 public typealias SocketMessages = SocketReading<ReceivedMessage>
 
 /// What a loop over `events` or `messages` reads: the socket's events, each either yielded as an
-/// element, passed over, or thrown (`pick` decides). Holds nothing itself: each iterator is one
-/// reader of the socket.
+/// element, passed over, or thrown (`pick` decides). Holds nothing itself, and not the `Socket`:
+/// a loop still running does not keep a released socket open.
 public struct SocketReading<Element: Sendable>: AsyncSequence, Sendable {
-    let reader: EventReader
+    let source: EventSource
     /// The element for an event; nil to pass over it; throws to end the loop with an error.
     let pick: @Sendable (SocketEvent) throws -> Element?
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(claim: EventClaim(reader: reader), pick: pick)
+        Iterator(batch: Batch(source), pick: pick)
     }
 
-    /// One reader of the socket, from its first element until it ends or is released.
+    /// One loop over the socket's events.
     public struct Iterator: AsyncIteratorProtocol, Sendable {
-        let claim: EventClaim
+        let batch: Batch
         let pick: @Sendable (SocketEvent) throws -> Element?
 
-        /// The next element; nil once the socket is closed and drained, or the task was cancelled.
-        /// - Throws: `SteadyWSError.alreadyReading` while another loop reads this socket; with
-        ///   `messages`, `.sendFailed(id:reason:message:)` and `.storeRecovered`.
+        /// The next element; nil once the socket is closed and drained, or the task was
+        /// cancelled.
+        /// - Throws: kind `.alreadyReading` while another loop takes this socket's events; with
+        ///   `messages`, `.sendFailed` and `.storeRecovered`.
         public func next() async throws -> Element? {
-            while let event = try await claim.next() {
+            while let event = try await batch.next() {
                 if let element = try pick(event) {
                     return element
                 }
@@ -733,10 +550,16 @@ extension ReceivedMessage {
         case .message:
             return ReceivedMessage(event)
         case let .sendFailed(id, reason, message, _):
-            throw SteadyWSError.sendFailed(id: id, reason: reason, message: message)
+            throw SteadyWSError(
+                kind: .sendFailed, message: "message \(id) will not be acknowledged: \(message)",
+                messageId: id, sendFailure: reason
+            )
         case let .storeRecovered(problem, recoveredMessages, movedTo):
-            throw SteadyWSError.storeRecovered(
-                problem: problem, recoveredMessages: recoveredMessages, movedTo: movedTo
+            throw SteadyWSError(
+                kind: .storeRecovered,
+                message: "the store was damaged (\(problem)) and rebuilt with the \(recoveredMessages) "
+                    + "pending message(s) it still held; the damaged file was "
+                    + (movedTo.map { "moved to \($0)" } ?? "not kept")
             )
         case .stateChanged, .acked, .malformedFrame, .serverError:
             return nil
@@ -744,210 +567,131 @@ extension ReceivedMessage {
     }
 }
 
-/// The socket's side of `events`: at most one native `nextEvents` call in flight, started only
-/// when a reader waits and the last batch is used up; the rest of a batch stays here, in order,
-/// for the reader's next request (or the next reader's).
-final class EventReader: @unchecked Sendable {
-    private let native: NativeSocket
-    private let batchSize: UInt32
+/// What a loop reads from: the native socket, the events earlier loops left unread, and the
+/// count of native waits.
+struct EventSource: Sendable {
+    let native: NativeSocket
+    let unread: Unread
+    let waits: NativeWaits
 
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var batch: [SocketEvent] = []
-    private var head = 0
-    private var pulling = false
-    private var ended = false
-    private var reader: ObjectIdentifier?
-    private var waiting: (claim: ObjectIdentifier, continuation: CheckedContinuation<SocketEvent?, Error>)?
-
-    init(native: NativeSocket, batchSize: UInt32) {
-        self.native = native
-        self.batchSize = batchSize
-    }
-
-    /// The next event for `claim`, nil to end its loop, or `alreadyReading`; `continuation` is
-    /// resumed exactly once, now or when the native pull returns.
-    func request(_ claim: EventClaim, _ continuation: CheckedContinuation<SocketEvent?, Error>) {
-        let key = ObjectIdentifier(claim)
-        var answer: Result<SocketEvent?, Error>?
-        var startPull = false
-        lock.lock()
-        if claim.finished {
-            answer = .success(nil)
-        } else if let reader, reader != key {
-            answer = .failure(SteadyWSError.alreadyReading)
-        } else if waiting != nil {
-            // One iterator asked from two tasks at once.
-            answer = .failure(SteadyWSError.alreadyReading)
-        } else if head < batch.count {
-            reader = key
-            answer = .success(takeLocked())
-        } else if ended {
-            claim.finished = true
-            reader = nil
-            answer = .success(nil)
-        } else {
-            reader = key
-            waiting = (key, continuation)
-            if !pulling {
-                pulling = true
-                startPull = true
-            }
-        }
-        lock.unlock()
-        if let answer {
-            continuation.resume(with: answer)
-        }
-        if startPull {
-            pull()
-        }
-    }
-
-    /// The reader's task was cancelled: end its loop now. A native pull in flight goes on; its
-    /// events stay here for the next reader.
-    func cancel(_ claim: EventClaim) {
-        let key = ObjectIdentifier(claim)
-        var continuation: CheckedContinuation<SocketEvent?, Error>?
-        lock.lock()
-        claim.finished = true
-        if let waiting, waiting.claim == key {
-            continuation = waiting.continuation
-            self.waiting = nil
-        }
-        if reader == key {
-            reader = nil
-        }
-        lock.unlock()
-        continuation?.resume(returning: nil)
-    }
-
-    /// The iterator of `key` was released: it is no longer the reader.
-    func release(_ key: ObjectIdentifier) {
-        lock.lock()
-        if reader == key {
-            reader = nil
-        }
-        lock.unlock()
-    }
-
-    private func pull() {
-        let native = self.native
-        let max = batchSize
-        Task.detached { [self] in
-            let events = await native.nextEvents(max: max)
-            self.deliver(events)
-        }
-    }
-
-    private func deliver(_ events: [SocketEvent]) {
-        var continuation: CheckedContinuation<SocketEvent?, Error>?
-        var answer: SocketEvent?
-        lock.lock()
-        pulling = false
-        if events.isEmpty {
-            // Closed and drained.
-            ended = true
-        } else {
-            if head == batch.count {
-                batch.removeAll(keepingCapacity: true)
-                head = 0
-            }
-            batch.append(contentsOf: events)
-        }
-        if let waiting {
-            self.waiting = nil
-            continuation = waiting.continuation
-            if head < batch.count {
-                answer = takeLocked()
-            } else if reader == waiting.claim {
-                reader = nil
-            }
-        }
-        lock.unlock()
-        continuation?.resume(returning: answer)
-    }
-
-    private func takeLocked() -> SocketEvent {
-        let event = batch[head]
-        head += 1
-        if head == batch.count {
-            batch.removeAll(keepingCapacity: true)
-            head = 0
-        }
-        return event
+    init(_ socket: Socket) {
+        native = socket.native
+        unread = socket.unread
+        waits = socket.waits
     }
 }
 
-/// One iterator's hold on the reader; released with the iterator, so a loop left with `break`
-/// lets the next one read at once.
-final class EventClaim: @unchecked Sendable {
-    let reader: EventReader
-    /// Its loop ended (cancelled, or the stream ended): later requests answer nil. Guarded by the
-    /// reader's lock.
-    var finished = false
+/// One loop's batch: the events of its last native take, handed out one by one. What is left
+/// when the loop ends goes back to the socket (`Unread`) for the next loop.
+final class Batch: @unchecked Sendable {
+    let source: EventSource
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var events: [SocketEvent] = []
+    private var head = 0
+    private var ended = false
 
-    init(reader: EventReader) {
-        self.reader = reader
+    init(_ source: EventSource) {
+        self.source = source
     }
 
     deinit {
-        reader.release(ObjectIdentifier(self))
+        source.unread.keep(Array(events[head...]))
     }
 
     func next() async throws -> SocketEvent? {
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SocketEvent?, Error>) in
-                reader.request(self, continuation)
-            }
-        } onCancel: {
-            reader.cancel(self)
+        if let event = take() {
+            return event
         }
-    }
-}
-
-// MARK: - Closing
-
-/// Whether `close()` was called, and what runs once then: the app adapters (`AppAttachment`)
-/// detach themselves. The hooks run outside the lock, on the thread that called `close()` (or
-/// released the socket).
-final class Closing: @unchecked Sendable {
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var closed = false
-    private var hooks: [UInt64: @Sendable () -> Void] = [:]
-    private var next: UInt64 = 0
-
-    var isClosed: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return closed
+        if isEnded || Task.isCancelled {
+            return nil
+        }
+        let taken: [SocketEvent]
+        do {
+            let native = source.native
+            taken = try await source.waits.run { cancellation in
+                try await native.nextEvents(cancellation: cancellation)
+            }
+        } catch let error as SteadyWSError where error.kind == .cancelled {
+            return nil
+        }
+        replace(with: taken)
+        return take()
     }
 
-    /// Register `hook`; its key for `remove`, or nil (nothing registered) once closed.
-    func add(_ hook: @escaping @Sendable () -> Void) -> UInt64? {
+    private func replace(with taken: [SocketEvent]) {
         lock.lock()
-        defer { lock.unlock() }
-        guard !closed else { return nil }
-        next += 1
-        hooks[next] = hook
-        return next
-    }
-
-    func remove(_ key: UInt64) {
-        lock.lock()
-        hooks.removeValue(forKey: key)
+        events = taken
+        head = 0
+        ended = taken.isEmpty
         lock.unlock()
     }
 
-    /// Mark closed; the hooks to run, or nil when it was closed already.
-    func close() -> [@Sendable () -> Void]? {
+    private var isEnded: Bool {
         lock.lock()
         defer { lock.unlock() }
-        guard !closed else { return nil }
-        closed = true
-        let running = Array(hooks.values)
-        hooks.removeAll()
-        return running
+        return ended
+    }
+
+    /// The next event of this batch, or of what an earlier loop left unread.
+    private func take() -> SocketEvent? {
+        lock.lock()
+        defer { lock.unlock() }
+        if head == events.count {
+            events = source.unread.takeAll()
+            head = 0
+        }
+        guard head < events.count else { return nil }
+        head += 1
+        return events[head - 1]
+    }
+}
+
+/// Events a loop took from the native queue but did not read, for the next loop.
+final class Unread: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var events: [SocketEvent] = []
+
+    func keep(_ left: [SocketEvent]) {
+        guard !left.isEmpty else { return }
+        lock.lock()
+        events.append(contentsOf: left)
+        lock.unlock()
+    }
+
+    func takeAll() -> [SocketEvent] {
+        lock.lock()
+        defer { lock.unlock() }
+        let all = events
+        events.removeAll()
+        return all
+    }
+}
+
+// MARK: - Watching
+
+/// `Socket.watch()`: the state and the outbox length, now and at every change (a watcher that
+/// falls behind gets the latest), until the socket is closed or the task is cancelled.
+public struct SocketWatch: AsyncSequence, Sendable {
+    let watch: StatusWatch
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(watch: watch)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol, Sendable {
+        let watch: StatusWatch
+
+        /// The next status; nil after `.closed`, or once the task is cancelled.
+        public func next() async -> SocketStatus? {
+            let cancellation = WaitCancellation()
+            return await withTaskCancellationHandler {
+                await watch.changed(cancellation: cancellation)
+            } onCancel: {
+                cancellation.cancel()
+            }
+        }
     }
 }
 
@@ -955,8 +699,8 @@ final class Closing: @unchecked Sendable {
 
 /// Runs the native waits of one socket so that cancelling the waiting task ends the native
 /// future too (UniFFI's Swift async calls cannot be cancelled by themselves, so each wait gets a
-/// `WaitCancellation`), and counts them: when a cancelled wait returns, nothing of it is left.
-/// `close()` needs nothing here: the native socket answers every pending wait `closed`.
+/// `WaitCancellation`; a cancelled wait throws kind `.cancelled`), and counts them: when a
+/// cancelled wait returns, nothing of it is left.
 final class NativeWaits: @unchecked Sendable {
     // Guarded by `lock`.
     private let lock = NSLock()
@@ -969,20 +713,19 @@ final class NativeWaits: @unchecked Sendable {
         return running
     }
 
-    /// `wait`'s answer, and whether the calling task was cancelled meanwhile (then the native
-    /// wait answered `timedOut` at once, unless its real answer came first).
-    func run<T: Sendable>(
-        _ wait: @Sendable (WaitCancellation) async -> T
-    ) async -> (T, cancelled: Bool) {
+    func run<T: Sendable>(_ wait: @Sendable (WaitCancellation) async throws -> T) async throws -> T {
         let cancellation = WaitCancellation()
         count(+1)
         defer { count(-1) }
-        let answer = await withTaskCancellationHandler {
-            await wait(cancellation)
-        } onCancel: {
-            cancellation.cancel()
+        do {
+            return try await withTaskCancellationHandler {
+                try await wait(cancellation)
+            } onCancel: {
+                cancellation.cancel()
+            }
+        } catch let error as NativeError {
+            throw SteadyWSError(error)
         }
-        return (answer, cancellation.isCancelled())
     }
 
     private func count(_ change: Int) {

@@ -53,8 +53,8 @@ extension View {
     /// With several windows (iPad, Mac), a scene can go to the background while another is on
     /// screen: use `attachToApp()` (the state of the whole app) or, in the `App`,
     /// `.onChange(of: scenePhase)` with `AppAttachment.update(scenePhase:)`.
-    public func steadySocketLifecycle(_ socket: SteadySocket, monitorsNetwork: Bool = true) -> some View {
-        modifier(SteadySocketLifecycleModifier(socket: socket, monitorsNetwork: monitorsNetwork))
+    public func steadySocketLifecycle(_ socket: Socket, monitorsNetwork: Bool = true) -> some View {
+        modifier(SocketLifecycleModifier(socket: socket, monitorsNetwork: monitorsNetwork))
     }
 }
 
@@ -62,13 +62,13 @@ extension View {
 @available(iOS 14.0, macOS 11.0, tvOS 14.0, watchOS 7.0, *)
 @available(iOSApplicationExtension, unavailable)
 @available(tvOSApplicationExtension, unavailable)
-struct SteadySocketLifecycleModifier: ViewModifier {
-    let socket: SteadySocket
+struct SocketLifecycleModifier: ViewModifier {
+    let socket: Socket
     let monitorsNetwork: Bool
     @Environment(\.scenePhase) private var scenePhase
     @State private var slot = AttachmentSlot()
 
-    init(socket: SteadySocket, monitorsNetwork: Bool) {
+    init(socket: Socket, monitorsNetwork: Bool) {
         self.socket = socket
         self.monitorsNetwork = monitorsNetwork
     }

@@ -73,14 +73,14 @@ final class AppLifecycleTests: XCTestCase {
 
     /// `.disconnectAfterGrace` with the grace `disconnectInBackground()` sets.
     private func disconnecting() -> Machine {
-        var options = SocketOptions(url: "wss://example.com/ws")
+        var options = SocketConfig(url: "wss://example.com/ws")
         options.disconnectInBackground()
-        return Machine(timing: Machine.Timing(options: options))
+        return Machine(timing: Machine.Timing(config: options))
     }
 
     /// `.keepAlive`, the native default.
     private func keepingAlive() -> Machine {
-        Machine(timing: Machine.Timing(options: SocketOptions(url: "wss://example.com/ws")))
+        Machine(timing: Machine.Timing(config: SocketConfig(url: "wss://example.com/ws")))
     }
 
     // MARK: - Decisions
@@ -189,27 +189,28 @@ final class AppLifecycleTests: XCTestCase {
     }
 
     func testTheHoldFitsInWhatIOSGives() {
-        var options = SocketOptions(url: "wss://example.com/ws")
+        var options = SocketConfig(url: "wss://example.com/ws")
         XCTAssertNil(options.background, "the native default is keepAlive")
         options.disconnectInBackground()
         XCTAssertEqual(options.background, .disconnectAfterGrace)
         XCTAssertEqual(options.backgroundGraceMs, 20_000)
-        XCTAssertEqual(SocketOptions.recommendedBackgroundGrace, 20)
-        let timing = Machine.Timing(options: options)
+        XCTAssertEqual(SocketConfig.recommendedBackgroundGrace, 20)
+        let timing = Machine.Timing(config: options)
         XCTAssertEqual(timing.disconnectAfter, 20)
         XCTAssertEqual(timing.hold, 23)
         XCTAssertLessThan(timing.hold, 30, "iOS gives a background task about 30 s")
 
         // The native default grace (30 s) does not fit: the hold is capped, and the task ends
         // before the close.
-        var native = SocketOptions(url: "wss://example.com/ws")
+        var native = SocketConfig(url: "wss://example.com/ws")
         native.background = .disconnectAfterGrace
-        XCTAssertEqual(native.backgroundGraceMs, 30_000)
-        XCTAssertEqual(Machine.Timing(options: native).hold, 25)
+        XCTAssertNil(native.backgroundGraceMs, "no grace given: the native default applies")
+        XCTAssertEqual(backgroundDisconnectAfterMs(config: native), 30_000)
+        XCTAssertEqual(Machine.Timing(config: native).hold, 25)
 
         options.disconnectInBackground(after: 5)
         XCTAssertEqual(options.backgroundGraceMs, 5_000)
-        XCTAssertEqual(Machine.Timing(options: options).hold, 8)
+        XCTAssertEqual(Machine.Timing(config: options).hold, 8)
     }
 
     func testExpirationEndsTheTaskAtOnceAndOnce() {
@@ -270,7 +271,7 @@ final class AppLifecycleTests: XCTestCase {
         defer { server.sigkill() }
         var options = quickOptions(server.url)
         options.disconnectInBackground(after: 0.3)
-        let socket = try SteadySocket(options: options)
+        let socket = try Socket(config: options)
         defer { socket.close() }
         let tasks = FakeBackgroundTasks()
 
@@ -295,11 +296,11 @@ final class AppLifecycleTests: XCTestCase {
         defer { server.sigkill() }
         var options = quickOptions(server.url)
         options.disconnectInBackground(after: 0.3)
-        let socket = try SteadySocket(options: options)
+        let socket = try Socket(config: options)
         defer { socket.close() }
         let tasks = FakeBackgroundTasks()
         let attachment = AppAttachment(
-            socket: socket, phase: .active, backgroundTasks: tasks, monitorsNetwork: false, pollInterval: 0.05)
+            socket: socket, phase: .active, backgroundTasks: tasks, monitorsNetwork: false)
         socket.connect()
         try await socket.waitOpen(timeout: 15)
 
@@ -320,7 +321,7 @@ final class AppLifecycleTests: XCTestCase {
 
     @MainActor
     func testTheForegroundEndsTheTaskAndExpirationEndsItAtOnce() async throws {
-        let socket = try SteadySocket(url: "ws://127.0.0.1:9/ws") { $0.disconnectInBackground() }
+        let socket = try Socket(url: "ws://127.0.0.1:9/ws") { $0.disconnectInBackground() }
         defer { socket.close() }
         let tasks = FakeBackgroundTasks()
         let attachment = AppAttachment(socket: socket, phase: .active, backgroundTasks: tasks, monitorsNetwork: false)
@@ -348,7 +349,7 @@ final class AppLifecycleTests: XCTestCase {
 
     @MainActor
     func testATaskThatExpiresBeforeItsIdIsKnownIsEndedOnce() async throws {
-        let socket = try SteadySocket(url: "ws://127.0.0.1:9/ws") { $0.disconnectInBackground() }
+        let socket = try Socket(url: "ws://127.0.0.1:9/ws") { $0.disconnectInBackground() }
         defer { socket.close() }
         let tasks = FakeBackgroundTasks()
         tasks.expireWhileBeginning = true
@@ -365,14 +366,14 @@ final class AppLifecycleTests: XCTestCase {
 
     @MainActor
     func testAViewGivenAnotherSocketFollowsIt() throws {
-        let first = try SteadySocket(url: "ws://127.0.0.1:9/ws")
-        let second = try SteadySocket(url: "ws://127.0.0.1:9/ws")
+        let first = try Socket(url: "ws://127.0.0.1:9/ws")
+        let second = try Socket(url: "ws://127.0.0.1:9/ws")
         defer {
             first.close()
             second.close()
         }
         var made: [AppAttachment] = []
-        let make = { (socket: SteadySocket, phase: AppPhase) -> AppAttachment in
+        let make = { (socket: Socket, phase: AppPhase) -> AppAttachment in
             let attachment = AppAttachment(socket: socket, phase: phase, monitorsNetwork: false)
             made.append(attachment)
             return attachment
@@ -397,7 +398,7 @@ final class AppLifecycleTests: XCTestCase {
 
     @MainActor
     func testDetachIsIdempotentAndCloseOrReleaseDetach() async throws {
-        let socket = try SteadySocket(url: "ws://127.0.0.1:9/ws") { $0.disconnectInBackground() }
+        let socket = try Socket(url: "ws://127.0.0.1:9/ws") { $0.disconnectInBackground() }
         let tasks = FakeBackgroundTasks()
 
         // detach(), twice.

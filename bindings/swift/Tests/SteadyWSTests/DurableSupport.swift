@@ -12,9 +12,9 @@ import Darwin
 #endif
 
 /// `quickOptions(url)` with the store `name` in `directory`.
-func durableOptions(_ url: String, store directory: URL, name: String = StoreOptions.defaultName) -> SocketOptions {
+func durableOptions(_ url: String, store directory: URL, name: String = StoreConfig.defaultName) -> SocketConfig {
     var options = quickOptions(url)
-    options.store = StoreOptions(directory: directory, name: name)
+    options.store = StoreConfig(directory: directory, name: name)
     return options
 }
 
@@ -44,20 +44,20 @@ struct StreamFrame: Sendable, Hashable {
 /// would do on Apple platforms, but on Linux it needs a libcurl built with WebSocket support,
 /// which Debian's is not.)
 func readServerStream(_ server: ReferenceServer, timeout: TimeInterval = 10) async throws -> [StreamFrame] {
-    var options = SocketOptions(url: "ws://127.0.0.1:\(server.port)/ws")
+    var options = SocketConfig(url: "ws://127.0.0.1:\(server.port)/ws")
     options.rawMode = true
     options.resumeLastSeq = 0   // `last_seq=0` on the URL (the socket owns that parameter)
     options.connectTimeoutMs = 3_000
-    let reader = try NativeSocket(options: options)
+    let reader = try NativeSocket(config: options)
     // Also ends a `nextEvents` still pending when the time limit passes.
-    defer { reader.shutdown() }
+    defer { reader.close() }
     reader.connect()
     let deadline = Date().addingTimeInterval(timeout)
     var head: UInt64?
     var frames: [StreamFrame] = []
     while head.map({ UInt64(frames.count) < $0 }) ?? true {
         let progress = "after \(frames.count) of \(head.map { "\($0)" } ?? "?") messages"
-        let pull = Pending { await reader.nextEvents(max: 256) }
+        let pull = Pending { (try? await reader.nextEvents()) ?? [] }
         guard let events = try await pull.value(within: deadline.timeIntervalSinceNow) else {
             throw SupportError(description: "reading the server's stream: timed out \(progress)")
         }

@@ -61,7 +61,7 @@ private func note(of message: ReceivedMessage) -> Note? {
 /// one is acknowledged. The publisher drains its own copy of the stream without keeping it, and
 /// is closed before this returns.
 func publish(_ url: String, count: Int, pad: Int = 0) async throws -> [String] {
-    let publisher = try SteadySocket(options: quickOptions(url))
+    let publisher = try Socket(config: quickOptions(url))
     defer { publisher.close() }
     let drain = Task {
         for try await _ in publisher.events {}
@@ -112,7 +112,7 @@ final class SteadyWSTests: XCTestCase {
         let server = try ReferenceServer.start()
         defer { server.sigkill() }
         let count = 50
-        let late = try SteadySocket(options: quickOptions(server.url))
+        let late = try Socket(config: quickOptions(server.url))
         defer { late.close() }
         late.connect()
         try await late.waitOpen(timeout: 5)   // waiting reads nothing from the stream
@@ -138,7 +138,7 @@ final class SteadyWSTests: XCTestCase {
         XCTAssertEqual(messages.map { $0.id }, ids.map { Optional($0) })
         XCTAssertEqual(messages.map { note(of: $0)?.n }, (0..<count).map { Optional($0) })
         for message in messages {
-            XCTAssertEqual(message.position, ResumePosition(lastSeq: message.seq, lastTs: message.ts))
+            XCTAssertEqual(message.cursor, ResumeCursor(lastSeq: message.seq, lastTs: message.ts))
         }
         // Taken now (`events` takes up to 256 per native call: the commit is per batch, not per
         // message as with Python's `next_event`): the stats count what the app took.
@@ -161,7 +161,7 @@ final class SteadyWSTests: XCTestCase {
         let inbox: UInt32 = 200
         var options = quickOptions(server.url)
         options.inboxMaxEvents = inbox
-        let slow = try SteadySocket(options: options)
+        let slow = try Socket(config: options)
         defer { slow.close() }
         slow.connect()
         try await slow.waitOpen(timeout: 5)
@@ -217,7 +217,7 @@ final class SteadyWSTests: XCTestCase {
     func testScenario3WaitingKeepsEvents() async throws {
         let server = try ReferenceServer.start()
         defer { server.sigkill() }
-        let socket = try SteadySocket(options: quickOptions(server.url))
+        let socket = try Socket(config: quickOptions(server.url))
         defer { socket.close() }
         socket.connect()
         try await socket.waitOpen(timeout: 5)
@@ -243,7 +243,7 @@ final class SteadyWSTests: XCTestCase {
         let server = try ReferenceServer.start()
         defer { server.sigkill() }
         // Not connected at all: send still returns the id at once (queued).
-        let socket = try SteadySocket(options: quickOptions(server.url))
+        let socket = try Socket(config: quickOptions(server.url))
         defer { socket.close() }
         let started = Date()
         let first = try socket.send(#"{"text":"first","n":1}"#)
@@ -266,14 +266,14 @@ final class SteadyWSTests: XCTestCase {
         XCTAssertEqual(seen.compactMap { $0.ackedId }, [first, second])
 
         // A server that is not there: sendAndWait times out, the message stays queued.
-        let down = try SteadySocket(options: quickOptions(try unusedURL()))
+        let down = try Socket(config: quickOptions(try unusedURL()))
         defer { down.close() }
         down.connect()
         let waitStarted = Date()
         let error = await thrownError { try await down.sendAndWait(#"{"text":"third","n":3}"#, timeout: 0.3) }
         let waited = Date().timeIntervalSince(waitStarted)
-        guard case let .timedOut(id?)? = error as? SteadyWSError else {
-            XCTFail("expected SteadyWSError.timedOut(id:), got \(String(describing: error))")
+        guard kind(error) == .timedOut, let id = (error as? SteadyWSError)?.messageId else {
+            XCTFail("expected kind .timedOut with the id, got \(String(describing: error))")
             return
         }
         XCTAssertGreaterThanOrEqual(waited, 0.25)
@@ -282,14 +282,15 @@ final class SteadyWSTests: XCTestCase {
         XCTAssertTrue("\(error!)".contains("still sent"), "\(error!)")
         XCTAssertEqual(down.stats.outboxLen, 1)
         let again = await thrownError { try await down.waitAcked(id, timeout: 0.1) }
-        XCTAssertEqual(again as? SteadyWSError, .timedOut(id: id))
+        XCTAssertEqual(kind(again), .timedOut)
+        XCTAssertEqual((again as? SteadyWSError)?.messageId, id)
     }
 
     // MARK: - Scenario 5: close semantics
 
     func testScenario5CloseFailsEveryWaitAtOnceAndEndsTheStream() async throws {
         // Nothing listens: nothing can open or be acknowledged.
-        let socket = try SteadySocket(options: quickOptions(try unusedURL()))
+        let socket = try Socket(config: quickOptions(try unusedURL()))
         socket.connect()
         let queued = try socket.send(#"{"text":"never acked","n":0}"#)
         let consumer = Pending { await drain(socket.events).items }
@@ -308,27 +309,29 @@ final class SteadyWSTests: XCTestCase {
         let acked = try await ackWait.value(within: 2)
         let seen = try await consumer.value(within: 2)   // the stream ended by itself
         XCTAssertLessThan(Date().timeIntervalSince(closing), 2)
-        XCTAssertEqual(steadyWSError(opened), .closed(id: nil), "waitOpen: \(String(describing: opened))")
-        guard case let .closed(sentId?)? = steadyWSError(sent) else {
-            XCTFail("sendAndWait: expected .closed(id:), got \(String(describing: sent))")
+        XCTAssertEqual(steadyWSError(opened)?.kind, .closed, "waitOpen: \(String(describing: opened))")
+        guard steadyWSError(sent)?.kind == .closed, let sentId = steadyWSError(sent)?.messageId else {
+            XCTFail("sendAndWait: expected kind .closed with the id, got \(String(describing: sent))")
             return
         }
         XCTAssertNotEqual(sentId, queued)
-        XCTAssertEqual(steadyWSError(acked), .closed(id: queued), "waitAcked: \(String(describing: acked))")
+        XCTAssertEqual(steadyWSError(acked)?.kind, .closed, "waitAcked: \(String(describing: acked))")
+        XCTAssertEqual(steadyWSError(acked)?.messageId, queued)
         // The last event is the change to Closed, caused by the app.
         XCTAssertNotNil(seen, "events still open 2 s after close()")
         XCTAssertEqual(seen?.last, closedByTheApp, "\(seen ?? [])")
 
         // After close: every wait and command answers at once.
         let again = await thrownError { try await socket.waitOpen() }
-        XCTAssertEqual(again as? SteadyWSError, .closed(id: nil))
+        XCTAssertEqual(kind(again), .closed)
         let sendAgain = await thrownError { try await socket.sendAndWait(#"{"text":"late","n":2}"#) }
-        XCTAssertEqual(sendAgain as? SteadyWSError, .closed(id: nil))
+        XCTAssertEqual(kind(sendAgain), .closed)
         XCTAssertThrowsError(try socket.send(#"{"text":"late","n":3}"#)) { error in
-            XCTAssertEqual(error as? SteadyWSError, .closed(id: nil))
+            XCTAssertEqual(kind(error), .closed)
         }
         let ackAgain = await thrownError { try await socket.waitAcked(queued) }
-        XCTAssertEqual(ackAgain as? SteadyWSError, .closed(id: queued))
+        XCTAssertEqual(kind(ackAgain), .closed)
+        XCTAssertEqual((ackAgain as? SteadyWSError)?.messageId, queued)
         let after = await collect(socket.events, within: 1) { _ in false }
         XCTAssertEqual(after, [], "a stream started after close() ends at once")
         XCTAssertEqual(socket.state, .closed)
@@ -340,7 +343,7 @@ final class SteadyWSTests: XCTestCase {
     func testCloseOfAnOpenSocket() async throws {
         let server = try ReferenceServer.start()
         defer { server.sigkill() }
-        let socket = try SteadySocket(options: quickOptions(server.url))
+        let socket = try Socket(config: quickOptions(server.url))
         socket.connect()
         try await socket.waitOpen(timeout: 5)
         _ = await collect(socket.events, within: 5) { $0.last == openedEvent }
@@ -352,7 +355,7 @@ final class SteadyWSTests: XCTestCase {
         let seen = try await reader.value(within: 2)
         XCTAssertEqual(seen, [closedByTheApp])
         let error = await thrownError { try await socket.waitOpen(timeout: 5) }
-        XCTAssertEqual(error as? SteadyWSError, .closed(id: nil))
+        XCTAssertEqual(kind(error), .closed)
     }
 
     // MARK: - Scenario 6: states carry their cause
@@ -360,7 +363,7 @@ final class SteadyWSTests: XCTestCase {
     func testScenario6StatesCarryTheirCause() async throws {
         // A port nobody listens on: Reconnecting caused by AttemptFailed, kind .refused.
         let url = try unusedURL()
-        let refused = try SteadySocket(options: quickOptions(url))
+        let refused = try Socket(config: quickOptions(url))
         defer { refused.close() }
         let refusedEvents = Recorder(refused)
         refused.connect()
@@ -381,7 +384,7 @@ final class SteadyWSTests: XCTestCase {
         let first = try ReferenceServer.start()
         var server: ReferenceServer? = first
         defer { server?.sigkill() }
-        let socket = try SteadySocket(options: quickOptions(first.url))
+        let socket = try Socket(config: quickOptions(first.url))
         defer { socket.close() }
         let recorder = Recorder(socket)
         socket.connect()
@@ -418,6 +421,74 @@ final class SteadyWSTests: XCTestCase {
         XCTAssertEqual(recorder.events.last, closedByTheApp)
     }
 
+    // MARK: - Scenario 9: one reader
+
+    func testScenario9OneReaderAndACancelledReaderFreesTheSocket() async throws {
+        let server = try ReferenceServer.start()
+        defer { server.sigkill() }
+        let socket = try Socket(config: quickOptions(server.url))
+        defer { socket.close() }
+        socket.connect()
+        try await socket.waitOpen(timeout: 10)
+        _ = await collect(socket.events, within: 5) { $0.last == openedEvent }
+        // The first reader waits for events; a second read is refused at once by the native
+        // socket.
+        let first = Task { await drain(socket.events) }
+        let refused = try await eventually(timeout: 5) {
+            socket.waits.inProgress == 1
+        }
+        XCTAssertTrue(refused, "the first reader never started waiting")
+        let second = await drain(socket.events)
+        XCTAssertEqual(kind(second.error), .alreadyReading, "\(String(describing: second.error))")
+        XCTAssertEqual(second.items, [])
+        // Once the first reader is cancelled, a new one starts at once and gets the next message.
+        first.cancel()
+        let ended = try await Pending { await first.value }.value(within: 5)
+        XCTAssertNotNil(ended, "the cancelled reader did not end")
+        XCTAssertNil(ended?.error)
+        let next = Pending { await collect(socket.events, within: 10) { ReceivedMessage($0.last ?? .acked(id: "")) != nil } }
+        let ids = try await publish(server.url, count: 1)
+        let seen = try await next.value(within: 15) ?? []
+        XCTAssertEqual(seen.compactMap { ReceivedMessage($0)?.id }, ids, "\(seen)")
+    }
+
+    // MARK: - Scenario 10: one kind per situation
+
+    func testScenario10OneKindPerSituation() async throws {
+        XCTAssertThrowsError(try Socket(url: "http://127.0.0.1:9/ws")) { error in
+            XCTAssertEqual(kind(error), .invalidUrl, "\(error)")
+        }
+        let socket = try Socket(config: quickOptions(try unusedURL()))
+        XCTAssertThrowsError(try socket.send("not json")) { error in
+            XCTAssertEqual(kind(error), .notJson, "\(error)")
+        }
+        let unknown = await thrownError { try await socket.waitAcked("never-sent", timeout: 1) }
+        XCTAssertEqual(kind(unknown), .unknownMessage, "\(String(describing: unknown))")
+        socket.close()
+        let closed = await thrownError { try await socket.waitOpen(timeout: 1) }
+        XCTAssertEqual(kind(closed), .closed, "\(String(describing: closed))")
+    }
+
+    // MARK: - Scenario 11: sendAndWait with a ttl
+
+    func testScenario11SendAndWaitWithATtl() async throws {
+        let socket = try Socket(config: quickOptions(try unusedURL()))
+        defer { socket.close() }
+        socket.connect()
+        let started = Date()
+        let expired = await thrownError { try await socket.sendAndWait(#"{"n":1}"#, ttl: 0.3, timeout: 10) }
+        let failure = expired as? SteadyWSError
+        XCTAssertEqual(failure?.kind, .sendFailed, "\(String(describing: expired))")
+        XCTAssertEqual(failure?.sendFailure, .expired)
+        XCTAssertNotNil(failure?.messageId)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5, "the ttl, not the timeout, ended it")
+
+        let timedOut = await thrownError { try await socket.sendAndWait(#"{"n":2}"#, timeout: 0.3) }
+        let timeout = timedOut as? SteadyWSError
+        XCTAssertEqual(timeout?.kind, .timedOut, "\(String(describing: timedOut))")
+        XCTAssertEqual(socket.pending().map { $0.id }, [timeout?.messageId].compactMap { $0 }, "still pending")
+    }
+
     // MARK: - Scenario 7: the server restarted mid-stream
 
     func testScenario7ServerRestartedMidStreamLosesNothing() async throws {
@@ -427,8 +498,8 @@ final class SteadyWSTests: XCTestCase {
         defer { server?.sigkill() }
         let url = try XCTUnwrap(server?.url)
 
-        let alice = try SteadySocket(options: quickOptions(url))
-        let bob = try SteadySocket(options: quickOptions(url))
+        let alice = try Socket(config: quickOptions(url))
+        let bob = try Socket(config: quickOptions(url))
         defer {
             alice.close()
             bob.close()
@@ -494,8 +565,8 @@ final class SteadyWSTests: XCTestCase {
     func testConnectSendAckAndReceive() async throws {
         let server = try ReferenceServer.start()
         defer { server.sigkill() }
-        let alice = try SteadySocket(options: quickOptions(server.url))
-        let bob = try SteadySocket(options: quickOptions(server.url))
+        let alice = try Socket(config: quickOptions(server.url))
+        let bob = try Socket(config: quickOptions(server.url))
         defer {
             alice.close()
             bob.close()
@@ -529,7 +600,7 @@ final class SteadyWSTests: XCTestCase {
         let decoder = JSONDecoder()
         for message in mine + theirs {
             let seq = try XCTUnwrap(message.seq, "envelope messages carry a seq")
-            XCTAssertEqual(message.position.lastSeq, seq)
+            XCTAssertEqual(message.cursor.lastSeq, seq)
             let received = try XCTUnwrap(message.json, "expected JSON, got \(message.data)")
             XCTAssertEqual(
                 try decoder.decode(Note.self, from: Data(received.utf8)),
@@ -544,7 +615,7 @@ final class SteadyWSTests: XCTestCase {
     func testStateEventsFollowConnectAndDisconnect() async throws {
         let server = try ReferenceServer.start()
         defer { server.sigkill() }
-        let socket = try SteadySocket(options: quickOptions(server.url))
+        let socket = try Socket(config: quickOptions(server.url))
         defer { socket.close() }
         let recorder = Recorder(socket)
         XCTAssertEqual(socket.state, .idle)
@@ -608,20 +679,18 @@ final class SteadyWSTests: XCTestCase {
     // MARK: - errors
 
     func testHttpUrlThrowsInvalidUrlWithTheWsSuggestion() {
-        XCTAssertThrowsError(try SteadySocket(url: "http://127.0.0.1:8080/ws")) { error in
-            guard case let .invalid(.url, message)? = error as? SteadyWSError else {
-                XCTFail("expected SteadyWSError.invalid(.url, …), got \(error)")
-                return
-            }
+        XCTAssertThrowsError(try Socket(url: "http://127.0.0.1:8080/ws")) { error in
+            XCTAssertEqual(kind(error), .invalidUrl, "\(error)")
+            let message = (error as? SteadyWSError)?.message ?? ""
             XCTAssertTrue(message.contains("ws://127.0.0.1:8080/ws"), message)
             // The error prints as its message.
             XCTAssertEqual("\(error)", message)
             XCTAssertEqual(error.localizedDescription, message)
         }
         // The generated API throws the generated error.
-        XCTAssertThrowsError(try NativeSocket(options: SocketOptions(url: "https://example.com/ws"))) { error in
-            guard case let .InvalidUrl(message)? = error as? SteadyError else {
-                XCTFail("expected SteadyError.InvalidUrl, got \(error)")
+        XCTAssertThrowsError(try NativeSocket(config: SocketConfig(url: "https://example.com/ws"))) { error in
+            guard case let .Failure(.invalidUrl, message, _, _)? = error as? NativeError else {
+                XCTFail("expected NativeError.Failure(.invalidUrl, …), got \(error)")
                 return
             }
             XCTAssertTrue(message.contains("wss://example.com/ws"), message)
@@ -629,30 +698,27 @@ final class SteadyWSTests: XCTestCase {
     }
 
     func testSendingSomethingThatIsNotJsonThrowsInvalidNotJSON() throws {
-        let socket = try SteadySocket(options: quickOptions("ws://127.0.0.1:9/ws"))
+        let socket = try Socket(config: quickOptions("ws://127.0.0.1:9/ws"))
         defer { socket.close() }
         XCTAssertThrowsError(try socket.send("not json")) { error in
-            guard case .invalid(.notJSON, _)? = error as? SteadyWSError else {
-                XCTFail("expected SteadyWSError.invalid(.notJSON, …), got \(error)")
-                return
-            }
+            XCTAssertEqual(kind(error), .notJson, "\(error)")
         }
         XCTAssertEqual(socket.stats.outboxLen, 0, "nothing queued")
     }
 
     func testRefusedPortExpiresASendWithTtlAndTheFailureCarriesThePayload() async throws {
-        let socket = try SteadySocket(options: quickOptions(try unusedURL()))
+        let socket = try Socket(config: quickOptions(try unusedURL()))
         defer { socket.close() }
         let recorder = Recorder(socket)
         socket.connect()
 
         let payload = #"{"text":"late","n":4}"#
         let error = await thrownError { try await socket.sendAndWait(payload, ttl: 0.2, timeout: 10) }
-        guard case let .sendFailed(id, reason, message)? = error as? SteadyWSError else {
-            XCTFail("expected SteadyWSError.sendFailed, got \(String(describing: error))")
+        guard let failure = error as? SteadyWSError, failure.kind == .sendFailed, let id = failure.messageId else {
+            XCTFail("expected kind .sendFailed with the id, got \(String(describing: error))")
             return
         }
-        XCTAssertEqual(reason, .expired, message)
+        XCTAssertEqual(failure.sendFailure, .expired, failure.message)
         XCTAssertFalse(id.isEmpty)
         // The sendFailed event carries the same reason and the payload.
         let data = try await recorder.waitFor("SendFailed") { event -> MessageData? in
@@ -674,20 +740,21 @@ final class SteadyWSTests: XCTestCase {
     }
 
     func testWaitOpenTimesOutAndAnUnknownIdIsSaidSo() async throws {
-        let socket = try SteadySocket(options: quickOptions(try unusedURL()))
+        let socket = try Socket(config: quickOptions(try unusedURL()))
         defer { socket.close() }
         socket.connect()
 
         let opening = await thrownError { try await socket.waitOpen(timeout: 0.3) }
-        XCTAssertEqual(opening as? SteadyWSError, .timedOut(id: nil))
-        XCTAssertEqual("\(opening!)", SteadyWSError.timedOut(id: nil).description)
+        XCTAssertEqual(kind(opening), .timedOut)
+        XCTAssertEqual("\(opening!)", (opening as? SteadyWSError)?.message)
 
         let unknown = await thrownError { try await socket.waitAcked("no-such-id", timeout: 1) }
-        XCTAssertEqual(unknown as? SteadyWSError, .unknownMessage(id: "no-such-id"))
+        XCTAssertEqual(kind(unknown), .unknownMessage)
+        XCTAssertEqual((unknown as? SteadyWSError)?.messageId, "no-such-id")
     }
 
     func testCancellingAWaitEndsItWithoutClosing() async throws {
-        let socket = try SteadySocket(options: quickOptions(try unusedURL()))
+        let socket = try Socket(config: quickOptions(try unusedURL()))
         defer { socket.close() }
         socket.connect()
         let task = Task { () -> Error? in
@@ -699,7 +766,7 @@ final class SteadyWSTests: XCTestCase {
             XCTFail("waitOpen still pending 2 s after its task was cancelled")
             return
         }
-        XCTAssertTrue(ended.map { $0 is CancellationError } ?? false, "\(String(describing: ended))")
+        XCTAssertEqual(kind(ended ?? nil), .cancelled, "\(String(describing: ended))")
         XCTAssertNotEqual(socket.state, .closed)
     }
 
@@ -708,7 +775,7 @@ final class SteadyWSTests: XCTestCase {
     func testASecondReaderThrowsAndTheFirstKeepsEverything() async throws {
         let server = try ReferenceServer.start()
         defer { server.sigkill() }
-        let socket = try SteadySocket(options: quickOptions(server.url))
+        let socket = try Socket(config: quickOptions(server.url))
         defer { socket.close() }
         let first = Recorder(socket)
         socket.connect()
@@ -718,11 +785,11 @@ final class SteadyWSTests: XCTestCase {
         // over `messages`, and takes nothing.
         let second = await drain(socket.events)
         XCTAssertEqual(second.items, [], "a second reader got events")
-        XCTAssertEqual(second.error as? SteadyWSError, .alreadyReading)
+        XCTAssertEqual(kind(second.error), .alreadyReading)
         XCTAssertTrue("\(second.error!)".contains("one reader"), "\(second.error!)")
         let messages = await drain(socket.messages)
         XCTAssertEqual(messages.items, [], "a second reader got messages")
-        XCTAssertEqual(messages.error as? SteadyWSError, .alreadyReading)
+        XCTAssertEqual(kind(messages.error), .alreadyReading)
 
         // The first reader still gets everything.
         let id = try await socket.sendAndWait(#"{"text":"for the first","n":10}"#, timeout: 15)
@@ -744,7 +811,7 @@ final class SteadyWSTests: XCTestCase {
     func testALoopLeftWithBreakReleasesTheSocketAtOnceEvenWhenTheStreamIsKept() async throws {
         let server = try ReferenceServer.start()
         defer { server.sigkill() }
-        let socket = try SteadySocket(options: quickOptions(server.url))
+        let socket = try Socket(config: quickOptions(server.url))
         defer { socket.close() }
         socket.connect()
         try await socket.waitOpen(timeout: 15)
@@ -769,20 +836,20 @@ final class SteadyWSTests: XCTestCase {
     func testMessagesThrowsASendFailureAndReadsOnWhenIteratedAgain() async throws {
         let server = try ReferenceServer.start()
         defer { server.sigkill() }
-        let sender = try SteadySocket(options: quickOptions(try unusedURL()))
+        let sender = try Socket(config: quickOptions(try unusedURL()))
         defer { sender.close() }
         sender.connect()
         let doomed = try sender.send(#"{"text":"never delivered","n":13}"#, ttl: 0.2)
 
         // A fire-and-forget send that expires is not passed over: `messages` throws it.
         let first = await drain(sender.messages)
-        guard case let .sendFailed(id, reason, message)? = first.error as? SteadyWSError else {
+        guard let failure = first.error as? SteadyWSError, failure.kind == .sendFailed else {
             XCTFail("messages ended without the send failure: \(String(describing: first.error))")
             return
         }
-        XCTAssertEqual(id, doomed)
-        XCTAssertEqual(reason, .expired)
-        XCTAssertFalse(message.isEmpty)
+        XCTAssertEqual(failure.messageId, doomed)
+        XCTAssertEqual(failure.sendFailure, .expired)
+        XCTAssertFalse(failure.message.isEmpty)
         // Nothing else was taken: the next loop reads on (here until close).
         let reading = Task { await drain(sender.messages) }
         try await pause(0.3)
@@ -797,30 +864,31 @@ final class SteadyWSTests: XCTestCase {
     func testSendAndWaitCancelledAfterQueueingThrowsTheIdAndTheMessageStillGoesOut() async throws {
         // Nothing listens yet: the message is queued and waits.
         let port = try unusedPort()
-        let socket = try SteadySocket(options: quickOptions("ws://127.0.0.1:\(port)/ws"))
+        let socket = try Socket(config: quickOptions("ws://127.0.0.1:\(port)/ws"))
         defer { socket.close() }
         socket.connect()
         let waiting = Task { await thrownError { try await socket.sendAndWait(#"{"text":"cancelled wait","n":14}"#) } }
-        let queued = try await eventually(timeout: 5) { (try? socket.pending().count) == 1 }
+        let queued = try await eventually(timeout: 5) { socket.pending().count == 1 }
         XCTAssertTrue(queued)
         waiting.cancel()
         let thrown = try await Pending { await waiting.value }.value(within: 5)
-        guard case let .waitCancelled(id)? = thrown.flatMap({ $0 }) as? SteadyWSError else {
+        let error = thrown.flatMap({ $0 }) as? SteadyWSError
+        guard error?.kind == .cancelled, let id = error?.messageId else {
             XCTFail("sendAndWait cancelled after queueing threw \(String(describing: thrown))")
             return
         }
-        XCTAssertEqual(try socket.pending().map { $0.id }, [id], "the message stays queued")
-        XCTAssertTrue("\(SteadyWSError.waitCancelled(id: id))".contains(id))
+        XCTAssertEqual(socket.pending().map { $0.id }, [id], "the message stays queued")
+        XCTAssertTrue("\(error!)".contains(id))
 
         // The server comes up: the message goes out, and the id waits again.
         let server = try ReferenceServer.start(listen: "127.0.0.1:\(port)")
         defer { server.sigkill() }
         try await socket.waitAcked(id, timeout: 20)
-        XCTAssertEqual(try socket.pending().count, 0)
+        XCTAssertEqual(socket.pending().count, 0)
     }
 
     func testCancelledWaitsEndTheirNativeWaitsAndLeaveNothingBehind() async throws {
-        let socket = try SteadySocket(options: quickOptions(try unusedURL()))
+        let socket = try Socket(config: quickOptions(try unusedURL()))
         defer { socket.close() }
         socket.connect()
         let queued = try socket.send(#"{"text":"never acked","n":15}"#)
@@ -872,14 +940,15 @@ final class SteadyWSTests: XCTestCase {
             + "(growth \(growth / 1_024) KiB, \(growth / 10_000) bytes a wait)")
 
         // Every wait ended with its cancellation: none reached its time limit or an answer.
-        XCTAssertEqual(errors.filter { $0 is CancellationError }.count, 500, "waitOpen")
-        XCTAssertEqual(errors.filter { ($0 as? SteadyWSError) == .waitCancelled(id: queued) }.count, 500, "waitAcked")
+        let cancelled = errors.compactMap { $0 as? SteadyWSError }.filter { $0.kind == .cancelled }
+        XCTAssertEqual(cancelled.filter { $0.messageId == nil }.count, 500, "waitOpen")
+        XCTAssertEqual(cancelled.filter { $0.messageId == queued }.count, 500, "waitAcked")
         // A cancelled wait returns only once its native future has ended: none is left running.
         XCTAssertEqual(socket.waits.inProgress, 0)
         XCTAssertLessThan(growth, 4 << 20, "10 000 cancelled waits grew the process by \(growth) bytes")
         // The socket is unharmed: still trying, the message still queued.
         XCTAssertNotEqual(socket.state, .closed)
-        XCTAssertEqual(try socket.pending().map { $0.id }, [queued])
+        XCTAssertEqual(socket.pending().map { $0.id }, [queued])
     }
 
     // MARK: - no leak across the FFI
@@ -890,7 +959,7 @@ final class SteadyWSTests: XCTestCase {
 
         func cycle(_ count: Int) async throws {
             for n in 0..<count {
-                let socket = try SteadySocket(options: quickOptions(server.url))
+                let socket = try Socket(config: quickOptions(server.url))
                 socket.connect()
                 try await socket.sendAndWait("{\"text\":\"cycle\",\"n\":\(n)}", timeout: 15)
                 let opened = await collect(socket.events, within: 5) { $0.contains { $0.ackedId != nil } }
@@ -928,7 +997,7 @@ final class SteadyWSTests: XCTestCase {
         let server = try ReferenceServer.start()
         defer { server.sigkill() }
         let baseline = liveNativeSockets()
-        var socket: SteadySocket? = try SteadySocket(options: quickOptions(server.url))
+        var socket: Socket? = try Socket(config: quickOptions(server.url))
         socket?.connect()
         try await socket?.waitOpen(timeout: 15)
         // A reader waiting in a native pull, too.
@@ -937,7 +1006,7 @@ final class SteadyWSTests: XCTestCase {
         XCTAssertEqual(liveNativeSockets(), baseline + 1)
         socket = nil   // never closed
         let released = try await eventually(timeout: 5) { liveNativeSockets() == baseline }
-        XCTAssertTrue(released, "the native socket outlived its SteadySocket")
+        XCTAssertTrue(released, "the native socket outlived its Socket")
         let ended = try await Pending { await reading.value }.value(within: 5)
         XCTAssertNotNil(ended, "the reader did not end when the socket was released")
     }
@@ -945,7 +1014,7 @@ final class SteadyWSTests: XCTestCase {
     func testAStreamThatStopsLeavesTheRestForTheNext() async throws {
         let server = try ReferenceServer.start()
         defer { server.sigkill() }
-        let socket = try SteadySocket(options: quickOptions(server.url))
+        let socket = try Socket(config: quickOptions(server.url))
         defer { socket.close() }
         socket.connect()
         try await socket.waitOpen(timeout: 15)
@@ -976,7 +1045,7 @@ final class SteadyWSTests: XCTestCase {
     func testCancellingTheConsumerEndsItsStreamAndLosesNothing() async throws {
         let server = try ReferenceServer.start()
         defer { server.sigkill() }
-        let socket = try SteadySocket(options: quickOptions(server.url))
+        let socket = try Socket(config: quickOptions(server.url))
         defer { socket.close() }
         socket.connect()
         try await socket.waitOpen(timeout: 15)
@@ -1003,15 +1072,15 @@ final class SteadyWSTests: XCTestCase {
 
     // MARK: - the generated API alone
 
-    func testNativeShutdownEndsAPendingNextEvents() async throws {
+    func testNativeCloseEndsAPendingNextEvents() async throws {
         let server = try ReferenceServer.start()
         defer { server.sigkill() }
-        let native = try NativeSocket(options: quickOptions(server.url))
-        defer { native.shutdown() }
+        let native = try NativeSocket(config: quickOptions(server.url))
+        defer { native.close() }
         let reader = Pending { () -> [SocketEvent] in
             var seen: [SocketEvent] = []
             while true {
-                let batch = await native.nextEvents(max: 64)
+                let batch = (try? await native.nextEvents()) ?? []
                 if batch.isEmpty {
                     return seen
                 }
@@ -1021,39 +1090,23 @@ final class SteadyWSTests: XCTestCase {
         native.connect()
         let opened = try await eventually(timeout: 15) { native.state() == .open }
         XCTAssertTrue(opened, "state: \(native.state())")
-        XCTAssertFalse(reader.isDone, "nextEvents returned empty before shutdown()")
+        XCTAssertFalse(reader.isDone, "nextEvents returned empty before close()")
 
-        native.shutdown()
+        native.close()
         XCTAssertEqual(native.state(), .closed)
         let seen = try await reader.value(within: 5)
-        XCTAssertNotNil(seen, "nextEvents still pending 5 s after shutdown()")
+        XCTAssertNotNil(seen, "nextEvents still pending 5 s after close()")
         XCTAssertTrue(seen?.contains { $0.stateChange == .open } == true, "\(seen ?? [])")
         XCTAssertEqual(seen?.last?.stateChange, .closed, "\(seen ?? [])")
         // The stream stays ended: no reconnect, no more events.
-        XCTAssertNil(native.tryNextEvent())
-        let again = try await Pending { await native.nextEvent() == nil }.value(within: 5)
-        XCTAssertEqual(again, true, "nextEvent() after shutdown()")
-        let outcome = try await Pending { await native.waitOpen(timeoutMs: nil) }.value(within: 5)
-        XCTAssertEqual(outcome, .closed, "waitOpen after shutdown()")
-    }
-
-    func testListenerErrorsAreLoggedAndDeliveryGoesOn() async throws {
-        let server = try ReferenceServer.start()
-        defer { server.sigkill() }
-        let native = try NativeSocket(options: quickOptions(server.url))
-        defer {
-            native.setListener(listener: nil)
-            native.shutdown()
+        XCTAssertEqual(try native.tryNextEvents(), [])
+        let again = try await Pending { (try? await native.nextEvents()) == [] }.value(within: 5)
+        XCTAssertEqual(again, true, "nextEvents() after close()")
+        let outcome = try await Pending { await thrownError { try await native.waitOpen() } }.value(within: 5)
+        guard case .Failure(.closed, _, _, _)? = outcome.flatMap({ $0 }) as? NativeError else {
+            XCTFail("waitOpen after close(): \(String(describing: outcome))")
+            return
         }
-        // Throws on every other event; Rust logs the ListenerError and keeps delivering.
-        let listener = FlakyListener()
-        native.setListener(listener: listener)
-        native.connect()
-        let opened = try await eventually(timeout: 15) {
-            listener.events.contains { $0.stateChange == .open }
-        }
-        XCTAssertTrue(opened, "events: \(listener.events)")
-        XCTAssertGreaterThanOrEqual(listener.thrown, 1, "events: \(listener.events)")
     }
 
     // MARK: - lifecycle hint
@@ -1064,7 +1117,7 @@ final class SteadyWSTests: XCTestCase {
         var options = quickOptions(server.url)
         options.background = .disconnectAfterGrace
         options.backgroundGraceMs = 300
-        let socket = try SteadySocket(options: options)
+        let socket = try Socket(config: options)
         defer { socket.close() }
         let recorder = Recorder(socket)
         socket.connect()

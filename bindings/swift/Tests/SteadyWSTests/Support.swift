@@ -147,8 +147,8 @@ private final class LineBox: @unchecked Sendable {
 }
 
 /// Options with short timers, like the Rust end-to-end suite's `quick`.
-func quickOptions(_ url: String) -> SocketOptions {
-    var options = SocketOptions(url: url)
+func quickOptions(_ url: String) -> SocketConfig {
+    var options = SocketConfig(url: url)
     options.connectTimeoutMs = 3_000
     options.heartbeat = .jsonPing
     options.heartbeatIntervalMs = 500
@@ -176,7 +176,7 @@ final class Recorder: @unchecked Sendable {
     private var ended = false
     private var reader: Task<Void, Never>?
 
-    init(_ socket: SteadySocket) {
+    init(_ socket: Socket) {
         let stream = socket.events
         let task = Task { [weak self] in
             do {
@@ -280,7 +280,7 @@ final class Recorder: @unchecked Sendable {
 
 /// Read `stream` until `done` accepts what was read, at most `timeout`; returns what was read
 /// (possibly incomplete: the caller checks). On timeout the reading task is cancelled, which ends
-/// a `SteadySocket` stream at once.
+/// a `Socket` stream at once.
 func collect<S: AsyncSequence & Sendable>(
     _ stream: S,
     within timeout: TimeInterval,
@@ -450,39 +450,7 @@ final class Pending<T: Sendable>: @unchecked Sendable {
     }
 }
 
-/// A `SocketListener` that records every event and throws `ListenerError.Failed` on every other
-/// one (the first, third, …), like the Rust surface test's `Flaky`.
-final class FlakyListener: SocketListener, @unchecked Sendable {
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var seen: [SocketEvent] = []
-    private var failures = 0
-
-    func onEvent(event: SocketEvent) throws {
-        lock.lock()
-        seen.append(event)
-        let fails = seen.count % 2 == 1
-        if fails {
-            failures += 1
-        }
-        let number = seen.count
-        lock.unlock()
-        if fails {
-            throw ListenerError.Failed(reason: "host exception on event \(number)")
-        }
-    }
-
-    /// Every event so far.
-    var events: [SocketEvent] {
-        lock.lock()
-        defer { lock.unlock() }
-        return seen
-    }
-
-    /// How many times `onEvent` threw.
-    var thrown: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return failures
-    }
+/// The kind of `error` when it is a `SteadyWSError`; nil otherwise.
+func kind(_ error: Error?) -> ErrorKind? {
+    (error as? SteadyWSError)?.kind
 }

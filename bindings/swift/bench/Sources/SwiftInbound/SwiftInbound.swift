@@ -1,5 +1,5 @@
 // Inbound throughput into a Swift app: small messages delivered by steadyws through the Swift
-// layer (`SteadySocket`, its `events` sequence) vs the same messages read through the Rust API,
+// layer (`Socket`, its `events` sequence) vs the same messages read through the Rust API,
 // from the same reference server, in the same run. The Swift counterpart of
 // bindings/kotlin/bench/Inbound.kt.
 //
@@ -11,7 +11,7 @@
 // steadyws compares with an alternative client; by construction it stays at or below about 1.
 //
 // It starts its own reference server (`--history` above the message count), publishes N small
-// messages `{"n":i,"text":"hello"}` into its stream (a SteadySocket sending them and counting the
+// messages `{"n":i,"text":"hello"}` into its stream (a Socket sending them and counting the
 // acks), then times each client from creating its socket to the N-th message in hand, both
 // replaying the stream from the start (`resumeLastSeq = 0`):
 //   - Swift: `for try await event in socket.events`, checking that the messages' seq runs
@@ -294,11 +294,11 @@ func lastText(_ count: Int) -> String {
     "{\"n\":\(count - 1),\"text\":\"hello\"}"
 }
 
-/// Stores `count` messages in the server's stream: sent by a SteadySocket, each acked once.
+/// Stores `count` messages in the server's stream: sent by a Socket, each acked once.
 func publish(url: String, count: Int) async throws {
     try await bounded("publishing \(count) messages") {
         // All of them are queued at once: room for them in the outbox (each is under 40 bytes).
-        let socket = try SteadySocket(url: url) {
+        let socket = try Socket(url: url) {
             $0.outboxMaxMessages = max($0.outboxMaxMessages, UInt32(count + 10))
             $0.outboxMaxBytes = max($0.outboxMaxBytes, UInt64(count) * 64)
         }
@@ -335,7 +335,7 @@ func steadyws(url: String, count: Int, resumeFrom: UInt64 = 0) async throws -> D
     try await bounded("steadyws reading \(count) messages") {
         let clock = ContinuousClock()
         let started = clock.now
-        let socket = try SteadySocket(url: url) { $0.resumeLastSeq = resumeFrom }
+        let socket = try Socket(url: url) { $0.resumeLastSeq = resumeFrom }
         defer { socket.close() }
         socket.connect()
         var expected: UInt64 = 1
