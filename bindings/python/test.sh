@@ -21,9 +21,12 @@
 #                        <target> is cargo's target dir, <repo>/target unless CARGO_TARGET_DIR
 #                        says otherwise; built with `cargo build -p steadyws-server` if missing)
 #   PYTHON               interpreter for the main venv (default: python3)
-#   STEADYWS_SKIP_SDIST_BUILD=1  skip step 4's build from the sdist (one more debug build of
-#                        the library, ~3 min on a fresh machine; its target dir is kept in the
-#                        cache, so later runs take seconds). The sdist is still made and checked.
+#   STEADYWS_SKIP_SDIST_BUILD=1  the faster LOCAL path: skip step 4's build of a wheel from the
+#                        sdist, a second debug build of the whole library in its own target dir
+#                        (142 s of the 216 s of a first run on an idle 2-core machine; 11 s
+#                        once that dir in the cache is built). The sdist is still made and checked,
+#                        and the summary says what was skipped. CI (tests/run-all.sh) never
+#                        sets it.
 #   STEADYWS_OTHER_PYTHONS  versions for step 6 (default: "3.9 3.10 3.12 3.13")
 #   extra arguments go to pytest, e.g. `test.sh -k restart -x`
 set -euo pipefail
@@ -40,7 +43,8 @@ export LIBSQLITE3_FLAGS
 not_run=()
 
 command -v cargo >/dev/null || { echo "cargo is required (rustup toolchain)" >&2; exit 1; }
-step() { echo "== $*"; }
+# Each step line says when it started (seconds since the start), so its time is the difference.
+step() { echo "== [$((SECONDS - started)) s] $*"; }
 fail() { echo "test.sh: FAILED: $*" >&2; exit 1; }
 
 if ! "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then
@@ -103,13 +107,17 @@ if [ "${STEADYWS_SKIP_SDIST_BUILD:-0}" = 1 ]; then
   not_run+=("building a wheel from the sdist (STEADYWS_SKIP_SDIST_BUILD=1)")
   step "SKIPPED: building a wheel from the sdist (STEADYWS_SKIP_SDIST_BUILD=1)"
 else
-  # Unpacked at a fixed path with a kept target dir, so a re-run rebuilds only what changed.
+  # Unpacked at a fixed path with a kept target dir, so a re-run recompiles only the project's
+  # crates, not their dependencies.
   build="$cache/sdist-build"
   step "building a wheel from the sdist with pip (PEP 517, MATURIN_PEP517_ARGS=--profile dev, target $build/target)"
   t0=$SECONDS
   rm -rf "$build/src" "$build/wheels"
   mkdir -p "$build/src" "$build/wheels"
-  tar -xzf "$sdist" -C "$build/src"
+  # -m: the files get the time of unpacking. maturin writes every sdist entry with one fixed
+  # old time (for reproducible archives), and cargo, which compares times, would otherwise take
+  # the kept artifacts of earlier sources for up to date and build the wheel from them.
+  tar -xzmf "$sdist" -C "$build/src"
   unpacked="$build/src/$(basename "$sdist" .tar.gz)"
   CARGO_TARGET_DIR="$build/target" MATURIN_PEP517_ARGS="--profile dev" \
     "$py" -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$build/wheels" "$unpacked" \

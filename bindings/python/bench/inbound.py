@@ -64,7 +64,7 @@ async def with_steadyws(url: str) -> float:
     started = time.perf_counter()
     received = 0
     async with steadyws.Socket(url, resume_last_seq=0) as sock:
-        async for event in sock.events():
+        async for event in sock:
             if isinstance(event, steadyws.SocketEvent.MESSAGE):
                 received += 1
                 if received == COUNT:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import queue
@@ -17,7 +18,6 @@ import time
 from pathlib import Path
 from typing import (
     Any,
-    Awaitable,
     BinaryIO,
     Callable,
     Coroutine,
@@ -31,7 +31,7 @@ from typing import (
 import pytest
 
 import steadyws
-from steadyws import SocketEvent, SocketState
+from steadyws import ErrorKind, SocketEvent, SocketState
 
 REPO = Path(__file__).resolve().parents[3]
 DEFAULT_SERVER = REPO / "target" / "debug" / "steadyws-server"
@@ -196,8 +196,14 @@ def make_server(server_binary: Path) -> Iterator[Any]:
             srv.stop()
 
 
-async def gather_bounded(*aws: Awaitable[Any], timeout: float) -> List[Any]:
-    return list(await asyncio.wait_for(asyncio.gather(*aws), timeout))
+@contextlib.contextmanager
+def fails_with(
+    kind: ErrorKind, match: Optional[str] = None
+) -> Iterator["pytest.ExceptionInfo[steadyws.SteadyWsError]"]:
+    """`pytest.raises(SteadyWsError, match=...)` that also requires the error's `kind`."""
+    with pytest.raises(steadyws.SteadyWsError, match=match) as caught:
+        yield caught
+    assert caught.value.kind is kind, repr(caught.value)
 
 
 # -- reading events in tests ------------------------------------------------------------------

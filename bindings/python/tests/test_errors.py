@@ -1,5 +1,5 @@
-"""Errors surface as exceptions derived from SteadyWsError, whose messages say what is wrong and
-what to do; connection trouble rides on the state changes as their cause."""
+"""One error type, SteadyWsError, whose `kind` is the FFI's ErrorKind and whose message says what
+is wrong and what to do; connection trouble rides on the state changes as their cause."""
 
 from __future__ import annotations
 
@@ -11,68 +11,88 @@ import pytest
 import steadyws
 from steadyws import (
     ConnectionErrorKind,
+    ErrorKind,
     MessageData,
+    NativeError,
     SendFailureKind,
     SocketEvent,
     SocketState,
     StateCause,
-    SteadyError,
 )
 
-from conftest import FAST, Server, free_port, next_matching, next_state, run
+from conftest import FAST, Server, fails_with, free_port, next_matching, next_state, run
 
 
-def test_every_layer_exception_derives_from_the_base() -> None:
-    for name in steadyws.__all__:
-        value = getattr(steadyws, name)
-        if isinstance(value, type) and issubclass(value, BaseException) and name.endswith("Error"):
-            if value.__module__.startswith("steadyws._ffi"):
-                continue  # the generated classes (SteadyError, InternalError)
-            assert issubclass(value, steadyws.SteadyWsError), name
+def test_the_layer_has_one_error_type_and_reexports_the_native_kinds() -> None:
+    layer_errors = [
+        name
+        for name in steadyws.__all__
+        if isinstance(getattr(steadyws, name), type)
+        and issubclass(getattr(steadyws, name), BaseException)
+        and not getattr(steadyws, name).__module__.startswith("steadyws._ffi")
+    ]
+    assert layer_errors == ["SteadyWsError"]
+    assert steadyws.ErrorKind is steadyws._ffi.steadyws.ErrorKind  # as is, not a copy
+    err = steadyws.SteadyWsError(ErrorKind.TIMED_OUT, "what happened", "an-id")
+    assert (str(err), err.kind, err.message_id, err.send_failure) == (
+        "what happened",
+        ErrorKind.TIMED_OUT,
+        "an-id",
+        None,
+    )
+    assert repr(err) == "SteadyWsError(ErrorKind.TIMED_OUT, 'what happened', message_id='an-id')"
+
+
+def test_a_native_error_becomes_the_layer_error_field_for_field() -> None:
+    url = "https://example.invalid/ws"
+    with pytest.raises(NativeError.Failure) as native:
+        steadyws.NativeSocket(steadyws.SocketConfig(url=url))
+    with fails_with(ErrorKind.INVALID_URL) as ours:
+        steadyws.Socket(url)
+    assert native.value.kind is ErrorKind.INVALID_URL
+    assert str(ours.value) == native.value.detail
+    assert ours.value.message_id is None and ours.value.send_failure is None
+    assert ours.value.__cause__ is None and ours.value.__suppress_context__
 
 
 def test_http_url_is_invalid_url_with_ws_suggestion() -> None:
     port = free_port()
-    with pytest.raises(steadyws.InvalidUrlError) as caught:
+    with fails_with(ErrorKind.INVALID_URL, f"use ws://127.0.0.1:{port}/ws"):
         steadyws.Socket(f"http://127.0.0.1:{port}/ws")
-    err = caught.value
-    assert isinstance(err, steadyws.SteadyWsError) and isinstance(err, ValueError)
-    assert f"use ws://127.0.0.1:{port}/ws" in str(err)
-    assert isinstance(err.__cause__, SteadyError.InvalidUrl)  # the native error behind it
-    # The generated class raises the native error from the raw constructor.
-    with pytest.raises(SteadyError.InvalidUrl, match="wss://"):
-        steadyws.NativeSocket(steadyws.SocketOptions(url="https://example.invalid/ws"))
 
 
-def test_invalid_config_names_the_setting() -> None:
-    with pytest.raises(steadyws.InvalidConfigError, match="backoff"):
-        steadyws.Socket("ws://127.0.0.1:1/ws", backoff_initial_ms=0)
-    with pytest.raises(steadyws.InvalidConfigError, match="header"):
-        steadyws.Socket("ws://127.0.0.1:1/ws", headers={"bad header": "x"})
-    with pytest.raises(steadyws.InvalidConfigError, match="u64"):  # checked by generated code
-        steadyws.Socket("ws://127.0.0.1:1/ws", backoff_max_ms=-1)
-    with pytest.raises(steadyws.InvalidConfigError, match="no_such_option"):
-        steadyws.Socket("ws://127.0.0.1:1/ws", no_such_option=1)
+def test_invalid_settings_name_the_setting() -> None:
+    url = "ws://127.0.0.1:1/ws"
+    with fails_with(ErrorKind.INVALID_OPTIONS, "backoff"):
+        steadyws.Socket(url, backoff_initial_ms=0)
+    with fails_with(ErrorKind.INVALID_OPTIONS, "header"):
+        steadyws.Socket(url, headers={"bad header": "x"})
+    with fails_with(ErrorKind.INVALID_OPTIONS, "u64"):  # checked by the generated code
+        steadyws.Socket(url, backoff_max_ms=-1)
+    with fails_with(ErrorKind.INVALID_OPTIONS, "no_such_option"):
+        steadyws.Socket(url, no_such_option=1)
+    with fails_with(ErrorKind.INVALID_OPTIONS, "must be str"):
+        steadyws.Socket(url, store_directory=3)
 
 
-def test_send_errors() -> None:
+def test_send_refusals_have_their_kinds() -> None:
     sock = steadyws.Socket("ws://127.0.0.1:1/ws", outbox_max_messages=2, outbox_max_bytes=200)
-    with pytest.raises(steadyws.NotJsonError, match="not valid JSON"):
+    with fails_with(ErrorKind.NOT_JSON, "not valid JSON"):
         sock.send_json("{oops")
-    with pytest.raises(steadyws.WrongModeError, match="raw"):
+    with fails_with(ErrorKind.WRONG_MODE, "raw"):
         sock.send_text("plain")
-    with pytest.raises(steadyws.MessageTooLargeError, match="200 bytes"):
+    with fails_with(ErrorKind.MESSAGE_TOO_LARGE, "200 bytes"):
         sock.send("x" * 500)
-    with pytest.raises(steadyws.NotJsonError, match="float"):  # refused before the core
+    with fails_with(ErrorKind.NOT_JSON, "float"):  # refused before the core
         sock.send(math.nan)
-    with pytest.raises(steadyws.NotJsonError, match="object"):
+    with fails_with(ErrorKind.NOT_JSON, "object"):
         sock.send(object())
+    with fails_with(ErrorKind.INVALID_OPTIONS, "ttl must be a number of seconds"):
+        sock.send(1, ttl="soon")  # type: ignore[arg-type]
     sock.send(1)
     sock.send_json('{"already": "encoded"}')
-    with pytest.raises(steadyws.OutboxFullError, match="full") as caught:
+    with fails_with(ErrorKind.OUTBOX_FULL, "full"):
         sock.send(3)
-    assert isinstance(caught.value, steadyws.SteadyWsError)
-    assert isinstance(caught.value.__cause__, SteadyError.OutboxFull)
     assert sock.stats.outbox_len == 2
     sock.close()
 
@@ -92,7 +112,6 @@ def test_refused_port_is_the_cause_of_reconnecting() -> None:
             assert problem.kind == ConnectionErrorKind.REFUSED
             assert f"127.0.0.1:{port}" in problem.message
             assert problem.http_status is None and problem.close_code is None
-            assert sock.last_problem == problem
             # The next attempt is due by schedule.
             again = await next_state(sock)
             assert again.state == SocketState.CONNECTING(attempt=2)
@@ -101,43 +120,27 @@ def test_refused_port_is_the_cause_of_reconnecting() -> None:
     run(scenario())
 
 
-def test_wait_open_times_out_naming_state_and_problem() -> None:
+def test_wait_open_times_out_and_the_socket_keeps_trying() -> None:
     port = free_port()
 
     async def scenario() -> None:
         async with steadyws.Socket(f"ws://127.0.0.1:{port}/ws", **FAST) as sock:
-            # Nothing read yet: the timeout names the state only.
-            with pytest.raises(steadyws.OpenTimeoutError) as caught:
+            with fails_with(ErrorKind.TIMED_OUT, "keeps connecting") as caught:
                 await sock.wait_open(timeout=0.3)
-            assert isinstance(caught.value, TimeoutError)
-            assert caught.value.timeout == 0.3
-            assert "did not open within 0.3 s" in str(caught.value)
-            assert not isinstance(caught.value.state, SocketState.OPEN)
-            # Once the consumer has read a failed attempt, the timeout quotes its problem.
-            await next_matching(
-                sock,
-                lambda e: isinstance(e, SocketEvent.STATE_CHANGED)
-                and isinstance(e.cause, StateCause.ATTEMPT_FAILED),
-            )
-            with pytest.raises(steadyws.OpenTimeoutError) as caught:
-                await sock.wait_open(timeout=0.3)
-            last = caught.value.last_problem
-            assert last is not None and last.kind is ConnectionErrorKind.REFUSED
-            assert f"refused by 127.0.0.1:{port}" in str(caught.value)
+            assert caught.value.message_id is None
+            assert not isinstance(sock.state, (SocketState.OPEN, SocketState.FAILED))
 
     run(scenario())
 
 
-def test_attempt_budget_ends_in_failed() -> None:
+def test_attempt_budget_ends_in_connection_failed() -> None:
     port = free_port()
 
     async def scenario() -> None:
         async with steadyws.Socket(f"ws://127.0.0.1:{port}/ws", max_attempts=2, **FAST) as sock:
-            with pytest.raises(steadyws.ConnectionFailedError) as caught:
+            with fails_with(ErrorKind.CONNECTION_FAILED, "2 attempts"):
                 await sock.wait_open(timeout=5)
-            assert caught.value.retryable
-            assert "2 attempts" in str(caught.value) and caught.value.reason == str(caught.value)
-            assert isinstance(sock.state, SocketState.FAILED)
+            assert isinstance(sock.state, SocketState.FAILED) and sock.state.retryable
             # The stream still has every state change, the last one with its cause.
             seen: List[SocketEvent] = []
             failed = await next_matching(
@@ -150,7 +153,7 @@ def test_attempt_budget_ends_in_failed() -> None:
             assert isinstance(failed.cause, StateCause.ATTEMPT_FAILED)
             assert failed.cause.problem.kind is ConnectionErrorKind.REFUSED
             # Waiting again on a failed socket answers at once.
-            with pytest.raises(steadyws.ConnectionFailedError):
+            with fails_with(ErrorKind.CONNECTION_FAILED):
                 await sock.wait_open(timeout=5)
 
     run(scenario())
@@ -162,9 +165,9 @@ def test_handshake_refusal_is_fatal(make_server: object) -> None:
 
     async def scenario() -> None:
         async with steadyws.Socket(srv.url, **FAST) as sock:
-            with pytest.raises(steadyws.ConnectionFailedError) as caught:
+            with fails_with(ErrorKind.CONNECTION_FAILED):
                 await sock.wait_open(timeout=5)
-            assert not caught.value.retryable
+            assert isinstance(sock.state, SocketState.FAILED) and not sock.state.retryable
             failed = await next_matching(
                 sock,
                 lambda e: isinstance(e, SocketEvent.STATE_CHANGED)
@@ -183,37 +186,41 @@ def test_handshake_refusal_is_fatal(make_server: object) -> None:
     run(scenario())
 
 
-def test_ttl_expiry_raises_send_failed_and_the_event_carries_the_data() -> None:
+def test_ttl_expiry_fails_with_send_failed_and_the_event_carries_the_data() -> None:
     async def scenario() -> None:
         sock = steadyws.Socket("ws://127.0.0.1:1/ws", **FAST)  # never connected
-        message_id = sock.send({"n": 1}, ttl_ms=100)
-        with pytest.raises(steadyws.SendFailedError) as caught:
+        message_id = sock.send({"n": 1}, ttl=0.1)
+        with fails_with(ErrorKind.SEND_FAILED) as caught:
             await sock.wait_acked(message_id, timeout=5)
         err = caught.value
-        assert err.id == message_id and err.reason is SendFailureKind.EXPIRED and err.retryable
-        assert str(err) == f"message {message_id} expired: not acknowledged within its time-to-live"
-        # The remembered outcome answers again; the event (with the payload) is still queued.
-        with pytest.raises(steadyws.SendFailedError):
+        assert err.message_id == message_id and err.send_failure is SendFailureKind.EXPIRED
+        assert str(err) == (
+            f"message {message_id} will not be acknowledged: not acknowledged within its "
+            "time-to-live"
+        )
+        # The outcome is remembered, so it answers again; the event (with the payload) is still
+        # queued.
+        with fails_with(ErrorKind.SEND_FAILED):
             await sock.wait_acked(message_id, timeout=1)
         event = await next_matching(sock, lambda e: isinstance(e, SocketEvent.SEND_FAILED))
         assert isinstance(event, SocketEvent.SEND_FAILED)
         assert event.id == message_id and event.reason is SendFailureKind.EXPIRED
         assert event.data == MessageData.JSON(json='{"n":1}')
-        await sock.aclose()
+        sock.close()
 
     run(scenario())
 
 
-def test_wait_acked_unknown_id_and_next_event_timeout() -> None:
+def test_unknown_id_timeouts_and_bad_durations() -> None:
     async def scenario() -> None:
         sock = steadyws.Socket("ws://127.0.0.1:1/ws", **FAST)  # idle: no events at all
-        with pytest.raises(steadyws.UnknownMessageError) as caught:
+        with fails_with(ErrorKind.UNKNOWN_MESSAGE, "check the id") as caught:
             await sock.wait_acked("not-an-id-of-this-socket", timeout=1)
-        assert caught.value.id == "not-an-id-of-this-socket"
-        with pytest.raises(steadyws.WaitTimeoutError, match="no event within 0.2 s"):
+        assert caught.value.message_id == "not-an-id-of-this-socket"
+        with fails_with(ErrorKind.TIMED_OUT, "no event within 0.2 s"):
             await sock.next_event(timeout=0.2)
-        with pytest.raises(steadyws.InvalidConfigError, match="timeout"):
+        with fails_with(ErrorKind.INVALID_OPTIONS, "timeout must be a number of seconds"):
             await sock.wait_open(timeout=math.nan)
-        await sock.aclose()
+        sock.close()
 
     run(scenario())

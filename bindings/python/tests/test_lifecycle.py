@@ -10,7 +10,8 @@ from typing import List
 
 import steadyws
 from steadyws import (
-    AppLifecycle,
+    AppState,
+    ErrorKind,
     BackgroundMode,
     NetworkStatus,
     SocketEvent,
@@ -18,7 +19,7 @@ from steadyws import (
     StateCause,
 )
 
-from conftest import FAST, Server, free_port, next_matching, next_state, run
+from conftest import FAST, Server, fails_with, free_port, next_matching, next_state, run
 
 OPENED = SocketEvent.STATE_CHANGED(state=SocketState.OPEN(), cause=StateCause.OPENED())
 
@@ -33,7 +34,7 @@ def test_background_suspends_and_foreground_reopens(server: Server) -> None:
         ) as sock:
             await next_matching(sock, lambda e: e == OPENED)
             started = time.monotonic()
-            sock.set_app_state(AppLifecycle.BACKGROUND)
+            sock.set_app_state(AppState.BACKGROUND)
             suspended = await next_state(sock)
             assert suspended == SocketEvent.STATE_CHANGED(
                 state=SocketState.SUSPENDED(), cause=StateCause.LIFECYCLE()
@@ -45,7 +46,7 @@ def test_background_suspends_and_foreground_reopens(server: Server) -> None:
             message_id = sock.send({"text": "written in the background"})
             assert sock.stats.outbox_len == 1
 
-            sock.set_app_state(AppLifecycle.FOREGROUND)
+            sock.set_app_state(AppState.FOREGROUND)
             changes: List[SocketEvent] = []
             while not changes or changes[-1] != OPENED:
                 changes.append(await next_state(sock))
@@ -65,13 +66,11 @@ def test_background_keep_alive_stays_open(server: Server) -> None:
     async def scenario() -> None:
         async with steadyws.Socket(server.url, **FAST) as sock:  # default: KeepAlive
             await next_matching(sock, lambda e: e == OPENED)
-            sock.set_app_state(AppLifecycle.BACKGROUND)
-            try:
-                event = await next_state(sock, timeout=1.0)
-            except steadyws.WaitTimeoutError:
-                event = None
-            assert event is None and sock.is_open
-            sock.set_app_state(AppLifecycle.FOREGROUND)  # probes the open socket
+            sock.set_app_state(AppState.BACKGROUND)
+            with fails_with(ErrorKind.TIMED_OUT):
+                await next_state(sock, timeout=1.0)
+            assert sock.is_open
+            sock.set_app_state(AppState.FOREGROUND)  # probes the open socket
             await sock.send_and_wait({"still": "here"}, timeout=5)
             assert sock.is_open
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import re
@@ -40,10 +41,29 @@ def test_tests_import_the_installed_wheel() -> None:
     assert (ffi / "steadyws.py").is_file()
     assert (ffi / "libsteadyws_ffi.so").is_file()
     assert steadyws.NativeSocket.__module__ == "steadyws._ffi.steadyws"
-    assert not hasattr(steadyws, "SteadySocket")  # renamed NativeSocket
+    # Renamed or removed with the one host surface (issue 19), and before.
+    for gone in (
+        "SteadySocket", "SocketOptions", "ResumePosition", "AppLifecycle", "SendOutcome",
+        "OpenOutcome", "SteadyError", "SocketListener", "ListenerError", "Pending",
+        "InvalidUrlError", "SendTimeoutError", "ConcurrentConsumerError", "SocketClosedError",
+    ):
+        assert not hasattr(steadyws, gone), gone
     assert re.fullmatch(r"\d+\.\d+\.\d+.*", steadyws.__version__)
     for name in steadyws.__all__:
         assert hasattr(steadyws, name), name
+
+
+def test_readme_python_blocks_compile_and_use_names_the_package_has() -> None:
+    """Every Python block of the README compiles (snippets may await at top level), and every
+    `steadyws.X` / `sock.X` it uses exists, so a renamed or removed name fails here."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) >= 5
+    for block in blocks:
+        compile(block, "README.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        for name in re.findall(r"\bsteadyws\.(\w+)", block):
+            assert hasattr(steadyws, name), name
+        for name in re.findall(r"\bsock\.(\w+)", block):
+            assert hasattr(steadyws.Socket, name) or hasattr(steadyws.sync.Socket, name), name
 
 
 def test_readme_quickstart_runs(server: Server, tmp_path: Path) -> None:
@@ -155,6 +175,7 @@ def test_interpreter_exits_cleanly_with_sockets_left_open(server: Server, tmp_pa
                     break
                 reader = asyncio.ensure_future(sock.next_event())
                 waiter = asyncio.ensure_future(sock.send_and_wait({{"n": 1}}))
+                watcher = asyncio.ensure_future(sock.watch().__anext__())
                 await asyncio.sleep(0.05)               # reads and waits left in flight
 
             asyncio.run(main())
@@ -175,20 +196,21 @@ def test_public_api_type_checks(tmp_path: Path) -> None:
         textwrap.dedent(
             """
             import asyncio
-            import datetime
             from pathlib import Path
             from typing import Any, List, Optional, Set
 
             import steadyws
             from steadyws import (
-                AppLifecycle,
+                AppState,
                 BackgroundMode,
-                ConnectionErrorKind,
+                ErrorKind,
                 NetworkStatus,
-                ResumePosition,
+                PendingMessage,
+                ResumeCursor,
                 SendFailureKind,
                 SocketEvent,
                 SocketState,
+                SocketStatus,
                 StateCause,
             )
 
@@ -203,42 +225,35 @@ def test_public_api_type_checks(tmp_path: Path) -> None:
                         background=BackgroundMode.DISCONNECT_AFTER_GRACE,
                     ) as sock:
                         await sock.wait_open(timeout=5.0)
-                        message_id: str = sock.send({"text": "hi"})
+                        message_id: str = sock.send({"text": "hi"}, ttl=30.0)
                         await sock.wait_acked(message_id, timeout=5.0)
-                        other: str = await sock.send_and_wait([1, 2], timeout=None)
-                        sock.set_app_state(AppLifecycle.FOREGROUND)
+                        other: str = await sock.send_and_wait([1, 2], ttl=None, timeout=None)
+                        sock.set_app_state(AppState.FOREGROUND)
                         sock.set_network(NetworkStatus.AVAILABLE(interface="wifi"))
                         state: SocketState = sock.state
                         print(str(state), sock.is_open, other)
+                        async for status in sock.watch():
+                            current: SocketStatus = status
+                            print(current.state, current.outbox_len)
+                            break
                         async for event in sock:
                             if isinstance(event, SocketEvent.MESSAGE):
                                 seq: Optional[int] = event.seq
-                                position: ResumePosition = event.position
+                                cursor: ResumeCursor = event.cursor
                                 value = steadyws.decode(event.data)
-                                received.append((seq, position.last_seq, value))
+                                received.append((seq, cursor.last_seq, value))
                                 break
                             if isinstance(event, SocketEvent.STATE_CHANGED):
                                 cause: StateCause = event.cause
                                 if isinstance(cause, StateCause.CONNECTION_DROPPED):
                                     print(cause.problem.kind.name)
-                        await sock.aclose()
-                except steadyws.InvalidUrlError as err:
-                    print(str(err))
-                except steadyws.ConnectionFailedError as err:
-                    retryable: bool = err.retryable
-                    print(retryable, err.reason)
-                except steadyws.SendFailedError as err:
-                    reason: SendFailureKind = err.reason
-                    print(reason is SendFailureKind.EXPIRED, err.detail, err.id)
-                except steadyws.SendTimeoutError as err:
-                    print("still queued", err.id)
-                except steadyws.OpenTimeoutError as err:
-                    kind: Optional[ConnectionErrorKind] = (
-                        err.last_problem.kind if err.last_problem is not None else None
-                    )
-                    print(err.state, kind)
+                        sock.close()
                 except steadyws.SteadyWsError as err:
-                    print("anything else the layer raises", err)
+                    kind: ErrorKind = err.kind
+                    failure: Optional[SendFailureKind] = err.send_failure
+                    concerned: Optional[str] = err.message_id
+                    if kind is ErrorKind.SEND_FAILED:
+                        print(failure is SendFailureKind.EXPIRED, concerned, str(err))
                 return received
 
 
@@ -249,16 +264,14 @@ def test_public_api_type_checks(tmp_path: Path) -> None:
             async def durable(url: str, directory: Path) -> None:
                 try:
                     sock = steadyws.Socket(url, store_directory=directory, store_name="chat")
-                except steadyws.StoreInUseError as err:
-                    print("another instance runs:", err)
+                except steadyws.SteadyWsError as err:
+                    if err.kind is ErrorKind.STORE_IN_USE:
+                        print("another instance runs:", err)
                     return
-                except (steadyws.StoreNewerFormatError, steadyws.StoreFailedError) as err:
-                    print(str(err))
-                    return
-                pending: List[steadyws.Pending] = sock.pending()
+                pending: List[PendingMessage] = sock.pending()
                 for message in pending:
-                    created: datetime.datetime = message.created_at
-                    print(message.id, steadyws.decode(message.data), created.isoformat())
+                    created_ms: int = message.created_at_ms
+                    print(message.id, message.json, created_ms)
                 cancelled: bool = sock.cancel(pending[0].id) if pending else False
                 print(cancelled)
                 async for event in sock:
@@ -270,14 +283,14 @@ def test_public_api_type_checks(tmp_path: Path) -> None:
                         print(event.problem, event.recovered_messages, moved_to)
                     elif isinstance(event, SocketEvent.SEND_FAILED):
                         print(event.reason is SendFailureKind.CANCELLED)
-                await sock.aclose()
+                sock.close()
 
 
             def script(url: str) -> None:
                 with steadyws.sync.Socket(url) as sock:
                     sock.wait_open(timeout=5.0)
-                    message_id: str = sock.send_and_wait({"n": 1}, timeout=1.0)
-                    left: List[steadyws.Pending] = sock.pending()
+                    message_id: str = sock.send_and_wait({"n": 1}, ttl=2.0, timeout=1.0)
+                    left: List[PendingMessage] = sock.pending()
                     print(sock.cancel(left[0].id) if left else None)
                     for event in sock.events():
                         print(event, message_id, sock.stats.messages_acked)
@@ -298,19 +311,17 @@ def test_public_api_type_checks(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_error_type_stub_matches_the_generated_classes() -> None:
-    """_error_types.pyi declares the variants type checkers see; they must be the real ones."""
+def test_error_type_stub_matches_the_generated_class() -> None:
+    """_error_types.pyi declares the variant and fields type checkers see; they must be the real
+    ones."""
     stub = (Path(steadyws.__file__).parent / "_error_types.pyi").read_text()
-
-    def declared(base: str) -> set[str]:
-        return set(re.findall(rf"^    class (\w+)\({base}\):", stub, re.M))
-
-    def generated(cls: type) -> set[str]:
-        return {
-            name
-            for name, value in vars(cls).items()
-            if isinstance(value, type) and issubclass(value, cls) and value is not cls
-        }
-
-    assert declared("SteadyError") == generated(steadyws.SteadyError)
-    assert declared("ListenerError") == generated(steadyws.ListenerError)
+    declared = set(re.findall(r"^    class (\w+)\(NativeError\):", stub, re.M))
+    generated = {
+        name
+        for name, value in vars(steadyws.NativeError).items()
+        if isinstance(value, type) and issubclass(value, steadyws.NativeError)
+    }
+    assert declared == generated == {"Failure"}
+    fields = re.findall(r"^        (\w+): ", stub, re.M)
+    failure = steadyws.NativeError.Failure(steadyws.ErrorKind.CLOSED, "detail", None, None)
+    assert fields == list(vars(failure)) == ["kind", "detail", "message_id", "send_failure"]

@@ -61,7 +61,8 @@ class Tracker:
         while True:
             try:
                 event = await self.sock.next_event(timeout=linger)
-            except TimeoutError:
+            except steadyws.SteadyWsError as err:
+                assert err.kind is steadyws.ErrorKind.TIMED_OUT, err
                 return
             assert event is not None
             self.take(event)

@@ -4,7 +4,10 @@
 3. waiting keeps events;                        4. `send` returns at once, `send_and_wait` after
                                                    the ack;
 5. close semantics;                             6. states carry their cause;
-7. the server restarted mid-stream: 0 lost, 0 duplicated (tests/test_restart.py).
+7. the server restarted mid-stream: 0 lost, 0 duplicated (tests/test_restart.py);
+8. the app process killed (tests/test_store.py::test_sigkilled_*);
+9. one reader;                                  10. one kind per situation;
+11. `send_and_wait` with a `ttl`.
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ import pytest
 import steadyws
 from steadyws import (
     ConnectionErrorKind,
-    ResumePosition,
+    ErrorKind,
+    ResumeCursor,
+    SendFailureKind,
     SocketEvent,
     SocketState,
     StateCause,
 )
 
-from conftest import FAST, Server, free_port, next_matching, next_state, publish, run
+from conftest import FAST, Server, fails_with, free_port, next_matching, next_state, publish, run
 
 OPENED = SocketEvent.STATE_CHANGED(state=SocketState.OPEN(), cause=StateCause.OPENED())
 CONNECTING_1 = SocketEvent.STATE_CHANGED(
@@ -40,7 +45,8 @@ CONNECTING_1 = SocketEvent.STATE_CHANGED(
 
 def test_scenario_late_subscriber_gets_every_message(server: Server) -> None:
     """Connect, let the server publish N messages, start reading only afterwards: all N arrive,
-    in order, and the stats count a message as taken only once the app took it."""
+    in order, and the stats count a message as taken only once the app took it (0 before
+    reading, N after)."""
     count = 50
 
     async def scenario() -> None:
@@ -65,19 +71,17 @@ def test_scenario_late_subscriber_gets_every_message(server: Server) -> None:
                 seen.append(event)
                 if isinstance(event, SocketEvent.MESSAGE):
                     messages.append(event)
-                    # Taking commits exactly this message, and its position is the cursor.
-                    stats = late.stats
-                    assert stats.messages_in == len(messages)
-                    assert event.position == ResumePosition(last_seq=event.seq, last_ts=event.ts)
-                    assert (stats.last_seq, stats.last_ts) == (event.seq, event.ts)
+                    assert event.cursor == ResumeCursor(last_seq=event.seq, last_ts=event.ts)
             # The state changes from before the publication are still there, first.
             assert seen[:2] == [CONNECTING_1, OPENED]
             assert [m.seq for m in messages] == list(range(1, count + 1))
             assert [m.id for m in messages] == ids
             assert [steadyws.decode(m.data)["n"] for m in messages] == list(range(count))
-            with pytest.raises(steadyws.WaitTimeoutError):
+            with fails_with(ErrorKind.TIMED_OUT):
                 await late.next_event(timeout=0.3)  # nothing twice
-            assert late.stats.messages_in == count
+            stats = late.stats
+            assert stats.messages_in == count
+            assert (stats.last_seq, stats.last_ts) == (messages[-1].seq, messages[-1].ts)
 
     run(scenario())
 
@@ -163,7 +167,7 @@ def test_scenario_slow_consumer_is_pushed_back_not_dropped(
                     numbers.append(steadyws.decode(event.data)["n"])
                     if len(seqs) == count:
                         break
-            with pytest.raises(steadyws.WaitTimeoutError):
+            with fails_with(ErrorKind.TIMED_OUT):
                 await slow.next_event(timeout=0.5)  # nothing more: no duplicate
             stats = slow.stats
             peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -236,21 +240,21 @@ def test_scenario_send_returns_at_once_and_send_and_wait_after_the_ack(server: S
             if isinstance(e, SocketEvent.ACKED)
         ]
         assert acked == [first, second]
-        await sock.aclose()
+        sock.close()
 
         # A server that is not there: send_and_wait times out, the message stays queued.
         down = steadyws.Socket(f"ws://127.0.0.1:{free_port()}/ws", **FAST)
         down.connect()
         started = time.monotonic()
-        with pytest.raises(steadyws.SendTimeoutError) as caught:
+        with fails_with(ErrorKind.TIMED_OUT, "still sent") as caught:
             await down.send_and_wait({"n": 3}, timeout=0.3)
         assert 0.25 <= time.monotonic() - started < 3
-        assert isinstance(caught.value, TimeoutError) and len(caught.value.id) == 36
-        assert "still sent" in str(caught.value)
+        message_id = caught.value.message_id
+        assert message_id is not None and len(message_id) == 36
         assert down.stats.outbox_len == 1
-        with pytest.raises(steadyws.SendTimeoutError):
-            await down.wait_acked(caught.value.id, timeout=0.1)
-        await down.aclose()
+        with fails_with(ErrorKind.TIMED_OUT):
+            await down.wait_acked(message_id, timeout=0.1)
+        down.close()
 
     run(scenario())
 
@@ -294,27 +298,33 @@ def test_scenario_close_fails_every_wait_at_once_and_ends_the_stream() -> None:
         )
         await asyncio.wait_for(consumer, timeout=2)  # the stream ended by itself
         assert time.monotonic() - started < 2
-        assert all(isinstance(r, steadyws.SocketClosedError) for r in results), results
-        assert results[2].id == queued  # type: ignore[union-attr]
-        assert isinstance(results[1], steadyws.SocketClosedError) and results[1].id is not None
+        assert all(
+            isinstance(r, steadyws.SteadyWsError) and r.kind is ErrorKind.CLOSED for r in results
+        ), results
+        assert results[0].message_id is None  # type: ignore[union-attr]
+        assert results[1].message_id not in (None, queued)  # type: ignore[union-attr]
+        assert results[2].message_id == queued  # type: ignore[union-attr]
         # The last event is the change to Closed, caused by the app.
         assert seen[-1] == SocketEvent.STATE_CHANGED(
             state=SocketState.CLOSED(), cause=StateCause.APP()
         )
 
-        # After close: every wait and command answers at once.
-        with pytest.raises(steadyws.SocketClosedError):
+        # After close: every wait, send and cancel answers at once.
+        with fails_with(ErrorKind.CLOSED):
             await asyncio.wait_for(sock.wait_open(), timeout=1)
-        with pytest.raises(steadyws.SocketClosedError):
+        with fails_with(ErrorKind.CLOSED):
             await asyncio.wait_for(sock.send_and_wait({"late": True}), timeout=1)
-        with pytest.raises(steadyws.SocketClosedError):
+        with fails_with(ErrorKind.CLOSED):
             sock.send({"late": True})
-        with pytest.raises((steadyws.SocketClosedError, steadyws.UnknownMessageError)):
+        with fails_with(ErrorKind.CLOSED):
+            sock.cancel(queued)
+        sock.connect()  # a closed socket stays closed
+        assert sock.state == SocketState.CLOSED()
+        with fails_with(ErrorKind.CLOSED):
             await asyncio.wait_for(sock.wait_acked(queued), timeout=1)
         assert await asyncio.wait_for(sock.next_event(), timeout=1) is None
         assert [e async for e in sock] == []
-        await sock.aclose()  # idempotent
-        sock.close()
+        sock.close()  # idempotent
 
     run(scenario())
 
@@ -333,7 +343,7 @@ def test_scenario_close_of_an_open_socket(server: Server) -> None:
             state=SocketState.CLOSED(), cause=StateCause.APP()
         )
         assert await sock.next_event(timeout=2) is None  # then the stream ends
-        with pytest.raises(steadyws.SocketClosedError):
+        with fails_with(ErrorKind.CLOSED):
             await sock.wait_open(timeout=5)
 
     run(scenario())
@@ -342,7 +352,7 @@ def test_scenario_close_of_an_open_socket(server: Server) -> None:
 def test_scenario_states_carry_their_cause(make_server: Any) -> None:
     """A refused attempt: Reconnecting caused by AttemptFailed(problem); an open connection
     dropped (the server killed): Reconnecting caused by ConnectionDropped(problem); close():
-    Closed caused by App. `last_problem` follows and is cleared once open again."""
+    Closed caused by App."""
     srv: Server = make_server(None)
 
     async def scenario() -> None:
@@ -360,14 +370,11 @@ def test_scenario_states_carry_their_cause(make_server: Any) -> None:
         async with steadyws.Socket(srv.url, **FAST) as sock:
             assert await next_state(sock) == CONNECTING_1
             assert await next_state(sock) == OPENED
-            assert sock.last_problem is None
             await asyncio.to_thread(srv.kill)
             dropped = await next_state(sock)
             assert isinstance(dropped.state, SocketState.RECONNECTING), dropped
             assert isinstance(dropped.cause, StateCause.CONNECTION_DROPPED), dropped
-            problem = dropped.cause.problem
-            assert problem.message
-            assert sock.last_problem == problem
+            assert dropped.cause.problem.message
             # While it is down, attempts fail (and say so); then it comes back.
             causes: List[Any] = []
             await asyncio.to_thread(srv.start)
@@ -380,11 +387,109 @@ def test_scenario_states_carry_their_cause(make_server: Any) -> None:
                 isinstance(c, (StateCause.RETRY_DUE, StateCause.ATTEMPT_FAILED, StateCause.OPENED))
                 for c in causes
             ), causes
-            assert sock.last_problem is None  # cleared once open again
-            await sock.aclose()
+            sock.close()
             closed = await next_state(sock)
             assert closed == SocketEvent.STATE_CHANGED(
                 state=SocketState.CLOSED(), cause=StateCause.APP()
             )
+
+    run(scenario())
+
+
+def test_scenario_one_reader(server: Server) -> None:
+    """While a reader waits for events, a second read fails at once with ALREADY_READING, in
+    every form; once the first reader is cancelled, a new reader starts at once and receives the
+    next message the server publishes."""
+
+    async def scenario() -> None:
+        async with steadyws.Socket(server.url, **FAST) as sock:
+            seen: List[SocketEvent] = []
+
+            async def first_reader() -> None:
+                async for event in sock:
+                    seen.append(event)
+
+            reader = asyncio.ensure_future(first_reader())
+            for _ in range(250):  # it took the way in and now waits for more
+                if OPENED in seen:
+                    break
+                await asyncio.sleep(0.02)
+            assert seen == [CONNECTING_1, OPENED]
+            await asyncio.sleep(0.1)
+
+            started = time.monotonic()
+            with fails_with(ErrorKind.ALREADY_READING, "one reader at a time"):
+                await sock.next_event(timeout=5)
+            with fails_with(ErrorKind.ALREADY_READING):
+                sock.try_next_event()
+            with fails_with(ErrorKind.ALREADY_READING):
+                async for _ in sock:
+                    raise AssertionError("a second reader got an event")
+            assert time.monotonic() - started < 1  # at once, not after the 5 s
+            assert not reader.done()
+
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            assert sock.try_next_event() is None  # a new reader is not refused
+
+            async def second_reader() -> SocketEvent:
+                async for event in sock:
+                    if isinstance(event, SocketEvent.MESSAGE):
+                        return event
+                raise AssertionError("the stream ended")
+
+            taking = asyncio.ensure_future(second_reader())
+            ids = await publish(server.url, 1)
+            message = await asyncio.wait_for(taking, 5)
+            assert isinstance(message, SocketEvent.MESSAGE) and message.id == ids[0]
+            assert seen == [CONNECTING_1, OPENED]  # the first reader took nothing more
+
+    run(scenario())
+
+
+def test_scenario_one_kind_per_situation() -> None:
+    """An http:// URL: INVALID_URL; `not json`: NOT_JSON; the ack of an id never sent:
+    UNKNOWN_MESSAGE; waiting for the connection after close: CLOSED."""
+
+    async def scenario() -> None:
+        with fails_with(ErrorKind.INVALID_URL, "ws://"):
+            steadyws.Socket("http://127.0.0.1:1/ws")
+        sock = steadyws.Socket("ws://127.0.0.1:1/ws", **FAST)
+        with fails_with(ErrorKind.NOT_JSON):
+            sock.send_json("not json")  # send() would send the str as a JSON string
+        with fails_with(ErrorKind.UNKNOWN_MESSAGE) as caught:
+            await sock.wait_acked("never-sent", timeout=5)
+        assert caught.value.message_id == "never-sent"
+        sock.close()
+        with fails_with(ErrorKind.CLOSED):
+            await sock.wait_open(timeout=5)
+
+    run(scenario())
+
+
+def test_scenario_send_and_wait_with_a_ttl() -> None:
+    """Nothing listening: with a ttl of 0.3 s and a timeout of 10 s, send_and_wait fails with
+    SEND_FAILED (EXPIRED) for that message, well before the timeout; without a ttl and with a
+    timeout of 0.3 s, it fails with TIMED_OUT and the message is still pending."""
+
+    async def scenario() -> None:
+        async with steadyws.Socket(f"ws://127.0.0.1:{free_port()}/ws", **FAST) as sock:
+            started = time.monotonic()
+            with fails_with(ErrorKind.SEND_FAILED, "time-to-live") as expired:
+                await sock.send_and_wait({"n": 1}, ttl=0.3, timeout=10)
+            elapsed = time.monotonic() - started
+            assert 0.25 <= elapsed < 3, elapsed
+            assert expired.value.send_failure is SendFailureKind.EXPIRED
+            expired_id = expired.value.message_id
+            assert expired_id is not None and len(expired_id) == 36
+            assert sock.pending() == []
+
+            started = time.monotonic()
+            with fails_with(ErrorKind.TIMED_OUT) as timed_out:
+                await sock.send_and_wait({"n": 2}, timeout=0.3)
+            assert 0.25 <= time.monotonic() - started < 3
+            assert timed_out.value.send_failure is None
+            assert [p.id for p in sock.pending()] == [timed_out.value.message_id]
+            assert timed_out.value.message_id != expired_id
 
     run(scenario())

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import threading
+import gc
+import json
 from typing import Any, List
 
 import pytest
 
 import steadyws
 from steadyws import (
-    ListenerError,
+    ErrorKind,
     MessageData,
-    ResumePosition,
+    ResumeCursor,
+    SocketConfig,
     SocketEvent,
-    SocketListener,
-    SocketOptions,
     SocketState,
+    SocketStatus,
     StateCause,
 )
 
-from conftest import FAST, Server, next_matching, run, state_names, states
+from conftest import FAST, Server, fails_with, next_matching, publish, run, state_names, states
 
 OPENED = SocketEvent.STATE_CHANGED(state=SocketState.OPEN(), cause=StateCause.OPENED())
 
@@ -44,7 +45,7 @@ def test_connect_send_ack_receive(server: Server) -> None:
             # keeping the client's id and giving it the next stream position.
             assert received is not None and received.id == message_id
             assert received.seq == 1 and received.ts is not None
-            assert received.position == ResumePosition(last_seq=1, last_ts=received.ts)
+            assert received.cursor == ResumeCursor(last_seq=1, last_ts=received.ts)
             assert received.redelivered is False
             assert isinstance(received.data, MessageData.JSON)
             assert steadyws.decode(received.data) == {"text": "hello", "n": 1}
@@ -83,12 +84,8 @@ def test_state_events_from_connect_to_disconnect(server: Server) -> None:
         sock.connect()
         await sock.wait_open(timeout=5)
         assert sock.stats.reconnects == 1
-        await sock.aclose()
+        sock.close()
         assert sock.closed
-        with pytest.raises(steadyws.SocketClosedError):
-            sock.send({"late": True})
-        with pytest.raises(steadyws.SocketClosedError):
-            sock.connect()
         rest: List[SocketEvent] = []
         while (event := await sock.next_event(timeout=5)) is not None:
             rest.append(event)
@@ -114,7 +111,7 @@ def test_fan_out_between_two_clients(server: Server) -> None:
                         break
             assert [e.id for e in got] == sent
             assert [e.seq for e in got] == [1, 2, 3, 4, 5]
-            assert [e.position.last_seq for e in got] == [1, 2, 3, 4, 5]
+            assert [e.cursor.last_seq for e in got] == [1, 2, 3, 4, 5]
             assert [steadyws.decode(e.data)["n"] for e in got] == list(range(5))
 
     run(scenario())
@@ -137,7 +134,7 @@ def test_raw_mode_echo(server: Server) -> None:
             assert first.data == MessageData.TEXT(text="plain text")
             assert steadyws.decode(second.data) == b"\x00\x01\xff"
             assert first.seq is None and first.id is None  # raw mode: no envelope
-            assert first.position == ResumePosition(last_seq=None, last_ts=None)
+            assert first.cursor == ResumeCursor(last_seq=None, last_ts=None)
 
     run(scenario())
 
@@ -175,17 +172,29 @@ def test_bursts_keep_every_event_typed_and_in_order(server: Server) -> None:
     run(scenario())
 
 
-def test_unpack_puts_typed_events_back_in_place() -> None:
-    from steadyws._ffi.steadyws import PackedEvents, PlacedEvent
+def test_unpack_reads_the_native_layout_and_puts_typed_events_back_in_place() -> None:
+    from steadyws._ffi.steadyws import PackedEvents, PlacedEvent, packed_layout
     from steadyws._socket import _unpack
+
+    layout = packed_layout()
+
+    def entry(content_kind: str, **fields: Any) -> List[Any]:  # as the native library lays it out
+        fields["kind"] = layout.content_kinds.index(content_kind)
+        return [fields[name] for name in layout.fields]
 
     acked = SocketEvent.ACKED(id="a")
     binary = SocketEvent.MESSAGE(
         id=None, seq=None, ts=None, data=MessageData.BINARY(bytes=b"\x01"),
-        position=ResumePosition(last_seq=None, last_ts=None), redelivered=False,
+        cursor=ResumeCursor(last_seq=None, last_ts=None), redelivered=False,
     )
+    entries = [
+        entry(id="m1", seq=1, ts=10, content_kind="json", content='{"n":1}', last_seq=1,
+              last_ts=10, redelivered=False),
+        entry(id="m2", seq=2, ts=20, content_kind="text", content="two", last_seq=2,
+              last_ts=20, redelivered=True),
+    ]
     packed = PackedEvents(
-        messages='[["m1",1,10,0,"{\\"n\\":1}",1,10,false],["m2",2,20,1,"two",2,20,true]]',
+        messages=json.dumps(entries),
         others=[PlacedEvent(index=0, event=acked), PlacedEvent(index=2, event=binary),
                 PlacedEvent(index=4, event=acked)],
     )
@@ -194,37 +203,36 @@ def test_unpack_puts_typed_events_back_in_place() -> None:
         acked,
         SocketEvent.MESSAGE(
             id="m1", seq=1, ts=10, data=MessageData.JSON(json='{"n":1}'),
-            position=ResumePosition(last_seq=1, last_ts=10), redelivered=False,
+            cursor=ResumeCursor(last_seq=1, last_ts=10), redelivered=False,
         ),
         binary,
         SocketEvent.MESSAGE(
             id="m2", seq=2, ts=20, data=MessageData.TEXT(text="two"),
-            position=ResumePosition(last_seq=2, last_ts=20), redelivered=True,
+            cursor=ResumeCursor(last_seq=2, last_ts=20), redelivered=True,
         ),
         acked,
     ]
 
 
-def test_socket_options_record_and_defaults(server: Server) -> None:
-    options = SocketOptions(url=server.url, backoff_initial_ms=100)
-    assert options.backoff_max_ms == 30000 and options.headers == {} and options.heartbeat is None
-    assert options.inbox_max_events == 10000 and options.inbox_max_bytes == 8 * 1024 * 1024
-    assert options.outbox_max_messages == 100_000 and options.outbox_max_bytes == 16 * 1024 * 1024
-    assert options.store_directory is None and options.store_name == "default"
-    assert options.store_sync_every_commit is False
-
+def test_settings_are_the_config_fields_and_absent_ones_take_the_native_defaults(
+    server: Server,
+) -> None:
     async def scenario() -> None:
-        async with steadyws.Socket(options) as sock:
-            assert sock.options is options
+        async with steadyws.Socket(server.url, backoff_initial_ms=150, max_attempts=3) as sock:
+            config = sock.config
+            assert isinstance(config, SocketConfig) and config.url == server.url
+            assert config.backoff_initial_ms == 150 and config.max_attempts == 3
+            # Not restated here: the native socket fills in what was left out.
+            assert config.inbox_max_events is None and config.outbox_max_messages is None
+            assert config.store_directory is None and config.store_name == "default"
             await sock.wait_open(5)
+            assert sock.is_open
 
     run(scenario())
-    with pytest.raises(steadyws.InvalidConfigError, match="not both"):
-        steadyws.Socket(options, backoff_max_ms=5)
 
 
 def test_timeouts_and_cancellation_lose_no_event(server: Server) -> None:
-    """A read that times out or is cancelled stays in flight: its event comes with the next read."""
+    """Reads that time out or are cancelled at every moment lose no event and take none twice."""
 
     async def scenario() -> None:
         async with steadyws.Socket(server.url, **FAST) as sock:
@@ -239,7 +247,8 @@ def test_timeouts_and_cancellation_lose_no_event(server: Server) -> None:
                 try:
                     if rounds % 3 == 0:
                         reader = asyncio.ensure_future(sock.next_event())
-                        await asyncio.sleep(0)
+                        for _ in range(rounds % 4):  # cancelled at each step of a read
+                            await asyncio.sleep(0)
                         reader.cancel()
                         try:
                             event = await reader
@@ -247,8 +256,8 @@ def test_timeouts_and_cancellation_lose_no_event(server: Server) -> None:
                             continue
                     else:
                         event = await sock.next_event(timeout=0.0005)
-                except TimeoutError as err:
-                    assert isinstance(err, steadyws.WaitTimeoutError)
+                except steadyws.SteadyWsError as err:
+                    assert err.kind is ErrorKind.TIMED_OUT, err
                     timeouts += 1
                     continue
                 if isinstance(event, SocketEvent.ACKED):
@@ -262,68 +271,42 @@ def test_timeouts_and_cancellation_lose_no_event(server: Server) -> None:
     run(scenario())
 
 
-def test_one_consumer_at_a_time(server: Server) -> None:
-    """A second concurrent consumer gets a clear error; the first one loses nothing; once the
-    first iteration ends, another task may consume."""
+def test_a_reader_cancelled_once_its_batch_was_taken_loses_nothing(server: Server) -> None:
+    """The native take completes at once when events are queued; a reader cancelled right then
+    (before its task resumes) leaves the whole batch to the next read."""
 
     async def scenario() -> None:
-        sock = steadyws.Socket(server.url, **FAST)
-        sock.connect()
-        seen: List[SocketEvent] = []
-        opened = asyncio.Event()
-
-        async def consume() -> None:
-            async for event in sock:
+        async with steadyws.Socket(server.url, **FAST) as sock:
+            await sock.wait_open(5)
+            ids = [await sock.send_and_wait({"n": n}, timeout=5) for n in range(5)]
+            await asyncio.sleep(0.3)  # the 2 state changes, 5 acks and 5 messages are queued
+            reader = asyncio.ensure_future(sock.next_event())
+            await asyncio.sleep(0)  # the reader starts its take
+            await asyncio.sleep(0)  # the take runs: Rust hands the batch over
+            reader.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await reader
+            seen: List[SocketEvent] = []
+            while len(seen) < 12:
+                event = await sock.next_event(timeout=5)
+                assert event is not None
                 seen.append(event)
-                if event == OPENED:
-                    opened.set()
-
-        consumer = asyncio.ensure_future(consume())
-        await asyncio.wait_for(opened.wait(), 5)
-
-        async def second_iteration() -> None:
-            async for _ in sock:
-                raise AssertionError("a second consumer got an event")
-
-        with pytest.raises(steadyws.ConcurrentConsumerError, match="one consumer") as caught:
-            await second_iteration()
-        assert isinstance(caught.value, RuntimeError)
-        assert isinstance(caught.value, steadyws.SteadyWsError)
-        with pytest.raises(RuntimeError, match="one consumer"):
-            await sock.next_event(timeout=1)
-        with pytest.raises(RuntimeError, match="one consumer"):
-            sock.try_next_event()
-
-        # The first consumer still gets everything: an ack and the message it stands for.
-        message_id = await sock.send_and_wait({"n": 1}, timeout=5)
-        for _ in range(100):
-            if any(isinstance(e, SocketEvent.MESSAGE) and e.id == message_id for e in seen):
-                break
-            await asyncio.sleep(0.02)
-        assert SocketEvent.ACKED(id=message_id) in seen
-
-        # The consumer ends (its task is done): another task may read now.
-        consumer.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await consumer
-        async def drain_elsewhere() -> None:
-            while True:
-                try:
-                    seen.append(await sock.next_event(timeout=0.2))  # type: ignore[arg-type]
-                except steadyws.WaitTimeoutError:
-                    return
-
-        await asyncio.ensure_future(drain_elsewhere())
-        await sock.aclose()
-        rest = [event async for event in sock]
-        assert states(rest)[-1] == SocketState.CLOSED()
-        assert states(seen)[:2] == [SocketState.CONNECTING(attempt=1), SocketState.OPEN()]
+            assert seen[:2] == [
+                SocketEvent.STATE_CHANGED(
+                    state=SocketState.CONNECTING(attempt=1), cause=StateCause.APP()
+                ),
+                OPENED,
+            ]
+            assert [e.id for e in seen if isinstance(e, SocketEvent.ACKED)] == ids
+            assert [e.id for e in seen if isinstance(e, SocketEvent.MESSAGE)] == ids
+            assert sock.stats.messages_in == 5
 
     run(scenario())
 
 
-def test_breaking_out_releases_the_stream(server: Server) -> None:
-    """`break` ends an iteration; the events after it wait for the next one, in order."""
+def test_breaking_out_hands_the_rest_to_the_next_reader(server: Server) -> None:
+    """`break` ends an iteration; the events after it wait for the next one, in order, also the
+    rest of a batch already taken, and another task may read next."""
 
     async def scenario() -> None:
         async with steadyws.Socket(server.url, **FAST) as sock:
@@ -343,7 +326,7 @@ def test_breaking_out_releases_the_stream(server: Server) -> None:
             assert acked == ids and received == ids
 
             async def other_task() -> None:
-                with pytest.raises(steadyws.WaitTimeoutError):
+                with fails_with(ErrorKind.TIMED_OUT):
                     await sock.next_event(timeout=0.1)  # the stream is free for another task
 
             await asyncio.ensure_future(other_task())
@@ -352,8 +335,9 @@ def test_breaking_out_releases_the_stream(server: Server) -> None:
 
 
 def test_iteration_yields_to_the_event_loop(server: Server) -> None:
-    """With many events already queued, `async for` still lets other tasks run at least every
-    256 events (a replay of 1 000 messages here)."""
+    """With many events already queued, `async for` still lets other tasks run between the
+    native takes (a replay of 1 000 messages here; one take holds at most 256 events, BATCH in
+    bindings/ffi/src/reading.rs)."""
     srv = server
     count = 1000
 
@@ -409,45 +393,69 @@ def test_try_next_event(server: Server) -> None:
                 break
             await asyncio.sleep(0.01)
         assert state_names(events) == ["CONNECTING", "OPEN"]
-        await sock.aclose()
+        sock.close()
 
     run(scenario())
 
 
-def test_foreign_listener_receives_events(server: Server) -> None:
-    """The push-style alternative of the generated API: a SocketListener on a steadyws thread."""
+def test_watch_follows_state_and_outbox_and_takes_no_event(server: Server) -> None:
+    """watch() gives the status now, then each change, to any number of watchers, ends after
+    Closed, and leaves every event to the reader."""
 
-    class Collect(SocketListener):
-        def __init__(self) -> None:
-            self.events: List[SocketEvent] = []
-            self.opened = threading.Event()
-            self.closed = threading.Event()
+    async def scenario() -> None:
+        sock = steadyws.Socket(server.url, **FAST)
+        first: List[SocketStatus] = []
+        second: List[SocketStatus] = []
 
-        def on_event(self, event: SocketEvent) -> None:
-            self.events.append(event)
-            if event == OPENED:
-                self.opened.set()
-                # The declared error: lowered to Rust's ListenerError::Failed { reason }, logged.
-                raise ListenerError.Failed(reason="a declared listener error")
-            state = event.state if isinstance(event, SocketEvent.STATE_CHANGED) else None
-            if state == SocketState.CLOSED():
-                self.closed.set()
-            if state == SocketState.CONNECTING(attempt=1):
-                raise ValueError("a listener bug must not stop delivery")
+        async def follow(into: List[SocketStatus]) -> None:
+            async for status in sock.watch():
+                into.append(status)
 
-    raw = steadyws.NativeSocket(SocketOptions(url=server.url, **FAST))
-    listener = Collect()
-    raw.set_listener(listener)
-    raw.connect()
-    try:
-        assert listener.opened.wait(5)
-        assert state_names(listener.events) == ["CONNECTING", "OPEN"]
-        raw.disconnect()  # delivery went on after both errors
-        assert listener.closed.wait(5)
-        assert state_names(listener.events) == ["CONNECTING", "OPEN", "CLOSING", "CLOSED"]
-    finally:
-        raw.set_listener(None)
-        raw.shutdown()
+        watchers = [asyncio.ensure_future(follow(first)), asyncio.ensure_future(follow(second))]
+        await asyncio.sleep(0.1)
+        assert first == [SocketStatus(state=SocketState.IDLE(), outbox_len=0)]
+        message_id = sock.send({"n": 1})  # queued while idle
+        await asyncio.sleep(0.1)  # seen before it goes (a watcher that falls behind skips)
+        sock.connect()
+        await sock.wait_acked(message_id, timeout=5)
+        await asyncio.sleep(0.1)
+        sock.close()
+        await asyncio.wait_for(asyncio.gather(*watchers), 5)  # both ended with the close
+        for seen in (first, second):
+            assert seen[0] == SocketStatus(state=SocketState.IDLE(), outbox_len=0)
+            assert seen[-1].state == SocketState.CLOSED()
+            assert SocketStatus(state=SocketState.OPEN(), outbox_len=0) in seen
+            assert any(s.outbox_len == 1 for s in seen)
+        # The stream still has every event, the way in first.
+        events = [event async for event in sock]
+        assert state_names(events)[:2] == ["CONNECTING", "OPEN"]
+        assert SocketEvent.ACKED(id=message_id) in events
+
+    run(scenario())
+
+
+def test_a_watch_ends_with_its_task(server: Server) -> None:
+    async def scenario() -> None:
+        async with steadyws.Socket(server.url, **FAST) as sock:
+            seen: List[SocketStatus] = []
+
+            async def follow() -> None:
+                async for status in sock.watch():
+                    seen.append(status)
+
+            watcher = asyncio.ensure_future(follow())
+            await sock.wait_open(5)
+            await asyncio.sleep(0.1)
+            assert seen and seen[-1].state == SocketState.OPEN()
+            watcher.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(watcher, 2)
+            # Another watch starts with the status now.
+            async for status in sock.watch():
+                assert status == SocketStatus(state=SocketState.OPEN(), outbox_len=0)
+                break
+
+    run(scenario())
 
 
 def test_socket_state_display_eq_hash() -> None:
@@ -468,56 +476,57 @@ def test_socket_state_display_eq_hash() -> None:
     states_set = {SocketState.OPEN(), SocketState.OPEN(), SocketState.CONNECTING(attempt=1)}
     assert states_set == {SocketState.CONNECTING(attempt=1), SocketState.OPEN()}
     assert {SocketState.IDLE(): "idle"}[SocketState.IDLE()] == "idle"
-    # Events, causes and outcomes print their data.
+    # Events, causes and statuses print their data.
     assert "cause=StateCause.OPENED()" in repr(OPENED)
+    assert repr(SocketStatus(state=SocketState.OPEN(), outbox_len=2)) == (
+        "SocketStatus(state=open, outbox_len=2)"
+    )
 
 
-def test_shutdown_ends_pending_native_reads(server: Server) -> None:
+def test_native_close_ends_pending_native_reads(server: Server) -> None:
     async def scenario() -> None:
-        # Idle, so no event will ever come: only shutdown() can end the read.
-        idle = steadyws.NativeSocket(SocketOptions(url=server.url, **FAST))
-        pending = asyncio.ensure_future(idle.next_events(16))
+        # Idle, so no event will ever come: only close() can end the read.
+        idle = steadyws.NativeSocket(SocketConfig(url=server.url, **FAST))
+        pending = asyncio.ensure_future(idle.next_events())
         await asyncio.sleep(0.2)
         assert not pending.done()
-        idle.shutdown()
+        idle.close()
         rest = await asyncio.wait_for(pending, 5)
         # What is left (at most the change to Closed), then the end.
         assert all(isinstance(e, SocketEvent.STATE_CHANGED) for e in rest), rest
         while rest:
-            rest = await asyncio.wait_for(idle.next_events(16), 5)
-        assert await asyncio.wait_for(idle.next_event(), 5) is None  # the stream stays ended
-        assert idle.try_next_event() is None and idle.try_next_events(4) == []
+            rest = await asyncio.wait_for(idle.next_events(), 5)
+        assert await asyncio.wait_for(idle.next_events(), 5) == []  # the stream stays ended
+        assert idle.try_next_events() == []
         assert idle.state() == SocketState.CLOSED()
 
-        # Open, every event read, a read waiting: shutdown() closes at once, so the read gets
+        # Open, every event read, a read waiting: close() ends it at once, so the read gets
         # the final state change (cause: the app), and the next one the end.
-        raw = steadyws.NativeSocket(SocketOptions(url=server.url, **FAST))
+        raw = steadyws.NativeSocket(SocketConfig(url=server.url, **FAST))
         raw.connect()
-        while True:
-            event = await asyncio.wait_for(raw.next_event(), 5)
-            if event == OPENED:
-                break
-        pending = asyncio.ensure_future(raw.next_events(16))
+        await raw.wait_open(5000)
+        taken: List[SocketEvent] = []
+        while OPENED not in taken:
+            taken += await asyncio.wait_for(raw.next_events(), 5)
+        pending = asyncio.ensure_future(raw.next_events())
         await asyncio.sleep(0.2)
         assert not pending.done()
-        raw.shutdown()
+        raw.close()
         closed = SocketEvent.STATE_CHANGED(state=SocketState.CLOSED(), cause=StateCause.APP())
         assert await asyncio.wait_for(pending, 5) == [closed]
-        assert await asyncio.wait_for(raw.next_events(16), 5) == []
+        assert await asyncio.wait_for(raw.next_events(), 5) == []
         assert raw.state() == SocketState.CLOSED()
 
     run(scenario())
 
 
-def test_aclose_ends_a_blocked_read_through_shutdown(server: Server) -> None:
+def test_close_ends_a_blocked_reader(server: Server) -> None:
     async def scenario() -> None:
         sock = steadyws.Socket(server.url, **FAST)  # idle: no event will come
         reader = asyncio.ensure_future(sock.next_event())
         await asyncio.sleep(0.1)
-        inflight = sock._pending  # the read handed to Rust
-        assert inflight is not None and not inflight.done()
-        await sock.aclose()
-        assert inflight.done() and not inflight.cancelled()  # ended by shutdown(), not cancelled
+        assert not reader.done()
+        sock.close()
         first = await asyncio.wait_for(reader, 5)
         rest = [first] if first is not None else []
         while (event := await sock.next_event(timeout=5)) is not None:
@@ -525,3 +534,21 @@ def test_aclose_ends_a_blocked_read_through_shutdown(server: Server) -> None:
         assert all(isinstance(e, SocketEvent.STATE_CHANGED) for e in rest), rest
 
     run(scenario())
+
+
+def test_native_sockets_are_released(server: Server) -> None:
+    """A socket the app drops, closed or not, read from or not, frees its native socket."""
+    gc.collect()  # sockets earlier tests dropped
+    before = steadyws.live_native_sockets()
+
+    async def scenario() -> None:
+        async with steadyws.Socket(server.url, **FAST) as sock:
+            await sock.wait_open(5)
+            await publish(server.url, 3)
+            assert await sock.next_event(timeout=5) is not None
+            assert steadyws.live_native_sockets() == before + 1
+        steadyws.Socket(server.url, **FAST)  # never used
+
+    run(scenario())
+    gc.collect()
+    assert steadyws.live_native_sockets() == before

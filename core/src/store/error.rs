@@ -5,7 +5,7 @@
 pub enum StoreError {
     /// Another socket, in this process or another, has the store open.
     #[error(
-        "the store {path} is in use by another socket (in this process or another): a store has one owner at a time; shut the other socket down first, or give this one its own store name"
+        "the store {path} is in use by another socket (in this process or another): a store has one owner at a time; close the other socket first, or give this one its own store name"
     )]
     InUse {
         /// The store file.

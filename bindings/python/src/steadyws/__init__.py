@@ -4,17 +4,17 @@ Python bindings of the steadyws Rust core. The idiomatic entry point is :class:`
 
     async with steadyws.Socket("wss://chat.example.com/ws") as sock:
         message_id = sock.send({"text": "hello"})      # queued; returns the id at once
-        async for event in sock:                        # the one consumer of the events
+        async for event in sock:                        # the socket's one reader
             ...
 
 ``Socket(url, store_directory=...)`` keeps what was sent and not acknowledged (and where reading
 left off) on disk, so a killed process loses nothing; ``pending()`` and ``cancel(id)`` manage it.
 
-Everything the layer raises derives from :class:`SteadyWsError`. :mod:`steadyws.sync` has
-blocking twins for scripts. Everything UniFFI generates from the Rust FFI crate
-(``NativeSocket``, ``SocketOptions``, ``SocketEvent``, ``SocketState``, ``StateCause``,
-``SendOutcome``, ``PendingMessage``, ``ConnectionErrorKind``, ``SteadyError`` ...) is re-exported
-here unchanged; it lives in ``steadyws._ffi.steadyws``.
+Everything the layer raises is a :class:`SteadyWsError` whose ``kind`` is an :class:`ErrorKind`.
+:mod:`steadyws.sync` has blocking twins for scripts. Everything UniFFI generates from the Rust FFI
+crate (``NativeSocket``, ``SocketConfig``, ``SocketEvent``, ``SocketState``, ``StateCause``,
+``PendingMessage``, ``ErrorKind``, ``NativeError`` ...) is re-exported here unchanged; it lives in
+``steadyws._ffi.steadyws``.
 """
 
 from __future__ import annotations
@@ -22,55 +22,38 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._ffi.steadyws import (
-    AppLifecycle,
+    AppState,
     BackgroundMode,
     ConnectionErrorKind,
     ConnectionProblem,
+    ErrorKind,
     HeartbeatKind,
     InternalError,
     MessageData,
     NativeSocket,
     NativeSocketProtocol,
     NetworkStatus,
-    OpenOutcome,
     PendingMessage,
-    ResumePosition,
+    ResumeCursor,
     SendFailureKind,
-    SendOutcome,
+    SocketConfig,
     SocketEvent,
-    SocketListener,
-    SocketOptions,
     SocketState,
     SocketStats,
+    SocketStatus,
     StateCause,
+    StatusWatch,
+    WaitCancellation,
+    live_native_sockets,
 )
 
 if TYPE_CHECKING:
-    # The generated error classes, as type checkers should see them (see _error_types.pyi).
-    from ._error_types import ListenerError, SteadyError
+    # The generated error class, as type checkers should see it (see _error_types.pyi).
+    from ._error_types import NativeError
 else:
-    from ._ffi.steadyws import ListenerError, SteadyError
-from ._errors import (
-    ConcurrentConsumerError,
-    ConnectionFailedError,
-    InvalidConfigError,
-    InvalidUrlError,
-    MessageTooLargeError,
-    NotJsonError,
-    OpenTimeoutError,
-    OutboxFullError,
-    SendFailedError,
-    SendTimeoutError,
-    SocketClosedError,
-    SteadyWsError,
-    StoreFailedError,
-    StoreInUseError,
-    StoreNewerFormatError,
-    UnknownMessageError,
-    WaitTimeoutError,
-    WrongModeError,
-)
-from ._socket import Pending, Socket, decode
+    from ._ffi.steadyws import NativeError
+from ._errors import SteadyWsError
+from ._socket import Socket, decode
 from . import sync
 
 
@@ -82,19 +65,11 @@ def _field_repr(self: object) -> str:
 def _readable_reprs() -> None:
     # The generated enum variants are @dataclass classes without annotated fields, so the
     # dataclass repr shows none of their data ("SocketEvent.ACKED()"). For events, causes,
-    # outcomes, message data and network statuses, the generated __str__ shows it all: use it
-    # as the repr too (lists of events, pytest output, the REPL). A SocketState's __str__ is the Rust Display sentence
-    # ("connecting (attempt 2)"), so its repr spells out the variant and fields instead
+    # message data and network statuses, the generated __str__ shows it all: use it as the repr
+    # too (lists of events, pytest output, the REPL). A SocketState's __str__ is the Rust Display
+    # sentence ("connecting (attempt 2)"), so its repr spells out the variant and fields instead
     # ("SocketState.CONNECTING(attempt=2)").
-    for enum in (
-        SocketEvent,
-        SocketState,
-        StateCause,
-        SendOutcome,
-        OpenOutcome,
-        MessageData,
-        NetworkStatus,
-    ):
+    for enum in (SocketEvent, SocketState, StateCause, MessageData, NetworkStatus):
         for name in dir(enum):
             variant = getattr(enum, name)
             if isinstance(variant, type) and issubclass(variant, enum) and variant is not enum:
@@ -103,9 +78,10 @@ def _readable_reprs() -> None:
     for record in (
         ConnectionProblem,
         PendingMessage,
-        ResumePosition,
-        SocketOptions,
+        ResumeCursor,
+        SocketConfig,
         SocketStats,
+        SocketStatus,
     ):
         record.__repr__ = record.__str__  # type: ignore[method-assign,assignment]
 
@@ -127,49 +103,32 @@ __version__ = _version()
 __all__ = [
     # idiomatic layer
     "Socket",
-    "Pending",
+    "SteadyWsError",
     "sync",
     "decode",
-    "SteadyWsError",
-    "InvalidUrlError",
-    "InvalidConfigError",
-    "NotJsonError",
-    "WrongModeError",
-    "MessageTooLargeError",
-    "OutboxFullError",
-    "StoreInUseError",
-    "StoreNewerFormatError",
-    "StoreFailedError",
-    "SendFailedError",
-    "UnknownMessageError",
-    "ConnectionFailedError",
-    "SocketClosedError",
-    "WaitTimeoutError",
-    "SendTimeoutError",
-    "OpenTimeoutError",
-    "ConcurrentConsumerError",
     # generated by UniFFI
-    "AppLifecycle",
+    "AppState",
     "BackgroundMode",
     "ConnectionErrorKind",
     "ConnectionProblem",
+    "ErrorKind",
     "HeartbeatKind",
     "InternalError",
-    "ListenerError",
     "MessageData",
+    "NativeError",
     "NativeSocket",
     "NativeSocketProtocol",
     "NetworkStatus",
-    "OpenOutcome",
     "PendingMessage",
-    "ResumePosition",
+    "ResumeCursor",
     "SendFailureKind",
-    "SendOutcome",
+    "SocketConfig",
     "SocketEvent",
-    "SocketListener",
-    "SocketOptions",
     "SocketState",
     "SocketStats",
+    "SocketStatus",
     "StateCause",
-    "SteadyError",
+    "StatusWatch",
+    "WaitCancellation",
+    "live_native_sockets",
 ]

@@ -7,14 +7,14 @@
     with Socket("ws://127.0.0.1:8080/ws") as sock:      # connects; closes on exit
         sock.wait_open(timeout=5)
         message_id = sock.send_and_wait({"text": "hello"}, timeout=5)   # returns after the ack
-        for event in sock.events():                      # the one consumer of the events
+        for event in sock.events():                      # the socket's one reader
             ...
 
 The private loop runs in one daemon thread shared by every ``steadyws.sync.Socket`` of the
 process, so these helpers also work where an event loop is already running (a notebook). Do not
-call the blocking methods from ``async`` code: use :class:`steadyws.Socket` there. The
-one-consumer rule holds per thread: while one thread iterates ``events()``, reading from another
-thread raises :class:`steadyws.ConcurrentConsumerError`.
+call the blocking methods from ``async`` code: use :class:`steadyws.Socket` there. One reader at
+a time: while one thread waits in ``events()``, a read from another thread fails with kind
+``ALREADY_READING``.
 """
 
 from __future__ import annotations
@@ -23,20 +23,19 @@ import asyncio
 import atexit
 import threading
 import weakref
-from typing import Any, Awaitable, Iterator, List, Optional, TypeVar, Union, cast
+from typing import Any, Awaitable, Iterator, List, Optional, TypeVar, Union
 
 from ._ffi.steadyws import (
-    AppLifecycle,
-    ConnectionProblem,
+    AppState,
     NativeSocket,
+    PendingMessage,
+    SocketConfig,
     SocketEvent,
-    SocketOptions,
     SocketState,
     SocketStats,
 )
-from ._socket import NetworkStatusLike, Pending
+from ._socket import NetworkStatusLike
 from ._socket import Socket as AsyncSocket
-from ._socket import _Events
 
 __all__ = ["Socket", "run"]
 
@@ -106,8 +105,8 @@ class Socket:
     ``with`` instead of ``async with`` and plain iteration over ``events()``.
     """
 
-    def __init__(self, url_or_options: Union[str, SocketOptions], /, **options: Any) -> None:
-        self._async = AsyncSocket(url_or_options, **options)
+    def __init__(self, url: str, **settings: Any) -> None:
+        self._async = AsyncSocket(url, **settings)
         _private_loop()
         _sockets.add(self)
 
@@ -125,57 +124,14 @@ class Socket:
         return self._async.native
 
     @property
-    def options(self) -> SocketOptions:
-        """The options this socket was created with."""
-        return self._async.options
+    def config(self) -> SocketConfig:
+        """The settings this socket was created with."""
+        return self._async.config
 
     @property
     def closed(self) -> bool:
         """True once :meth:`close` ran."""
         return self._async.closed
-
-    # Non-blocking commands go straight to the native socket, which is thread-safe.
-
-    def connect(self) -> None:
-        """Start connecting, and keep reconnecting."""
-        self._async.connect()
-
-    def disconnect(self) -> None:
-        """Close the connection gracefully and stop reconnecting; ``connect()`` may follow."""
-        self._async.disconnect()
-
-    def send(self, data: Any, *, ttl_ms: Optional[int] = None) -> str:
-        """Queue a JSON-serialisable value; returns its message id at once."""
-        return self._async.send(data, ttl_ms=ttl_ms)
-
-    def send_json(self, json_text: str, *, ttl_ms: Optional[int] = None) -> str:
-        """Queue an already encoded JSON document; returns its message id."""
-        return self._async.send_json(json_text, ttl_ms=ttl_ms)
-
-    def send_text(self, text: str) -> str:
-        """Send a text frame unchanged (raw mode)."""
-        return self._async.send_text(text)
-
-    def send_binary(self, data: Union[bytes, bytearray, memoryview]) -> str:
-        """Send a binary frame unchanged (raw mode)."""
-        return self._async.send_binary(data)
-
-    def pending(self) -> List[Pending]:
-        """The messages sent and not acknowledged yet, oldest first."""
-        return self._async.pending()
-
-    def cancel(self, message_id: str) -> bool:
-        """Stop sending ``message_id``; True if it was pending (see
-        :meth:`steadyws.Socket.cancel`)."""
-        return self._async.cancel(message_id)
-
-    def set_app_state(self, state: AppLifecycle) -> None:
-        """Report ``AppLifecycle.FOREGROUND`` / ``BACKGROUND``."""
-        self._async.set_app_state(state)
-
-    def set_network(self, status: NetworkStatusLike) -> None:
-        """Report reachability."""
-        self._async.set_network(status)
 
     @property
     def state(self) -> SocketState:
@@ -192,52 +148,51 @@ class Socket:
         """Counters."""
         return self._async.stats
 
-    @property
-    def last_problem(self) -> Optional[ConnectionProblem]:
-        """See :attr:`steadyws.Socket.last_problem`."""
-        return self._async.last_problem
+    # Commands never block on the network: they go straight to the async socket.
 
-    # Waiting runs on the private loop; see steadyws.Socket for what each raises.
+    def connect(self) -> None:
+        """Start connecting, and keep reconnecting."""
+        self._async.connect()
 
-    def wait_open(self, timeout: Optional[float] = None) -> None:
-        """Wait until open (never takes events from the stream)."""
-        run(self._async.wait_open(timeout))
+    def disconnect(self) -> None:
+        """Close the connection gracefully and stop reconnecting; ``connect()`` may follow."""
+        self._async.disconnect()
 
-    def send_and_wait(self, data: Any, timeout: Optional[float] = None) -> str:
-        """Queue ``data``, wait until the server acknowledged it, return its id."""
-        return run(self._async.send_and_wait(data, timeout))
+    def send(self, data: Any, *, ttl: Optional[float] = None) -> str:
+        """Queue a JSON-serialisable value; returns its message id at once."""
+        return self._async.send(data, ttl=ttl)
 
-    def wait_acked(self, message_id: str, timeout: Optional[float] = None) -> None:
-        """Wait until the server acknowledged ``message_id`` (an id from :meth:`send`)."""
-        run(self._async.wait_acked(message_id, timeout))
+    def send_json(self, json_text: str, *, ttl: Optional[float] = None) -> str:
+        """Queue an already encoded JSON document; returns its message id."""
+        return self._async.send_json(json_text, ttl=ttl)
 
-    def next_event(self, timeout: Optional[float] = None) -> Optional[SocketEvent]:
-        """The next event, waiting up to ``timeout`` s (``WaitTimeoutError``, a
-        ``TimeoutError``); ``None`` once the socket is closed and every event was taken."""
-        owner = threading.current_thread()
-        return run(self._async._next(owner, timeout, 1))
+    def send_text(self, text: str) -> str:
+        """Send a text frame unchanged (raw mode)."""
+        return self._async.send_text(text)
 
-    def try_next_event(self) -> Optional[SocketEvent]:
-        """The next event if one is ready now, else ``None``."""
-        owner = threading.current_thread()
+    def send_binary(self, data: Union[bytes, bytearray, memoryview]) -> str:
+        """Send a binary frame unchanged (raw mode)."""
+        return self._async.send_binary(data)
 
-        async def take() -> Optional[SocketEvent]:
-            return self._async._try_next(owner)
+    def pending(self) -> List[PendingMessage]:
+        """The messages not acknowledged yet, oldest first."""
+        return self._async.pending()
 
-        return run(take())
+    def cancel(self, message_id: str) -> bool:
+        """Stop sending ``message_id``; True if it was pending."""
+        return self._async.cancel(message_id)
 
-    def events(self) -> Iterator[SocketEvent]:
-        """Every event, in order, until the socket is closed (one consumer at a time)."""
-        return _SyncEvents(self._async)
+    def set_app_state(self, state: AppState) -> None:
+        """Report ``AppState.FOREGROUND`` / ``BACKGROUND``."""
+        self._async.set_app_state(state)
 
-    def __iter__(self) -> Iterator[SocketEvent]:
-        return self.events()
+    def set_network(self, status: NetworkStatusLike) -> None:
+        """Report reachability."""
+        self._async.set_network(status)
 
     def close(self) -> None:
-        """Close now (see :meth:`steadyws.Socket.close`) and let the read in flight end
-        (idempotent)."""
-        self._async.close()  # at once, from this thread
-        run(self._async.aclose())
+        """Close for good (see :meth:`steadyws.Socket.close`); idempotent."""
+        self._async.close()
         _sockets.discard(self)
 
     def __enter__(self) -> "Socket":
@@ -247,29 +202,39 @@ class Socket:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    # Waits run on the private loop; see steadyws.Socket for how each fails.
 
-_END = object()
+    def wait_open(self, timeout: Optional[float] = None) -> None:
+        """Wait until open (takes no event)."""
+        run(self._async.wait_open(timeout))
 
+    def send_and_wait(
+        self, data: Any, *, ttl: Optional[float] = None, timeout: Optional[float] = None
+    ) -> str:
+        """Queue ``data``, wait until the server acknowledged it, return its id."""
+        return run(self._async.send_and_wait(data, ttl=ttl, timeout=timeout))
 
-class _SyncEvents:
-    """Blocking iteration over the async iterator, owned by the calling thread."""
+    def wait_acked(self, message_id: str, timeout: Optional[float] = None) -> None:
+        """Wait until the server acknowledged ``message_id``."""
+        run(self._async.wait_acked(message_id, timeout))
 
-    def __init__(self, sock: AsyncSocket) -> None:
-        self._events = _Events(sock, threading.current_thread())
+    def next_event(self, timeout: Optional[float] = None) -> Optional[SocketEvent]:
+        """The next event, waiting up to ``timeout`` s (then kind ``TIMED_OUT``); ``None`` once
+        the socket is closed and every event was taken."""
+        return run(self._async.next_event(timeout))
 
-    def __iter__(self) -> "_SyncEvents":
-        return self
+    def try_next_event(self) -> Optional[SocketEvent]:
+        """The next event if one is ready now, else ``None``."""
 
-    def __next__(self) -> SocketEvent:
-        events = self._events
+        async def take() -> Optional[SocketEvent]:
+            return self._async.try_next_event()
 
-        async def step() -> Any:
-            try:
-                return await events.__anext__()
-            except StopAsyncIteration:
-                return _END
+        return run(take())
 
-        event = run(step())
-        if event is _END:
-            raise StopIteration
-        return cast(SocketEvent, event)
+    def events(self) -> Iterator[SocketEvent]:
+        """Every event, in order, until the socket is closed and its events are read."""
+        while (event := self.next_event()) is not None:
+            yield event
+
+    def __iter__(self) -> Iterator[SocketEvent]:
+        return self.events()
