@@ -209,7 +209,7 @@ aar_status=0
   v="$(variant no-socket)"; rm "$v/classes.jar"
   jar --create --no-manifest --file "$v/classes.jar" -C "$out/classes/main" dev/steadyws/NativeSocket.class
   pack "$v" "$v.aar"
-  expect_fail "classes.jar without SteadySocket" "dev/steadyws/SteadySocket" \
+  expect_fail "classes.jar without Socket" "dev/steadyws/Socket," \
     "${checker[@]}" "$v.aar" --abis x86_64 --stand-in
   v="$(variant wrong-package)"; sed -i 's|package="dev.steadyws"|package="dev.other"|' "$v/AndroidManifest.xml"; pack "$v" "$v.aar"
   expect_fail "manifest of another package" "package is 'dev.other'" \

@@ -60,7 +60,7 @@ dependencies {
     // The generated code calls the library through JNA. The AAR (`@aar`) carries JNA's native
     // dispatch library for every Android ABI; the plain jar has none and fails on a device.
     implementation("net.java.dev.jna:jna:5.17.0@aar")
-    // Flow is part of the public API (SteadySocket.events); Dispatchers.Main for collectors.
+    // Flow is part of the public API (Socket.events); Dispatchers.Main for collectors.
     api("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.10.2")
     // ProcessLifecycleOwner, the app's visibility for attachToAndroid (Android.kt).
     implementation("androidx.lifecycle:lifecycle-process:2.8.7")

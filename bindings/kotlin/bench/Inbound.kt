@@ -1,4 +1,4 @@
-// Inbound throughput into a JVM app: small messages delivered by steadyws (`SteadySocket`, its
+// Inbound throughput into a JVM app: small messages delivered by steadyws (`Socket`, its
 // `events` Flow) vs the JDK's built-in `java.net.http.WebSocket`, from the same reference server,
 // in the same run. The Kotlin counterpart of bindings/python/bench/inbound.py.
 //
@@ -25,7 +25,7 @@ package dev.steadyws.bench
 
 import dev.steadyws.SocketEvent
 import dev.steadyws.SocketState
-import dev.steadyws.SteadySocket
+import dev.steadyws.Socket
 import dev.steadyws.text
 import java.net.URI
 import java.net.http.HttpClient
@@ -190,7 +190,7 @@ private fun publish(client: HttpClient, url: String, count: Int) {
 private fun steadyws(url: String, count: Int, resumeFrom: ULong = 0uL): Double = runBlocking {
     val started = System.nanoTime()
     var elapsed = 0L
-    SteadySocket(url) { resumeLastSeq = resumeFrom }.use { socket ->
+    Socket(url) { resumeLastSeq = resumeFrom }.use { socket ->
         socket.connect()
         var expected = 1uL
         var last: SocketEvent.Message? = null

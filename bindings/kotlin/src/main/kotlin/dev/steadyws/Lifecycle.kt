@@ -8,14 +8,14 @@
 package dev.steadyws
 
 /**
- * What a [LifecycleBinding] drives: [SteadySocket] implements it (the tests use a fake). Its two
+ * What a [LifecycleBinding] drives: [Socket] implements it (the tests use a fake). Its two
  * hints must not block: a binding calls them from platform callbacks, the main thread included.
  */
 interface LifecycleTarget {
-    /** See [SteadySocket.setAppState]. */
-    fun setAppState(state: AppLifecycle)
+    /** See [Socket.setAppState]. */
+    fun setAppState(state: AppState)
 
-    /** See [SteadySocket.setNetwork]. */
+    /** See [Socket.setNetwork]. */
     fun setNetwork(status: NetworkStatus)
 
     /**
@@ -29,7 +29,7 @@ interface LifecycleTarget {
 /** Whether the app is visible, as the platform reports it (on Android, `ProcessLifecycleOwner`). */
 interface AppVisibility {
     /** The state now. Read once while attaching: it must return at once and not call back. */
-    val current: AppLifecycle
+    val current: AppState
 
     /**
      * Report changes to [listener], from any thread, until the returned handle is closed. Repeats
@@ -37,7 +37,7 @@ interface AppVisibility {
      * `Lifecycle.addObserver` does. A report already on its way when the handle is closed is
      * dropped by the binding.
      */
-    fun observe(listener: (AppLifecycle) -> Unit): AutoCloseable
+    fun observe(listener: (AppState) -> Unit): AutoCloseable
 }
 
 /**
@@ -76,7 +76,7 @@ interface DefaultNetwork {
 /**
  * Attach this socket to the app's visibility and to the default network (on Android, use
  * `attachToAndroid(context)`, which passes the platform's sources): see [LifecycleBinding] for
- * what is reported when. Attach before [SteadySocket.connect], so that the first attempt already
+ * what is reported when. Attach before [Socket.connect], so that the first attempt already
  * knows whether the app is in the background and whether there is a network.
  *
  * If the target is closed already, nothing is subscribed and the binding is detached at once.
@@ -95,13 +95,11 @@ fun LifecycleTarget.attachLifecycle(visibility: AppVisibility, network: DefaultN
  * - **Then every change, once.** Repeats are dropped, so a platform that reports the same thing
  *   twice (or a capabilities change that leaves the interface as it was) does not wake the
  *   socket.
- * - **A new default network** is reported as [NetworkStatus.Available] with its interface; when
- *   the interface differs from the one before, the socket checks its connection at once, because
- *   one opened over the old interface is likely dead. While the new network's interface is not
- *   known yet (Android names it in the capabilities that follow), nothing is reported:
- *   `Available(null)` would erase the interface the socket knows, and the switch from wifi to
- *   cellular would no longer look like one. Only after a loss is `Available(null)` reported at
- *   once, since then any network is news.
+ * - **A new default network** is reported as [NetworkStatus.Available] with its interface, or
+ *   without one while Android has not named it yet (the capabilities that follow do): the socket
+ *   keeps the interface it knew until the name comes, and when the name differs from the one
+ *   before it checks its connection at once, because one opened over the old interface is likely
+ *   dead. That rule is the native socket's, the same on every platform.
  * - **A loss** is reported ([NetworkStatus.Unavailable]) only for the current default network; a
  *   late report about a network that was already replaced is dropped.
  *
@@ -116,7 +114,7 @@ class LifecycleBinding internal constructor(private val target: LifecycleTarget)
     /** What to close at detach: the close hook, then the sources' subscriptions. */
     private val subscriptions = ArrayList<AutoCloseable>()
     /** What the target was told last (null: nothing yet), to drop repeats. */
-    private var toldApp: AppLifecycle? = null
+    private var toldApp: AppState? = null
     private var toldNetwork: NetworkStatus? = null
     /** The handle of the default network as reported so far; null when there is none. */
     private var defaultHandle: Long? = null
@@ -186,7 +184,7 @@ class LifecycleBinding internal constructor(private val target: LifecycleTarget)
         if (!kept) subscription.close() // detached meanwhile (the socket was closed)
     }
 
-    private fun appState(state: AppLifecycle) {
+    private fun appState(state: AppState) {
         if (state == toldApp) return
         toldApp = state
         target.setAppState(state)
@@ -194,11 +192,7 @@ class LifecycleBinding internal constructor(private val target: LifecycleTarget)
 
     private fun available(network: DefaultNetwork.Route) {
         defaultHandle = network.handle
-        when {
-            network.interfaceName != null -> tell(NetworkStatus.Available(network.interfaceName))
-            toldNetwork !is NetworkStatus.Available -> tell(NetworkStatus.Available(null))
-            // Else keep the old interface until the new one is known (see the class comment).
-        }
+        tell(NetworkStatus.Available(network.interfaceName))
     }
 
     private fun lost() {

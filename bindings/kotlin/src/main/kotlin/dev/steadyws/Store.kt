@@ -1,5 +1,5 @@
-// The durable store as Kotlin types: `StoreOptions` sets the three generated `store*` fields of
-// `SocketOptions` in one value, and `PendingMessage.createdAt` gives the generated epoch
+// The durable store as Kotlin types: `StoreConfig` sets the three generated `store*` fields of
+// `SocketConfig` in one value, and `PendingMessage.createdAt` gives the generated epoch
 // milliseconds as an `Instant`.
 
 package dev.steadyws
@@ -10,7 +10,7 @@ import java.time.Instant
 /**
  * Where a socket keeps its outbox, resume cursor, dedup window and client id, so that they
  * survive a process kill: the SQLite file `<directory>/<name>.steadyws`. Set it with
- * `SteadySocket(url) { store = StoreOptions(dir) }`.
+ * `SteadySocket(url) { store = StoreConfig(dir) }`.
  *
  * @param directory created if missing. On Android, `context.noBackupFilesDir`: the store holds
  *   the client id, which must not be restored onto a second device by Auto Backup.
@@ -22,19 +22,19 @@ import java.time.Instant
  *   on some storage. Without it, what was committed survives the app's process being killed
  *   (SIGKILL, the low-memory killer, a crash), not a power cut.
  */
-data class StoreOptions(
+data class StoreConfig(
     val directory: File,
     val name: String = "default",
     val syncEveryCommit: Boolean = false,
 )
 
 /**
- * The durable store ([StoreOptions]), or null to keep everything in memory (the default). A store
- * needs envelope mode: with [SocketOptions.rawMode] the socket refuses it with
+ * The durable store ([StoreConfig]), or null to keep everything in memory (the default). A store
+ * needs envelope mode: with [SocketConfig.rawMode] the socket refuses it with
  * [InvalidOptionsException].
  */
-var SocketOptions.store: StoreOptions?
-    get() = storeDirectory?.let { StoreOptions(File(it), storeName, storeSyncEveryCommit) }
+var SocketConfig.store: StoreConfig?
+    get() = storeDirectory?.let { StoreConfig(File(it), storeName, storeSyncEveryCommit) }
     set(value) {
         storeDirectory = value?.directory?.path
         if (value != null) {

@@ -38,7 +38,7 @@ import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.Timeout
 
 /** Short timeouts, as in the Rust end-to-end suite. */
-internal fun quick(url: String, configure: SocketOptions.() -> Unit = {}) = SocketOptions(
+internal fun quick(url: String, configure: SocketConfig.() -> Unit = {}) = SocketConfig(
     url = url,
     backoffInitialMs = 100u,
     backoffMaxMs = 1000u,
@@ -47,7 +47,7 @@ internal fun quick(url: String, configure: SocketOptions.() -> Unit = {}) = Sock
 ).apply(configure)
 
 /** Collect [ws]'s events from now on into a channel the test reads (it is the socket's one collector). */
-internal fun CoroutineScope.record(ws: SteadySocket): ReceiveChannel<SocketEvent> {
+internal fun CoroutineScope.record(ws: Socket): ReceiveChannel<SocketEvent> {
     val channel = Channel<SocketEvent>(Channel.UNLIMITED)
     launch(start = CoroutineStart.UNDISPATCHED) {
         try {
@@ -101,7 +101,7 @@ private fun checkEcho(echo: SocketEvent.Message, json: String) {
     assertEquals(json, echo.data.text)
     assertEquals(1uL, echo.seq)
     assertNotNull(echo.ts)
-    assertEquals(ResumePosition(echo.seq, echo.ts), echo.position)
+    assertEquals(ResumeCursor(echo.seq, echo.ts), echo.cursor)
 }
 
 private fun causeName(cause: StateCause): String = when (cause) {
@@ -128,7 +128,7 @@ internal suspend fun CoroutineScope.publish(url: String, count: Int, tag: String
         outboxMaxMessages = (count + 16).toUInt()
         outboxMaxBytes = 64uL shl 20
     }
-    return SteadySocket(options).use { publisher ->
+    return Socket(options).use { publisher ->
         val acked = HashSet<String>()
         val allAcked = CompletableDeferred<Unit>()
         // The publisher reads its own events (acks, and the echoes of its messages).
@@ -171,9 +171,9 @@ class SteadySocketTest {
     @Test
     fun `scenario 1, a late subscriber gets every message in order and stats count only what it took`(): Unit = runBlocking {
         ServerProcess.start().use { server ->
-            SteadySocket(quick(server.url)).use { ws ->
+            Socket(quick(server.url)).use { ws ->
                 ws.connect()
-                withTimeout(10.seconds) { ws.awaitOpen() }
+                withTimeout(10.seconds) { ws.waitOpen() }
                 val n = 50
                 val ids = publish(server.url, n, "late")
                 // The messages reach the socket while nobody collects: they wait, uncommitted.
@@ -196,11 +196,11 @@ class SteadySocketTest {
                 val messages = seen.filterIsInstance<SocketEvent.Message>()
                 assertEquals(ids, messages.map { it.id }, "every published message, in order")
                 assertEquals((1..n).map { it.toULong() }, messages.map { it.seq })
-                messages.forEach { assertEquals(it.seq, it.position.lastSeq) }
+                messages.forEach { assertEquals(it.seq, it.cursor.lastSeq) }
                 val after = ws.stats()
                 assertEquals(n.toULong(), after.messagesIn, "stats count what the app took")
                 assertEquals(n.toULong(), after.lastSeq)
-                assertEquals(messages.last().position, ResumePosition(after.lastSeq, after.lastTs))
+                assertEquals(messages.last().cursor, ResumeCursor(after.lastSeq, after.lastTs))
             }
         }
     }
@@ -211,9 +211,9 @@ class SteadySocketTest {
         val total = 5_000
         val inbox = 200u
         ServerProcess.start().use { server ->
-            SteadySocket(quick(server.url) { inboxMaxEvents = inbox }).use { ws ->
+            Socket(quick(server.url) { inboxMaxEvents = inbox }).use { ws ->
                 ws.connect()
-                withTimeout(10.seconds) { ws.awaitOpen() }
+                withTimeout(10.seconds) { ws.waitOpen() }
                 val runtime = Runtime.getRuntime()
                 val heapBefore = heapAfterGc()
                 val rssBefore = rssKiB()
@@ -282,13 +282,13 @@ class SteadySocketTest {
     @Test
     fun `scenario 3, waiting for open and for acks keeps every event`(): Unit = runBlocking {
         ServerProcess.start().use { server ->
-            SteadySocket(quick(server.url)).use { ws ->
+            Socket(quick(server.url)).use { ws ->
                 ws.connect()
-                withTimeout(10.seconds) { ws.awaitOpen() }
-                withTimeout(5.seconds) { ws.awaitOpen() } // open already: returns at once
+                withTimeout(10.seconds) { ws.waitOpen() }
+                withTimeout(5.seconds) { ws.waitOpen() } // open already: returns at once
                 val json = """{"text":"waited"}"""
                 val id = withTimeout(10.seconds) { ws.sendAndWait(json) }
-                withTimeout(1.seconds) { ws.awaitAcked(id) } // remembered: returns at once
+                withTimeout(1.seconds) { ws.waitAcked(id) } // remembered: returns at once
 
                 // The waits took nothing: the stream still has the states, the ack and the echo.
                 val seen = mutableListOf<SocketEvent>()
@@ -311,7 +311,7 @@ class SteadySocketTest {
     @Test
     fun `scenario 4, send returns the id at once and sendAndWait after the ack`(): Unit = runBlocking {
         ServerProcess.start().use { server ->
-            SteadySocket(quick(server.url)).use { ws ->
+            Socket(quick(server.url)).use { ws ->
                 // Not even connected: send still queues and returns the id.
                 val early = ws.send("""{"n":1}""")
                 assertTrue(early.isNotEmpty())
@@ -319,25 +319,25 @@ class SteadySocketTest {
                 assertEquals(0uL, ws.stats().messagesAcked)
                 // sendAndWait waits for the ack, which cannot come before connect().
                 val timedOut = runCatching { ws.sendAndWait("""{"n":2}""", timeout = 300.milliseconds) }.exceptionOrNull()
-                val timeout = assertInstanceOf(SendTimeoutException::class.java, timedOut)
-                assertEquals(300.milliseconds, timeout.timeout)
+                val timeout = assertKind(ErrorKind.TIMED_OUT, timedOut)
+                val timedOutId = timeout.messageId!!
                 assertEquals(2uL, ws.stats().outboxLen, "a timed-out message stays queued")
 
                 ws.connect()
                 val third = withTimeout(10.seconds) { ws.sendAndWait("""{"n":3}""") }
                 // Returned after the server stored it; the earlier ones went first (same order).
                 withTimeout(1.seconds) {
-                    ws.awaitAcked(early)
-                    ws.awaitAcked(timeout.id)
-                    ws.awaitAcked(third)
+                    ws.waitAcked(early)
+                    ws.waitAcked(timedOutId)
+                    ws.waitAcked(third)
                 }
                 assertEquals(0uL, ws.stats().outboxLen)
                 assertEquals(3uL, ws.stats().messagesAcked)
                 val acks = withTimeout(10.seconds) {
                     ws.events.take(2 + 3 + 3).toList() // Connecting, Open, three acks, three echoes
                 }
-                assertEquals(listOf(early, timeout.id, third), acks.filterIsInstance<SocketEvent.Acked>().map { it.id }, acks.map(::brief).toString())
-                assertEquals(listOf(early, timeout.id, third), acks.filterIsInstance<SocketEvent.Message>().map { it.id })
+                assertEquals(listOf(early, timedOutId, third), acks.filterIsInstance<SocketEvent.Acked>().map { it.id }, acks.map(::brief).toString())
+                assertEquals(listOf(early, timedOutId, third), acks.filterIsInstance<SocketEvent.Message>().map { it.id })
             }
         }
     }
@@ -346,15 +346,15 @@ class SteadySocketTest {
     fun `scenario 5, close fails every waiter at once, ends the stream, and the state is Closed`(): Unit = runBlocking {
         val port = ServerProcess.freePort() // nothing listens: the socket never opens
         val parent = Job()
-        val ws = SteadySocket(quick("ws://127.0.0.1:$port/ws"), Dispatchers.Default + parent)
+        val ws = Socket(quick("ws://127.0.0.1:$port/ws"), Dispatchers.Default + parent)
         val events = record(ws)
         ws.connect()
         events.await("Reconnecting") { isState(it) { s -> s is SocketState.Reconnecting } }
         val queued = ws.send("""{"never":"acked"}""")
         val waits: List<Deferred<Throwable?>> = listOf(
-            async { runCatching { ws.awaitOpen() }.exceptionOrNull() },
+            async { runCatching { ws.waitOpen() }.exceptionOrNull() },
             async { runCatching { ws.sendAndWait("""{"also":"never"}""") }.exceptionOrNull() },
-            async { runCatching { ws.awaitAcked(queued) }.exceptionOrNull() },
+            async { runCatching { ws.waitAcked(queued) }.exceptionOrNull() },
         )
         delay(300)
         assertTrue(waits.none { it.isCompleted }, "the waits wait")
@@ -365,8 +365,8 @@ class SteadySocketTest {
         val errors = withTimeout(2.seconds) { waits.map { it.await() } }
         val took = (System.nanoTime() - started) / 1_000_000
         assertTrue(took < 1_000, "the waits failed after $took ms")
-        errors.forEach { assertInstanceOf(SocketClosedException::class.java, it) }
-        assertEquals(queued, (errors[2] as SocketClosedException).id)
+        errors.forEach { assertKind(ErrorKind.CLOSED, it) }
+        assertEquals(queued, (errors[2] as SteadyWsException).messageId)
 
         // The running collector got the events queued until the close, then its flow completed.
         val tail = withTimeout(5.seconds) { buildList { for (event in events) add(event) } }
@@ -376,18 +376,19 @@ class SteadySocketTest {
 
         // Nothing waits on a closed socket.
         withTimeout(2.seconds) {
-            assertInstanceOf(SocketClosedException::class.java, runCatching { ws.awaitOpen() }.exceptionOrNull())
-            assertInstanceOf(SocketClosedException::class.java, runCatching { ws.sendAndWait("{}") }.exceptionOrNull())
-            assertInstanceOf(SocketClosedException::class.java, runCatching { ws.awaitAcked(queued) }.exceptionOrNull())
+            assertKind(ErrorKind.CLOSED, runCatching { ws.waitOpen() }.exceptionOrNull())
+            assertKind(ErrorKind.CLOSED, runCatching { ws.sendAndWait("{}") }.exceptionOrNull())
+            assertKind(ErrorKind.CLOSED, runCatching { ws.waitAcked(queued) }.exceptionOrNull())
             ws.events.collect { throw AssertionError("an event after close: $it") } // completes at once
         }
-        assertThrows(SocketClosedException::class.java) { ws.send("{}") }
-        assertThrows(SocketClosedException::class.java) { ws.connect() }
-        ws.setAppState(AppLifecycle.FOREGROUND) // hints after close are ignored
+        assertThrowsKind(ErrorKind.CLOSED) { ws.send("{}") }
+        ws.connect() // commands after close are ignored
+        assertEquals(SocketState.Closed, ws.state)
+        ws.setAppState(AppState.FOREGROUND) // hints after close are ignored
         ws.setNetwork(NetworkStatus.Unavailable)
         ws.disconnect()
         ws.close() // idempotent
-        assertEquals("SteadySocket(state=closed)", ws.toString())
+        assertEquals("Socket(state=closed)", ws.toString())
         // Nothing is left running under the parent job.
         parent.complete()
         withTimeout(5.seconds) { parent.join() }
@@ -395,12 +396,12 @@ class SteadySocketTest {
         // A socket nobody collected closes as promptly, and a collection started after close()
         // still gets the events that were queued (ending with Closed), then completes.
         val idleParent = Job()
-        val idle = SteadySocket(quick("ws://127.0.0.1:$port/ws"), Dispatchers.Default + idleParent)
+        val idle = Socket(quick("ws://127.0.0.1:$port/ws"), Dispatchers.Default + idleParent)
         idle.connect()
-        val idleWait = async { runCatching { idle.awaitOpen() }.exceptionOrNull() }
+        val idleWait = async { runCatching { idle.waitOpen() }.exceptionOrNull() }
         delay(300)
         idle.use { }
-        assertInstanceOf(SocketClosedException::class.java, withTimeout(2.seconds) { idleWait.await() })
+        assertKind(ErrorKind.CLOSED, withTimeout(2.seconds) { idleWait.await() })
         idleParent.complete()
         withTimeout(5.seconds) { idleParent.join() }
         val queuedAtClose = withTimeout(5.seconds) { idle.events.toList() }
@@ -415,7 +416,7 @@ class SteadySocketTest {
     fun `scenario 6, every state change carries its cause`(): Unit = runBlocking {
         // Refused: each failed attempt is told apart from a dropped connection.
         val port = ServerProcess.freePort()
-        SteadySocket(quick("ws://127.0.0.1:$port/ws")).use { ws ->
+        Socket(quick("ws://127.0.0.1:$port/ws")).use { ws ->
             val events = record(ws)
             ws.connect()
             val connecting = events.await("Connecting") { isState(it) { s -> s is SocketState.Connecting } } as SocketEvent.StateChanged
@@ -431,7 +432,7 @@ class SteadySocketTest {
         // Dropped: an open connection whose server dies, then attempts that fail, then close().
         val server = ServerProcess.start()
         try {
-            SteadySocket(quick(server.url)).use { ws ->
+            Socket(quick(server.url)).use { ws ->
                 val events = record(ws)
                 ws.connect()
                 val open = events.await("Open") { isState(it) { s -> s == SocketState.Open } } as SocketEvent.StateChanged
@@ -456,13 +457,65 @@ class SteadySocketTest {
     }
 
     @Test
+    fun `scenario 9, one reader, and a cancelled reader frees the socket for the next`(): Unit = runBlocking {
+        ServerProcess.start().use { server ->
+            Socket(quick(server.url)).use { ws ->
+                ws.connect()
+                withTimeout(10.seconds) { ws.waitOpen() }
+                withTimeout(10.seconds) { ws.events.first { it is SocketEvent.StateChanged && it.state == SocketState.Open } }
+                // The first reader waits for events (none come); a second read is refused at once.
+                val first = launch(Dispatchers.Default) { ws.events.collect { } }
+                delay(300)
+                assertKind(ErrorKind.ALREADY_READING, runCatching { withTimeout(5.seconds) { ws.events.first() } }.exceptionOrNull())
+                // Once the first reader is cancelled, a new one starts at once and gets the next message.
+                first.cancelAndJoin()
+                val next = async(Dispatchers.Default) {
+                    withTimeout(15.seconds) { ws.events.first { it is SocketEvent.Message } as SocketEvent.Message }
+                }
+                val ids = publish(server.url, 1, "next")
+                assertEquals(ids, listOf(next.await().id))
+            }
+        }
+    }
+
+    @Test
+    fun `scenario 10, one kind per situation`(): Unit = runBlocking {
+        assertThrowsKind(ErrorKind.INVALID_URL) { Socket("http://127.0.0.1:9/ws") }
+        val ws = Socket(quick("ws://127.0.0.1:${ServerProcess.freePort()}/ws"))
+        assertThrowsKind(ErrorKind.NOT_JSON) { ws.send("not json") }
+        assertKind(ErrorKind.UNKNOWN_MESSAGE, runCatching { ws.waitAcked("never-sent", 1.seconds) }.exceptionOrNull())
+        ws.close()
+        assertKind(ErrorKind.CLOSED, runCatching { ws.waitOpen(1.seconds) }.exceptionOrNull())
+    }
+
+    @Test
+    fun `scenario 11, sendAndWait with a ttl fails as expired, without one it times out`(): Unit = runBlocking {
+        Socket(quick("ws://127.0.0.1:${ServerProcess.freePort()}/ws")).use { ws ->
+            ws.connect()
+            val started = System.nanoTime()
+            val expired = assertKind(
+                ErrorKind.SEND_FAILED,
+                runCatching { ws.sendAndWait("""{"n":1}""", ttl = 300.milliseconds, timeout = 10.seconds) }.exceptionOrNull(),
+            )
+            assertEquals(SendFailureKind.EXPIRED, expired.sendFailure)
+            assertNotNull(expired.messageId)
+            assertTrue((System.nanoTime() - started) / 1_000_000 < 5_000, "the ttl, not the timeout, ended it")
+            val timedOut = assertKind(
+                ErrorKind.TIMED_OUT,
+                runCatching { ws.sendAndWait("""{"n":2}""", timeout = 300.milliseconds) }.exceptionOrNull(),
+            )
+            assertEquals(listOf(timedOut.messageId), ws.pending().map { it.id }, "still pending")
+        }
+    }
+
+    @Test
     fun `scenario 7, server SIGKILLed and restarted with its data dir loses and duplicates nothing`(): Unit = runBlocking {
         val dataDir = Files.createTempDirectory("steadyws-kotlin-kill").toFile()
         var server: ServerProcess? = ServerProcess.start("127.0.0.1:0", "--data-dir", dataDir.path)
         val listen = server!!.listen
         try {
-            SteadySocket(quick(server.url)).use { alice ->
-                SteadySocket(quick(server.url)).use { bob ->
+            Socket(quick(server.url)).use { alice ->
+                Socket(quick(server.url)).use { bob ->
                     val acked = mutableListOf<String>()
                     val failed = mutableListOf<SocketEvent>()
                     val aliceSeen = mutableListOf<Pair<ULong, String>>()
@@ -482,8 +535,8 @@ class SteadySocketTest {
                     alice.connect()
                     bob.connect()
                     withTimeout(10.seconds) {
-                        alice.awaitOpen()
-                        bob.awaitOpen()
+                        alice.waitOpen()
+                        bob.waitOpen()
                     }
                     val sent = mutableListOf<String>()
                     var waitingSend: Deferred<String>? = null
@@ -535,16 +588,16 @@ class SteadySocketTest {
     @Test
     fun `one collector at a time, and a stopped or cancelled collector leaves the rest to the next`(): Unit = runBlocking {
         ServerProcess.start().use { server ->
-            SteadySocket(quick(server.url)).use { ws ->
+            Socket(quick(server.url)).use { ws ->
                 ws.connect()
                 withTimeout(10.seconds) { ws.events.first { isState(it) { s -> s == SocketState.Open } } }
 
                 // A collector waiting for events; a second one (events or messages) is refused.
                 val first = launch(start = CoroutineStart.UNDISPATCHED) { ws.events.collect { } }
                 val second = runCatching { ws.events.collect { } }.exceptionOrNull()
-                assertInstanceOf(IllegalStateException::class.java, second)
-                assertTrue(second!!.message!!.contains("already being collected"), second.message)
-                assertInstanceOf(IllegalStateException::class.java, runCatching { ws.messages.collect { } }.exceptionOrNull())
+                assertKind(ErrorKind.ALREADY_READING, second)
+                assertTrue(second!!.message!!.contains("one reader at a time"), second.message)
+                assertKind(ErrorKind.ALREADY_READING, runCatching { ws.messages.collect { } }.exceptionOrNull())
                 // Cancelled while it waits: whatever its pending fetch returns goes to the next collector.
                 delay(100)
                 first.cancelAndJoin()
@@ -561,7 +614,7 @@ class SteadySocketTest {
     @Test
     fun `messages throws a failed send, takes nothing else, and the next collection reads on`(): Unit = runBlocking {
         val url = "ws://127.0.0.1:${ServerProcess.freePort()}/ws" // nothing listens there
-        SteadySocket(quick(url)).use { ws ->
+        Socket(quick(url)).use { ws ->
             ws.connect() // attempts fail: state changes that messages passes over
             val first = ws.send("""{"n":1}""", ttl = 200.milliseconds)
             val second = ws.send("""{"n":2}""", ttl = 400.milliseconds)
@@ -572,18 +625,18 @@ class SteadySocketTest {
             val received = mutableListOf<SocketEvent.Message>()
 
             val thrown = runCatching { withTimeout(10.seconds) { ws.messages.collect { received += it } } }.exceptionOrNull()
-            val expired = assertInstanceOf(SendFailedException::class.java, thrown, "the first collection's end")
-            assertEquals(first, expired.id)
-            assertEquals(SendFailureKind.EXPIRED, expired.reason)
+            val expired = assertKind(ErrorKind.SEND_FAILED, thrown, "the first collection's end")
+            assertEquals(first, expired.messageId)
+            assertEquals(SendFailureKind.EXPIRED, expired.sendFailure)
             assertInstanceOf(SteadyWsException::class.java, expired)
             assertTrue(expired.message!!.contains(first), expired.message)
 
-            // The exception released the one-collector rule (no IllegalStateException) and took
+            // The exception ended the collection (no reader left behind) and took
             // only its own event: the rest of the batch goes to the next collection.
             val again = runCatching { withTimeout(10.seconds) { ws.messages.collect { received += it } } }.exceptionOrNull()
-            val expiredToo = assertInstanceOf(SendFailedException::class.java, again, "the second collection's end")
-            assertEquals(second, expiredToo.id)
-            assertEquals(SendFailureKind.EXPIRED, expiredToo.reason)
+            val expiredToo = assertKind(ErrorKind.SEND_FAILED, again, "the second collection's end")
+            assertEquals(second, expiredToo.messageId)
+            assertEquals(SendFailureKind.EXPIRED, expiredToo.sendFailure)
 
             // Nothing else to throw: a third collection waits (it is cancelled by the timeout)...
             assertNull(withTimeoutOrNull(300.milliseconds) { ws.messages.collect { received += it } })
@@ -598,21 +651,21 @@ class SteadySocketTest {
     fun `collecting on a single-threaded dispatcher never blocks it, and sockets start no threads`(): Unit = runBlocking {
         ServerProcess.start().use { server ->
             // Warm up: the shared native runtime and the dispatchers exist after this.
-            SteadySocket(quick(server.url)).use { warm ->
+            Socket(quick(server.url)).use { warm ->
                 warm.connect()
-                withTimeout(10.seconds) { warm.awaitOpen() }
+                withTimeout(10.seconds) { warm.waitOpen() }
             }
             val threadsBefore = osThreads()
             val executor = Executors.newSingleThreadExecutor { Thread(it, "fake-main").apply { isDaemon = true } }
             val main = executor.asCoroutineDispatcher() // stands in for Dispatchers.Main
-            val sockets = List(20) { SteadySocket(quick(server.url)) }
+            val sockets = List(20) { Socket(quick(server.url)) }
             try {
                 val received = CompletableDeferred<SocketEvent.Message>()
                 val collectors = sockets.map { ws ->
                     launch(main) { ws.messages.collect { if (!received.isCompleted) received.complete(it) } }
                 }
                 sockets.forEach { it.connect() }
-                withTimeout(20.seconds) { sockets.forEach { it.awaitOpen() } }
+                withTimeout(20.seconds) { sockets.forEach { it.waitOpen() } }
                 // 20 collectors wait on the "main" thread, which stays free for other work.
                 var slowest = 0L
                 repeat(50) {
@@ -641,15 +694,15 @@ class SteadySocketTest {
     @Test
     fun `connect, send, and receive on the sender and on another client`(): Unit = runBlocking {
         ServerProcess.start().use { server ->
-            SteadySocket(quick(server.url)).use { alice ->
-                SteadySocket(quick(server.url)).use { bob ->
+            Socket(quick(server.url)).use { alice ->
+                Socket(quick(server.url)).use { bob ->
                     val aliceEvents = record(alice)
                     val bobEvents = record(bob)
                     alice.connect()
                     bob.connect()
                     withTimeout(10.seconds) {
-                        alice.awaitOpen()
-                        bob.awaitOpen()
+                        alice.waitOpen()
+                        bob.waitOpen()
                     }
                     assertEquals(SocketState.Open, alice.state)
 
@@ -673,7 +726,7 @@ class SteadySocketTest {
                     bobEvents.await("Acked for bob") { it is SocketEvent.Acked && it.id == queued }
                     val down = aliceEvents.await("bob's message") { it is SocketEvent.Message && it.id == queued }
                     assertEquals(2uL, (down as SocketEvent.Message).seq)
-                    assertEquals(ResumePosition(2uL, down.ts), down.position)
+                    assertEquals(ResumeCursor(2uL, down.ts), down.cursor)
                     assertEquals(2uL, alice.stats().lastSeq)
                 }
             }
@@ -683,7 +736,7 @@ class SteadySocketTest {
     @Test
     fun `state changes arrive as events and the state property is current`(): Unit = runBlocking {
         ServerProcess.start().use { server ->
-            SteadySocket(quick(server.url)).use { ws ->
+            Socket(quick(server.url)).use { ws ->
                 assertEquals(SocketState.Idle, ws.state)
                 val events = record(ws)
                 ws.connect()
@@ -700,8 +753,8 @@ class SteadySocketTest {
                 // connect() after disconnect() starts over.
                 ws.connect()
                 events.await("Open again") { isState(it) { s -> s == SocketState.Open } }
-                withTimeout(5.seconds) { ws.awaitOpen() }
-                assertEquals("SteadySocket(state=open)", ws.toString())
+                withTimeout(5.seconds) { ws.waitOpen() }
+                assertEquals("Socket(state=open)", ws.toString())
             }
         }
     }
@@ -709,40 +762,37 @@ class SteadySocketTest {
     @Test
     fun `everything thrown derives from SteadyWsException and says what is wrong`(): Unit = runBlocking {
         // An http:// URL is refused at construction, with the ws:// form to use.
-        val invalid = assertThrows(InvalidOptionsException::class.java) { SteadySocket("http://127.0.0.1:9/ws") }
-        assertInstanceOf(SteadyException.InvalidUrl::class.java, invalid.error)
-        assertEquals(invalid.error, invalid.cause)
+        val invalid = assertThrowsKind(ErrorKind.INVALID_URL) { Socket("http://127.0.0.1:9/ws") }
+        assertInstanceOf(NativeException.Failure::class.java, invalid.cause)
         val explanation = invalid.message!!
         assertTrue(explanation.contains("ws://127.0.0.1:9/ws"), explanation)
         assertFalse(explanation.startsWith("message="), explanation)
-        assertInstanceOf(InvalidOptionsException::class.java, runCatching { SteadySocket("ws://127.0.0.1:9/ws") { outboxMaxMessages = 0u } }.exceptionOrNull())
+        assertKind(ErrorKind.INVALID_OPTIONS, runCatching { Socket("ws://127.0.0.1:9/ws") { outboxMaxMessages = 0u } }.exceptionOrNull())
 
         val port = ServerProcess.freePort()
-        SteadySocket(quick("ws://127.0.0.1:$port/ws") { outboxMaxMessages = 3u }).use { ws ->
+        Socket(quick("ws://127.0.0.1:$port/ws") { outboxMaxMessages = 3u }).use { ws ->
             ws.connect()
             // Queueing errors.
-            val notJson = assertThrows(InvalidMessageException::class.java) { ws.send("not json") }
-            assertInstanceOf(SteadyException.NotJson::class.java, notJson.error)
+            val notJson = assertThrowsKind(ErrorKind.NOT_JSON) { ws.send("not json") }
             assertTrue(!notJson.message.isNullOrBlank(), "NotJson explains the parse error")
-            assertThrows(InvalidMessageException::class.java) { ws.sendText("raw text needs raw mode") }
+            assertThrowsKind(ErrorKind.WRONG_MODE) { ws.sendText("raw text needs raw mode") }
             assertThrows(IllegalArgumentException::class.java) { ws.send("1", ttl = Duration.ZERO) }
 
             // A message that cannot be acknowledged in time.
             val expired = runCatching { withTimeout(10.seconds) { ws.sendAndWait("""{"late":true}""", ttl = 200.milliseconds) } }.exceptionOrNull()
-            val failure = assertInstanceOf(SendFailedException::class.java, expired)
-            assertEquals(SendFailureKind.EXPIRED, failure.reason)
-            assertTrue(failure.message!!.contains(" expired: "), failure.message)
+            val failure = assertKind(ErrorKind.SEND_FAILED, expired)
+            assertEquals(SendFailureKind.EXPIRED, failure.sendFailure)
+            assertTrue(failure.message!!.contains("time-to-live"), failure.message)
 
             // Waits that time out; the socket goes on trying.
-            val openTimeout = assertInstanceOf(OpenTimeoutException::class.java, runCatching { ws.awaitOpen(300.milliseconds) }.exceptionOrNull())
-            assertFalse(openTimeout.state == SocketState.Open)
-            val unknown = assertInstanceOf(UnknownMessageException::class.java, runCatching { ws.awaitAcked("no-such-id", 1.seconds) }.exceptionOrNull())
-            assertEquals("no-such-id", unknown.id)
+            val openTimeout = assertKind(ErrorKind.TIMED_OUT, runCatching { ws.waitOpen(300.milliseconds) }.exceptionOrNull())
+            assertFalse(ws.state == SocketState.Open, openTimeout.message)
+            val unknown = assertKind(ErrorKind.UNKNOWN_MESSAGE, runCatching { ws.waitAcked("no-such-id", 1.seconds) }.exceptionOrNull())
+            assertEquals("no-such-id", unknown.messageId)
 
             // The outbox holds 3: the fourth is refused.
             repeat(3) { ws.send("""{"fill":$it}""") }
-            val full = assertThrows(OutboxFullException::class.java) { ws.send("""{"fill":3}""") }
-            assertInstanceOf(SteadyException.OutboxFull::class.java, full.error)
+            val full = assertThrowsKind(ErrorKind.OUTBOX_FULL) { ws.send("""{"fill":3}""") }
 
             listOf<Throwable>(invalid, notJson, failure, openTimeout, unknown, full).forEach {
                 assertInstanceOf(SteadyWsException::class.java, it)
@@ -757,20 +807,20 @@ class SteadySocketTest {
                 background = BackgroundMode.DISCONNECT_AFTER_GRACE
                 backgroundGraceMs = 300u
             }
-            SteadySocket(options).use { ws ->
+            Socket(options).use { ws ->
                 val events = record(ws)
                 ws.connect()
-                withTimeout(10.seconds) { ws.awaitOpen() }
-                ws.setAppState(AppLifecycle.BACKGROUND)
+                withTimeout(10.seconds) { ws.waitOpen() }
+                ws.setAppState(AppState.BACKGROUND)
                 val suspended = events.await("Suspended") { isState(it) { s -> s == SocketState.Suspended } } as SocketEvent.StateChanged
                 assertInstanceOf(StateCause.Lifecycle::class.java, suspended.cause)
                 // Queued while suspended, delivered after foreground.
                 val queued = ws.send("""{"from":"background"}""")
                 delay(300)
                 assertEquals(SocketState.Suspended, ws.state, "no reconnect while in the background")
-                ws.setAppState(AppLifecycle.FOREGROUND)
+                ws.setAppState(AppState.FOREGROUND)
                 events.await("Open after foreground") { isState(it) { s -> s == SocketState.Open } }
-                withTimeout(10.seconds) { ws.awaitAcked(queued) }
+                withTimeout(10.seconds) { ws.waitAcked(queued) }
                 events.await("ack of the queued message") { it is SocketEvent.Acked && it.id == queued }
             }
         }
@@ -779,7 +829,7 @@ class SteadySocketTest {
     @Test
     fun `no attempts while the network is gone and one at once when it returns`(): Unit = runBlocking {
         val port = ServerProcess.freePort()
-        SteadySocket(quick("ws://127.0.0.1:$port/ws") { backoffInitialMs = 5_000u; backoffMaxMs = 10_000u }).use { ws ->
+        Socket(quick("ws://127.0.0.1:$port/ws") { backoffInitialMs = 5_000u; backoffMaxMs = 10_000u }).use { ws ->
             val events = record(ws)
             ws.connect()
             events.await("Reconnecting") { isState(it) { s -> s is SocketState.Reconnecting } }
@@ -790,7 +840,7 @@ class SteadySocketTest {
                 val started = System.nanoTime()
                 ws.setNetwork(NetworkStatus.Available("wifi"))
                 // The backoff says 5 s; the network hint attempts at once.
-                withTimeout(3.seconds) { ws.awaitOpen() }
+                withTimeout(3.seconds) { ws.waitOpen() }
                 val took = (System.nanoTime() - started) / 1_000_000
                 assertTrue(took < 2_000, "open after $took ms")
                 events.await("Open", timeout = 3.seconds) { isState(it) { s -> s == SocketState.Open } }
@@ -812,33 +862,33 @@ class SteadySocketTest {
     }
 
     @Test
-    fun `NativeSocket shutdown ends the event stream and resolves its waits`(): Unit = runBlocking {
+    fun `NativeSocket closeSocket ends the event stream and resolves its waits`(): Unit = runBlocking {
         // The generated object directly: an idle socket has no events, so nextEvents() waits.
         NativeSocket(quick("ws://127.0.0.1:${ServerProcess.freePort()}/ws")).use { socket ->
-            val pending = async(Dispatchers.Default) { socket.nextEvents(16u) }
-            val open = async(Dispatchers.Default) { socket.waitOpen(null) }
+            val pending = async(Dispatchers.Default) { socket.nextEvents() }
+            val open = async(Dispatchers.Default) { closedKind { socket.waitOpen(null) } }
             delay(300)
             assertFalse(pending.isCompleted, "nextEvents() returned on an idle socket")
-            socket.shutdown()
-            assertEquals(OpenOutcome.Closed, withTimeout(5.seconds) { open.await() })
+            socket.closeSocket()
+            assertEquals(ErrorKind.CLOSED, withTimeout(5.seconds) { open.await() })
             // What was queued (the Closed state change), then empty for good.
-            val tail = withTimeout(5.seconds) { pending.await() + socket.tryNextEvents(16u) }
-            assertTrue(tail.all { it is SocketEvent.StateChanged }, "after shutdown: $tail")
-            assertEquals(emptyList<SocketEvent>(), withTimeout(5.seconds) { socket.nextEvents(16u) })
-            assertEquals(OpenOutcome.Closed, withTimeout(1.seconds) { socket.waitOpen(null) })
+            val tail = withTimeout(5.seconds) { pending.await() + socket.tryNextEvents() }
+            assertTrue(tail.all { it is SocketEvent.StateChanged }, "after closeSocket: $tail")
+            assertEquals(emptyList<SocketEvent>(), withTimeout(5.seconds) { socket.nextEvents() })
+            assertEquals(ErrorKind.CLOSED, closedKind { withTimeout(1.seconds) { socket.waitOpen(null) } })
             assertEquals(SocketState.Closed, socket.state())
         }
 
-        // An open socket: shutdown closes the connection, and it does not reconnect.
+        // An open socket: closeSocket closes the connection, and it does not reconnect.
         ServerProcess.start().use { server ->
             NativeSocket(quick(server.url)).use { socket ->
                 socket.connect()
-                assertEquals(OpenOutcome.Open, withTimeout(10.seconds) { socket.waitOpen(null) })
-                socket.shutdown()
+                withTimeout(10.seconds) { socket.waitOpen(null) }
+                socket.closeSocket()
                 val tail = withTimeout(5.seconds) {
                     buildList {
                         while (true) {
-                            val batch = socket.nextEvents(16u)
+                            val batch = socket.nextEvents()
                             if (batch.isEmpty()) break
                             addAll(batch)
                         }
@@ -857,10 +907,30 @@ class SteadySocketTest {
         raw.close() // the generated AutoCloseable: frees the native object
         assertThrows(IllegalStateException::class.java) { raw.send("""{"late":true}""") }
         assertThrows(IllegalStateException::class.java) { raw.state() }
-        val wrapped = SteadySocket(quick("ws://127.0.0.1:9/ws"))
+        val wrapped = Socket(quick("ws://127.0.0.1:9/ws"))
         wrapped.close()
         wrapped.close() // closing twice is harmless
         assertEquals(SocketState.Closed, wrapped.state)
-        assertThrows(SocketClosedException::class.java) { wrapped.stats() }
+        assertEquals(SocketState.Closed, wrapped.stats().state)
+        assertThrowsKind(ErrorKind.CLOSED) { wrapped.send("{}") }
     }
+}
+
+/** [error] as a [SteadyWsException] of [kind], failing the test otherwise. */
+fun assertKind(kind: ErrorKind, error: Throwable?, message: String? = null): SteadyWsException {
+    val thrown = assertInstanceOf(SteadyWsException::class.java, error, message)
+    assertEquals(kind, thrown.kind, message ?: thrown.message)
+    return thrown
+}
+
+/** What [block] throws, a [SteadyWsException] of [kind], failing the test otherwise. */
+fun assertThrowsKind(kind: ErrorKind, block: () -> Unit): SteadyWsException =
+    assertKind(kind, runCatching(block).exceptionOrNull())
+
+/** The kind of the [NativeException] a native call threw. */
+suspend fun closedKind(call: suspend () -> Unit): ErrorKind? = try {
+    call()
+    null
+} catch (e: NativeException.Failure) {
+    e.kind
 }

@@ -1,4 +1,4 @@
-// The child process of the SIGKILL tests in DurableStoreTest: an app using SteadySocket with a
+// The child process of the SIGKILL tests in DurableStoreTest: an app using Socket with a
 // store, in a JVM of its own, which the test kills and restarts on the same store. It reports each
 // step on stdout, one flushed line at a time, so the test knows what had happened before the kill.
 //
@@ -27,7 +27,7 @@ import kotlinx.coroutines.withTimeout
 
 fun main(args: Array<String>): Unit = runBlocking {
     val (mode, url, directory) = args
-    SteadySocket(quick(url) { store = StoreOptions(File(directory)) }).use { ws ->
+    Socket(quick(url) { store = StoreConfig(File(directory)) }).use { ws ->
         report("ready")
         when (mode) {
             "send" -> sendAll(ws, from = args[3].toInt(), count = args[4].toInt())
@@ -43,7 +43,7 @@ private fun report(line: String) {
     System.out.flush()
 }
 
-private suspend fun CoroutineScope.sendAll(ws: SteadySocket, from: Int, count: Int) {
+private suspend fun CoroutineScope.sendAll(ws: Socket, from: Int, count: Int) {
     val failures = launch {
         ws.events.collect { if (it is SocketEvent.SendFailed) report("failed ${it.id} ${it.reason} ${it.message}") }
     }
@@ -56,9 +56,9 @@ private suspend fun CoroutineScope.sendAll(ws: SteadySocket, from: Int, count: I
     failures.cancelAndJoin()
 }
 
-private suspend fun readUntil(ws: SteadySocket, lastSeq: ULong, processing: Duration) {
+private suspend fun readUntil(ws: Socket, lastSeq: ULong, processing: Duration) {
     ws.connect()
-    ws.awaitOpen()
+    ws.waitOpen()
     report("open")
     ws.messages.first { message ->
         report("got ${message.id} ${message.seq} ${if (message.redelivered) 1 else 0}")

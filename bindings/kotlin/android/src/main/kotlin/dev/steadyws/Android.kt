@@ -21,7 +21,7 @@ import androidx.lifecycle.ProcessLifecycleOwner
  * Report the app's visibility and the default network to this socket, from now until the socket
  * is closed (or [LifecycleBinding.detach]): the state at this moment first (a socket created
  * during a background launch starts in the background; one created offline waits for a network),
- * then every change. Call it once per socket, before [SteadySocket.connect], from any thread.
+ * then every change. Call it once per socket, before [Socket.connect], from any thread.
  *
  * Visibility is the whole process's, from `ProcessLifecycleOwner`: foreground while any activity
  * is started, background 700 ms after the last one stopped (so a rotation is not a trip to the
@@ -31,7 +31,7 @@ import androidx.lifecycle.ProcessLifecycleOwner
  *
  * It also initialises TLS for the process ([AndroidTls.init]), which `wss://` needs on Android.
  */
-fun SteadySocket.attachToAndroid(context: Context): LifecycleBinding {
+fun Socket.attachToAndroid(context: Context): LifecycleBinding {
     AndroidTls.init(context.applicationContext)
     return attachLifecycle(ProcessVisibility, AndroidDefaultNetwork(context.applicationContext))
 }
@@ -60,16 +60,16 @@ private object ProcessVisibility : AppVisibility {
     private val main = Handler(Looper.getMainLooper())
 
     // Reading the state is allowed on any thread; only observers must be added on the main one.
-    override val current: AppLifecycle
+    override val current: AppState
         get() = when {
-            lifecycle.currentState.isAtLeast(Lifecycle.State.STARTED) -> AppLifecycle.FOREGROUND
-            else -> AppLifecycle.BACKGROUND
+            lifecycle.currentState.isAtLeast(Lifecycle.State.STARTED) -> AppState.FOREGROUND
+            else -> AppState.BACKGROUND
         }
 
-    override fun observe(listener: (AppLifecycle) -> Unit): AutoCloseable {
+    override fun observe(listener: (AppState) -> Unit): AutoCloseable {
         val observer = object : DefaultLifecycleObserver {
-            override fun onStart(owner: LifecycleOwner) = listener(AppLifecycle.FOREGROUND)
-            override fun onStop(owner: LifecycleOwner) = listener(AppLifecycle.BACKGROUND)
+            override fun onStart(owner: LifecycleOwner) = listener(AppState.FOREGROUND)
+            override fun onStop(owner: LifecycleOwner) = listener(AppState.BACKGROUND)
         }
         // The main looper runs posts in order: a removal posted after an addition follows it.
         onMain {
