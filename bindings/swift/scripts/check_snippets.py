@@ -107,8 +107,8 @@ func process(_ message: ReceivedMessage) throws {}
 /// Shows a message to the user.
 func show(_ message: ReceivedMessage) {}
 
-/// Marks a message the app sent as not delivered.
-func markUnsent(_ id: String, _ reason: SendFailureKind) {}
+/// Marks a message the app sent as not delivered (`SteadyWSError.messageId`, `.sendFailure`).
+func markUnsent(_ id: String?, _ reason: SendFailureKind?) {}
 '''
 PLACEHOLDERS = ["url", "db", "process", "show", "markUnsent"]
 
