@@ -1,15 +1,24 @@
 // Platform hints without the platform: a LifecycleBinding tells a socket whether the app is
 // visible and which network is the default, from two small sources that the platform glue
 // implements (on Android, Android.kt in the Android module: ProcessLifecycleOwner and
-// ConnectivityManager). Every decision (what to report at attach, which repeats to drop, how a
-// network switch is reported, when to stop) is made here, in plain Kotlin, so that it is tested
-// on the JVM with fakes; the glue only translates platform callbacks.
+// ConnectivityManager). Every decision (what to report at attach, which repeats to drop, which
+// network a loss is about, when to stop) is made here, in plain Kotlin, so that it is tested on
+// the JVM with fakes; the glue only translates platform callbacks.
 
 package dev.steadyws
+
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.collect
+import kotlinx.coroutines.flow.takeWhile
+import kotlinx.coroutines.launch
 
 /**
  * What a [LifecycleBinding] drives: [Socket] implements it (the tests use a fake). Its two
  * hints must not block: a binding calls them from platform callbacks, the main thread included.
+ * The binding ends when [watch] shows [SocketState.Closed].
  */
 interface LifecycleTarget {
     /** See [Socket.setAppState]. */
@@ -18,12 +27,8 @@ interface LifecycleTarget {
     /** See [Socket.setNetwork]. */
     fun setNetwork(status: NetworkStatus)
 
-    /**
-     * Run [action] once when the target is closed, or at once if it already is. Closing the
-     * returned handle unregisters it (a no-op once it ran). A binding ends with its socket this
-     * way, so that no platform callback stays registered for a closed socket.
-     */
-    fun invokeOnClose(action: () -> Unit): AutoCloseable
+    /** See [Socket.watch]: the status now, then each change, ending after [SocketState.Closed]. */
+    fun watch(): Flow<SocketStatus>
 }
 
 /** Whether the app is visible, as the platform reports it (on Android, `ProcessLifecycleOwner`). */
@@ -79,7 +84,8 @@ interface DefaultNetwork {
  * what is reported when. Attach before [Socket.connect], so that the first attempt already
  * knows whether the app is in the background and whether there is a network.
  *
- * If the target is closed already, nothing is subscribed and the binding is detached at once.
+ * If the target is closed already (its [LifecycleTarget.watch] shows [SocketState.Closed] at
+ * once), nothing is subscribed and the binding is detached at once.
  * If a source fails to subscribe, what was subscribed is released and its exception is thrown.
  */
 fun LifecycleTarget.attachLifecycle(visibility: AppVisibility, network: DefaultNetwork): LifecycleBinding =
@@ -95,13 +101,16 @@ fun LifecycleTarget.attachLifecycle(visibility: AppVisibility, network: DefaultN
  * - **Then every change, once.** Repeats are dropped, so a platform that reports the same thing
  *   twice (or a capabilities change that leaves the interface as it was) does not wake the
  *   socket.
- * - **A new default network** is reported as [NetworkStatus.Available] with its interface, or
- *   without one while Android has not named it yet (the capabilities that follow do): the socket
- *   keeps the interface it knew until the name comes, and when the name differs from the one
- *   before it checks its connection at once, because one opened over the old interface is likely
- *   dead. That rule is the native socket's, the same on every platform.
+ * - **A new default network** is reported as [NetworkStatus.Available] with its interface as the
+ *   platform names it, or without one while Android has not named it yet (the capabilities that
+ *   follow do). What the socket makes of a missing name (it keeps the interface it knew) and of
+ *   a new one (it checks its connection at once, since one opened over the old interface is
+ *   likely dead) is the native socket's rule, the same on every platform.
  * - **A loss** is reported ([NetworkStatus.Unavailable]) only for the current default network; a
  *   late report about a network that was already replaced is dropped.
+ * - **The end.** It watches the socket ([LifecycleTarget.watch]) and detaches once the socket is
+ *   closed, from a coroutine that holds no thread while it waits. Reports that arrive between the
+ *   close and the detach are ignored by the closed socket.
  *
  * Reports reach the socket one at a time, in the order they were decided, whatever threads the
  * sources call from. [detach] leaves the socket with the last hints it was given.
@@ -111,7 +120,7 @@ class LifecycleBinding internal constructor(private val target: LifecycleTarget)
     // sources reporting from two threads cannot reorder what the target is told.
     private val lock = Any()
     private var detached = false
-    /** What to close at detach: the close hook, then the sources' subscriptions. */
+    /** What to close at detach: the watch of the socket, then the sources' subscriptions. */
     private val subscriptions = ArrayList<AutoCloseable>()
     /** What the target was told last (null: nothing yet), to drop repeats. */
     private var toldApp: AppState? = null
@@ -123,10 +132,7 @@ class LifecycleBinding internal constructor(private val target: LifecycleTarget)
         override fun onAvailable(network: DefaultNetwork.Route) = locked { available(network) }
 
         override fun onChanged(network: DefaultNetwork.Route) = locked {
-            // An unknown name says nothing new; a known one that differs is a change of interface.
-            if (network.handle == defaultHandle && network.interfaceName != null) {
-                tell(NetworkStatus.Available(network.interfaceName))
-            }
+            if (network.handle == defaultHandle) tell(NetworkStatus.Available(network.interfaceName))
         }
 
         override fun onLost(handle: Long) = locked {
@@ -140,7 +146,16 @@ class LifecycleBinding internal constructor(private val target: LifecycleTarget)
      */
     internal fun start(visibility: AppVisibility, network: DefaultNetwork) {
         try {
-            subscribe { target.invokeOnClose(::detach) }
+            subscribe {
+                // Started in place, so that a socket closed already is seen before anything is
+                // subscribed; later statuses resume it on Dispatchers.Default, where detaching
+                // (unsubscribing from the platform) may run.
+                val watching = CoroutineScope(Dispatchers.Default).launch(start = CoroutineStart.UNDISPATCHED) {
+                    target.watch().takeWhile { it.state != SocketState.Closed }.collect()
+                    detach()
+                }
+                AutoCloseable { watching.cancel() }
+            }
             subscribe { visibility.observe { state -> locked { appState(state) } } }
             subscribe { network.observe(networkListener) }
             locked {
@@ -155,9 +170,10 @@ class LifecycleBinding internal constructor(private val target: LifecycleTarget)
     }
 
     /**
-     * Stop reporting: unsubscribe from both sources and from the socket's close. Once it
+     * Stop reporting: unsubscribe from both sources and stop watching the socket. Once it
      * returns, the socket is told nothing more, even by a platform callback that was already on
-     * its way (one running concurrently finishes first). Idempotent; closing the socket calls it.
+     * its way (one running concurrently finishes first). Idempotent; the socket's close leads to
+     * it.
      */
     fun detach() {
         val ending = synchronized(lock) {

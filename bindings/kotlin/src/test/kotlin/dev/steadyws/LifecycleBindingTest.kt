@@ -3,7 +3,11 @@ package dev.steadyws
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.concurrent.thread
+import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.Assertions.assertEquals
@@ -13,33 +17,35 @@ import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.Timeout
 
-/** A socket stand-in that records what it was told, in order, and can be closed like one. */
+/**
+ * A socket stand-in that records what it was told, in order, and whose status can be watched
+ * and closed like a socket's.
+ */
 private class FakeTarget : LifecycleTarget {
     val told = mutableListOf<Any>() // AppState and NetworkStatus values
-    private val onClose = LinkedHashMap<AutoCloseable, () -> Unit>()
-    private var closed = false
+    private val status = MutableStateFlow(SocketStatus(SocketState.Open, 0uL))
 
-    /** Close hooks registered and not yet unregistered or run. */
-    val hooks: Int get() = synchronized(this) { onClose.size }
+    /** Collectors of [watch] running now. */
+    val watchers: Int get() = status.subscriptionCount.value
 
     override fun setAppState(state: AppState) = synchronized(this) { told += state; Unit }
     override fun setNetwork(status: NetworkStatus) = synchronized(this) { told += status; Unit }
-
-    override fun invokeOnClose(action: () -> Unit): AutoCloseable {
-        val handle = object : AutoCloseable {
-            override fun close() = synchronized(this@FakeTarget) { onClose.remove(this); Unit }
-        }
-        val registered = synchronized(this) { if (!closed) onClose[handle] = action; !closed }
-        if (!registered) action()
-        return handle
-    }
+    override fun watch(): Flow<SocketStatus> = status
 
     fun close() {
-        val actions = synchronized(this) { closed = true; onClose.values.toList().also { onClose.clear() } }
-        actions.forEach { it() }
+        status.value = SocketStatus(SocketState.Closed, 0uL)
     }
 
     fun snapshot(): List<Any> = synchronized(this) { told.toList() }
+}
+
+/** Wait until [condition] holds, failing with [what] after [timeout]: for what a binding does on another thread. */
+private fun eventually(what: String, timeout: Duration = 5.seconds, condition: () -> Boolean) = runBlocking {
+    try {
+        withTimeout(timeout) { while (!condition()) delay(5) }
+    } catch (e: Exception) {
+        throw AssertionError("not within $timeout: $what", e)
+    }
 }
 
 /**
@@ -144,13 +150,25 @@ class LifecycleBindingTest {
         val network = FakeNetwork(wifi(handle = 1))
         target.attachLifecycle(FakeVisibility(FG), network)
         network.changed(1, "wifi") // a capabilities change that leaves the interface as it is
-        network.changed(1, null) // a transport the glue does not name: says nothing new
         network.lost(2) // not the default network
         network.lost(1)
         network.lost(1)
         network.available(3, "cellular")
         network.available(3, "cellular")
         assertEquals(listOf<Any>(FG, available("wifi"), unavailable, available("cellular")), target.told)
+    }
+
+    @Test
+    fun `an unnamed network is reported as the platform says, the socket keeping the name it knew`() {
+        // A transport the glue does not name: reported without a name, not kept back by the
+        // binding; what that means (nothing: the interface stays known) is the native rule.
+        val target = FakeTarget()
+        val network = FakeNetwork(wifi(handle = 1))
+        target.attachLifecycle(FakeVisibility(FG), network)
+        network.changed(1, null)
+        network.changed(1, null)
+        network.changed(1, "wifi")
+        assertEquals(listOf<Any>(FG, available("wifi"), available(null), available("wifi")), target.told)
     }
 
     @Test
@@ -191,18 +209,18 @@ class LifecycleBindingTest {
         val binding = target.attachLifecycle(visibility, network)
         assertEquals(1, visibility.observers)
         assertEquals(1, network.observers)
-        assertEquals(1, target.hooks)
+        assertEquals(1, target.watchers)
         binding.detach()
         assertEquals(0, visibility.observers)
         assertEquals(0, network.observers)
-        assertEquals(0, target.hooks, "the socket's close hook is unregistered too")
+        eventually("the binding stops watching the socket") { target.watchers == 0 }
         // Callbacks already on their way when it detached.
         visibility.emitLate(BG)
         network.lost(1, late = true)
         network.available(2, "cellular", late = true)
         binding.detach()
         binding.close()
-        target.close() // runs nothing: the hook is gone
+        target.close()
         assertEquals(listOf<Any>(FG, available("wifi")), target.told)
     }
 
@@ -212,9 +230,11 @@ class LifecycleBindingTest {
         val visibility = FakeVisibility(FG)
         val network = FakeNetwork(wifi())
         target.attachLifecycle(visibility, network)
+        assertEquals(1, target.watchers)
         target.close()
-        assertEquals(0, visibility.observers)
-        assertEquals(0, network.observers)
+        // The binding sees the Closed status and detaches.
+        eventually("the sources are unsubscribed") { visibility.observers == 0 && network.observers == 0 }
+        eventually("the watch ended") { target.watchers == 0 }
         visibility.emitLate(BG)
         network.lost(1, late = true)
         assertEquals(listOf<Any>(FG, available("wifi")), target.told)
@@ -229,6 +249,7 @@ class LifecycleBindingTest {
         assertEquals(0, visibility.observeCalls)
         assertEquals(0, network.observeCalls)
         assertEquals(emptyList<Any>(), target.told)
+        assertEquals(0, target.watchers)
         binding.detach()
     }
 
@@ -241,7 +262,7 @@ class LifecycleBindingTest {
         }
         assertEquals("too many network callbacks", failure.message)
         assertEquals(0, visibility.observers)
-        assertEquals(0, target.hooks)
+        eventually("the watch of the socket ended") { target.watchers == 0 }
         assertEquals(emptyList<Any>(), target.told)
     }
 
@@ -319,41 +340,20 @@ class LifecycleBindingTest {
             assertInstanceOf(StateCause.Lifecycle::class.java, (suspended as SocketEvent.StateChanged).cause)
 
             ws.close()
-            assertEquals(0, visibility.observers)
-            assertEquals(0, network.observers)
-            binding.detach() // after the socket did: a no-op
-
-            // The hook itself: runs once at close, or at once after it; an unregistered one never.
-            var ran = 0
-            ws.invokeOnClose { ran++ }
-            assertEquals(1, ran)
+            // The binding watched the socket: it saw Closed and let go of the platform.
+            eventually("the binding detached from the closed socket") {
+                visibility.observers == 0 && network.observers == 0
+            }
+            binding.detach() // after the socket's close did: a no-op
         }
         Socket(options).use { ws ->
-            var ran = 0
-            val kept = ws.invokeOnClose { ran++ }
-            ws.invokeOnClose { ran += 10 }.close()
             ws.close()
-            ws.close()
-            kept.close() // after it ran: a no-op
-            assertEquals(1, ran)
-            // Attaching to a closed socket subscribes to nothing.
+            // Attaching to a closed socket subscribes to nothing: its watch shows Closed at once.
             val visibility2 = FakeVisibility(FG)
-            ws.attachLifecycle(visibility2, FakeNetwork(null))
+            val network2 = FakeNetwork(null)
+            ws.attachLifecycle(visibility2, network2)
             assertEquals(0, visibility2.observeCalls)
-        }
-    }
-
-    @Test
-    fun `a close action that throws does not keep the others from running`() {
-        Socket(quick("ws://127.0.0.1:9/ws")).use { ws ->
-            val ran = mutableListOf<String>()
-            ws.invokeOnClose { ran += "first"; throw IllegalStateException("first") }
-            ws.invokeOnClose { ran += "second"; throw IllegalArgumentException("second") }
-            ws.invokeOnClose { ran += "third" }
-            val failure = assertThrows(IllegalStateException::class.java) { ws.close() }
-            assertEquals(listOf("first", "second", "third"), ran)
-            assertInstanceOf(IllegalArgumentException::class.java, failure.suppressed.single())
-            assertEquals(SocketState.Closed, ws.state)
+            assertEquals(0, network2.observeCalls)
         }
     }
 }

@@ -165,7 +165,7 @@ private fun rssKiB(): Long = File("/proc/self/status").readLines()
     .first { it.startsWith("VmRSS:") }.split(Regex("\\s+"))[1].toLong()
 
 @Timeout(90)
-class SteadySocketTest {
+class SocketTest {
     // ---- the seven scenarios of bindings/README.md ---------------------------------------------
 
     @Test
@@ -346,7 +346,7 @@ class SteadySocketTest {
     fun `scenario 5, close fails every waiter at once, ends the stream, and the state is Closed`(): Unit = runBlocking {
         val port = ServerProcess.freePort() // nothing listens: the socket never opens
         val parent = Job()
-        val ws = Socket(quick("ws://127.0.0.1:$port/ws"), Dispatchers.Default + parent)
+        val ws = Socket(quick("ws://127.0.0.1:$port/ws"), parent)
         val events = record(ws)
         ws.connect()
         events.await("Reconnecting") { isState(it) { s -> s is SocketState.Reconnecting } }
@@ -389,14 +389,14 @@ class SteadySocketTest {
         ws.disconnect()
         ws.close() // idempotent
         assertEquals("Socket(state=closed)", ws.toString())
-        // Nothing is left running under the parent job.
+        // The socket leaves nothing running under the parent job.
         parent.complete()
         withTimeout(5.seconds) { parent.join() }
 
         // A socket nobody collected closes as promptly, and a collection started after close()
         // still gets the events that were queued (ending with Closed), then completes.
         val idleParent = Job()
-        val idle = Socket(quick("ws://127.0.0.1:$port/ws"), Dispatchers.Default + idleParent)
+        val idle = Socket(quick("ws://127.0.0.1:$port/ws"), idleParent)
         idle.connect()
         val idleWait = async { runCatching { idle.waitOpen() }.exceptionOrNull() }
         delay(300)
@@ -593,13 +593,13 @@ class SteadySocketTest {
                 withTimeout(10.seconds) { ws.events.first { isState(it) { s -> s == SocketState.Open } } }
 
                 // A collector waiting for events; a second one (events or messages) is refused.
-                val first = launch(start = CoroutineStart.UNDISPATCHED) { ws.events.collect { } }
+                val first = launch { ws.events.collect { } }
+                delay(100) // its take has started
                 val second = runCatching { ws.events.collect { } }.exceptionOrNull()
                 assertKind(ErrorKind.ALREADY_READING, second)
                 assertTrue(second!!.message!!.contains("one reader at a time"), second.message)
                 assertKind(ErrorKind.ALREADY_READING, runCatching { ws.messages.collect { } }.exceptionOrNull())
-                // Cancelled while it waits: whatever its pending fetch returns goes to the next collector.
-                delay(100)
+                // Cancelled while it waits: its take ends, and the next collector starts at once.
                 first.cancelAndJoin()
 
                 val ids = publish(server.url, 20, "handover")
@@ -609,6 +609,100 @@ class SteadySocketTest {
                 assertEquals((1..20).map { it.toULong() }, (head + rest).map { it.seq })
             }
         }
+    }
+
+    @Test
+    fun `collectors cancelled at any moment while messages flow lose and repeat nothing`(): Unit = runBlocking {
+        // A take that Rust completes just as its collector is cancelled is the case to get
+        // right: its batch must reach the next collector. Cancelling every few milliseconds while
+        // messages arrive hits takes in every phase, with batches (no store) and one event per
+        // take (a store, where a lost take would also be committed as read).
+        val count = 1000
+        val storeDir = Files.createTempDirectory("steadyws-kotlin-cancel").toFile()
+        try {
+            for (store in listOf(null, StoreConfig(storeDir))) {
+                ServerProcess.start().use { server ->
+                    Socket(quick(server.url) { this.store = store }).use { ws ->
+                        ws.connect()
+                        withTimeout(10.seconds) { ws.waitOpen() }
+                        val publishing = async(Dispatchers.Default) { publish(server.url, count, "cancelled") }
+                        val received = mutableListOf<SocketEvent.Message>()
+                        val random = java.util.Random(19)
+                        var collectors = 0
+                        val read: suspend () -> Unit = { ws.events.collect { if (it is SocketEvent.Message) received += it } }
+                        // Until all came, or nothing more came for a while after the last was published.
+                        var progressAt = System.nanoTime()
+                        while (received.size < count) {
+                            val before = received.size
+                            collectors++
+                            withTimeoutOrNull(random.nextInt(1, 5).milliseconds) { read() }
+                            if (received.size > before) {
+                                progressAt = System.nanoTime()
+                            } else if (publishing.isCompleted && System.nanoTime() - progressAt > 3_000_000_000L) {
+                                break
+                            }
+                        }
+                        val ids = withTimeout(60.seconds) { publishing.await() }
+                        withTimeoutOrNull(300.milliseconds) { read() } // a repeat would come now
+                        val kind = if (store == null) "no store" else "a store"
+                        println("$count messages ($kind) read by $collectors collectors cancelled at random moments")
+                        assertTrue(collectors > 20, "only $collectors collectors")
+                        val got = received.map { it.id }
+                        val lost = ids.toSet() - got.toSet()
+                        val repeated = got.size - got.toSet().size
+                        val seqs = received.map { it.seq!!.toLong() }.toSet()
+                        val missing = (1L..count).filter { it !in seqs }
+                        assertTrue(lost.isEmpty() && repeated == 0, "$kind: ${lost.size} lost and $repeated repeated across cancelled collectors; missing seqs (first 20) ${missing.take(20)}; stats ${ws.stats()}")
+                        assertEquals(ids, got, "$kind: reordered")
+                        assertEquals((1..count).map { it.toULong() }, received.map { it.seq })
+                    }
+                }
+            }
+        } finally {
+            storeDir.deleteRecursively()
+        }
+    }
+
+    @Test
+    fun `watch gives the status now and each change, takes no event, and ends with Closed`(): Unit = runBlocking {
+        ServerProcess.start().use { server ->
+            Socket(quick(server.url)).use { ws ->
+                val statuses = Channel<SocketStatus>(Channel.UNLIMITED)
+                val watching = launch(Dispatchers.Default) { ws.watch().collect { statuses.send(it) } }
+                assertEquals(SocketStatus(SocketState.Idle, 0uL), withTimeout(5.seconds) { statuses.receive() })
+                ws.connect()
+                withTimeout(10.seconds) { while (statuses.receive().state != SocketState.Open) Unit }
+                // Any number of watches; one that starts now gets the status now.
+                assertEquals(SocketStatus(SocketState.Open, 0uL), withTimeout(5.seconds) { ws.watch().first() })
+
+                ws.close()
+                withTimeout(5.seconds) {
+                    while (statuses.receive().state != SocketState.Closed) Unit
+                    watching.join() // the watch ended after Closed
+                }
+                // Watching took nothing from the stream: every state change is still there.
+                val states = withTimeout(5.seconds) { ws.events.toList() }
+                    .filterIsInstance<SocketEvent.StateChanged>().map { it.state }
+                assertEquals(listOf(SocketState.Connecting(1u), SocketState.Open, SocketState.Closed), states)
+                // A watch of a closed socket gives Closed and ends.
+                assertEquals(listOf(SocketStatus(SocketState.Closed, 0uL)), withTimeout(5.seconds) { ws.watch().toList() })
+            }
+        }
+    }
+
+    @Test
+    fun `cancelling the parent job closes the socket`(): Unit = runBlocking {
+        val parent = Job()
+        val ws = Socket(quick("ws://127.0.0.1:${ServerProcess.freePort()}/ws"), parent)
+        ws.connect()
+        val wait = async { runCatching { ws.waitOpen() }.exceptionOrNull() }
+        delay(100)
+        parent.cancel()
+        assertEquals(SocketState.Closed, ws.state)
+        assertKind(ErrorKind.CLOSED, withTimeout(2.seconds) { wait.await() })
+        // A parent that already ended closes the socket at once.
+        val ended = Job().apply { complete() }
+        assertEquals(SocketState.Closed, Socket(quick("ws://127.0.0.1:9/ws"), ended).state)
     }
 
     @Test
