@@ -58,6 +58,11 @@ pub struct SocketConfig {
     /// How long a foreground or network-change probe may go unanswered.
     #[uniffi(default = None)]
     pub probe_timeout_ms: Option<u64>,
+    /// How long sent messages may meet total silence before the connection is probed (absent:
+    /// four measured round trips, at least 2 s). A dead link while sending is then replaced in
+    /// about this plus `probe_timeout_ms`.
+    #[uniffi(default = None)]
+    pub ack_probe_after_ms: Option<u64>,
     /// First reconnect delay.
     #[uniffi(default = None)]
     pub backoff_initial_ms: Option<u64>,
@@ -152,6 +157,7 @@ impl SocketConfig {
             heartbeat_interval_ms: None,
             heartbeat_timeout_ms: None,
             probe_timeout_ms: None,
+            ack_probe_after_ms: None,
             backoff_initial_ms: None,
             backoff_max_ms: None,
             max_attempts: None,
@@ -186,6 +192,9 @@ impl SocketConfig {
         or_default(self.connect_timeout_ms.map(ms), &mut engine.connect_timeout);
         engine.heartbeat = self.heartbeat_mode(engine.heartbeat);
         or_default(self.probe_timeout_ms.map(ms), &mut engine.probe_timeout);
+        if let Some(after) = self.ack_probe_after_ms {
+            engine.ack_probe_after = Some(ms(after));
+        }
         or_default(self.backoff_initial_ms.map(ms), &mut engine.backoff.initial);
         or_default(self.backoff_max_ms.map(ms), &mut engine.backoff.max);
         if self.max_attempts.is_some() {

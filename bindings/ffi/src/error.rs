@@ -13,7 +13,8 @@ pub enum ErrorKind {
     InvalidUrl,
     /// A setting is out of range.
     InvalidOptions,
-    /// The payload is not JSON (envelope mode).
+    /// The payload is not JSON, or JSON the protocol's portable-JSON rule forbids (nested
+    /// deeper than 64 levels, a number no 64-bit float can hold); the message says which.
     NotJson,
     /// The payload kind needs the other mode.
     WrongMode,
@@ -169,7 +170,9 @@ impl From<Error> for NativeError {
         let kind = match &err {
             Error::Config(ConfigError::Url(_)) => ErrorKind::InvalidUrl,
             Error::Config(ConfigError::Invalid { .. }) => ErrorKind::InvalidOptions,
-            Error::Send(SendError::NotJson { .. }) => ErrorKind::NotJson,
+            Error::Send(SendError::NotJson { .. } | SendError::NotPortable { .. }) => {
+                ErrorKind::NotJson
+            }
             Error::Send(SendError::WrongMode { .. }) => ErrorKind::WrongMode,
             Error::Send(SendError::TooLarge { .. }) => ErrorKind::MessageTooLarge,
             Error::Send(SendError::OutboxFull { .. }) => ErrorKind::OutboxFull,

@@ -67,8 +67,8 @@ pub struct BackoffConfig {
     pub max_attempts: Option<u32>,
     /// A connection must stay open this long before past failures are forgiven, so a server that
     /// accepts and drops at once cannot cause a tight reconnect loop. A connection that proved
-    /// useful (a message delivered or acknowledged after the server's `hello`) is forgiven at
-    /// once.
+    /// useful (it acknowledged a message written on it, or delivered a new one) is forgiven at
+    /// once, with or without the server's `hello`.
     pub stable_after: Duration,
     /// After a connection that proved useful drops, the first retry comes after this (shortened
     /// by `jitter` like any delay: 125-250 ms by default) instead of the schedule's delay, so a
@@ -207,6 +207,12 @@ pub struct Config {
     pub heartbeat: HeartbeatMode,
     /// On foreground or network change, how long an open connection gets to answer a probe.
     pub probe_timeout: Duration,
+    /// How long what the app wrote may meet total silence (no ack, no frame at all) before the
+    /// connection is probed, as on a network change: a dead link under active sending is then
+    /// replaced within about `ack_probe_after + probe_timeout`, not the idle heartbeat's 15 s.
+    /// `None` (the default) follows the measured round trip: four smoothed RTTs, at least 2 s.
+    /// An app that writes nothing never pays for it.
+    pub ack_probe_after: Option<Duration>,
     /// How long a graceful `disconnect` waits for the server's close.
     pub close_timeout: Duration,
     /// Reconnect pacing.
@@ -241,6 +247,7 @@ impl Config {
                 timeout: Duration::from_secs(5),
             },
             probe_timeout: Duration::from_secs(2),
+            ack_probe_after: None,
             close_timeout: Duration::from_secs(2),
             backoff: BackoffConfig::default(),
             outbox: OutboxConfig::default(),
@@ -274,6 +281,10 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
     let positive = [
         ("connect_timeout", config.connect_timeout),
         ("probe_timeout", config.probe_timeout),
+        (
+            "ack_probe_after",
+            config.ack_probe_after.unwrap_or(Duration::MAX),
+        ),
         ("close_timeout", config.close_timeout),
         ("backoff.initial", config.backoff.initial),
         ("heartbeat", config.heartbeat.detection_bound()),

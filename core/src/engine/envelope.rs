@@ -136,11 +136,115 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, Malformed> {
     }
 }
 
-/// Check that `payload` is one JSON value, returning the parser's complaint otherwise.
-pub fn validate_json(payload: &str) -> Result<(), String> {
-    serde_json::from_str::<serde::de::IgnoredAny>(payload)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+/// Deepest nesting of arrays and objects a message's `data` may have (docs/protocol.md §9).
+pub const MAX_DEPTH: usize = 64;
+
+/// Why a payload cannot be sent as a message's `data`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BadPayload {
+    /// Not one JSON value: the parser's complaint, with line and column.
+    NotJson(String),
+    /// JSON the protocol's portable-JSON rule forbids: what breaks it.
+    NotPortable(String),
+}
+
+/// Check that `payload` is one JSON value every receiver can read back: the protocol's
+/// portable-JSON rule (docs/protocol.md §9), nesting at most [`MAX_DEPTH`] deep and no number a
+/// 64-bit float cannot hold. Servers refuse anything else as `bad_message`, so a message that
+/// breaks the rule is refused at `send` instead of queued to fail later. One pass, nothing
+/// built: the payload may be large and is checked on every send.
+pub fn validate_json(payload: &str) -> Result<(), BadPayload> {
+    use serde::de::DeserializeSeed;
+    let mut deserializer = serde_json::Deserializer::from_str(payload);
+    // serde_json stops at 128 levels on its own; our limit is lower.
+    let checked = Portable { depth: 0 }
+        .deserialize(&mut deserializer)
+        .and_then(|()| deserializer.end());
+    checked.map_err(|error| {
+        let text = error.to_string();
+        if text.starts_with(NESTED_TOO_DEEP) {
+            BadPayload::NotPortable(format!("it is nested deeper than {MAX_DEPTH} levels"))
+        } else if text.starts_with("number out of range") {
+            BadPayload::NotPortable(format!(
+                "it holds a number no 64-bit float can hold, at {}",
+                text.trim_start_matches("number out of range ")
+            ))
+        } else {
+            BadPayload::NotJson(text)
+        }
+    })
+}
+
+const NESTED_TOO_DEEP: &str = "nested too deep";
+
+/// One JSON value at `depth`, checked and dropped as it is read.
+struct Portable {
+    depth: usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Portable {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Portable {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        // serde_json refuses what overflows a float before it gets here.
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        let inner = self.nested::<A::Error>()?;
+        while items.next_element_seed(Portable { depth: inner })?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut fields: A) -> Result<(), A::Error> {
+        let inner = self.nested::<A::Error>()?;
+        while fields.next_key::<serde::de::IgnoredAny>()?.is_some() {
+            fields.next_value_seed(Portable { depth: inner })?;
+        }
+        Ok(())
+    }
+}
+
+impl Portable {
+    fn nested<E: serde::de::Error>(&self) -> Result<usize, E> {
+        let depth = self.depth + 1;
+        if depth > MAX_DEPTH {
+            return Err(E::custom(NESTED_TOO_DEEP));
+        }
+        Ok(depth)
+    }
 }
 
 /// `{"type":"msg","id":…,"data":…}`; `data` must already be valid JSON.
@@ -329,17 +433,41 @@ mod tests {
     fn validate_json_accepts_one_value_only() {
         assert!(validate_json(r#" {"a": 1} "#).is_ok());
         assert!(validate_json("\"text\"").is_ok());
-        assert!(
-            validate_json("hello")
-                .unwrap_err()
-                .contains("expected value")
-        );
-        assert!(
-            validate_json("{} {}")
-                .unwrap_err()
-                .contains("trailing characters")
-        );
-        assert!(validate_json("").is_err());
+        let not_json = |text: &str| match validate_json(text) {
+            Err(BadPayload::NotJson(reason)) => reason,
+            other => panic!("{text:?}: {other:?}"),
+        };
+        assert!(not_json("hello").contains("expected value"));
+        assert!(not_json("{} {}").contains("trailing characters"));
+        assert!(not_json(r#"{"a": [1, }"#).contains("line 1"));
+        not_json("");
+    }
+
+    #[test]
+    fn validate_json_applies_the_portable_json_rule() {
+        let nested = |levels: usize| {
+            format!(
+                "{}{}",
+                r#"{"a":["#.repeat(levels / 2),
+                "]}".repeat(levels / 2)
+            )
+        };
+        assert_eq!(validate_json(&nested(MAX_DEPTH)), Ok(()));
+        for deep in [nested(MAX_DEPTH + 2), "[".repeat(5000)] {
+            assert_eq!(
+                validate_json(&deep),
+                Err(BadPayload::NotPortable(
+                    "it is nested deeper than 64 levels".into()
+                ))
+            );
+        }
+        assert!(validate_json(r#"{"big": 1.7e308, "long": 123456789012345678901234567890}"#).is_ok());
+        for huge in [r#"{"n": 1e400}"#.to_owned(), format!("[{}]", "9".repeat(400))] {
+            let Err(BadPayload::NotPortable(reason)) = validate_json(&huge) else {
+                panic!("{huge:.40} passed");
+            };
+            assert!(reason.contains("no 64-bit float"), "{reason}");
+        }
     }
 
     #[test]

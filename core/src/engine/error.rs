@@ -53,6 +53,14 @@ pub enum SendError {
         /// The parser's complaint, with line and column.
         reason: String,
     },
+    /// The payload is JSON that the protocol's portable-JSON rule forbids (docs/protocol.md §9).
+    #[error(
+        "the payload is JSON no server of the protocol accepts: {reason}; servers refuse it as bad_message because common JSON parsers cannot read it back (docs/protocol.md §9), so flatten the structure or send such numbers as strings"
+    )]
+    NotPortable {
+        /// What breaks the rule.
+        reason: String,
+    },
     /// The payload kind does not exist in this mode.
     #[error("{kind} payloads need raw mode (Config::raw); envelope mode sends JSON")]
     WrongMode {

@@ -1,8 +1,15 @@
-//! Liveness of an open connection: idle pings, the deadline for an answer, foreground probes.
+//! Liveness of an open connection: idle pings, the deadline for an answer, probes, and writes
+//! that go unanswered.
 //!
 //! Any inbound frame proves the connection alive, so pings go out only after `interval` of
 //! inbound silence. A dead connection is therefore noticed at most `interval + timeout` after the
 //! last thing the server sent, which is what the seed asks for instead of trusting `onclose`.
+//!
+//! An app that is sending need not wait that long: what it writes should be answered (acks in
+//! envelope mode), so writes met by silence for `ack_probe_after` ask for a probe at once. That
+//! wait follows the measured round trip (four smoothed RTTs, at least [`ACK_PROBE_FLOOR`]), so a
+//! far server is not probed for being far. With nothing written, nothing changes: an idle app
+//! pays no extra wake-up.
 
 use std::time::Duration;
 
@@ -21,7 +28,20 @@ pub enum Beat {
         /// The wait that expired.
         after: Duration,
     },
+    /// What was written met silence for this long: check the connection now.
+    Unanswered {
+        /// Time since the first write nothing answered.
+        after: Duration,
+    },
 }
+
+/// The shortest wait before unanswered writes trigger a probe, whatever the round trip: below
+/// it, a server that pauses to store a burst (or a phone's radio waking up) would be probed for
+/// nothing.
+pub const ACK_PROBE_FLOOR: Duration = Duration::from_secs(2);
+
+/// How many smoothed round trips unanswered writes may wait before a probe.
+const ACK_PROBE_RTTS: u32 = 4;
 
 /// Heartbeat timers of the current connection.
 #[derive(Debug)]
@@ -35,17 +55,28 @@ pub struct Heartbeat {
     /// The driver stopped reading because the app is behind: silence then says nothing about
     /// the link, so no timer runs until reading resumes.
     paused: bool,
+    /// When something was first written after the last inbound frame: the oldest write the
+    /// server has not answered yet.
+    unanswered_since: Option<Instant>,
+    /// A fixed wait for unanswered writes; `None` follows the round trip.
+    ack_probe_after: Option<Duration>,
+    /// Round-trip time of answered pings, smoothed (RFC 6298's 1/8 gain).
+    smoothed_rtt: Option<Duration>,
 }
 
 impl Heartbeat {
-    /// Stopped timers.
-    pub fn new(mode: HeartbeatMode) -> Self {
+    /// Stopped timers. `ack_probe_after` fixes the wait for unanswered writes; `None` derives it
+    /// from the round trip.
+    pub fn new(mode: HeartbeatMode, ack_probe_after: Option<Duration>) -> Self {
         Heartbeat {
             mode,
             running: false,
             last_inbound: Instant::ZERO,
             awaiting: None,
             paused: false,
+            unanswered_since: None,
+            ack_probe_after,
+            smoothed_rtt: None,
         }
     }
 
@@ -55,6 +86,7 @@ impl Heartbeat {
         self.last_inbound = now;
         self.awaiting = None;
         self.paused = false;
+        self.unanswered_since = None;
     }
 
     /// No connection, or the app went to the background: no timers at all.
@@ -62,6 +94,22 @@ impl Heartbeat {
         self.running = false;
         self.awaiting = None;
         self.paused = false;
+        self.unanswered_since = None;
+    }
+
+    /// Something that expects an answer was written: from now, silence counts against it.
+    pub fn on_written(&mut self, now: Instant) {
+        if self.running && self.unanswered_since.is_none() {
+            self.unanswered_since = Some(now);
+        }
+    }
+
+    /// How long writes may go unanswered before the connection is checked.
+    pub fn ack_probe_after(&self) -> Duration {
+        self.ack_probe_after.unwrap_or_else(|| {
+            let rtt = self.smoothed_rtt.unwrap_or_default();
+            ACK_PROBE_FLOOR.max(rtt.saturating_mul(ACK_PROBE_RTTS))
+        })
     }
 
     /// Reading paused (`true`) or resumed (`false`). Resuming counts as a sign of life: the
@@ -73,10 +121,12 @@ impl Heartbeat {
         self.paused = paused;
     }
 
-    /// Any inbound frame: the connection is alive.
+    /// Any inbound frame: the connection is alive, and what was written before it reached a
+    /// live server.
     pub fn on_inbound(&mut self, now: Instant) {
         self.last_inbound = now;
         self.awaiting = None;
+        self.unanswered_since = None;
     }
 
     /// Check the connection now: returns the ping to write, answered or not within `timeout`.
@@ -90,10 +140,16 @@ impl Heartbeat {
         self.ping_frame(now)
     }
 
-    /// Round-trip time from a pong echoing our `ts` (JSON ping or WebSocket ping payload).
-    pub fn rtt(&self, now: Instant, echoed_ts: u64) -> Option<Duration> {
+    /// Round-trip time from a pong echoing our `ts` (JSON ping or WebSocket ping payload); it
+    /// also moves the smoothed round trip.
+    pub fn rtt(&mut self, now: Instant, echoed_ts: u64) -> Option<Duration> {
         let sent = Instant::from_millis(echoed_ts);
-        (sent <= now).then(|| now.saturating_since(sent))
+        let rtt = (sent <= now).then(|| now.saturating_since(sent))?;
+        self.smoothed_rtt = Some(match self.smoothed_rtt {
+            Some(smoothed) => (smoothed * 7 + rtt) / 8,
+            None => rtt,
+        });
+        Some(rtt)
     }
 
     /// When [`Heartbeat::on_timeout`] must run next.
@@ -104,11 +160,20 @@ impl Heartbeat {
         if let Some((deadline, _)) = self.awaiting {
             return Some(deadline);
         }
-        Some(match self.mode {
+        let idle = match self.mode {
             HeartbeatMode::JsonPing { interval, .. }
             | HeartbeatMode::WebSocketPing { interval, .. } => self.last_inbound + interval,
             HeartbeatMode::ServerDriven { silence_timeout } => self.last_inbound + silence_timeout,
+        };
+        Some(match self.unanswered_due() {
+            Some(due) => due.min(idle),
+            None => idle,
         })
+    }
+
+    fn unanswered_due(&self) -> Option<Instant> {
+        self.unanswered_since
+            .map(|since| since + self.ack_probe_after())
     }
 
     /// Act on the timers due at `now`.
@@ -119,6 +184,13 @@ impl Heartbeat {
         if let Some((_, waited)) = self.awaiting.take() {
             self.running = false;
             return Some(Beat::Dead { after: waited });
+        }
+        if self.unanswered_due().is_some_and(|due| due <= now)
+            && let Some(since) = self.unanswered_since.take()
+        {
+            return Some(Beat::Unanswered {
+                after: now.saturating_since(since),
+            });
         }
         match self.mode {
             HeartbeatMode::JsonPing { timeout, .. }
@@ -163,10 +235,13 @@ mod tests {
     const S: Duration = Duration::from_secs(1);
 
     fn json(interval: u64, timeout: u64) -> Heartbeat {
-        Heartbeat::new(HeartbeatMode::JsonPing {
-            interval: S * interval as u32,
-            timeout: S * timeout as u32,
-        })
+        Heartbeat::new(
+            HeartbeatMode::JsonPing {
+                interval: S * interval as u32,
+                timeout: S * timeout as u32,
+            },
+            None,
+        )
     }
 
     fn at(secs: u64) -> Instant {
@@ -207,10 +282,13 @@ mod tests {
 
     #[test]
     fn websocket_ping_carries_ts_for_rtt() {
-        let mut hb = Heartbeat::new(HeartbeatMode::WebSocketPing {
-            interval: S,
-            timeout: S,
-        });
+        let mut hb = Heartbeat::new(
+            HeartbeatMode::WebSocketPing {
+                interval: S,
+                timeout: S,
+            },
+            None,
+        );
         hb.start(at(0));
         let Some(Beat::Ping(Frame::Ping(payload))) = hb.on_timeout(at(1)) else {
             panic!("expected a ping frame")
@@ -226,9 +304,12 @@ mod tests {
 
     #[test]
     fn server_driven_only_watches_silence_and_probes_with_a_ping_frame() {
-        let mut hb = Heartbeat::new(HeartbeatMode::ServerDriven {
-            silence_timeout: S * 20,
-        });
+        let mut hb = Heartbeat::new(
+            HeartbeatMode::ServerDriven {
+                silence_timeout: S * 20,
+            },
+            None,
+        );
         hb.start(at(0));
         hb.on_inbound(at(15));
         assert_eq!(hb.on_timeout(at(34)), None);
@@ -247,5 +328,61 @@ mod tests {
         hb.stop();
         assert_eq!(hb.poll_timeout(), None);
         assert_eq!(hb.on_timeout(at(100)), None);
+    }
+
+    #[test]
+    fn unanswered_writes_ask_for_a_check_after_the_floor() {
+        let mut hb = json(10, 5);
+        hb.start(at(0));
+        hb.on_written(at(1));
+        hb.on_written(at(2));
+        assert_eq!(hb.poll_timeout(), Some(at(3)), "the oldest write counts");
+        assert_eq!(hb.on_timeout(at(3)), Some(Beat::Unanswered { after: S * 2 }));
+        assert_eq!(hb.poll_timeout(), Some(at(10)), "back to the idle schedule");
+    }
+
+    #[test]
+    fn any_inbound_frame_answers_what_was_written() {
+        let mut hb = json(10, 5);
+        hb.start(at(0));
+        hb.on_written(at(1));
+        hb.on_inbound(at(2));
+        assert_eq!(hb.poll_timeout(), Some(at(12)));
+        hb.on_written(at(3));
+        assert_eq!(hb.poll_timeout(), Some(at(5)));
+    }
+
+    #[test]
+    fn nothing_written_or_stopped_means_no_extra_wake_up() {
+        let mut hb = json(10, 5);
+        hb.on_written(at(0));
+        assert_eq!(hb.poll_timeout(), None, "not running: nothing counts");
+        hb.start(at(0));
+        assert_eq!(hb.poll_timeout(), Some(at(10)));
+        hb.on_written(at(1));
+        hb.stop();
+        hb.start(at(4));
+        assert_eq!(hb.poll_timeout(), Some(at(14)), "a new start forgets old writes");
+    }
+
+    #[test]
+    fn the_wait_follows_the_smoothed_round_trip_above_the_floor() {
+        let mut hb = json(10, 5);
+        hb.start(at(0));
+        assert_eq!(hb.ack_probe_after(), ACK_PROBE_FLOOR);
+        // A 900 ms round trip, measured repeatedly: four of them pass the 2 s floor.
+        for i in 0..40 {
+            let sent = 100_000 * (i + 1);
+            hb.rtt(Instant::from_millis(sent + 900), sent);
+        }
+        assert_eq!(hb.ack_probe_after(), Duration::from_millis(3600));
+        let fixed = Heartbeat::new(
+            HeartbeatMode::JsonPing {
+                interval: S * 10,
+                timeout: S * 5,
+            },
+            Some(S * 7),
+        );
+        assert_eq!(fixed.ack_probe_after(), S * 7);
     }
 }

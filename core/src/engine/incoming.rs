@@ -30,9 +30,6 @@ impl Engine {
         };
         match frame {
             ServerFrame::Hello { seq, ts } => {
-                if let Some(transport) = self.transport.as_mut() {
-                    transport.hello = true;
-                }
                 // A first connection starts from the server's current position; as nothing was
                 // received before it, nothing is owed to the app before it either.
                 if self.cursor == ResumeCursor::default() {

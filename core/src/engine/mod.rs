@@ -162,10 +162,10 @@ pub struct Stats {
 struct Transport {
     id: ConnId,
     phase: Phase,
-    /// The server's `hello` arrived on it (envelope mode).
-    hello: bool,
-    /// It proved useful: after its `hello`, a message was delivered or acknowledged on it.
+    /// It proved useful: it acknowledged a message written on it, or delivered a new one.
     proven: bool,
+    /// Unanswered writes already raced a candidate against it; later checks only ping.
+    raced: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -235,7 +235,7 @@ impl Engine {
             close_deadline: None,
             credentials_refreshed: false,
             opened_before: false,
-            heartbeat: Heartbeat::new(config.heartbeat),
+            heartbeat: Heartbeat::new(config.heartbeat, config.ack_probe_after),
             outbox: Outbox::new(config.outbox.clone()),
             dedup: DedupWindow::new(config.dedup.clone()),
             cursor,
@@ -413,7 +413,7 @@ impl Engine {
         }
         self.set_state(State::Open, Cause::Opened);
         self.outbox.rewind();
-        self.write_outbox();
+        self.write_outbox(now);
     }
 
     /// The transport `conn` failed to open, or failed while open.
@@ -521,6 +521,7 @@ impl Engine {
             Timer::Candidate => self.expire_candidate(now),
             Timer::Heartbeat => match self.heartbeat.on_timeout(now) {
                 Some(Beat::Ping(frame)) => self.write(frame),
+                Some(Beat::Unanswered { .. }) => self.check_unanswered(now),
                 Some(Beat::Dead { after }) => {
                     let ended = self.transport;
                     self.abandon_transport("heartbeat timeout");
@@ -683,17 +684,15 @@ impl Engine {
             phase: Phase::Opening {
                 deadline: now + self.config.connect_timeout,
             },
-            hello: false,
             proven: false,
+            raced: false,
         }
     }
 
-    /// A connection that stayed open for `stable_after` earns a fresh backoff schedule; one that
-    /// dropped sooner does not, so accept-then-drop servers cannot cause a tight loop.
-    /// A connection that stayed open for `stable_after`, or proved useful (a message delivered or
-    /// acknowledged after its `hello`), earns a fresh backoff schedule; one that dropped sooner
-    /// without delivering anything does not, so accept-then-drop servers cannot cause a tight
-    /// loop. Returns whether it proved useful: then the first retry comes quickly.
+    /// A connection that stayed open for `stable_after`, or proved useful (an ack for a message
+    /// written on it, or a new message received on it), earns a fresh backoff schedule; one that
+    /// dropped sooner without either does not, so accept-then-drop and hello-only servers cannot
+    /// cause a tight loop. Returns whether it proved useful: then the first retry comes quickly.
     fn forgive(&mut self, now: Instant, ended: Option<Transport>) -> bool {
         let Some(ended) = ended else { return false };
         let stable_after = self.config.backoff.stable_after;
@@ -735,13 +734,11 @@ impl Engine {
         self.connection_failed(now, cause, quick);
     }
 
-    /// Note that the current transport delivered something: after its `hello` (envelope mode),
-    /// or at all (raw mode, which has none), that proves it useful.
+    /// Note that the current transport made progress (acknowledged what was written on it, or
+    /// delivered a message not seen before): it proved useful. A `hello` alone does not count,
+    /// nor is one needed.
     fn note_progress(&mut self) {
-        let raw = self.config.mode == Mode::Raw;
-        if let Some(transport) = self.transport.as_mut()
-            && (transport.hello || raw)
-        {
+        if let Some(transport) = self.transport.as_mut() {
             transport.proven = true;
         }
     }
@@ -805,6 +802,25 @@ impl Engine {
         let frame = self.heartbeat.probe(now, self.config.probe_timeout);
         self.write(frame);
         self.open_candidate(now);
+    }
+
+    /// What was written on the current connection met silence for `ack_probe_after`: ping it
+    /// now rather than at the idle heartbeat. The first such check on a connection also races a
+    /// candidate (envelope mode), so a dead link is replaced within `probe_timeout`. A server
+    /// that answers the ping is alive, only slow to acknowledge: later checks on that connection
+    /// ping without a candidate. Raw mode never races one: a server need not answer messages
+    /// there, and a candidate would win at its handshake and replace a quiet but live
+    /// connection; the pong decides.
+    fn check_unanswered(&mut self, now: Instant) {
+        let frame = self.heartbeat.probe(now, self.config.probe_timeout);
+        self.write(frame);
+        let envelope = self.config.mode == Mode::Envelope;
+        if let Some(transport) = self.transport.as_mut()
+            && envelope
+            && !std::mem::replace(&mut transport.raced, true)
+        {
+            self.open_candidate(now);
+        }
     }
 
     fn wait_for_network(&mut self, cause: Cause) {

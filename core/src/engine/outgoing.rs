@@ -22,7 +22,10 @@ impl Engine {
         let id = self.new_message_id();
         let frame = match (self.config.mode, payload) {
             (Mode::Envelope, Payload::Json(json)) => {
-                envelope::validate_json(&json).map_err(|reason| SendError::NotJson { reason })?;
+                envelope::validate_json(&json).map_err(|bad| match bad {
+                    envelope::BadPayload::NotJson(reason) => SendError::NotJson { reason },
+                    envelope::BadPayload::NotPortable(reason) => SendError::NotPortable { reason },
+                })?;
                 Frame::Text(envelope::encode_msg(&id.0, &json))
             }
             (Mode::Envelope, Payload::Text(_)) => {
@@ -44,7 +47,7 @@ impl Engine {
             created_at: now,
             expires_at,
         });
-        self.write_outbox();
+        self.write_outbox(now);
         Ok(id)
     }
 
@@ -71,7 +74,7 @@ impl Engine {
         for expired in self.outbox.expire(now) {
             self.report_failed_message(expired, SendFailure::Expired);
         }
-        self.write_outbox();
+        self.write_outbox(now);
     }
 
     /// Stop sending the queued message `id`: it is reported as [`SendFailure::Cancelled`].
@@ -129,13 +132,14 @@ impl Engine {
         }
     }
 
-    pub(super) fn write_outbox(&mut self) {
+    pub(super) fn write_outbox(&mut self, now: Instant) {
         if self.state != State::Open {
             return;
         }
         let keep_until_acked = self.config.mode == Mode::Envelope;
         while let Some(message) = self.outbox.next_to_write(keep_until_acked) {
             self.stats.messages_written += 1;
+            self.heartbeat.on_written(now);
             self.write(message.frame);
         }
     }

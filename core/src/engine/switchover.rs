@@ -141,6 +141,6 @@ impl Engine {
             self.heartbeat.start(now);
         }
         self.outbox.rewind();
-        self.write_outbox();
+        self.write_outbox(now);
     }
 }

@@ -80,6 +80,8 @@ pub struct Server {
     conns: HashSet<ConnId>,
     /// Answer JSON pings (turn off to test servers that don't).
     pub answers_pings: bool,
+    /// Hold each ack this long after storing (a slow but alive server); pongs stay immediate.
+    pub ack_delay: Duration,
     /// Send `hello` with the stream head after each upgrade.
     pub sends_hello: bool,
     /// On every accept, first resend this many messages at or below the client's cursor, newest
@@ -104,6 +106,7 @@ impl Server {
             history: Vec::new(),
             conns: HashSet::new(),
             answers_pings: true,
+            ack_delay: Duration::ZERO,
             sends_hello: true,
             stale_replay: 0,
             down_until: None,
@@ -176,6 +179,9 @@ pub struct Sim {
     /// Times the engine's timer woke it (`handle_timeout` calls): what a phone's battery pays.
     pub wakeups: usize,
     next_push: u64,
+    /// Acks the server holds back (`Server::ack_delay`): when each is written, on which
+    /// connection.
+    held_acks: VecDeque<(Instant, ConnId, Frame)>,
 }
 
 /// A hard bound on steps, so a bug cannot hang the test suite.
@@ -201,6 +207,7 @@ impl Sim {
             client_closes: Vec::new(),
             wakeups: 0,
             next_push: 0,
+            held_acks: VecDeque::new(),
         }
     }
 
@@ -255,7 +262,8 @@ impl Sim {
     pub fn run_until(&mut self, end: Instant) {
         for _ in 0..MAX_STEPS_PER_RUN {
             self.pump();
-            let next = [self.engine.poll_timeout(), self.next_delivery()]
+            let held = self.held_acks.front().map(|(at, _, _)| *at);
+            let next = [self.engine.poll_timeout(), self.next_delivery(), held]
                 .into_iter()
                 .flatten()
                 .min();
@@ -410,6 +418,13 @@ impl Sim {
     }
 
     fn deliver_due(&mut self) {
+        while let Some((_, conn, _)) = self.held_acks.front().filter(|(at, ..)| *at <= self.now) {
+            let conn = *conn;
+            let (_, _, ack) = self.held_acks.pop_front().expect("front exists");
+            if self.server.conns.contains(&conn) {
+                self.enqueue(conn, Dir::ToClient, Item::Frame(ack));
+            }
+        }
         if self.link == Link::Blackhole {
             return;
         }
@@ -611,8 +626,13 @@ impl Sim {
                         if self.server.stored_ids.insert(id.clone()) {
                             self.server.stored.push(value["data"].to_string());
                         }
-                        let ack = format!(r#"{{"type":"ack","id":"{id}"}}"#);
-                        self.enqueue(conn, Dir::ToClient, Item::Frame(Frame::Text(ack)));
+                        let ack = Frame::Text(format!(r#"{{"type":"ack","id":"{id}"}}"#));
+                        if self.server.ack_delay.is_zero() {
+                            self.enqueue(conn, Dir::ToClient, Item::Frame(ack));
+                        } else {
+                            let at = self.now + self.server.ack_delay;
+                            self.held_acks.push_back((at, conn, ack));
+                        }
                     }
                     Some("ping") if self.server.answers_pings => {
                         let pong = format!(r#"{{"type":"pong","ts":{}}}"#, value["ts"]);

@@ -336,6 +336,194 @@ fn close_1006_without_any_error_report_still_reconnects() {
     assert_eq!(sim.engine.stats().reconnects, 1);
 }
 
+// ----- 3b. unanswered writes -----
+
+/// An app sending a message every 20 ms, numbered from 0.
+#[derive(Default)]
+struct Sender {
+    sent: u64,
+}
+
+impl Sender {
+    /// Send for `d` (time passes meanwhile).
+    fn send_for(&mut self, sim: &mut Sim, d: Duration) {
+        let end = sim.now + d;
+        while sim.now < end {
+            sim.send(&self.sent.to_string()).expect("queued");
+            self.sent += 1;
+            sim.run_for(ms(20));
+        }
+    }
+
+    /// Everything sent was stored once, in order.
+    fn assert_all_stored(&self, sim: &Sim) {
+        let expected: Vec<String> = (0..self.sent).map(|n| n.to_string()).collect();
+        assert_eq!(sim.server.stored, expected);
+    }
+}
+
+#[test]
+fn a_dead_link_under_sending_is_noticed_within_ack_probe_after_plus_probe_timeout() {
+    let config = Sim::default_config();
+    let mut sim = open_sim(config.clone());
+    let mut app = Sender::default();
+    app.send_for(&mut sim, secs(1));
+    let last_inbound = sim.engine.stats().last_inbound_at.unwrap();
+    sim.set_link(Link::Blackhole);
+    app.send_for(&mut sim, secs(6));
+    let (at, error) = sim.app.lost.first().cloned().expect("dead link detected");
+    assert!(
+        matches!(error, ConnectionError::HeartbeatTimeout { after } if after == config.probe_timeout),
+        "{error:?}"
+    );
+    let bound = secs(2) + config.probe_timeout + ms(20);
+    let took = at.saturating_since(last_inbound);
+    assert!(took <= bound, "noticed after {took:?}, bound {bound:?}");
+    assert!(
+        took < config.heartbeat.detection_bound() / 3,
+        "{took:?} is no better than the idle heartbeat"
+    );
+    // Back online, everything written into the blackhole arrives once, in order.
+    sim.set_link(Link::Pass);
+    app.send_for(&mut sim, secs(1));
+    sim.run_for(secs(15));
+    app.assert_all_stored(&sim);
+    assert_eq!(sim.engine.outbox_len(), 0);
+}
+
+#[test]
+fn a_dead_connection_under_sending_is_replaced_by_its_candidate_with_nothing_lost() {
+    let mut sim = default_open();
+    let mut app = Sender::default();
+    app.send_for(&mut sim, secs(1));
+    let acked_before = sim.app.acked.len();
+    // The server forgets the connection (a NAT mapping expired): writes vanish, new
+    // connections work.
+    let orphaned = sim.now;
+    sim.orphan_connections();
+    let mut replaced = None;
+    while replaced.is_none() && sim.now.saturating_since(orphaned) < secs(10) {
+        app.send_for(&mut sim, ms(20));
+        if sim.app.acked.len() > acked_before {
+            replaced = Some(sim.now.saturating_since(orphaned));
+        }
+    }
+    let replaced = replaced.expect("acks again");
+    assert!(
+        replaced <= secs(2) + ms(200),
+        "acks resumed {replaced:?} after the connection died"
+    );
+    assert_eq!(sim.opens, 2, "one candidate, no extra attempt");
+    assert!(
+        sim.app.lost.is_empty(),
+        "a switch, not a drop: {:?}",
+        sim.app.lost
+    );
+    app.send_for(&mut sim, secs(1));
+    sim.run_for(secs(1));
+    app.assert_all_stored(&sim);
+}
+
+#[test]
+fn a_slow_but_alive_server_is_probed_once_and_never_replaced() {
+    let mut sim = default_open();
+    sim.server.ack_delay = secs(10);
+    let mut app = Sender::default();
+    app.send_for(&mut sim, secs(30));
+    sim.run_for(secs(12));
+    assert!(sim.app.lost.is_empty(), "{:?}", sim.app.lost);
+    assert_eq!(sim.opens, 2, "the first check's candidate only");
+    assert_eq!(sim.client_closes.len(), 1, "the candidate lost the race");
+    assert_eq!(sim.state(), State::Open);
+    app.assert_all_stored(&sim);
+    assert_eq!(sim.app.acked.len() as u64, app.sent);
+}
+
+#[test]
+fn an_idle_app_pays_for_nothing_but_the_idle_heartbeat() {
+    let mut sim = default_open();
+    let start = sim.now;
+    sim.run_for(secs(60));
+    let pings: Vec<Instant> = sim
+        .written
+        .iter()
+        .filter(|(at, _, frame)| *at > start && is_json_ping(frame))
+        .map(|(at, ..)| *at)
+        .collect();
+    assert_eq!(pings.len(), 5, "a ping every 10 s + 40 ms round trip");
+    assert_eq!(sim.wakeups, 5, "one wake-up per ping, nothing else");
+    assert_eq!(sim.opens, 1);
+}
+
+#[test]
+fn sending_in_the_background_wakes_nothing() {
+    for background in [
+        BackgroundPolicy::KeepAlive,
+        BackgroundPolicy::DisconnectAfter(secs(30)),
+    ] {
+        let mut config = Sim::default_config();
+        config.background = background;
+        let mut sim = open_sim(config);
+        sim.set_link(Link::Blackhole);
+        sim.set_app_state(AppState::Background);
+        let wakeups = sim.wakeups;
+        Sender::default().send_for(&mut sim, secs(60));
+        let expected = usize::from(background != BackgroundPolicy::KeepAlive);
+        assert_eq!(
+            sim.wakeups - wakeups,
+            expected,
+            "{background:?}: only the grace period's end"
+        );
+        assert_eq!(sim.opens, 1, "{background:?}");
+    }
+}
+
+#[test]
+fn raw_mode_checks_a_quiet_server_with_a_ping_and_no_candidate() {
+    let mut sim = open_sim(Config::raw("ws://sim.test/raw"));
+    let start = sim.now;
+    let mut sent = 0;
+    while sim.now.saturating_since(start) < secs(10) {
+        sim.engine
+            .send(sim.now, Payload::Text(format!("t{sent}")))
+            .unwrap();
+        sent += 1;
+        sim.run_for(ms(100));
+    }
+    assert!(
+        (4..=5).contains(&sim.server.ws_pings_seen),
+        "a ping each 2 s of unanswered writes: {}",
+        sim.server.ws_pings_seen
+    );
+    assert_eq!(sim.opens, 1, "a quiet server is not raced");
+    assert!(sim.app.lost.is_empty(), "{:?}", sim.app.lost);
+}
+
+#[test]
+fn the_wait_for_unanswered_writes_can_be_set() {
+    let mut config = Sim::default_config();
+    config.ack_probe_after = Some(secs(5));
+    let mut sim = open_sim(config);
+    sim.set_link(Link::Blackhole);
+    let dead_at = sim.now;
+    Sender::default().send_for(&mut sim, secs(10));
+    let (at, _) = sim.app.lost.first().cloned().expect("detected");
+    let took = at.saturating_since(dead_at);
+    assert!(
+        took >= secs(7) && took <= secs(7) + ms(100),
+        "5 s + the 2 s probe: {took:?}"
+    );
+    let mut zero = Sim::default_config();
+    zero.ack_probe_after = Some(Duration::ZERO);
+    assert!(matches!(
+        Engine::new(zero, Box::new(SplitMix64::new(1))),
+        Err(ConfigError::Invalid {
+            field: "ack_probe_after",
+            ..
+        })
+    ));
+}
+
 // ----- 4. backoff -----
 
 #[test]
@@ -506,6 +694,67 @@ fn an_acknowledged_send_proves_a_connection_too() {
 #[test]
 fn a_connection_that_only_said_hello_keeps_the_growing_schedule() {
     let mut sim = Sim::new(no_jitter(), 3);
+    sim.connect();
+    for (attempt, delay) in [(2, 1), (3, 2), (4, 4)] {
+        sim.run_until_cond(secs(10), |sim| sim.state() == State::Open)
+            .expect("open");
+        sim.run_for(ms(100));
+        sim.reset_all();
+        sim.run_for(ms(30));
+        assert_eq!(
+            sim.state(),
+            State::Reconnecting {
+                attempt,
+                retry_in: secs(delay)
+            }
+        );
+    }
+}
+
+#[test]
+fn without_hello_an_ack_or_a_new_message_still_proves_a_connection() {
+    for proof in ["ack", "message"] {
+        let mut sim = Sim::new(no_jitter(), 3);
+        sim.server.sends_hello = false;
+        sim.connect();
+        sim.run_for(ms(100));
+        match proof {
+            "ack" => drop(sim.send("1").unwrap()),
+            _ => drop(sim.server_push("1")),
+        }
+        sim.run_for(ms(100));
+        sim.reset_all();
+        sim.run_for(ms(30));
+        assert!(
+            matches!(sim.state(), State::Reconnecting { attempt: 1, retry_in } if retry_in == ms(250)),
+            "{proof}: {:?}",
+            sim.state()
+        );
+    }
+}
+
+#[test]
+fn without_hello_a_flapping_link_recovers_as_fast_as_with_it() {
+    let mut sim = default_open();
+    sim.server.sends_hello = false;
+    let mut app = Sender::default();
+    for round in 0..10 {
+        app.send_for(&mut sim, ms(200));
+        let took = time_to_reopen(&mut sim);
+        assert!(
+            took <= ms(250 + 40 + 5),
+            "round {round}: reopened after {took:?}"
+        );
+        app.send_for(&mut sim, secs(2));
+    }
+    sim.run_for(secs(1));
+    app.assert_all_stored(&sim);
+}
+
+#[test]
+fn a_connection_without_hello_that_made_no_progress_keeps_the_growing_schedule() {
+    let mut sim = Sim::new(no_jitter(), 3);
+    sim.server.sends_hello = false;
     sim.connect();
     for (attempt, delay) in [(2, 1), (3, 2), (4, 4)] {
         sim.run_until_cond(secs(10), |sim| sim.state() == State::Open)
@@ -897,6 +1146,28 @@ fn send_rejects_non_json_and_queues_nothing() {
         .unwrap_err();
     assert_eq!(err, SendError::WrongMode { kind: "binary" });
     assert_eq!(sim.engine.stats().outbox_len, 0);
+}
+
+#[test]
+fn send_refuses_json_the_protocol_forbids_and_queues_nothing() {
+    let mut sim = default_open();
+    let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
+    for (payload, problem) in [
+        (deep.as_str(), "nested deeper than 64 levels"),
+        (r#"{"price": 1e400}"#, "no 64-bit float"),
+    ] {
+        let err = sim.send(payload).unwrap_err();
+        assert!(
+            matches!(&err, SendError::NotPortable { reason } if reason.contains(problem)),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("docs/protocol.md §9"), "{err}");
+    }
+    sim.run_for(ms(100));
+    assert_eq!(sim.engine.stats().outbox_len, 0);
+    assert!(sim.server.stored.is_empty() && sim.app.failed.is_empty());
+    sim.send(&format!("{}{}", "[".repeat(64), "]".repeat(64)))
+        .expect("64 levels are allowed");
 }
 
 #[test]
