@@ -224,7 +224,10 @@ impl<'de> serde::de::Visitor<'de> for Portable {
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
         let inner = self.nested::<A::Error>()?;
-        while items.next_element_seed(Portable { depth: inner })?.is_some() {}
+        while items
+            .next_element_seed(Portable { depth: inner })?
+            .is_some()
+        {}
         Ok(())
     }
 
@@ -461,8 +464,13 @@ mod tests {
                 ))
             );
         }
-        assert!(validate_json(r#"{"big": 1.7e308, "long": 123456789012345678901234567890}"#).is_ok());
-        for huge in [r#"{"n": 1e400}"#.to_owned(), format!("[{}]", "9".repeat(400))] {
+        assert!(
+            validate_json(r#"{"big": 1.7e308, "long": 123456789012345678901234567890}"#).is_ok()
+        );
+        for huge in [
+            r#"{"n": 1e400}"#.to_owned(),
+            format!("[{}]", "9".repeat(400)),
+        ] {
             let Err(BadPayload::NotPortable(reason)) = validate_json(&huge) else {
                 panic!("{huge:.40} passed");
             };

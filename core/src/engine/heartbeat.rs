@@ -337,7 +337,10 @@ mod tests {
         hb.on_written(at(1));
         hb.on_written(at(2));
         assert_eq!(hb.poll_timeout(), Some(at(3)), "the oldest write counts");
-        assert_eq!(hb.on_timeout(at(3)), Some(Beat::Unanswered { after: S * 2 }));
+        assert_eq!(
+            hb.on_timeout(at(3)),
+            Some(Beat::Unanswered { after: S * 2 })
+        );
         assert_eq!(hb.poll_timeout(), Some(at(10)), "back to the idle schedule");
     }
 
@@ -362,7 +365,11 @@ mod tests {
         hb.on_written(at(1));
         hb.stop();
         hb.start(at(4));
-        assert_eq!(hb.poll_timeout(), Some(at(14)), "a new start forgets old writes");
+        assert_eq!(
+            hb.poll_timeout(),
+            Some(at(14)),
+            "a new start forgets old writes"
+        );
     }
 
     #[test]

@@ -612,7 +612,7 @@ impl Engine {
     }
 
     /// Whether the message `id` is still queued (not yet acknowledged, failed or, in raw mode,
-    /// written).
+    /// taken by a transport to write).
     pub fn is_queued(&self, id: &MessageId) -> bool {
         self.outbox.contains(id)
     }

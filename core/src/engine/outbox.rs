@@ -116,16 +116,12 @@ impl Outbox {
         self.messages.push_back(message);
     }
 
-    /// The next message not yet written on the current connection, in send order. With
-    /// `keep_until_acked` it stays queued (a copy is returned); otherwise it leaves the outbox.
-    pub fn next_to_write(&mut self, keep_until_acked: bool) -> Option<OutboundMessage> {
-        if keep_until_acked {
-            let message = self.messages.get(self.written)?.clone();
-            self.written += 1;
-            Some(message)
-        } else {
-            self.remove_at(self.written)
-        }
+    /// A copy of the next message not yet written on the current connection, in send order;
+    /// it stays queued until acknowledged (or, in raw mode, taken by the transport).
+    pub fn next_to_write(&mut self) -> Option<OutboundMessage> {
+        let message = self.messages.get(self.written)?.clone();
+        self.written += 1;
+        Some(message)
     }
 
     /// A new connection: everything still queued must be written again, oldest first.
@@ -293,7 +289,7 @@ mod tests {
         assert_eq!(ids(enqueue(&mut out, "d", 30).unwrap()), ["a"]);
         assert_eq!(ids(enqueue(&mut out, "e", 70).unwrap()), ["b", "c"]);
         assert_eq!((out.len(), out.bytes()), (2, 100));
-        let order: Vec<String> = std::iter::from_fn(|| out.next_to_write(true))
+        let order: Vec<String> = std::iter::from_fn(|| out.next_to_write())
             .map(|m| m.id.0)
             .collect();
         assert_eq!(order, ["d", "e"]);
@@ -305,28 +301,20 @@ mod tests {
         for id in ["a", "b", "c"] {
             enqueue(&mut out, id, 1).unwrap();
         }
-        assert_eq!(out.next_to_write(true).unwrap().id.0, "a");
-        assert_eq!(out.next_to_write(true).unwrap().id.0, "b");
+        assert_eq!(out.next_to_write().unwrap().id.0, "a");
+        assert_eq!(out.next_to_write().unwrap().id.0, "b");
         assert!(out.remove(&MessageId("a".into())));
         assert!(
             !out.remove(&MessageId("a".into())),
             "a second ack finds nothing"
         );
-        assert_eq!(out.next_to_write(true).unwrap().id.0, "c");
-        assert_eq!(out.next_to_write(true), None);
+        assert_eq!(out.next_to_write().unwrap().id.0, "c");
+        assert_eq!(out.next_to_write(), None);
         out.rewind();
-        let again: Vec<String> = std::iter::from_fn(|| out.next_to_write(true))
+        let again: Vec<String> = std::iter::from_fn(|| out.next_to_write())
             .map(|m| m.id.0)
             .collect();
         assert_eq!(again, ["b", "c"]);
-    }
-
-    #[test]
-    fn unkept_messages_leave_on_write() {
-        let mut out = outbox(10, 1000, OverflowPolicy::RejectNew);
-        enqueue(&mut out, "a", 5).unwrap();
-        assert_eq!(out.next_to_write(false).unwrap().id.0, "a");
-        assert!(out.len() == 0 && out.bytes() == 0);
     }
 
     #[test]

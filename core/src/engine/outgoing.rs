@@ -136,19 +136,41 @@ impl Engine {
         if self.state != State::Open {
             return;
         }
-        let keep_until_acked = self.config.mode == Mode::Envelope;
-        while let Some(message) = self.outbox.next_to_write(keep_until_acked) {
+        let raw = self.config.mode == Mode::Raw;
+        while let Some(message) = self.outbox.next_to_write() {
             self.stats.messages_written += 1;
             self.heartbeat.on_written(now);
-            self.write(message.frame);
+            self.write_message(message.frame, raw.then_some(message.id));
+        }
+    }
+
+    /// The transport `conn` took the frames of these raw-mode messages to write: they leave
+    /// the outbox. Until then a raw message stays queued, so a peer that reads slowly fills the
+    /// outbox (and `send` says so) rather than a transport's write queue, and a connection that
+    /// ends first loses nothing it never took: the next one writes it. Frames for them still
+    /// waiting to be handed to a newer connection are withdrawn, so each is written once.
+    pub fn handle_written(&mut self, conn: ConnId, messages: Vec<MessageId>) {
+        let taken: std::collections::HashSet<MessageId> = messages
+            .into_iter()
+            .filter(|id| self.outbox.take(id).is_some())
+            .collect();
+        if !taken.is_empty() && !self.is_current(conn) {
+            self.transmits.retain(|transmit| {
+                !matches!(transmit, Transmit::Send { message: Some(id), .. } if taken.contains(id))
+            });
         }
     }
 
     pub(super) fn write(&mut self, frame: Frame) {
+        self.write_message(frame, None);
+    }
+
+    fn write_message(&mut self, frame: Frame, message: Option<MessageId>) {
         if let Some(transport) = self.transport {
             self.transmits.push_back(Transmit::Send {
                 conn: transport.id,
                 frame,
+                message,
             });
         }
     }

@@ -1,5 +1,7 @@
 //! What the engine asks the driver to do with transports.
 
+use super::event::MessageId;
+
 /// Identifies one transport (one TCP/TLS/WebSocket connection) so that late reports about an
 /// abandoned transport cannot be mistaken for the current one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,6 +53,10 @@ pub enum Transmit {
         conn: ConnId,
         /// The frame.
         frame: Frame,
+        /// Raw mode: the app's message this frame carries. It stays queued until the driver
+        /// reports, through [`Engine::handle_written`](super::Engine::handle_written), that the
+        /// transport took the frame to write.
+        message: Option<MessageId>,
     },
     /// Write the answer to the peer's ping on `conn`. Only the newest one still waiting to be
     /// written matters, so a driver keeps one pending pong per transport: a peer flooding pings

@@ -25,6 +25,8 @@ pub enum Report {
     Closed(Option<u16>, String),
     /// A frame arrived.
     Frame(Frame),
+    /// The writer took raw-mode messages from the write queue (collect them there).
+    Written,
 }
 
 /// Where a transport reports to (the pump), and the inbox whose room paces its reading. The
@@ -136,6 +138,10 @@ pub async fn run<R: Reports>(
                         && let Err(err) = sink.flush().await
                     {
                         return report(Report::Failed(dial::handshake_error(&err)));
+                    }
+                    // Once per burst, and never in envelope mode (acks settle those messages).
+                    if queue.has_written() {
+                        report(Report::Written);
                     }
                     queue.changed().await;
                 }

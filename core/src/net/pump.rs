@@ -160,6 +160,9 @@ impl Shared {
         watch: bool,
     ) -> Result<Queued, SendError> {
         let mut inner = self.lock();
+        // A writer busy with a slow peer reports nothing until it catches up: what it took
+        // already frees room in the outbox now.
+        collect_written(&mut inner);
         let journaled = self.journal.as_ref().map(|_| payload.clone());
         let now = self.now();
         let ttl = ttl.or(inner.engine.default_ttl());
@@ -255,7 +258,8 @@ impl Shared {
         self.stopped.store(true, Ordering::Release);
         let mut inner = self.lock();
         for (_, transport) in inner.transports.drain() {
-            transport.queue.close(1001, "socket released".into());
+            // The engine is done with: what the writer took needs no telling.
+            let _ = transport.queue.close(1001, "socket released".into());
             self.abort_later(transport.task);
         }
         inner.waiters.close();
@@ -266,21 +270,28 @@ impl Shared {
 
     fn flush(self: &Arc<Self>, inner: &mut Inner) {
         while let Some(transmit) = inner.engine.poll_transmit() {
-            if let Some((conn, overflow)) = self.perform(transmit, &mut inner.transports) {
-                // A peer that stops reading while we keep writing would grow this queue without
-                // end: give the transport up, and let the engine reconnect and resend.
-                if let Some(transport) = inner.transports.remove(&conn) {
-                    transport.task.abort();
+            let Inner {
+                engine, transports, ..
+            } = &mut *inner;
+            match self.perform(transmit, transports) {
+                Performed::Done => {}
+                Performed::Closed { conn, written } => engine.handle_written(conn, written),
+                Performed::Overflow(conn, overflow) => {
+                    // A peer that stops reading while we keep writing would grow this queue
+                    // without end: give the transport up, and let the engine reconnect and
+                    // resend.
+                    if let Some(transport) = transports.remove(&conn) {
+                        transport.task.abort();
+                        engine.handle_written(conn, transport.queue.take_written());
+                    }
+                    let detail = format!(
+                        "the server stopped reading: {} frames ({} bytes) wait to be written; reconnecting",
+                        overflow.frames, overflow.bytes
+                    );
+                    log::warn!("transport {}: {detail}", conn.0);
+                    let error = ConnectionError::Io { detail };
+                    engine.handle_transport_failed(self.now(), conn, error);
                 }
-                let detail = format!(
-                    "the server stopped reading: {} frames ({} bytes) wait to be written; reconnecting",
-                    overflow.frames, overflow.bytes
-                );
-                log::warn!("transport {}: {detail}", conn.0);
-                let error = ConnectionError::Io { detail };
-                inner
-                    .engine
-                    .handle_transport_failed(self.now(), conn, error);
             }
         }
         while let Some(event) = inner.engine.poll_event() {
@@ -319,14 +330,14 @@ impl Shared {
         }
     }
 
-    /// Carry out one instruction. Returns the transport whose write queue overflowed, if any.
+    /// Carry out one instruction, saying what the engine must hear of it.
     fn perform(
         self: &Arc<Self>,
         transmit: Transmit,
         transports: &mut HashMap<ConnId, Transport>,
-    ) -> Option<(ConnId, Overflow)> {
+    ) -> Performed {
         if self.stopped.load(Ordering::Acquire) {
-            return None;
+            return Performed::Done;
         }
         match transmit {
             Transmit::Open {
@@ -357,10 +368,15 @@ impl Shared {
                     },
                 );
             }
-            Transmit::Send { conn, frame } => {
-                let transport = transports.get(&conn)?;
-                if let Err(overflow) = transport.queue.push(frame) {
-                    return Some((conn, overflow));
+            Transmit::Send {
+                conn,
+                frame,
+                message,
+            } => {
+                if let Some(transport) = transports.get(&conn)
+                    && let Err(overflow) = transport.queue.push(frame, message)
+                {
+                    return Performed::Overflow(conn, overflow);
                 }
             }
             Transmit::Pong { conn, frame } => {
@@ -374,8 +390,9 @@ impl Shared {
                 match transports.get(&conn) {
                     Some(transport) if transport.opened => {
                         log::debug!("closing transport {} ({code} {reason})", conn.0);
-                        transport.queue.close(code, reason);
+                        let written = transport.queue.close(code, reason);
                         self.abort_later(transport.task.clone());
+                        return Performed::Closed { conn, written };
                     }
                     Some(transport) => {
                         transport.task.abort();
@@ -385,7 +402,7 @@ impl Shared {
                 }
             }
         }
-        None
+        Performed::Done
     }
 
     /// A closing transport gets its close handshake, but a dead link (a blackhole) could stall
@@ -436,21 +453,53 @@ impl Reports for Shared {
             }
             Report::Failed(error) => {
                 log::info!("transport {} failed: {error}", conn.0);
-                transports.remove(&conn);
+                if let Some(transport) = transports.remove(&conn) {
+                    engine.handle_written(conn, transport.queue.take_written());
+                }
                 engine.handle_transport_failed(now, conn, error);
             }
             Report::Closed(code, reason) => {
                 log::info!("transport {} closed (code {code:?})", conn.0);
-                transports.remove(&conn);
+                if let Some(transport) = transports.remove(&conn) {
+                    engine.handle_written(conn, transport.queue.take_written());
+                }
                 engine.handle_transport_closed(now, conn, code, &reason);
             }
             Report::Frame(frame) => engine.handle_frame(now, conn, frame),
+            Report::Written => {
+                if let Some(transport) = transports.get(&conn) {
+                    engine.handle_written(conn, transport.queue.take_written());
+                }
+            }
         }
         self.flush(&mut inner);
     }
 
     fn inbox(&self) -> &Inbox {
         &self.inbox
+    }
+}
+
+/// What carrying out a transmit means for the engine.
+enum Performed {
+    /// Nothing to report.
+    Done,
+    /// The transport was closed; the writer had taken these raw-mode messages.
+    Closed {
+        conn: ConnId,
+        written: Vec<MessageId>,
+    },
+    /// The transport's write queue is past its bounds.
+    Overflow(ConnId, Overflow),
+}
+
+/// Tell the engine which raw-mode messages the writers took since it last heard.
+fn collect_written(inner: &mut Inner) {
+    for (conn, transport) in &inner.transports {
+        let written = transport.queue.take_written();
+        if !written.is_empty() {
+            inner.engine.handle_written(*conn, written);
+        }
     }
 }
 

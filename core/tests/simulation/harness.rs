@@ -649,6 +649,15 @@ impl Sim {
         }
     }
 
+    fn write(&mut self, conn: ConnId, frame: Frame) {
+        assert!(
+            !self.client_closed.contains(&conn),
+            "engine wrote on closed transport {conn:?}"
+        );
+        self.written.push((self.now, conn, frame.clone()));
+        self.enqueue(conn, Dir::ToServer, Item::Frame(frame));
+    }
+
     /// Apply the engine's transmits and record its events.
     fn pump(&mut self) {
         while let Some(transmit) = self.engine.poll_transmit() {
@@ -663,14 +672,18 @@ impl Sim {
                     self.client_alive.insert(conn);
                     self.enqueue(conn, Dir::ToServer, Item::Upgrade { url });
                 }
-                Transmit::Send { conn, frame } | Transmit::Pong { conn, frame } => {
-                    assert!(
-                        !self.client_closed.contains(&conn),
-                        "engine wrote on closed transport {conn:?}"
-                    );
-                    self.written.push((self.now, conn, frame.clone()));
-                    self.enqueue(conn, Dir::ToServer, Item::Frame(frame));
+                Transmit::Send {
+                    conn,
+                    frame,
+                    message,
+                } => {
+                    self.write(conn, frame);
+                    // The simulated transport takes every frame at once.
+                    if let Some(id) = message {
+                        self.engine.handle_written(conn, vec![id]);
+                    }
                 }
+                Transmit::Pong { conn, frame } => self.write(conn, frame),
                 Transmit::Close { conn, code, reason } => {
                     self.client_closes.push((conn, code));
                     if self.client_closed.insert(conn) && self.client_alive.contains(&conn) {

@@ -1271,7 +1271,7 @@ fn raw_mode_passes_frames_through_without_envelopes() {
     assert_eq!(
         sim.engine.stats().outbox_len,
         0,
-        "raw messages leave the outbox once written"
+        "raw messages leave the outbox once the transport took them"
     );
     assert!(sim.app.acked.is_empty() && !id.0.is_empty());
     sim.server_send_raw(Frame::Text("plain".into()));
@@ -1297,6 +1297,143 @@ fn raw_mode_passes_frames_through_without_envelopes() {
             ..
         })
     ));
+}
+
+/// Drain the engine's transmits: the frames written, with the raw messages they carry.
+fn sends(engine: &mut Engine) -> Vec<(ConnId, String, Option<MessageId>)> {
+    std::iter::from_fn(|| engine.poll_transmit())
+        .filter_map(|transmit| match transmit {
+            Transmit::Send {
+                conn,
+                frame: Frame::Text(text),
+                message,
+            } => Some((conn, text, message)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A raw engine open on its first transport.
+fn raw_open(config: Config) -> (Engine, ConnId) {
+    let mut engine = Engine::new(config, Box::new(SplitMix64::new(5))).unwrap();
+    engine.connect(Instant::ZERO);
+    let Some(Transmit::Open { conn, .. }) = engine.poll_transmit() else {
+        panic!("no open")
+    };
+    engine.handle_transport_opened(Instant::ZERO, conn);
+    (engine, conn)
+}
+
+#[test]
+fn a_slow_raw_peer_fills_the_outbox_and_send_says_so() {
+    let mut config = Config::raw("ws://sim.test/raw");
+    config.outbox.max_messages = 3;
+    let (mut engine, conn) = raw_open(config);
+    let now = Instant::ZERO;
+    for n in 0..3 {
+        engine.send(now, Payload::Text(format!("m{n}"))).unwrap();
+    }
+    let written = sends(&mut engine);
+    assert_eq!(written.len(), 3);
+    // The transport took none yet (the peer reads slowly): the outbox is full.
+    assert!(matches!(
+        engine.send(now, Payload::Text("m3".into())),
+        Err(SendError::OutboxFull { messages: 3, .. })
+    ));
+    // It took the first one: room for one more, and only that one is written.
+    engine.handle_written(conn, vec![written[0].2.clone().unwrap()]);
+    engine.send(now, Payload::Text("m3".into())).unwrap();
+    assert!(engine.send(now, Payload::Text("m4".into())).is_err());
+    let more = sends(&mut engine);
+    assert_eq!(more.len(), 1);
+    assert_eq!(more[0].1, "m3");
+    assert!(
+        std::iter::from_fn(|| engine.poll_event()).all(|e| !matches!(e, Event::SendFailed { .. }))
+    );
+}
+
+#[test]
+fn raw_messages_a_dead_connection_never_took_are_written_on_the_next_once() {
+    let mut config = Config::raw("ws://sim.test/raw");
+    config.backoff.jitter = 0.0;
+    let (mut engine, first) = raw_open(config);
+    let mut now = Instant::ZERO;
+    for n in 0..4 {
+        engine.send(now, Payload::Text(format!("m{n}"))).unwrap();
+    }
+    let written = sends(&mut engine);
+    // The writer took m0 and m1; the connection died with m2 and m3 still in its queue.
+    let taken: Vec<MessageId> = written[..2].iter().map(|w| w.2.clone().unwrap()).collect();
+    engine.handle_written(first, taken);
+    engine.handle_transport_closed(now, first, None, "");
+    now = engine.poll_timeout().unwrap();
+    engine.handle_timeout(now);
+    let Some(Transmit::Open { conn: second, .. }) = engine.poll_transmit() else {
+        panic!("no reconnect")
+    };
+    engine.handle_transport_opened(now, second);
+    let rewritten: Vec<String> = sends(&mut engine).into_iter().map(|w| w.1).collect();
+    assert_eq!(rewritten, ["m2", "m3"], "nothing lost, nothing twice");
+    assert!(
+        std::iter::from_fn(|| engine.poll_event()).all(|e| !matches!(e, Event::SendFailed { .. }))
+    );
+}
+
+#[test]
+fn raw_messages_an_abandoned_connection_took_are_withdrawn_from_its_successor() {
+    let config = Config::raw("ws://sim.test/raw");
+    let (mut engine, first) = raw_open(config);
+    let now = Instant::ZERO;
+    for n in 0..3 {
+        engine.send(now, Payload::Text(format!("m{n}"))).unwrap();
+    }
+    let written = sends(&mut engine);
+    // A network change races a candidate, which wins at its handshake (raw mode): the engine
+    // closes the first connection and writes everything queued on the second at once.
+    engine.set_network(
+        now,
+        NetworkStatus::Available {
+            interface: Some("wifi".into()),
+        },
+    );
+    engine.set_network(
+        now,
+        NetworkStatus::Available {
+            interface: Some("cellular".into()),
+        },
+    );
+    let candidate = std::iter::from_fn(|| engine.poll_transmit())
+        .find_map(|t| match t {
+            Transmit::Open { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .expect("a candidate");
+    engine.handle_transport_opened(now, candidate);
+    let mut transmits: Vec<Transmit> = Vec::new();
+    while let Some(transmit) = engine.poll_transmit() {
+        let closing_first = matches!(&transmit, Transmit::Close { conn, .. } if *conn == first);
+        transmits.push(transmit);
+        if closing_first {
+            // The driver closes the first connection: its writer had taken m0.
+            engine.handle_written(first, vec![written[0].2.clone().unwrap()]);
+        }
+    }
+    let on_candidate: Vec<&str> = transmits
+        .iter()
+        .filter_map(|t| match t {
+            Transmit::Send {
+                conn,
+                frame: Frame::Text(text),
+                ..
+            } if *conn == candidate => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        on_candidate,
+        ["m1", "m2"],
+        "m0 went on the first connection"
+    );
 }
 
 // ----- 8. dedup -----
