@@ -9,7 +9,9 @@
 //! envelope mode), so writes met by silence for `ack_probe_after` ask for a probe at once. That
 //! wait follows the measured round trip (four smoothed RTTs, at least [`ACK_PROBE_FLOOR`]), so a
 //! far server is not probed for being far. With nothing written, nothing changes: an idle app
-//! pays no extra wake-up.
+//! pays no extra wake-up. While the transport cannot write (the socket's send buffer is full: a
+//! large message on a slow uplink), no answer can be expected yet, so that clock waits and starts
+//! again when the link takes data, which itself proves the peer is acknowledging bytes.
 
 use std::time::Duration;
 
@@ -60,6 +62,8 @@ pub struct Heartbeat {
     unanswered_since: Option<Instant>,
     /// A fixed wait for unanswered writes; `None` follows the round trip.
     ack_probe_after: Option<Duration>,
+    /// The transport's writes are blocked: what waits behind cannot be answered yet.
+    write_blocked: bool,
     /// Round-trip time of answered pings, smoothed (RFC 6298's 1/8 gain).
     smoothed_rtt: Option<Duration>,
 }
@@ -76,6 +80,7 @@ impl Heartbeat {
             paused: false,
             unanswered_since: None,
             ack_probe_after,
+            write_blocked: false,
             smoothed_rtt: None,
         }
     }
@@ -87,6 +92,7 @@ impl Heartbeat {
         self.awaiting = None;
         self.paused = false;
         self.unanswered_since = None;
+        self.write_blocked = false;
     }
 
     /// No connection, or the app went to the background: no timers at all.
@@ -95,6 +101,15 @@ impl Heartbeat {
         self.awaiting = None;
         self.paused = false;
         self.unanswered_since = None;
+    }
+
+    /// The transport's writes blocked (`true`) or moved again (`false`). Moving again means the
+    /// peer acknowledged bytes: unanswered writes count from then.
+    pub fn set_write_blocked(&mut self, now: Instant, blocked: bool) {
+        if self.write_blocked && !blocked && self.unanswered_since.is_some() {
+            self.unanswered_since = Some(now);
+        }
+        self.write_blocked = blocked;
     }
 
     /// Something that expects an answer was written: from now, silence counts against it.
@@ -172,6 +187,9 @@ impl Heartbeat {
     }
 
     fn unanswered_due(&self) -> Option<Instant> {
+        if self.write_blocked {
+            return None;
+        }
         self.unanswered_since
             .map(|since| since + self.ack_probe_after())
     }
@@ -391,5 +409,22 @@ mod tests {
             Some(S * 7),
         );
         assert_eq!(fixed.ack_probe_after(), S * 7);
+    }
+
+    #[test]
+    fn blocked_writes_hold_the_clock_and_restart_it_when_they_move() {
+        let mut hb = json(10, 5);
+        hb.start(at(0));
+        hb.on_written(at(0));
+        hb.set_write_blocked(at(1), true);
+        assert_eq!(hb.poll_timeout(), Some(at(10)), "only the idle heartbeat");
+        assert_eq!(hb.on_timeout(at(5)), None);
+        hb.set_write_blocked(at(8), false);
+        assert_eq!(hb.poll_timeout(), Some(at(10)));
+        hb.on_inbound(at(9));
+        hb.on_written(at(9));
+        hb.set_write_blocked(at(9), true);
+        hb.set_write_blocked(at(12), false);
+        assert_eq!(hb.poll_timeout(), Some(at(14)), "counted from 12 s");
     }
 }

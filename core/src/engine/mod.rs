@@ -391,6 +391,16 @@ impl Engine {
         }
     }
 
+    /// The transport `conn` could not write (`true`: the socket's send buffer is full) or wrote
+    /// again (`false`). While it cannot, what waits behind cannot be answered, so unanswered
+    /// writes do not count against the link: a large message on a slow uplink is not mistaken
+    /// for a dead one. The idle heartbeat still runs.
+    pub fn handle_writing_blocked(&mut self, now: Instant, conn: ConnId, blocked: bool) {
+        if self.is_current(conn) {
+            self.heartbeat.set_write_blocked(now, blocked);
+        }
+    }
+
     /// The transport `conn` completed its WebSocket handshake.
     pub fn handle_transport_opened(&mut self, now: Instant, conn: ConnId) {
         if self.is_candidate(conn) {

@@ -36,6 +36,8 @@ pub trait Reports: Send + Sync + 'static {
     fn report(self: &Arc<Self>, conn: ConnId, report: Report);
     /// Transport `conn` stopped (`true`) or resumed (`false`) reading because the app is behind.
     fn reading_paused(self: &Arc<Self>, conn: ConnId, paused: bool);
+    /// Transport `conn` could not write (`true`: the send buffer is full) or wrote again.
+    fn writing_blocked(self: &Arc<Self>, conn: ConnId, blocked: bool);
     /// The events waiting for the app.
     fn inbox(&self) -> &Inbox;
 }
@@ -128,14 +130,18 @@ pub async fn run<R: Reports>(
         loop {
             match queue.pop() {
                 Next::Frame(frame) => {
-                    if let Err(err) = sink.feed(message(frame)).await {
+                    let fed = unless_blocked(sink.feed(message(frame)), |blocked| {
+                        shared.writing_blocked(conn, blocked)
+                    });
+                    if let Err(err) = fed.await {
                         return report(Report::Failed(dial::handshake_error(&err)));
                     }
                     unflushed = true;
                 }
                 Next::Idle => {
+                    let blocked = |blocked| shared.writing_blocked(conn, blocked);
                     if std::mem::take(&mut unflushed)
-                        && let Err(err) = sink.flush().await
+                        && let Err(err) = unless_blocked(sink.flush(), blocked).await
                     {
                         return report(Report::Failed(dial::handshake_error(&err)));
                     }
@@ -169,6 +175,19 @@ pub async fn run<R: Reports>(
         _ = reader => {}
         _ = writer => {}
     }
+}
+
+/// Await a write, telling `blocked(true)` if it cannot complete at once (the socket's send
+/// buffer is full) and `blocked(false)` when it does: a write is then waiting on the peer.
+async fn unless_blocked<T>(write: impl Future<Output = T>, blocked: impl Fn(bool)) -> T {
+    let mut write = std::pin::pin!(write);
+    if let Some(done) = futures_util::FutureExt::now_or_never(write.as_mut()) {
+        return done;
+    }
+    blocked(true);
+    let done = write.await;
+    blocked(false);
+    done
 }
 
 fn message(frame: Frame) -> Message {

@@ -437,6 +437,10 @@ impl Reports for Shared {
         self.with_engine(|engine, now| engine.handle_reading_paused(now, conn, paused));
     }
 
+    fn writing_blocked(self: &Arc<Self>, conn: ConnId, blocked: bool) {
+        self.with_engine(|engine, now| engine.handle_writing_blocked(now, conn, blocked));
+    }
+
     fn report(self: &Arc<Self>, conn: ConnId, report: Report) {
         let mut inner = self.lock();
         let now = self.now();

@@ -336,6 +336,16 @@ impl Sim {
         }
     }
 
+    /// The client's transports cannot write (`true`: a send buffer full on a slow uplink) or
+    /// write again.
+    pub fn block_writes(&mut self, blocked: bool) {
+        let conns: Vec<ConnId> = self.client_alive.iter().copied().collect();
+        for conn in conns {
+            self.engine.handle_writing_blocked(self.now, conn, blocked);
+        }
+        self.pump();
+    }
+
     /// The server closes every connection with `code`.
     pub fn server_close_all(&mut self, code: u16, reason: &str) {
         let conns: Vec<ConnId> = self.server.conns.drain().collect();

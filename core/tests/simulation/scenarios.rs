@@ -440,6 +440,37 @@ fn a_slow_but_alive_server_is_probed_once_and_never_replaced() {
 }
 
 #[test]
+fn a_large_message_on_a_slow_uplink_is_not_taken_for_a_dead_link() {
+    let mut sim = default_open();
+    // Eight seconds to upload; the server acks once it has it all.
+    sim.server.ack_delay = secs(9);
+    sim.send(r#"{"photo":"…"}"#).unwrap();
+    sim.block_writes(true);
+    sim.run_for(secs(8));
+    sim.block_writes(false);
+    sim.run_for(secs(3));
+    assert_eq!(sim.app.acked.len(), 1);
+    assert_eq!(sim.opens, 1, "no probe raced a candidate");
+    assert!(
+        !sim.written.iter().any(|(_, _, frame)| is_json_ping(frame)),
+        "no probe at all"
+    );
+    // Blocked on a dead link, the idle heartbeat still finds it.
+    sim.send("2").unwrap();
+    sim.block_writes(true);
+    sim.set_link(Link::Blackhole);
+    sim.run_for(secs(16));
+    assert!(
+        matches!(
+            sim.app.lost.first(),
+            Some((_, ConnectionError::HeartbeatTimeout { .. }))
+        ),
+        "{:?}",
+        sim.app.lost
+    );
+}
+
+#[test]
 fn an_idle_app_pays_for_nothing_but_the_idle_heartbeat() {
     let mut sim = default_open();
     let start = sim.now;
