@@ -122,6 +122,85 @@ async fn raw_mode_echoes_text_and_binary() {
     server.shutdown().await;
 }
 
+/// A raw-mode app sending faster than its peer reads is pushed back (`send` fails with
+/// `OutboxFull` while the outbox is full) instead of having its connection failed with what
+/// waited in it; every message `send` accepted reaches the peer once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_mode_pushes_back_on_a_fast_sender_and_loses_nothing() {
+    use futures_util::StreamExt;
+    use steadyws::{Error, SendError};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (received, mut arrivals) = tokio::sync::mpsc::unbounded_channel::<String>();
+    // A peer that reads a frame every 2 ms, while the app sends as fast as it can.
+    let peer = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Text(text) = message {
+                let _ = received.send(text[..6].to_owned());
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    });
+    let mut config = SocketConfig::raw(format!("ws://{addr}/"));
+    config.engine.outbox.max_messages = 64;
+    let socket = Socket::new(config).unwrap();
+    socket.connect();
+    wait_for(&socket, WAIT, "Open", |e| {
+        matches!(
+            e,
+            Event::StateChanged {
+                state: State::Open,
+                ..
+            }
+        )
+        .then_some(())
+    })
+    .await;
+    let filler = "x".repeat(16 * 1024);
+    let (mut accepted, mut refused) = (0u32, 0u32);
+    let sending = std::time::Instant::now();
+    while sending.elapsed() < Duration::from_secs(3) {
+        match socket.send_text(&format!("{accepted:06}{filler}")) {
+            Ok(_) => accepted += 1,
+            Err(Error::Send(SendError::OutboxFull { .. })) => {
+                refused += 1;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err(other) => panic!("send failed: {other}"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "{accepted} sent without ever filling the outbox"
+    );
+    let mut seen = Vec::new();
+    while seen.len() < accepted as usize {
+        match tokio::time::timeout(Duration::from_secs(30), arrivals.recv()).await {
+            Ok(Some(number)) => seen.push(number),
+            other => panic!("{} of {accepted} arrived, then {other:?}", seen.len()),
+        }
+    }
+    let expected: Vec<String> = (0..accepted).map(|n| format!("{n:06}")).collect();
+    assert_eq!(seen, expected, "each once, in order");
+    assert_eq!(
+        socket.stats().reconnects,
+        0,
+        "the connection was never failed"
+    );
+    let failures = socket
+        .try_next_events(usize::MAX)
+        .into_iter()
+        .filter(|e| matches!(e, Event::SendFailed { .. } | Event::StateChanged { .. }))
+        .count();
+    assert_eq!(failures, 0, "no message failed, no state change");
+    socket.close();
+    peer.abort();
+}
+
 struct RotatingToken {
     calls: AtomicUsize,
     refreshes: AtomicUsize,
