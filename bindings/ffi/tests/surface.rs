@@ -48,6 +48,7 @@ fn absent_settings_are_the_rust_defaults() {
     tuned.heartbeat_interval_ms = Some(2_500);
     tuned.heartbeat = Some(HeartbeatKind::WebSocketPing);
     tuned.inbox_max_events = Some(7);
+    tuned.ack_probe_after_ms = Some(750);
     let tuned = tuned.to_socket_config();
     let mut expected = steadyws::SocketConfig::new("ws://h/ws");
     let steadyws::engine::HeartbeatMode::JsonPing { timeout, .. } = expected.engine.heartbeat
@@ -59,6 +60,7 @@ fn absent_settings_are_the_rust_defaults() {
         timeout,
     };
     expected.inbox_max_events = 7;
+    expected.engine.ack_probe_after = Some(Duration::from_millis(750));
     assert_eq!(format!("{tuned:?}"), format!("{expected:?}"));
 }
 
@@ -79,6 +81,9 @@ fn bad_input_is_one_kind_per_situation() {
 
     let socket = NativeSocket::new(config("ws://127.0.0.1:9/ws")).unwrap();
     assert_eq!(kind(socket.send("{oops".into(), None)), ErrorKind::NotJson);
+    let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
+    assert!(detail(socket.send(deep.clone(), None)).contains("nested deeper than 64 levels"));
+    assert_eq!(kind(socket.send(deep, None)), ErrorKind::NotJson);
     assert_eq!(kind(socket.send_binary(vec![1])), ErrorKind::WrongMode);
     let huge = format!("\"{}\"", "x".repeat(2 * 1024 * 1024));
     assert_eq!(kind(socket.send(huge, None)), ErrorKind::MessageTooLarge);
