@@ -79,7 +79,7 @@ pub enum SendError {
     },
     /// The outbox is full and the policy is to reject new messages.
     #[error(
-        "the outbox is full ({messages} messages, {bytes} bytes) while the connection is down; retry later, raise the bounds, or choose OverflowPolicy::DropOldest"
+        "the outbox is full ({messages} messages, {bytes} bytes): the connection is down, or the server takes messages slower than they are sent; retry later, raise the bounds, or choose OverflowPolicy::DropOldest"
     )]
     OutboxFull {
         /// Messages queued.
