@@ -616,6 +616,11 @@ impl Engine {
         self.outbox.len()
     }
 
+    /// How frames are framed on the wire.
+    pub fn mode(&self) -> Mode {
+        self.config.mode
+    }
+
     /// The validated server URL.
     pub fn url(&self) -> &str {
         self.endpoint.as_str()

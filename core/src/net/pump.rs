@@ -26,7 +26,8 @@ use super::redact;
 use super::waiters::{Delivery, Waiters};
 use super::write_queue::{Overflow, WriteQueue};
 use crate::engine::{
-    ConnId, ConnectionError, Engine, Event, Instant, MessageId, Payload, SendError, State, Transmit,
+    ConnId, ConnectionError, Engine, Event, Instant, MessageId, Mode, Payload, SendError, State,
+    Transmit,
 };
 
 /// The engine's timeline starts this long before the socket, so messages restored from an
@@ -499,6 +500,9 @@ enum Performed {
 
 /// Tell the engine which raw-mode messages the writers took since it last heard.
 fn collect_written(inner: &mut Inner) {
+    if inner.engine.mode() != Mode::Raw {
+        return;
+    }
     for (conn, transport) in &inner.transports {
         let written = transport.queue.take_written();
         if !written.is_empty() {
