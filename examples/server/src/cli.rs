@@ -6,7 +6,7 @@
 //!                 [--max-message-size BYTES] [--ping-interval SECS] [--require-token TOKEN]
 //!                 [--allow-origin ORIGIN]... [--handshake-timeout SECS] [--max-handshakes N]
 //!                 [--max-connections N] [--idle-timeout SECS] [--send-timeout SECS]
-//!                 [--fanout on|off]
+//!                 [--fanout on|off] [--no-hello]
 //! ```
 //! Prints `listening on ws://ADDR` on stdout once bound, then serves until killed.
 
@@ -19,7 +19,9 @@ use crate::{ServerConfig, TlsFiles};
 const USAGE: &str = "usage: steadyws-server [--listen ADDR:PORT] [--data-dir DIR] [--tls-cert PEM --tls-key PEM] \
 [--history N] [--history-age SECS] [--history-bytes BYTES] [--max-message-size BYTES] [--ping-interval SECS] \
 [--require-token TOKEN] [--allow-origin ORIGIN]... [--handshake-timeout SECS] [--max-handshakes N] \
-[--max-connections N] [--idle-timeout SECS] [--send-timeout SECS] [--fanout on|off]";
+[--max-connections N] [--idle-timeout SECS] [--send-timeout SECS] [--fanout on|off] [--no-hello]
+
+--no-hello sends no hello frame at session start, to test clients against minimal servers.";
 
 /// Parse `std::env::args`, start the server, print `listening on URL`, serve until killed.
 pub fn main() -> ExitCode {
@@ -63,6 +65,10 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<ServerConfig, String>
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
             return Err("help".into());
+        }
+        if flag == "--no-hello" {
+            config.hello = false;
+            continue;
         }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let number = |value: &str| {

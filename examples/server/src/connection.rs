@@ -235,8 +235,10 @@ impl Session<'_> {
         let mut head = hub.subscribe();
         let mut injected = shared.injected.subscribe();
         let current = *head.borrow_and_update();
-        self.send(ws, text(protocol::hello(current, now_ms())))
-            .await?;
+        if shared.config.hello {
+            self.send(ws, text(protocol::hello(current, now_ms())))
+                .await?;
+        }
         // Where this connection's replay starts; live fan-out continues from the same cursor.
         let mut sent = match (last_seq, last_ts) {
             (Some(seq), _) => seq,

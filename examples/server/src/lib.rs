@@ -41,6 +41,32 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 pub use hub::{Hub, Published, Retention, StreamMessage};
 pub use store::{SqliteStore, StoreError};
 
+/// Why [`RunningServer::publish`] refused a message.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The data breaks the portable-JSON rule.
+    #[error(
+        "the published data {reason}; clients could not read it back (docs/protocol.md §9.2): publish portable JSON"
+    )]
+    NotPortable {
+        /// What breaks the rule.
+        reason: String,
+    },
+    /// The framed message exceeds `max_message_size`.
+    #[error(
+        "the published message is {size} bytes framed, over the server's max_message_size of {limit}; raise --max-message-size (and the clients' limit) or split the message"
+    )]
+    TooLarge {
+        /// The `msg` frame's size, in bytes.
+        size: usize,
+        /// `ServerConfig::max_message_size`.
+        limit: usize,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// How to run the server.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -75,6 +101,9 @@ pub struct ServerConfig {
     /// still sequenced, stored and acked, and replayed on request, but nothing is pushed live:
     /// for load tests of many clients, where fan-out to all would measure the server instead.
     pub fanout: bool,
+    /// Send the `hello` frame at session start. Off only to test clients against minimal
+    /// servers that send none; acks, `seq`, replay and dedup are unchanged.
+    pub hello: bool,
 }
 
 /// Paths of the PEM files for TLS.
@@ -103,6 +132,7 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(60),
             send_timeout: Duration::from_secs(30),
             fanout: true,
+            hello: true,
         }
     }
 }
@@ -325,9 +355,21 @@ impl RunningServer {
         )
     }
 
-    /// Publish a server message (JSON text) to the stream; returns its seq.
-    pub fn publish(&self, data: &str) -> Result<u64, StoreError> {
-        self.shared.hub.publish_server(data, connection::now_ms())
+    /// Publish a server message (JSON text) to the stream; returns its seq. Refuses, storing
+    /// nothing, what no session could forward: data that is not portable JSON (the rule client
+    /// messages are held to, protocol §9.2), and a message whose `msg` frame would be larger
+    /// than `max_message_size`. Clients hold inbound messages to the same kind of limit (4 MiB
+    /// by default), so such a message, once stored, would end every connection that replays it,
+    /// again after each reconnect.
+    pub fn publish(&self, data: &str) -> Result<u64, PublishError> {
+        protocol::check_portable(data).map_err(|reason| PublishError::NotPortable { reason })?;
+        // The frame as sessions will write it, with the widest id, seq and ts it can carry.
+        let size = protocol::msg(&format!("srv-{}", u64::MAX), u64::MAX, u64::MAX, data).len();
+        let limit = self.shared.config.max_message_size;
+        if size > limit {
+            return Err(PublishError::TooLarge { size, limit });
+        }
+        Ok(self.shared.hub.publish_server(data, connection::now_ms())?)
     }
 
     /// The stream, for inspection.
@@ -364,5 +406,85 @@ impl RunningServer {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.accept_loop.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    use super::*;
+
+    async fn next_text<S>(ws: &mut S) -> String
+    where
+        S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+            + Unpin,
+    {
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+            match next.expect("a frame within 5 s") {
+                Some(Ok(Message::Text(text))) => return text.as_str().to_owned(),
+                Some(Ok(_)) => {}
+                other => panic!("session ended: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn publish_refuses_what_no_session_could_forward_and_stores_nothing() {
+        let server = start(ServerConfig {
+            max_message_size: 1024,
+            ..ServerConfig::default()
+        })
+        .await
+        .unwrap();
+        let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
+        for data in [deep.as_str(), r#"{"n":1e400}"#, "not json"] {
+            let refused = server.publish(data).unwrap_err();
+            assert!(
+                matches!(refused, PublishError::NotPortable { .. }),
+                "{refused}"
+            );
+        }
+        let big = format!("\"{}\"", "x".repeat(1000));
+        let refused = server.publish(&big).unwrap_err();
+        assert!(
+            matches!(refused, PublishError::TooLarge { limit: 1024, size } if size > 1024),
+            "{refused}"
+        );
+        assert!(refused.to_string().contains("--max-message-size"));
+        assert_eq!(server.hub().head(), 0, "nothing stored");
+        assert_eq!(server.publish(r#"{"ok":true}"#).unwrap(), 1);
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn without_hello_a_session_still_replays_acks_and_forwards() {
+        let server = start(ServerConfig {
+            hello: false,
+            ..ServerConfig::default()
+        })
+        .await
+        .unwrap();
+        server.publish(r#"{"n":1}"#).unwrap();
+        let url = format!("{}?client_id=c1&last_seq=0", server.url());
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let first = next_text(&mut ws).await;
+        assert!(
+            first.starts_with(r#"{"type":"msg","id":"srv-1","seq":1"#),
+            "{first}"
+        );
+        futures_util::SinkExt::send(
+            &mut ws,
+            Message::text(r#"{"type":"msg","id":"m1","data":{"n":2}}"#),
+        )
+        .await
+        .unwrap();
+        let mut seen = vec![next_text(&mut ws).await, next_text(&mut ws).await];
+        seen.sort();
+        assert_eq!(seen[0], r#"{"type":"ack","id":"m1"}"#);
+        assert!(seen[1].contains(r#""id":"m1","seq":2"#), "{seen:?}");
+        server.shutdown().await;
     }
 }
