@@ -29,8 +29,11 @@ const BENCHES: &[&str] = &[
     "rtt",
     "recovery_network_hint",
     "recovery_after_reset",
+    "recovery_after_reset_no_hello",
+    "recovery_after_outage",
     "recovery_foreground_probe",
     "dead_socket_detection",
+    "dead_link_detection_while_sending",
     "many_sockets",
     "durable_send",
     "cdylib_size",
@@ -64,8 +67,11 @@ fn main() -> std::process::ExitCode {
                 "rtt" => rtt().await,
                 "recovery_network_hint" => recovery_network_hint().await,
                 "recovery_after_reset" => recovery_after_reset().await,
+                "recovery_after_reset_no_hello" => recovery_after_reset_no_hello().await,
+                "recovery_after_outage" => recovery_after_outage().await,
                 "recovery_foreground_probe" => recovery_foreground_probe().await,
                 "dead_socket_detection" => dead_socket_detection().await,
+                "dead_link_detection_while_sending" => dead_link_detection_while_sending().await,
                 "many_sockets" => many_sockets().await,
                 "durable_send" => durable_send().await,
                 _ => cdylib_size(),
@@ -325,11 +331,12 @@ async fn first_delivery(socket: &Socket) -> Instant {
     }
 }
 
-/// A reference server, the fault proxy in front of it, and an open default socket through it.
-async fn through_proxy() -> (steadyws_server::RunningServer, FaultProxy, Socket) {
-    let server = steadyws_server::start(ServerConfig::default())
-        .await
-        .expect("server");
+/// A reference server run with `config`, the fault proxy in front of it, and an open default
+/// socket through it.
+async fn through_proxy(
+    config: ServerConfig,
+) -> (steadyws_server::RunningServer, FaultProxy, Socket) {
+    let server = steadyws_server::start(config).await.expect("server");
     let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
     let socket = open_socket(SocketConfig::new(format!("ws://{}/ws", proxy.addr()))).await;
     (server, proxy, socket)
@@ -347,7 +354,7 @@ fn latencies(bench: &str, samples: &mut [f64]) -> serde_json::Value {
 /// "available" hint to the first message delivered.
 async fn recovery_network_hint() -> String {
     const RUNS: usize = 10;
-    let (server, proxy, socket) = through_proxy().await;
+    let (server, proxy, socket) = through_proxy(ServerConfig::default()).await;
     let publishing = publish_every(&server, Duration::from_millis(10));
     let mut samples = Vec::new();
     for _ in 0..RUNS {
@@ -373,8 +380,28 @@ async fn recovery_network_hint() -> String {
 /// A link reset (RST) under a working connection, no hint: time from the reset to the first
 /// message delivered on the new connection. Default config.
 async fn recovery_after_reset() -> String {
+    reset_recovery("recovery_after_reset", ServerConfig::default())
+        .await
+        .to_string()
+}
+
+/// The same against a server that sends no `hello`: the connection proves useful by delivering
+/// messages, which must earn the same quick retry.
+async fn recovery_after_reset_no_hello() -> String {
+    let config = ServerConfig {
+        hello: false,
+        ..ServerConfig::default()
+    };
+    let mut line = reset_recovery("recovery_after_reset_no_hello", config).await;
+    line["target_ms"] = 1000.into();
+    line.to_string()
+}
+
+/// Resets of a working connection to a server run with `config`, which publishes every 10 ms:
+/// time from each reset to the first message delivered on the new connection.
+async fn reset_recovery(bench: &str, config: ServerConfig) -> serde_json::Value {
     const RUNS: usize = 20;
-    let (server, proxy, socket) = through_proxy().await;
+    let (server, proxy, socket) = through_proxy(config).await;
     let publishing = publish_every(&server, Duration::from_millis(10));
     let mut samples = Vec::new();
     for _ in 0..RUNS {
@@ -395,14 +422,52 @@ async fn recovery_after_reset() -> String {
     }
     publishing.abort();
     server.shutdown().await;
-    latencies("recovery_after_reset", &mut samples).to_string()
+    latencies(bench, &mut samples)
+}
+
+/// The server refuses connections for 3 s (every connection reset, the port closed), then
+/// accepts again, while the app sends every 20 ms: time from the port accepting again to the
+/// first ack. The retry after the reset comes quickly (the connection was useful) and is
+/// refused, so what is measured is the backoff schedule's wait after a short outage, default
+/// config (1 s, doubling, shortened by up to half). Four sockets at once, ten outages.
+async fn recovery_after_outage() -> String {
+    const SOCKETS: usize = 4;
+    const ROUNDS: usize = 10;
+    const OUTAGE: Duration = Duration::from_secs(3);
+    let server = steadyws_server::start(ServerConfig::default())
+        .await
+        .expect("server");
+    let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
+    let mut watched = Watched::open(&format!("ws://{}/ws", proxy.addr()), SOCKETS, true).await;
+    let mut samples = Vec::new();
+    for _ in 0..ROUNDS {
+        // Each connection acks (so it proved useful), and a while of traffic follows.
+        watched.first_after(Sighting::Acked, Instant::now()).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        proxy.set_mode(Mode::Down);
+        tokio::time::sleep(OUTAGE).await;
+        proxy.set_mode(Mode::Pass);
+        proxy.wait_until_listening().await;
+        let started = Instant::now();
+        samples.extend(watched.first_after(Sighting::Acked, started).await);
+    }
+    drop(watched);
+    drop(proxy);
+    server.shutdown().await;
+    serde_json::json!({
+        "bench": "recovery_after_outage", "samples": samples.len(), "sockets": SOCKETS,
+        "outage_ms": OUTAGE.as_millis() as u64,
+        "ms_p50": round1(percentile(&mut samples, 0.5)),
+        "ms_p99": round1(percentile(&mut samples, 0.99)),
+    })
+    .to_string()
 }
 
 /// A blackholed socket (the app was suspended; the old connection is dead, the network is fine),
 /// then the foreground hint: time until a new connection is open. Default config (probe 2 s).
 async fn recovery_foreground_probe() -> String {
     const RUNS: usize = 6;
-    let (server, proxy, socket) = through_proxy().await;
+    let (server, proxy, socket) = through_proxy(ServerConfig::default()).await;
     let mut samples = Vec::new();
     for _ in 0..RUNS {
         socket.set_app_state(AppState::Background);
@@ -429,44 +494,160 @@ async fn recovery_foreground_probe() -> String {
     line.to_string()
 }
 
-/// Blackhole with no hint, default config (10 s idle ping + 5 s timeout): time to detection,
-/// three sockets measured at once.
+/// What a watched socket reported, timed by its reader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sighting {
+    /// An ack of a message the app sent.
+    Acked,
+    /// A dead link: a state change whose problem is a heartbeat (or probe) timeout.
+    DeadLink,
+}
+
+/// Default sockets, each read by a task of its own as an app would, so that every report is
+/// timed when it comes in, whichever socket a bench waits on; with `sending`, the app sends on
+/// each every 20 ms.
+struct Watched {
+    count: usize,
+    sightings: tokio::sync::mpsc::UnboundedReceiver<(usize, Sighting, Instant)>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Watched {
+    /// Open `count` sockets on `url` with the library's defaults, one after another.
+    async fn open(url: &str, count: usize, sending: bool) -> Watched {
+        let (report, sightings) = tokio::sync::mpsc::unbounded_channel();
+        let mut sockets = Vec::with_capacity(count);
+        let mut tasks = Vec::with_capacity(count + 1);
+        for index in 0..count {
+            let socket = std::sync::Arc::new(open_socket(SocketConfig::new(url)).await);
+            let (reader, report) = (std::sync::Arc::clone(&socket), report.clone());
+            tasks.push(tokio::spawn(async move {
+                while let Some(event) = reader.next_event().await {
+                    let sighting = match event {
+                        Event::Acked(_) => Sighting::Acked,
+                        Event::StateChanged { cause, .. }
+                            if matches!(
+                                cause.problem(),
+                                Some(ConnectionError::HeartbeatTimeout { .. })
+                            ) =>
+                        {
+                            Sighting::DeadLink
+                        }
+                        _ => continue,
+                    };
+                    if report.send((index, sighting, Instant::now())).is_err() {
+                        return;
+                    }
+                }
+            }));
+            sockets.push(socket);
+        }
+        if sending {
+            tasks.push(tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(Duration::from_millis(20));
+                for n in 0u64.. {
+                    ticks.tick().await;
+                    for socket in &sockets {
+                        // The default outbox holds 100 000 messages: far more than any outage
+                        // here queues.
+                        socket.send(&format!(r#"{{"n":{n}}}"#)).expect("queued");
+                    }
+                }
+            }));
+        }
+        Watched {
+            count,
+            sightings,
+            tasks,
+        }
+    }
+
+    /// For each socket, ms from `since` to its first `kind` report at or after it (at most 30 s).
+    async fn first_after(&mut self, kind: Sighting, since: Instant) -> Vec<f64> {
+        let mut firsts: Vec<Option<f64>> = vec![None; self.count];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while firsts.iter().any(Option::is_none) {
+            match tokio::time::timeout_at(deadline, self.sightings.recv()).await {
+                Ok(Some((index, sighting, at))) if sighting == kind && at >= since => {
+                    firsts[index].get_or_insert(at.duration_since(since).as_secs_f64() * 1000.0);
+                }
+                Ok(Some(_)) => {}
+                other => {
+                    panic!("no {kind:?} from every socket within 30 s ({firsts:?}): {other:?}")
+                }
+            }
+        }
+        firsts.into_iter().flatten().collect()
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        // The tasks own the sockets: ending them closes the sockets.
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Blackhole with no hint, default config (10 s idle ping + 5 s timeout), nothing sent: time to
+/// detection, ten sockets measured at once (p99: the slowest of them).
 async fn dead_socket_detection() -> String {
-    const SOCKETS: usize = 3;
+    const SOCKETS: usize = 10;
     let server = steadyws_server::start(ServerConfig::default())
         .await
         .expect("server");
-    let mut runs = Vec::new();
-    for _ in 0..SOCKETS {
-        let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
-        let socket = open_socket(SocketConfig::new(format!("ws://{}/ws", proxy.addr()))).await;
-        runs.push((proxy, socket));
-    }
+    let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
+    let mut watched = Watched::open(&format!("ws://{}/ws", proxy.addr()), SOCKETS, false).await;
     let started = Instant::now();
-    for (proxy, _) in &runs {
-        proxy.set_mode(Mode::Blackhole);
-    }
-    let mut samples = Vec::new();
-    for (_, socket) in &runs {
-        loop {
-            match tokio::time::timeout(Duration::from_secs(30), socket.next_event()).await {
-                Ok(Some(Event::StateChanged { cause, .. }))
-                    if matches!(
-                        cause.problem(),
-                        Some(ConnectionError::HeartbeatTimeout { .. })
-                    ) =>
-                {
-                    break;
-                }
-                Ok(Some(_)) => {}
-                other => panic!("not detected: {other:?}"),
-            }
-        }
-        samples.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
+    proxy.set_mode(Mode::Blackhole);
+    let mut samples = watched.first_after(Sighting::DeadLink, started).await;
+    drop(watched);
+    drop(proxy);
     server.shutdown().await;
-    let p50 = percentile(&mut samples, 0.5);
-    serde_json::json!({ "bench": "dead_socket_detection", "sockets": SOCKETS, "bound_ms": 15000, "ms_p50": round1(p50) }).to_string()
+    serde_json::json!({
+        "bench": "dead_socket_detection", "sockets": SOCKETS, "bound_ms": 15000,
+        "ms_p50": round1(percentile(&mut samples, 0.5)),
+        "ms_p99": round1(percentile(&mut samples, 0.99)),
+    })
+    .to_string()
+}
+
+/// Blackhole with no hint while the app sends every 20 ms and the server publishes every 10 ms,
+/// default config: writes met by silence for `ack_probe_after` (2 s on loopback) are probed,
+/// and the probe's 2 s timeout reports the dead link, long before the idle heartbeat's 15 s.
+/// Time from the blackhole to detection; five sockets at once, eight blackholes, each lifted once
+/// every socket has seen it.
+async fn dead_link_detection_while_sending() -> String {
+    const SOCKETS: usize = 5;
+    const ROUNDS: usize = 8;
+    let server = steadyws_server::start(ServerConfig::default())
+        .await
+        .expect("server");
+    let publishing = publish_every(&server, Duration::from_millis(10));
+    let proxy = FaultProxy::start(server.addr()).await.expect("proxy");
+    let mut watched = Watched::open(&format!("ws://{}/ws", proxy.addr()), SOCKETS, true).await;
+    let mut samples = Vec::new();
+    for _ in 0..ROUNDS {
+        // A working connection each: acks coming back, then a while of traffic.
+        watched.first_after(Sighting::Acked, Instant::now()).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let started = Instant::now();
+        proxy.set_mode(Mode::Blackhole);
+        samples.extend(watched.first_after(Sighting::DeadLink, started).await);
+        proxy.set_mode(Mode::Pass);
+    }
+    drop(watched);
+    drop(proxy);
+    publishing.abort();
+    server.shutdown().await;
+    serde_json::json!({
+        "bench": "dead_link_detection_while_sending", "samples": samples.len(),
+        "target_ms": 5000,
+        "ms_p50": round1(percentile(&mut samples, 0.5)),
+        "ms_p99": round1(percentile(&mut samples, 0.99)),
+    })
+    .to_string()
 }
 
 /// Many sockets in one process (the server runs in another, with live fan-out off so that it
@@ -724,9 +905,12 @@ fn publish_every(
     every: Duration,
 ) -> tokio::task::JoinHandle<()> {
     let url = server.url();
-    // Publish through a second client, like a chat peer would.
+    // Publish through a second client, like a chat peer would. It reads nothing, not even a
+    // hello: a server may send none.
     tokio::spawn(async move {
-        let mut raw = raw_connect(&url).await;
+        let (mut raw, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .expect("publisher connects");
         let mut n = 0u64;
         loop {
             n += 1;

@@ -50,8 +50,18 @@ fn main() -> ExitCode {
     let mut ran = 0;
     if !json {
         println!(
-            "{:<36} {:>6} {:>5} {:>4} {:>4} {:>6} {:>5} {:>4} {:>4} {:>9}  result",
-            "scenario", "up", "lost", "dup", "ooo", "down", "lost", "dup", "ooo", "recovery"
+            "{:<36} {:>6} {:>5} {:>4} {:>4} {:>6} {:>5} {:>4} {:>4} {:>9} {:>9}  result",
+            "scenario",
+            "up",
+            "lost",
+            "dup",
+            "ooo",
+            "down",
+            "lost",
+            "dup",
+            "ooo",
+            "recovery",
+            "detection"
         );
     }
     for name in SCENARIOS
@@ -64,8 +74,12 @@ fn main() -> ExitCode {
         if json {
             println!("{}", outcome.to_json());
         } else {
+            // Detection is measured only where a scenario requires it.
+            let detection = outcome
+                .detection_ms
+                .map_or_else(|| "-".to_owned(), |ms| format!("{ms} ms"));
             println!(
-                "{:<36} {:>6} {:>5} {:>4} {:>4} {:>6} {:>5} {:>4} {:>4} {:>6} ms  {}",
+                "{:<36} {:>6} {:>5} {:>4} {:>4} {:>6} {:>5} {:>4} {:>4} {:>6} ms {:>9}  {}",
                 outcome.scenario,
                 outcome.sent_up,
                 outcome.lost_up,
@@ -76,6 +90,7 @@ fn main() -> ExitCode {
                 outcome.dup_down,
                 outcome.reordered_down,
                 outcome.recovery_ms,
+                detection,
                 if outcome.passed { "passed" } else { "FAILED" }
             );
         }

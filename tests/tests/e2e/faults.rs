@@ -6,9 +6,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use steadyws::engine::BackgroundPolicy;
-use steadyws::{AppState, ConnectionError, Delivery, Event, NetworkStatus, Socket, State};
-use steadyws_server::{ServerConfig, start};
+use steadyws::engine::{BackgroundPolicy, HeartbeatMode};
+use steadyws::{
+    AppState, ConnectionError, Delivery, Event, NetworkStatus, Socket, SocketConfig, State,
+};
+use steadyws_server::{RunningServer, ServerConfig, start};
 use steadyws_tests::fault_proxy::{FaultProxy, Mode};
 use steadyws_tests::process::ServerProcess;
 use steadyws_tests::support::*;
@@ -26,6 +28,8 @@ struct Tally {
     acked: Vec<String>,
     received_seqs: Vec<u64>,
     received_ids: Vec<String>,
+    /// When each dead link was reported (a heartbeat or probe timeout).
+    dead_links: Vec<Instant>,
 }
 
 impl Tally {
@@ -38,6 +42,14 @@ impl Tally {
                 self.received_ids
                     .push(m.id.clone().expect("envelope messages carry ids"));
             }
+            Event::StateChanged { cause, .. }
+                if matches!(
+                    cause.problem(),
+                    Some(ConnectionError::HeartbeatTimeout { .. })
+                ) =>
+            {
+                self.dead_links.push(Instant::now());
+            }
             _ => {}
         }
     }
@@ -46,6 +58,69 @@ impl Tally {
 async fn drain(socket: &Socket, tally: &mut Tally) {
     while let Some(event) = socket.try_next_event() {
         tally.add(&event);
+    }
+}
+
+/// An app that sends a message every 20 ms and takes every event, as a chat does.
+#[derive(Default)]
+struct Chatty {
+    sent: Vec<String>,
+    tally: Tally,
+}
+
+impl Chatty {
+    /// Send one message, then take events for 20 ms.
+    async fn beat(&mut self, socket: &Socket) {
+        let n = self.sent.len();
+        self.sent
+            .push(socket.send(&format!("{{\"n\":{n}}}")).unwrap().0);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drain(socket, &mut self.tally).await;
+    }
+
+    /// Keep sending for `duration`.
+    async fn beat_for(&mut self, socket: &Socket, duration: Duration) {
+        let end = Instant::now() + duration;
+        while Instant::now() < end {
+            self.beat(socket).await;
+        }
+    }
+
+    /// Keep sending until `done` holds (at most [`WAIT`]); returns how long that took.
+    async fn beat_until(
+        &mut self,
+        socket: &Socket,
+        what: &str,
+        mut done: impl FnMut(&Tally, &Socket) -> bool,
+    ) -> Duration {
+        let started = Instant::now();
+        while !done(&self.tally, socket) {
+            assert!(started.elapsed() < WAIT, "no {what} within {WAIT:?}");
+            self.beat(socket).await;
+        }
+        started.elapsed()
+    }
+
+    /// Stop sending and wait (at most [`WAIT`]) for the last acks: each message must be acked
+    /// exactly once and stored by `server` exactly once, both in send order.
+    async fn all_landed_once_in_order(&mut self, socket: &Socket, server: &RunningServer) {
+        let deadline = Instant::now() + WAIT;
+        while self.tally.acked.len() < self.sent.len() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            drain(socket, &mut self.tally).await;
+        }
+        assert_eq!(
+            self.tally.acked, self.sent,
+            "acked once each, in send order"
+        );
+        let stored: Vec<String> = server
+            .hub()
+            .since(0)
+            .messages
+            .iter()
+            .map(|m| m.id.clone())
+            .collect();
+        assert_eq!(stored, self.sent, "stored once each, in send order");
     }
 }
 
@@ -159,6 +234,84 @@ async fn a_blackholed_link_is_detected_by_the_heartbeat_and_replaced() {
     );
     proxy.set_mode(Mode::Pass);
     wait_open(&socket).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_link_under_sending_is_detected_by_its_unanswered_writes_and_nothing_is_lost() {
+    const ACK_PROBE_AFTER: Duration = Duration::from_millis(500);
+    const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+    let server = start(ServerConfig::default()).await.unwrap();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let mut config = quick(&format!("ws://{}/ws", proxy.addr()));
+    // The shipped idle heartbeat (15 s to notice): only the probe of unanswered writes can report
+    // the dead link within the bound below.
+    config.engine.heartbeat = HeartbeatMode::JsonPing {
+        interval: Duration::from_secs(10),
+        timeout: Duration::from_secs(5),
+    };
+    config.engine.ack_probe_after = Some(ACK_PROBE_AFTER);
+    config.engine.probe_timeout = PROBE_TIMEOUT;
+    let socket = Socket::new(config).unwrap();
+    socket.connect();
+    wait_open(&socket).await;
+    let mut app = Chatty::default();
+    app.beat_for(&socket, Duration::from_millis(300)).await;
+
+    proxy.set_mode(Mode::Blackhole);
+    let detected = app
+        .beat_until(&socket, "dead link reported", |tally, _| {
+            !tally.dead_links.is_empty()
+        })
+        .await;
+    // The first write met by silence, then both waits, plus scheduling slack.
+    let bound = ACK_PROBE_AFTER + PROBE_TIMEOUT + Duration::from_millis(800);
+    assert!(detected < bound, "detected after {detected:?}");
+
+    proxy.set_mode(Mode::Pass);
+    app.beat_until(&socket, "a new open connection", |_, socket| {
+        socket.stats().reconnects >= 1 && socket.state() == State::Open
+    })
+    .await;
+    app.beat_for(&socket, Duration::from_millis(300)).await;
+    app.all_landed_once_in_order(&socket, &server).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_link_to_a_server_without_hello_recovers_within_a_second_each_time() {
+    const FLAPS: usize = 5;
+    let server = start(ServerConfig {
+        hello: false,
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    // The shipped backoff (1 s, then 2 s, 4 s…): only the quick retry after a connection that
+    // proved useful (it acked what the app wrote; no hello here) keeps every recovery under 1 s.
+    let socket = Socket::new(SocketConfig::new(format!("ws://{}/ws", proxy.addr()))).unwrap();
+    socket.connect();
+    wait_open(&socket).await;
+    let mut app = Chatty::default();
+    for flap in 1..=FLAPS {
+        app.beat_for(&socket, Duration::from_secs(1)).await;
+        let reconnects = socket.stats().reconnects;
+        proxy.reset_all();
+        // Acks counted when the new connection is first seen: one more is an ack on it.
+        let mut acks_when_reconnected = None;
+        let took = app
+            .beat_until(&socket, "an ack on a new connection", |tally, socket| {
+                socket.stats().reconnects > reconnects
+                    && tally.acked.len() > *acks_when_reconnected.get_or_insert(tally.acked.len())
+            })
+            .await;
+        assert!(
+            took < Duration::from_secs(1),
+            "flap {flap}: recovered after {took:?}"
+        );
+    }
+    app.all_landed_once_in_order(&socket, &server).await;
     server.shutdown().await;
 }
 
