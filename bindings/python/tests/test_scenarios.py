@@ -7,7 +7,7 @@
 7. the server restarted mid-stream: 0 lost, 0 duplicated (tests/test_restart.py);
 8. the app process killed (tests/test_store.py::test_sigkilled_*);
 9. one reader;                                  10. one kind per situation;
-11. `send_and_wait` with a `ttl`.
+11. `send_and_wait` with a `ttl`;               12. a silent server is noticed while sending.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
+import signal
 import subprocess
 import sys
 import textwrap
@@ -448,8 +449,8 @@ def test_scenario_one_reader(server: Server) -> None:
 
 
 def test_scenario_one_kind_per_situation() -> None:
-    """An http:// URL: INVALID_URL; `not json`: NOT_JSON; the ack of an id never sent:
-    UNKNOWN_MESSAGE; waiting for the connection after close: CLOSED."""
+    """An http:// URL: INVALID_URL; `not json`, and JSON nested 65 levels deep: NOT_JSON; the
+    ack of an id never sent: UNKNOWN_MESSAGE; waiting for the connection after close: CLOSED."""
 
     async def scenario() -> None:
         with fails_with(ErrorKind.INVALID_URL, "ws://"):
@@ -457,6 +458,9 @@ def test_scenario_one_kind_per_situation() -> None:
         sock = steadyws.Socket("ws://127.0.0.1:1/ws", **FAST)
         with fails_with(ErrorKind.NOT_JSON):
             sock.send_json("not json")  # send() would send the str as a JSON string
+        with fails_with(ErrorKind.NOT_JSON, "nested deeper than 64 levels"):
+            sock.send_json("[" * 65 + "]" * 65)
+        assert sock.pending() == []
         with fails_with(ErrorKind.UNKNOWN_MESSAGE) as caught:
             await sock.wait_acked("never-sent", timeout=5)
         assert caught.value.message_id == "never-sent"
@@ -493,3 +497,48 @@ def test_scenario_send_and_wait_with_a_ttl() -> None:
             assert timed_out.value.message_id != expired_id
 
     run(scenario())
+
+
+def test_scenario_12_a_silent_server_is_noticed_while_sending(server: Server) -> None:
+    """The server process stopped (SIGSTOP: its connections stay open, nothing answers) while the
+    app sends every 50 ms: the socket leaves OPEN, caused by ConnectionDropped, within 3 s,
+    although its idle heartbeat (10 s + 5 s) would take 15 s; once the server runs again, every
+    message sent is acknowledged and nothing is left pending."""
+    settings = dict(
+        FAST,
+        heartbeat_interval_ms=10_000,
+        heartbeat_timeout_ms=5_000,
+        ack_probe_after_ms=500,
+        probe_timeout_ms=500,
+    )
+
+    async def scenario() -> None:
+        async with steadyws.Socket(server.url, **settings) as sock:
+            assert await next_state(sock) == CONNECTING_1
+            assert await next_state(sock) == OPENED
+            sent: List[str] = [sock.send({"n": 0})]
+            await sock.wait_acked(sent[0], timeout=5)
+            assert server.proc is not None
+            os.kill(server.proc.pid, signal.SIGSTOP)
+            try:
+                stopped = time.monotonic()
+                dropped = None
+                while dropped is None and time.monotonic() - stopped < 5:
+                    sent.append(sock.send({"n": len(sent)}))
+                    await asyncio.sleep(0.05)
+                    while dropped is None and (event := sock.try_next_event()) is not None:
+                        if isinstance(event, SocketEvent.STATE_CHANGED):
+                            dropped = event
+                noticed = time.monotonic() - stopped
+            finally:
+                os.kill(server.proc.pid, signal.SIGCONT)
+            assert dropped is not None, "the silent server was never noticed"
+            assert isinstance(dropped.cause, StateCause.CONNECTION_DROPPED), dropped
+            assert noticed < 3, noticed
+            print(f"noticed after {noticed:.2f} s")
+            for message_id in sent:
+                await sock.wait_acked(message_id, timeout=15)
+            assert sock.pending() == []
+
+    run(scenario())
+

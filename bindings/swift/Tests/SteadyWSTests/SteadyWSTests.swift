@@ -462,11 +462,60 @@ final class SteadyWSTests: XCTestCase {
         XCTAssertThrowsError(try socket.send("not json")) { error in
             XCTAssertEqual(kind(error), .notJson, "\(error)")
         }
+        let deep = String(repeating: "[", count: 65) + String(repeating: "]", count: 65)
+        XCTAssertThrowsError(try socket.send(deep)) { error in
+            XCTAssertEqual(kind(error), .notJson, "\(error)")
+            XCTAssertTrue("\(error)".contains("nested deeper than 64 levels"), "\(error)")
+        }
+        XCTAssertEqual(socket.pending().map { $0.id }, [])
         let unknown = await thrownError { try await socket.waitAcked("never-sent", timeout: 1) }
         XCTAssertEqual(kind(unknown), .unknownMessage, "\(String(describing: unknown))")
         socket.close()
         let closed = await thrownError { try await socket.waitOpen(timeout: 1) }
         XCTAssertEqual(kind(closed), .closed, "\(String(describing: closed))")
+    }
+
+    // MARK: - Scenario 12: a silent server is noticed while sending
+
+    func testScenario12ASilentServerIsNoticedWhileSending() async throws {
+        let server = try ReferenceServer.start()
+        defer { server.sigkill() }
+        var options = quickOptions(server.url)
+        // The idle heartbeat alone would take 15 s: only unanswered writes can notice in time.
+        options.heartbeatIntervalMs = 10_000
+        options.heartbeatTimeoutMs = 5_000
+        options.ackProbeAfterMs = 500
+        options.probeTimeoutMs = 500
+        let socket = try Socket(config: options)
+        defer { socket.close() }
+        let recorder = Recorder(socket)
+        socket.connect()
+        try await recorder.waitForState(.open)
+        var sent = [try socket.send(#"{"n":0}"#)]
+        try await socket.waitAcked(sent[0], timeout: 10)
+        let mark = recorder.count
+        let started = Date()
+        var left: SocketEvent?
+        do {
+            server.freeze()
+            defer { server.thaw() }
+            while left == nil, Date().timeIntervalSince(started) < 5 {
+                sent.append(try socket.send(#"{"n":\#(sent.count)}"#))
+                try await pause(0.05)
+                left = recorder.events.dropFirst(mark).first { $0.stateChange != nil }
+            }
+        }
+        let noticed = Date().timeIntervalSince(started)
+        guard let left, case let .stateChanged(_, cause) = left, case .connectionDropped = cause else {
+            XCTFail("expected a change caused by .connectionDropped, got \(String(describing: left))")
+            return
+        }
+        print("scenario 12: noticed after \(noticed) s")
+        XCTAssertLessThan(noticed, 3, "noticed after \(noticed) s")
+        for id in sent {
+            try await socket.waitAcked(id, timeout: 20)
+        }
+        XCTAssertEqual(socket.pending().map { $0.id }, [])
     }
 
     // MARK: - Scenario 11: sendAndWait with a ttl

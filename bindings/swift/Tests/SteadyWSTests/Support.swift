@@ -115,6 +115,17 @@ final class ReferenceServer {
         process.waitUntilExit()
     }
 
+    /// SIGSTOP: the server keeps its connections open and answers nothing, a dead server behind
+    /// a live link, until `thaw()`.
+    func freeze() {
+        kill(process.processIdentifier, SIGSTOP)
+    }
+
+    /// SIGCONT after `freeze()`.
+    func thaw() {
+        kill(process.processIdentifier, SIGCONT)
+    }
+
     /// A new process on the same port with the same arguments (after `sigkill()`).
     func restart() throws -> ReferenceServer {
         try ReferenceServer.start(listen: "127.0.0.1:\(port)", arguments: arguments)

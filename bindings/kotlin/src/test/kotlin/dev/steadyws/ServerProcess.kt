@@ -19,8 +19,21 @@ class ServerProcess private constructor(private val process: Process, val url: S
         check(process.waitFor(10, TimeUnit.SECONDS)) { "server did not exit after SIGKILL" }
     }
 
+    /**
+     * SIGSTOP (`true`) or SIGCONT (`false`): a stopped server keeps its connections open and
+     * answers nothing, a dead server behind a live link.
+     */
+    fun pause(stopped: Boolean) {
+        val signal = if (stopped) "-STOP" else "-CONT"
+        val kill = ProcessBuilder("kill", signal, process.pid().toString()).inheritIO().start()
+        check(kill.waitFor(10, TimeUnit.SECONDS) && kill.exitValue() == 0) { "kill $signal failed" }
+    }
+
     override fun close() {
-        if (process.isAlive) kill()
+        if (process.isAlive) {
+            pause(false)
+            kill()
+        }
     }
 
     companion object {

@@ -483,6 +483,9 @@ class SocketTest {
         assertThrowsKind(ErrorKind.INVALID_URL) { Socket("http://127.0.0.1:9/ws") }
         val ws = Socket(quick("ws://127.0.0.1:${ServerProcess.freePort()}/ws"))
         assertThrowsKind(ErrorKind.NOT_JSON) { ws.send("not json") }
+        val deep = assertThrowsKind(ErrorKind.NOT_JSON) { ws.send("[".repeat(65) + "]".repeat(65)) }
+        assertTrue(deep.message!!.contains("nested deeper than 64 levels"), deep.message)
+        assertEquals(emptyList<String>(), ws.pending().map { it.id })
         assertKind(ErrorKind.UNKNOWN_MESSAGE, runCatching { ws.waitAcked("never-sent", 1.seconds) }.exceptionOrNull())
         ws.close()
         assertKind(ErrorKind.CLOSED, runCatching { ws.waitOpen(1.seconds) }.exceptionOrNull())
@@ -505,6 +508,47 @@ class SocketTest {
                 runCatching { ws.sendAndWait("""{"n":2}""", timeout = 300.milliseconds) }.exceptionOrNull(),
             )
             assertEquals(listOf(timedOut.messageId), ws.pending().map { it.id }, "still pending")
+        }
+    }
+
+    @Test
+    fun `scenario 12, a silent server is noticed while sending`(): Unit = runBlocking {
+        ServerProcess.start().use { server ->
+            // The idle heartbeat alone would take 15 s: only unanswered writes can notice in time.
+            val config = quick(server.url) {
+                heartbeatIntervalMs = 10_000u
+                heartbeatTimeoutMs = 5_000u
+                ackProbeAfterMs = 500u
+                probeTimeoutMs = 500u
+            }
+            Socket(config).use { ws ->
+                val events = record(ws)
+                ws.connect()
+                events.await("Open") { isState(it) { s -> s == SocketState.Open } }
+                val sent = mutableListOf(ws.send("""{"n":0}"""))
+                withTimeout(10.seconds) { ws.waitAcked(sent[0]) }
+                server.pause(true)
+                val noticedMs = try {
+                    val started = System.nanoTime()
+                    val sender = launch {
+                        while (true) {
+                            sent += ws.send("""{"n":${sent.size}}""")
+                            delay(50)
+                        }
+                    }
+                    val left = events.await("leaving Open", 5.seconds) { isState(it) { s -> s != SocketState.Open } }
+                    sender.cancelAndJoin()
+                    val cause = (left as SocketEvent.StateChanged).cause
+                    assertInstanceOf(StateCause.ConnectionDropped::class.java, cause, brief(left))
+                    (System.nanoTime() - started) / 1_000_000
+                } finally {
+                    server.pause(false)
+                }
+                println("scenario 12: noticed after $noticedMs ms")
+                assertTrue(noticedMs < 3_000, "noticed after $noticedMs ms")
+                withTimeout(20.seconds) { sent.forEach { ws.waitAcked(it) } }
+                assertEquals(emptyList<String>(), ws.pending().map { it.id })
+            }
         }
     }
 
