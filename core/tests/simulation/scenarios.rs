@@ -723,22 +723,26 @@ fn an_acknowledged_send_proves_a_connection_too() {
 }
 
 #[test]
-fn a_connection_that_only_said_hello_keeps_the_growing_schedule() {
-    let mut sim = Sim::new(no_jitter(), 3);
-    sim.connect();
-    for (attempt, delay) in [(2, 1), (3, 2), (4, 4)] {
-        sim.run_until_cond(secs(10), |sim| sim.state() == State::Open)
-            .expect("open");
-        sim.run_for(ms(100));
-        sim.reset_all();
-        sim.run_for(ms(30));
-        assert_eq!(
-            sim.state(),
-            State::Reconnecting {
-                attempt,
-                retry_in: secs(delay)
-            }
-        );
+fn a_connection_that_made_no_progress_keeps_the_growing_schedule_with_or_without_hello() {
+    for sends_hello in [true, false] {
+        let mut sim = Sim::new(no_jitter(), 3);
+        sim.server.sends_hello = sends_hello;
+        sim.connect();
+        for (attempt, delay) in [(2, 1), (3, 2), (4, 4)] {
+            sim.run_until_cond(secs(10), |sim| sim.state() == State::Open)
+                .expect("open");
+            sim.run_for(ms(100));
+            sim.reset_all();
+            sim.run_for(ms(30));
+            assert_eq!(
+                sim.state(),
+                State::Reconnecting {
+                    attempt,
+                    retry_in: secs(delay)
+                },
+                "hello: {sends_hello}"
+            );
+        }
     }
 }
 
@@ -780,27 +784,6 @@ fn without_hello_a_flapping_link_recovers_as_fast_as_with_it() {
     }
     sim.run_for(secs(1));
     app.assert_all_stored(&sim);
-}
-
-#[test]
-fn a_connection_without_hello_that_made_no_progress_keeps_the_growing_schedule() {
-    let mut sim = Sim::new(no_jitter(), 3);
-    sim.server.sends_hello = false;
-    sim.connect();
-    for (attempt, delay) in [(2, 1), (3, 2), (4, 4)] {
-        sim.run_until_cond(secs(10), |sim| sim.state() == State::Open)
-            .expect("open");
-        sim.run_for(ms(100));
-        sim.reset_all();
-        sim.run_for(ms(30));
-        assert_eq!(
-            sim.state(),
-            State::Reconnecting {
-                attempt,
-                retry_in: secs(delay)
-            }
-        );
-    }
 }
 
 #[test]

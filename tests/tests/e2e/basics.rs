@@ -149,17 +149,7 @@ async fn raw_mode_pushes_back_on_a_fast_sender_and_loses_nothing() {
     config.engine.outbox.max_messages = 64;
     let socket = Socket::new(config).unwrap();
     socket.connect();
-    wait_for(&socket, WAIT, "Open", |e| {
-        matches!(
-            e,
-            Event::StateChanged {
-                state: State::Open,
-                ..
-            }
-        )
-        .then_some(())
-    })
-    .await;
+    wait_open(&socket).await;
     let filler = "x".repeat(16 * 1024);
     let (mut accepted, mut refused) = (0u32, 0u32);
     let sending = std::time::Instant::now();
