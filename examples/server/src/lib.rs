@@ -488,3 +488,28 @@ mod tests {
         server.shutdown().await;
     }
 }
+
+#[cfg(test)]
+mod probe {
+    use futures_util::StreamExt;
+    use std::time::Duration;
+    use super::*;
+
+    #[tokio::test]
+    async fn probe_oversize() {
+        for extra in [10usize, 60 * 1024, 100 * 1024] {
+            let server = start(ServerConfig { max_message_size: 1024, ..ServerConfig::default() }).await.unwrap();
+            let data = format!("\"{}\"", "x".repeat(1024 + extra));
+            server.hub().publish_server(&data, 1).unwrap();
+            let url = format!("{}?last_seq=0", server.url());
+            let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+            loop {
+                match tokio::time::timeout(Duration::from_secs(3), ws.next()).await {
+                    Ok(Some(Ok(m))) => println!("extra {extra}: {} {:?}", m.len(), &m.to_string().chars().take(40).collect::<String>()),
+                    other => { println!("extra {extra}: end {other:?}"); break; }
+                }
+            }
+            server.shutdown().await;
+        }
+    }
+}
