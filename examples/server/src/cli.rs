@@ -121,3 +121,23 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<ServerConfig, String>
     };
     Ok(config)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_args(args: &[&str]) -> Result<ServerConfig, String> {
+        parse(args.iter().map(|arg| arg.to_string()))
+    }
+
+    #[test]
+    fn no_hello_is_a_flag_without_a_value() {
+        assert!(parse_args(&[]).unwrap().hello);
+        let config = parse_args(&["--no-hello", "--max-message-size", "2048"]).unwrap();
+        assert!(!config.hello);
+        assert_eq!(config.max_message_size, 2048);
+        let config = parse_args(&["--fanout", "off", "--no-hello"]).unwrap();
+        assert!(!config.hello && !config.fanout);
+        assert!(USAGE.contains("--no-hello"));
+    }
+}

@@ -184,7 +184,8 @@ impl Hub {
         Ok(Published::New(seq))
     }
 
-    /// Publish a server-originated message; returns its seq.
+    /// Publish a server-originated message; returns its seq. Stores `data` as given:
+    /// [`crate::RunningServer::publish`] first checks that sessions can forward it.
     pub fn publish_server(&self, data: &str, now_ms: u64) -> Result<u64, StoreError> {
         let mut state = self.lock();
         let id = format!("srv-{}", state.head + 1);

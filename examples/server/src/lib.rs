@@ -13,7 +13,7 @@
 //! # async fn demo() -> std::io::Result<()> {
 //! let server = steadyws_server::start(steadyws_server::ServerConfig::default()).await?;
 //! println!("clients connect to {}", server.url());
-//! server.publish(r#"{"text":"hello"}"#).expect("in-memory store");
+//! server.publish(r#"{"text":"hello"}"#).expect("portable JSON, small enough");
 //! server.shutdown().await;
 //! # Ok(()) }
 //! ```
@@ -41,28 +41,36 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 pub use hub::{Hub, Published, Retention, StreamMessage};
 pub use store::{SqliteStore, StoreError};
 
-/// Why [`RunningServer::publish`] refused a message.
+/// Why [`RunningServer::publish`] refused a message. A refused message is not stored, so no
+/// session ever sees it.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    /// The data breaks the portable-JSON rule.
+    /// The data is not JSON, or breaks the portable-JSON rule client messages are held to
+    /// ([`protocol::check_portable`]: nesting deeper than [`protocol::MAX_DEPTH`], numbers no
+    /// 64-bit float can hold). Sessions put `data` into the `msg` frame as it is, so every client
+    /// would receive a frame it skips as malformed or reads changed, on every replay.
     #[error(
-        "the published data {reason}; clients could not read it back (docs/protocol.md §9.2): publish portable JSON"
+        "the published data {reason}, so clients could not read it (docs/protocol.md §9.2); publish JSON text nested at most {max_depth} levels deep, with numbers a 64-bit float can hold",
+        max_depth = protocol::MAX_DEPTH
     )]
     NotPortable {
-        /// What breaks the rule.
+        /// What breaks the rule, e.g. "is nested deeper than 64 levels".
         reason: String,
     },
-    /// The framed message exceeds `max_message_size`.
+    /// The `msg` frame would be larger than `ServerConfig::max_message_size`. Sessions do not
+    /// check what they write: stored, such a message would end every session that forwards
+    /// or replays it (clients refuse it as too large, or the write buffer overflows), again after
+    /// each reconnect, until it leaves the replay window.
     #[error(
-        "the published message is {size} bytes framed, over the server's max_message_size of {limit}; raise --max-message-size (and the clients' limit) or split the message"
+        "the published message is {size} bytes framed, over the server's max_message_size of {limit}; raise --max-message-size (ServerConfig::max_message_size) and the clients' limit, or split the message"
     )]
     TooLarge {
-        /// The `msg` frame's size, in bytes.
+        /// The `msg` frame's size in bytes, counted with the widest id, seq and ts.
         size: usize,
         /// `ServerConfig::max_message_size`.
         limit: usize,
     },
-    /// The store failed.
+    /// The store failed to commit the message.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -79,6 +87,8 @@ pub struct ServerConfig {
     /// Replay window and dedup memory.
     pub retention: Retention,
     /// Largest inbound message (and frame) accepted; larger ones close the connection with 1009.
+    /// Also the largest `msg` frame [`RunningServer::publish`] accepts, since clients hold what
+    /// they receive to the same kind of limit.
     pub max_message_size: usize,
     /// Send `{"type":"ping"}` at this interval (server-driven heartbeat).
     pub ping_interval: Option<Duration>,
@@ -358,9 +368,8 @@ impl RunningServer {
     /// Publish a server message (JSON text) to the stream; returns its seq. Refuses, storing
     /// nothing, what no session could forward: data that is not portable JSON (the rule client
     /// messages are held to, protocol §9.2), and a message whose `msg` frame would be larger
-    /// than `max_message_size`. Clients hold inbound messages to the same kind of limit (4 MiB
-    /// by default), so such a message, once stored, would end every connection that replays it,
-    /// again after each reconnect.
+    /// than `max_message_size`. Stored, such a message would fail every session that forwards
+    /// it, again after each reconnect ([`PublishError`] says how).
     pub fn publish(&self, data: &str) -> Result<u64, PublishError> {
         protocol::check_portable(data).map_err(|reason| PublishError::NotPortable { reason })?;
         // The frame as sessions will write it, with the widest id, seq and ts it can carry.
@@ -411,24 +420,50 @@ impl RunningServer {
 
 #[cfg(test)]
 mod tests {
-    use futures_util::StreamExt;
+    use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
 
     use super::*;
 
-    async fn next_text<S>(ws: &mut S) -> String
-    where
-        S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
-            + Unpin,
-    {
+    type Client = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    /// Every wait is bounded, so a broken session fails the test instead of hanging it.
+    const WAIT: Duration = Duration::from_secs(5);
+
+    async fn connect(url: String) -> Client {
+        let connecting = tokio_tungstenite::connect_async(url);
+        let (ws, _) = tokio::time::timeout(WAIT, connecting)
+            .await
+            .expect("the upgrade within 5 s")
+            .expect("the upgrade");
+        ws
+    }
+
+    /// The next text frame; other frames (pings) are skipped.
+    async fn next_text(ws: &mut Client) -> String {
         loop {
-            let next = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+            let next = tokio::time::timeout(WAIT, ws.next()).await;
             match next.expect("a frame within 5 s") {
                 Some(Ok(Message::Text(text))) => return text.as_str().to_owned(),
                 Some(Ok(_)) => {}
                 other => panic!("session ended: {other:?}"),
             }
         }
+    }
+
+    async fn send_text(ws: &mut Client, frame: &str) {
+        tokio::time::timeout(WAIT, ws.send(Message::text(frame)))
+            .await
+            .expect("sent within 5 s")
+            .expect("sent");
+    }
+
+    /// The largest data whose framed `msg` fits `limit` (a JSON string of `x`s).
+    fn largest_string_that_fits(limit: usize) -> String {
+        let widest = protocol::msg(&format!("srv-{}", u64::MAX), u64::MAX, u64::MAX, "\"\"");
+        format!("\"{}\"", "x".repeat(limit - widest.len()))
     }
 
     #[tokio::test]
@@ -439,28 +474,106 @@ mod tests {
         })
         .await
         .unwrap();
+        let mut client = connect(server.url()).await;
+        assert!(
+            next_text(&mut client)
+                .await
+                .starts_with(r#"{"type":"hello""#)
+        );
+
         let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
-        for data in [deep.as_str(), r#"{"n":1e400}"#, "not json"] {
+        for (data, reason) in [
+            (deep.as_str(), "nested deeper than 64 levels"),
+            (r#"{"n":1e400}"#, "no 64-bit float"),
+            (&format!("[{}]", "9".repeat(400)), "no 64-bit float"),
+            ("not json", "is not JSON"),
+            (r#"{"a":1} trailing"#, "is not JSON"),
+        ] {
             let refused = server.publish(data).unwrap_err();
             assert!(
-                matches!(refused, PublishError::NotPortable { .. }),
-                "{refused}"
+                matches!(&refused, PublishError::NotPortable { reason: r } if r.contains(reason)),
+                "{data}: {refused:?}"
+            );
+            assert!(refused.to_string().contains("nested at most 64 levels"));
+        }
+
+        let fits = largest_string_that_fits(1024);
+        let over = format!("\"{}\"", "x".repeat(fits.len() - 1));
+        let refused = server.publish(&over).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                PublishError::TooLarge {
+                    size: 1025,
+                    limit: 1024
+                }
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(
+            refused.to_string(),
+            "the published message is 1025 bytes framed, over the server's max_message_size of \
+             1024; raise --max-message-size (ServerConfig::max_message_size) and the clients' \
+             limit, or split the message"
+        );
+        assert_eq!(server.hub().head(), 0, "nothing refused was stored");
+
+        // What passes is stored and reaches the connected client, and it is the first message
+        // the client sees: nothing refused went out.
+        assert_eq!(server.publish(r#"{"ok":true}"#).unwrap(), 1);
+        assert_eq!(
+            next_text(&mut client).await,
+            protocol::msg(
+                "srv-1",
+                1,
+                server.hub().since(0).messages[0].ts,
+                r#"{"ok":true}"#
+            )
+        );
+        assert_eq!(server.publish(&fits).unwrap(), 2, "exactly the limit fits");
+        let forwarded = next_text(&mut client).await;
+        assert!(
+            forwarded.ends_with(&format!(r#""data":{fits}}}"#)),
+            "{forwarded}"
+        );
+        server.shutdown().await;
+    }
+
+    /// Why publish checks the size: a stored frame the session's write buffer cannot take ends
+    /// every session that replays it, without a close frame, on every reconnect.
+    #[tokio::test]
+    async fn an_oversized_frame_stored_past_publish_ends_each_session_replaying_it() {
+        let server = start(ServerConfig {
+            max_message_size: 1024,
+            ..ServerConfig::default()
+        })
+        .await
+        .unwrap();
+        let data = format!("\"{}\"", "x".repeat(100 * 1024));
+        server
+            .hub()
+            .publish_server(&data, connection::now_ms())
+            .unwrap();
+        for _ in 0..2 {
+            let mut client = connect(format!("{}?last_seq=0", server.url())).await;
+            assert!(
+                next_text(&mut client)
+                    .await
+                    .starts_with(r#"{"type":"hello""#)
+            );
+            let ended = tokio::time::timeout(WAIT, client.next())
+                .await
+                .expect("the session ends within 5 s");
+            assert!(
+                matches!(ended, None | Some(Err(_))),
+                "neither the message nor a close frame: {ended:?}"
             );
         }
-        let big = format!("\"{}\"", "x".repeat(1000));
-        let refused = server.publish(&big).unwrap_err();
-        assert!(
-            matches!(refused, PublishError::TooLarge { limit: 1024, size } if size > 1024),
-            "{refused}"
-        );
-        assert!(refused.to_string().contains("--max-message-size"));
-        assert_eq!(server.hub().head(), 0, "nothing stored");
-        assert_eq!(server.publish(r#"{"ok":true}"#).unwrap(), 1);
         server.shutdown().await;
     }
 
     #[tokio::test]
-    async fn without_hello_a_session_still_replays_acks_and_forwards() {
+    async fn without_hello_a_session_still_replays_acks_dedups_and_forwards() {
         let server = start(ServerConfig {
             hello: false,
             ..ServerConfig::default()
@@ -468,48 +581,28 @@ mod tests {
         .await
         .unwrap();
         server.publish(r#"{"n":1}"#).unwrap();
-        let url = format!("{}?client_id=c1&last_seq=0", server.url());
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let mut ws = connect(format!("{}?client_id=c1&last_seq=0", server.url())).await;
+        // The replay comes first: there is no hello before it.
         let first = next_text(&mut ws).await;
         assert!(
             first.starts_with(r#"{"type":"msg","id":"srv-1","seq":1"#),
             "{first}"
         );
-        futures_util::SinkExt::send(
-            &mut ws,
-            Message::text(r#"{"type":"msg","id":"m1","data":{"n":2}}"#),
-        )
-        .await
-        .unwrap();
+        send_text(&mut ws, r#"{"type":"msg","id":"m1","data":{"n":2}}"#).await;
         let mut seen = vec![next_text(&mut ws).await, next_text(&mut ws).await];
         seen.sort();
         assert_eq!(seen[0], r#"{"type":"ack","id":"m1"}"#);
         assert!(seen[1].contains(r#""id":"m1","seq":2"#), "{seen:?}");
+        // A resend is acked again and stored once.
+        send_text(&mut ws, r#"{"type":"msg","id":"m1","data":{"n":2}}"#).await;
+        assert_eq!(next_text(&mut ws).await, r#"{"type":"ack","id":"m1"}"#);
+        assert_eq!(server.hub().head(), 2);
+        // A client with no cursor hears nothing at all until it speaks.
+        let mut quiet = connect(server.url()).await;
+        let heard = tokio::time::timeout(Duration::from_millis(300), quiet.next()).await;
+        assert!(heard.is_err(), "no frame expected: {heard:?}");
+        send_text(&mut quiet, r#"{"type":"ping","ts":7}"#).await;
+        assert_eq!(next_text(&mut quiet).await, r#"{"type":"pong","ts":7}"#);
         server.shutdown().await;
-    }
-}
-
-#[cfg(test)]
-mod probe {
-    use futures_util::StreamExt;
-    use std::time::Duration;
-    use super::*;
-
-    #[tokio::test]
-    async fn probe_oversize() {
-        for extra in [10usize, 60 * 1024, 100 * 1024] {
-            let server = start(ServerConfig { max_message_size: 1024, ..ServerConfig::default() }).await.unwrap();
-            let data = format!("\"{}\"", "x".repeat(1024 + extra));
-            server.hub().publish_server(&data, 1).unwrap();
-            let url = format!("{}?last_seq=0", server.url());
-            let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-            loop {
-                match tokio::time::timeout(Duration::from_secs(3), ws.next()).await {
-                    Ok(Some(Ok(m))) => println!("extra {extra}: {} {:?}", m.len(), &m.to_string().chars().take(40).collect::<String>()),
-                    other => { println!("extra {extra}: end {other:?}"); break; }
-                }
-            }
-            server.shutdown().await;
-        }
     }
 }
