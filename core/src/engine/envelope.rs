@@ -166,7 +166,7 @@ pub fn validate_json(payload: &str) -> Result<(), BadPayload> {
             BadPayload::NotPortable(format!("it is nested deeper than {MAX_DEPTH} levels"))
         } else if text.starts_with("number out of range") {
             BadPayload::NotPortable(format!(
-                "it holds a number no 64-bit float can hold, at {}",
+                "it holds a number no 64-bit float can hold ({})",
                 text.trim_start_matches("number out of range ")
             ))
         } else {

@@ -144,7 +144,7 @@ pub enum ConnectionError {
     },
     /// No inbound frame within the heartbeat (or probe) deadline.
     #[error(
-        "nothing received from the server for {} ms, pings unanswered: the connection is dead (network lost, NAT timeout, or the app was suspended); reconnecting",
+        "nothing received from the server for {} ms, pings unanswered: the connection is dead (network lost, NAT timeout, the app was suspended, or a server that stopped reading); reconnecting",
         after.as_millis()
     )]
     HeartbeatTimeout {

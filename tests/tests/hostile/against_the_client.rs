@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::SinkExt;
-use steadyws::{ConnectionError, Event, Socket, SocketConfig};
+use steadyws::engine::HeartbeatMode;
+use steadyws::{ConnectionError, Event, SendError, Socket, SocketConfig};
 use steadyws_tests::support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -62,36 +63,49 @@ async fn a_json_ping_flood_from_a_server_that_never_reads_keeps_the_client_bound
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_stops_reading_gets_the_connection_dropped_not_a_growing_queue() {
+async fn a_server_that_stops_reading_pushes_back_on_send_then_gets_the_connection_dropped() {
     let _serial = SERIAL.lock().await;
     let (url, accepted) = hostile_server().await;
-    // Raw mode: what is written leaves the outbox, so only the write queue's bound holds it.
+    // Raw mode: written frames have no acks, so only the pushback bounds what the client holds.
     let mut config = SocketConfig::raw(&url);
     config.engine.connect_timeout = Duration::from_secs(3);
+    config.engine.heartbeat = HeartbeatMode::WebSocketPing {
+        interval: Duration::from_secs(2),
+        timeout: Duration::from_secs(2),
+    };
     let socket = Socket::new(config).unwrap();
     socket.connect();
     let tcp = accepted.await.unwrap();
     wait_open(&socket).await;
     let before = rss_bytes(std::process::id());
     let kilobyte = "x".repeat(1024);
-    let mut sent = 0u64;
+    let (mut sent, mut refused) = (0u64, 0u64);
     // 200 MiB offered to a server that reads none of it.
-    for _ in 0..200 * 1024 {
-        if socket.send_text(&kilobyte).is_ok() {
-            sent += 1;
+    for attempt in 0..200 * 1024u64 {
+        match socket.send_text(&kilobyte) {
+            Ok(_) => sent += 1,
+            Err(steadyws::Error::Send(SendError::OutboxFull { .. })) => refused += 1,
+            Err(other) => panic!("unexpected refusal: {other}"),
         }
-        if sent.is_multiple_of(1024) {
+        if attempt.is_multiple_of(1024) {
             tokio::task::yield_now().await;
         }
     }
-    let error = next_error(&socket).await;
+    let error = wait_for(&socket, WAIT, "the connection dropped", |e| match e {
+        Event::StateChanged { cause, .. } => cause.problem().cloned(),
+        _ => None,
+    })
+    .await;
     let grown = rss_bytes(std::process::id()).saturating_sub(before);
     println!(
-        "a non-reading server: {sent} KiB offered, client RSS +{:.1} MiB, then: {error}",
+        "a non-reading server: {sent} KiB accepted, {refused} refused, client RSS +{:.1} MiB, then: {error}",
         grown as f64 / MIB as f64
     );
+    assert!(refused > 0, "send never pushed back");
+    // Its TCP window stays shut, so even the heartbeat's ping cannot leave: the heartbeat is
+    // what gives the connection up, messages staying queued for the next one.
     assert!(
-        matches!(&error, ConnectionError::Io { detail } if detail.contains("the server stopped reading")),
+        matches!(&error, ConnectionError::HeartbeatTimeout { .. }),
         "{error:?}"
     );
     assert!(grown < 48 * MIB, "client grew by {grown} bytes");
