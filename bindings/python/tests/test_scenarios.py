@@ -501,7 +501,8 @@ def test_scenario_send_and_wait_with_a_ttl() -> None:
 
 def test_scenario_12_a_silent_server_is_noticed_while_sending(server: Server) -> None:
     """The server process stopped (SIGSTOP: its connections stay open, nothing answers) while the
-    app sends every 50 ms: the socket leaves OPEN, caused by ConnectionDropped, within 3 s,
+    app sends every 50 ms: the socket leaves OPEN, caused by ConnectionDropped, within 2 s
+    (the 2 s default would take about 2.5 s),
     although its idle heartbeat (10 s + 5 s) would take 15 s; once the server runs again, every
     message sent is acknowledged and nothing is left pending."""
     settings = dict(
@@ -534,11 +535,10 @@ def test_scenario_12_a_silent_server_is_noticed_while_sending(server: Server) ->
                 os.kill(server.proc.pid, signal.SIGCONT)
             assert dropped is not None, "the silent server was never noticed"
             assert isinstance(dropped.cause, StateCause.CONNECTION_DROPPED), dropped
-            assert noticed < 3, noticed
+            assert noticed < 2, noticed
             print(f"noticed after {noticed:.2f} s")
             for message_id in sent:
                 await sock.wait_acked(message_id, timeout=15)
             assert sock.pending() == []
 
     run(scenario())
-
