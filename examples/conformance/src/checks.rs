@@ -250,6 +250,7 @@ impl Run<'_> {
             self.finish(conn).await;
         }
         self.token_required().await;
+        self.full_server().await;
         self.oversized().await?;
         self.replay_truncated().await?;
         self.restart().await?;
@@ -797,7 +798,7 @@ impl Run<'_> {
             .open_with("T", Some(&sender), Cursor::None, None)
             .await;
         let (verdict, evidence) = match opened {
-            Err(OpenFailure::Status(401)) => (Verdict::Pass, Vec::new()),
+            Err(OpenFailure::Status(401, _)) => (Verdict::Pass, Vec::new()),
             Err(other) => (
                 Verdict::Fail(format!("without the token: {other} (expected 401)")),
                 Vec::new(),
@@ -817,6 +818,84 @@ impl Run<'_> {
             }
         };
         self.item("token_required", STATUSES, verdict, evidence);
+    }
+
+    /// Past its connection cap a server asks clients to come back later; a fatal answer
+    /// would stop them for good.
+    async fn full_server(&mut self) {
+        const MOST: usize = 1000;
+        let limit = match self.options.max_connections {
+            None => {
+                let why = "pass --max-connections N to check the answer past the cap".into();
+                self.item(
+                    "full_server_asks_to_retry",
+                    STATUSES,
+                    Verdict::NotTested(why),
+                    Vec::new(),
+                );
+                return;
+            }
+            Some(n) if n > MOST => {
+                let why =
+                    format!("--max-connections {n} is over {MOST}: the kit would hold too many");
+                self.item(
+                    "full_server_asks_to_retry",
+                    STATUSES,
+                    Verdict::NotTested(why),
+                    Vec::new(),
+                );
+                return;
+            }
+            Some(n) => n,
+        };
+        let sender = self.client("p");
+        let mut held = Vec::new();
+        // Connections the server has not yet released may count against the cap: the first
+        // refusal at or before connection N + 1 is the one judged.
+        let mut refusal = None;
+        for n in 0..=limit {
+            match self
+                .dialer
+                .open(&format!("P{n}"), Some(&sender), Cursor::Seq(self.latest))
+                .await
+            {
+                Ok(conn) => held.push(conn),
+                Err(failure) => {
+                    refusal = Some(failure);
+                    break;
+                }
+            }
+        }
+        let verdict = match refusal {
+            Some(OpenFailure::Status(503 | 429, Some(_))) => Verdict::Pass,
+            Some(OpenFailure::Status(status @ (503 | 429), None)) => Verdict::Fail(format!(
+                "past the cap the upgrade got {status} without Retry-After: say when to come back"
+            )),
+            Some(OpenFailure::Status(status @ (401 | 403 | 404), _)) => Verdict::Fail(format!(
+                "past the cap the upgrade got {status}, which stops clients for good: answer 503 with Retry-After"
+            )),
+            Some(other) => Verdict::Fail(format!(
+                "past the cap: {other} (expected 503 with Retry-After)"
+            )),
+            None => {
+                let last = held.last_mut().expect("limit + 1 connections");
+                match last
+                    .wait_for(|s| matches!(s, Seen::Closed(..)))
+                    .await
+                    .map(|i| last.seen[i].clone())
+                {
+                    Some(Seen::Closed(Some(1013), _)) => Verdict::Pass,
+                    _ => Verdict::Fail(format!(
+                        "{} connections were accepted and kept, with --max-connections {limit}",
+                        limit + 1
+                    )),
+                }
+            }
+        };
+        for conn in held {
+            self.finish(conn).await;
+        }
+        self.item("full_server_asks_to_retry", STATUSES, verdict, Vec::new());
     }
 
     async fn oversized(&mut self) -> Result<(), Outcome> {
@@ -1123,10 +1202,10 @@ impl Run<'_> {
             .open(label, Some(client), cursor)
             .await
             .map_err(|failure| match failure {
-                OpenFailure::Status(401) if self.options.token.is_none() => Outcome::CannotRun(
+                OpenFailure::Status(401, _) if self.options.token.is_none() => Outcome::CannotRun(
                     "the upgrade was answered 401: pass the server's token with --token".into(),
                 ),
-                OpenFailure::Status(status @ (400 | 404 | 426 | 200)) => Outcome::CannotRun(format!(
+                OpenFailure::Status(status @ (400 | 404 | 426 | 200), _) => Outcome::CannotRun(format!(
                     "the upgrade was answered HTTP {status} instead of 101: is this the envelope endpoint (path, ws://)?"
                 )),
                 other => Outcome::CannotRun(format!("connection {label}: {other}")),

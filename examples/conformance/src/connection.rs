@@ -103,8 +103,8 @@ impl Seen {
 /// Why an upgrade did not give a WebSocket connection.
 #[derive(Clone, Debug)]
 pub enum OpenFailure {
-    /// The server answered the upgrade with this HTTP status.
-    Status(u16),
+    /// The server answered the upgrade with this HTTP status (and this `Retry-After`).
+    Status(u16, Option<String>),
     /// Nothing listens, or the network failed.
     Unreachable(String),
     /// No answer within the wait.
@@ -116,7 +116,7 @@ pub enum OpenFailure {
 impl std::fmt::Display for OpenFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            OpenFailure::Status(status) => {
+            OpenFailure::Status(status, _) => {
                 write!(
                     f,
                     "the upgrade was answered with HTTP {status} instead of 101"
@@ -178,7 +178,12 @@ impl Dialer {
         let (ws, _) = match tokio::time::timeout(self.wait, connecting).await {
             Err(_) => return Err(OpenFailure::TimedOut(self.wait)),
             Ok(Err(WsError::Http(response))) => {
-                return Err(OpenFailure::Status(response.status().as_u16()));
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned);
+                return Err(OpenFailure::Status(response.status().as_u16(), retry_after));
             }
             Ok(Err(WsError::Io(err))) => return Err(OpenFailure::Unreachable(err.to_string())),
             Ok(Err(err)) => return Err(OpenFailure::Other(err.to_string())),

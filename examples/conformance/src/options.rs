@@ -21,6 +21,8 @@ pub struct Options {
     pub token: Option<String>,
     /// The server's inbound message limit in bytes (checked: a larger message is refused).
     pub max_message_size: Option<usize>,
+    /// The server's cap on open connections (checked: past it, a 503 with `Retry-After`).
+    pub max_connections: Option<usize>,
     /// How many messages the server keeps for replay (checked: an older cursor gets
     /// `replay_truncated`); the kit writes this many messages and one more.
     pub history: Option<usize>,
@@ -39,6 +41,7 @@ impl Options {
             url: url.into(),
             token: None,
             max_message_size: None,
+            max_connections: None,
             history: None,
             restart: None,
             wait: Duration::from_secs(3),
@@ -57,6 +60,7 @@ protocol (docs/protocol.md). Point it at a test stream: it stores messages of it
   URL                        the envelope endpoint, e.g. ws://127.0.0.1:8080/ws
   --token TOKEN              the server requires `Authorization: Bearer TOKEN`
   --max-message-size BYTES   the server's inbound message limit
+  --max-connections N        the server's cap on open connections (the kit opens N + 1)
   --history N                how many messages the server keeps for replay (the kit writes N + 1)
   --restart-cmd CMD          a shell command that kills the server and starts it again with its
                              data (run with `sh -c`; the kit waits for it to return)
@@ -76,6 +80,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             "--token" => options.token = Some(value("--token")?),
             "--max-message-size" => {
                 options.max_message_size = Some(number(&value("--max-message-size")?, &arg)?)
+            }
+            "--max-connections" => {
+                options.max_connections = Some(number(&value("--max-connections")?, &arg)?)
             }
             "--history" => options.history = Some(number(&value("--history")?, &arg)?),
             "--restart-cmd" => options.restart = Some(shell_hook(value("--restart-cmd")?)),

@@ -97,6 +97,7 @@ async fn the_reference_server_passes_every_item() {
         data_dir: Some(data.clone()),
         require_token: Some("kit-token".into()),
         max_message_size: 64 * 1024,
+        max_connections: 8,
         ..ServerConfig::default()
     };
     config.retention.history_max = 20;
@@ -105,6 +106,7 @@ async fn the_reference_server_passes_every_item() {
     options.token = Some("kit-token".into());
     options.max_message_size = Some(64 * 1024);
     options.history = Some(20);
+    options.max_connections = Some(8);
     options.restart = Some(hook);
     let outcome = check(options).await;
     print!("{}", outcome.table(&server.url));
@@ -116,7 +118,7 @@ async fn the_reference_server_passes_every_item() {
         .filter(|i| i.verdict != Verdict::Pass)
         .collect();
     assert!(not_passed.is_empty(), "{not_passed:#?}");
-    assert_eq!(items.len(), 22, "every item was judged");
+    assert_eq!(items.len(), 23, "every item was judged");
     assert_eq!(outcome.exit_code(), 0);
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(data);
@@ -295,4 +297,22 @@ fn the_command_prints_json_and_exits_by_the_verdict() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--history takes a whole number"));
     runtime.block_on(good.shutdown());
     runtime.block_on(bad.shutdown());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_takes_more_than_its_stated_cap_fails_the_cap_item() {
+    let server = steadyws_server::start(ServerConfig::default())
+        .await
+        .unwrap();
+    let mut options = Options::new(server.url());
+    // The server takes 1000; told 4, the kit finds a fifth connection accepted.
+    options.max_connections = Some(4);
+    let outcome = check(options).await;
+    assert_eq!(
+        failed(&outcome),
+        ["full_server_asks_to_retry"],
+        "{}",
+        outcome.table(&server.url())
+    );
+    server.shutdown().await;
 }
