@@ -157,13 +157,8 @@ impl Run<'_> {
 
     pub(super) async fn oversized(&mut self) -> Result<(), Outcome> {
         let Some(limit) = self.options.max_message_size else {
-            let why = "pass --max-message-size BYTES to check the server's limit".into();
-            self.item(
-                "oversized_message_refused",
-                BAD_ENVELOPES,
-                Verdict::NotTested(why),
-                Vec::new(),
-            );
+            let why = "pass --max-message-size BYTES to check the server's limit";
+            self.untested("oversized_message_refused", BAD_ENVELOPES, why);
             return Ok(());
         };
         let sender = self.client("s");

@@ -224,7 +224,7 @@ impl Run<'_> {
         let Some(hook) = self.options.restart.clone() else {
             for (name, section) in names {
                 let why = "pass --restart-cmd CMD (kills and restarts the server) to check it";
-                self.item(name, section, Verdict::NotTested(why.into()), Vec::new());
+                self.untested(name, section, why);
             }
             return Ok(());
         };
@@ -246,7 +246,7 @@ impl Run<'_> {
         if acked.len() < before.len() {
             for (name, section) in names {
                 let why = "the messages before the restart were not acked (see ack_after_store)";
-                self.item(name, section, Verdict::NotTested(why.into()), Vec::new());
+                self.untested(name, section, why);
             }
             return Ok(());
         }

@@ -5,13 +5,8 @@ use super::*;
 impl Run<'_> {
     pub(super) async fn token_required(&mut self) {
         let Some(_) = &self.options.token else {
-            let why = "pass --token TOKEN if the server requires one".into();
-            self.item(
-                "token_required",
-                STATUSES,
-                Verdict::NotTested(why),
-                Vec::new(),
-            );
+            let why = "pass --token TOKEN if the server requires one";
+            self.untested("token_required", STATUSES, why);
             return;
         };
         let sender = self.client("t");
@@ -48,24 +43,14 @@ impl Run<'_> {
         const MOST: usize = 1000;
         let limit = match self.options.max_connections {
             None => {
-                let why = "pass --max-connections N to check the answer past the cap".into();
-                self.item(
-                    "full_server_asks_to_retry",
-                    STATUSES,
-                    Verdict::NotTested(why),
-                    Vec::new(),
-                );
+                let why = "pass --max-connections N to check the answer past the cap";
+                self.untested("full_server_asks_to_retry", STATUSES, why);
                 return;
             }
             Some(n) if n > MOST => {
                 let why =
                     format!("--max-connections {n} is over {MOST}: the kit would hold too many");
-                self.item(
-                    "full_server_asks_to_retry",
-                    STATUSES,
-                    Verdict::NotTested(why),
-                    Vec::new(),
-                );
+                self.untested("full_server_asks_to_retry", STATUSES, why);
                 return;
             }
             Some(n) => n,

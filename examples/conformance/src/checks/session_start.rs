@@ -4,6 +4,31 @@
 use super::*;
 
 impl Run<'_> {
+    /// `hello` first, with integers; the head it reports.
+    pub(super) fn hello_first(&mut self, a: &Connection, first: Option<&Seen>) -> Option<u64> {
+        let head = first.and_then(|s| s.field_u64("seq"));
+        let verdict = match first {
+            Some(seen) if seen.kind() == Some("hello") => {
+                if head.is_some() && seen.field_u64("ts").is_some() {
+                    Verdict::Pass
+                } else {
+                    Verdict::Fail("hello without integer seq and ts".into())
+                }
+            }
+            Some(other) => Verdict::Fail(format!(
+                "the first frame was {} instead of hello",
+                other.brief()
+            )),
+            None => Verdict::Fail(format!(
+                "no frame within {} ms of the upgrade",
+                self.wait_ms()
+            )),
+        };
+        let pass = verdict == Verdict::Pass;
+        self.item("hello_first", SESSION_START, verdict, a.evidence(0));
+        head.filter(|_| pass)
+    }
+
     pub(super) fn replay_before_live(&mut self, acked: &[Sent], live: &Sent, b: &Connection) {
         let position = |id: &str| b.seen.iter().position(|s| s.is_msg(id));
         let verdict = match position(&live.id) {
@@ -30,13 +55,8 @@ impl Run<'_> {
             .iter()
             .any(|i| i.name == "ack_after_store" && i.verdict != Verdict::Pass)
         {
-            let why = "needs messages known to be stored (see ack_after_store)".into();
-            self.item(
-                "hello_head",
-                SESSION_START,
-                Verdict::NotTested(why),
-                Vec::new(),
-            );
+            let why = "needs messages known to be stored (see ack_after_store)";
+            self.untested("hello_head", SESSION_START, why);
             return;
         }
         let hello = b.seen.iter().find(|s| s.kind() == Some("hello"));
@@ -168,23 +188,13 @@ impl Run<'_> {
         const MOST: usize = 100_000;
         let history = match self.options.history {
             None => {
-                let why = "pass --history N (the server's replay window) to check it".into();
-                self.item(
-                    "replay_truncated",
-                    SESSION_START,
-                    Verdict::NotTested(why),
-                    Vec::new(),
-                );
+                let why = "pass --history N (the server's replay window) to check it";
+                self.untested("replay_truncated", SESSION_START, why);
                 return Ok(());
             }
             Some(n) if n > MOST => {
                 let why = format!("--history {n} is over {MOST}: the kit would write too much");
-                self.item(
-                    "replay_truncated",
-                    SESSION_START,
-                    Verdict::NotTested(why),
-                    Vec::new(),
-                );
+                self.untested("replay_truncated", SESSION_START, why);
                 return Ok(());
             }
             Some(n) => n,
@@ -196,13 +206,8 @@ impl Run<'_> {
             .await
             .and_then(|i| w.seen[i].field_u64("seq"));
         let Some(head) = head else {
-            let why = "needs the stream head from hello (see hello_first)".into();
-            self.item(
-                "replay_truncated",
-                SESSION_START,
-                Verdict::NotTested(why),
-                Vec::new(),
-            );
+            let why = "needs the stream head from hello (see hello_first)";
+            self.untested("replay_truncated", SESSION_START, why);
             self.finish(w).await;
             return Ok(());
         };
@@ -220,12 +225,7 @@ impl Run<'_> {
                 "the {} messages written were not all acked in time",
                 history + 1
             );
-            self.item(
-                "replay_truncated",
-                SESSION_START,
-                Verdict::NotTested(why),
-                Vec::new(),
-            );
+            self.untested("replay_truncated", SESSION_START, why);
             return Ok(());
         }
         let sender = self.client("x");
