@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every benchmark, RUNS times in a row (default 3), as docs/benchmarks.md reports them:
 #   bash tests/bench.sh [RUNS]
-# Builds the shipping-profile FFI library with and without the store (for cdylib_size) and the
+# Builds the shipping-profile FFI library with the store (bundled SQLite), without it, and with
+# the store on the system's libsqlite3 (as Apple builds; needs libsqlite3-dev) for cdylib_size, and the
 # release bench binary, then per run prints the JSON lines of `bench --json`, of the Python
 # inbound bench (bindings/python/bench/run.sh, which builds a release wheel), of the Kotlin one
 # (bindings/kotlin/bench/run.sh, release library; needs bindings/kotlin/test.sh to have run once)
@@ -16,9 +17,11 @@ runs="${1:-3}"
 LIBSQLITE3_FLAGS="$(sed '/^#/d' core/sqlite-options | tr '\n' ' ')"
 export LIBSQLITE3_FLAGS
 
-echo "== building (ship library with and without the store, release bench)" >&2
+echo "== building (ship library: bundled SQLite, no store, system SQLite; release bench)" >&2
 cargo build -q --profile ship -p steadyws-ffi
 cargo build -q --profile ship -p steadyws-ffi --no-default-features --target-dir target/no-store
+cargo build -q --profile ship -p steadyws-ffi --no-default-features --features store \
+  --target-dir target/system-sqlite
 cargo build -q --release -p steadyws-tests --bin bench
 
 for run in $(seq 1 "$runs"); do

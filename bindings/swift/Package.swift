@@ -22,11 +22,13 @@ let ffiLinkerSettings: [LinkerSetting] = [
 #else
 // Apple platforms: the static library for every platform slice, with its header and module map,
 // made by ./build-xcframework.sh. The Rust code calls into Security and CoreFoundation
-// (platform certificate verification), which a static library cannot declare itself.
+// (platform certificate verification) and the system's SQLite (the durable store), which a
+// static library cannot declare itself.
 let ffiTarget: Target = .binaryTarget(name: "SteadyWSFFI", path: "SteadyWSFFI.xcframework")
 let ffiLinkerSettings: [LinkerSetting] = [
     .linkedFramework("Security"),
     .linkedFramework("CoreFoundation"),
+    .linkedLibrary("sqlite3"),
 ]
 #endif
 

@@ -125,6 +125,7 @@ def package_facts(path: str) -> dict:
         "platforms": platforms,
         "products": products,
         "linked_frameworks": sorted(set(re.findall(r"\.linkedFramework\(\"([^\"]+)\"\)", text))),
+        "linked_libraries": sorted(set(re.findall(r"\.linkedLibrary\(\"([^\"]+)\"\)", text))),
         "upcoming_features": sorted(set(re.findall(r"\.enableUpcomingFeature\(\"([^\"]+)\"\)",
                                                    text))),
     }
@@ -344,9 +345,10 @@ def manifest(facts: dict, version: str, url, checksum, local_path, stand_in: boo
     if facts["upcoming_features"]:
         features = ", ".join(f'.enableUpcomingFeature("{f}")' for f in facts["upcoming_features"])
         settings += f"\n            swiftSettings: [{features}],"
-    if facts["linked_frameworks"]:
-        frameworks = ", ".join(f'.linkedFramework("{f}")' for f in facts["linked_frameworks"])
-        settings += f"\n            linkerSettings: [{frameworks}],"
+    linked = [f'.linkedFramework("{f}")' for f in facts["linked_frameworks"]]
+    linked += [f'.linkedLibrary("{lib}")' for lib in facts["linked_libraries"]]
+    if linked:
+        settings += f"\n            linkerSettings: [{', '.join(linked)}],"
     settings = settings.rstrip(",")
     stand_in_comment = f"// {STAND_IN_LINE}\n" if stand_in else ""
     return f"""// swift-tools-version:{facts['tools_version']}

@@ -6,6 +6,8 @@
 //! cargo build --profile ship -p steadyws-ffi      # for cdylib_size
 //! cargo build --profile ship -p steadyws-ffi --no-default-features \
 //!     --target-dir target/no-store                 # for cdylib_size without the store
+//! cargo build --profile ship -p steadyws-ffi --no-default-features --features store \
+//!     --target-dir target/system-sqlite            # for cdylib_size on the system's SQLite
 //! cargo run --release -p steadyws-tests --bin bench -- --json [--only NAME]
 //! ```
 //! One JSON object per line.
@@ -757,8 +759,10 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
-/// Stripped size of the shipping-profile `.so`, with the durable store (what ships) and, when
-/// built, without it.
+/// Stripped size of the shipping-profile `.so`, with the durable store and its bundled SQLite
+/// (what the Python, Kotlin and Android packages ship) and, when built, without the store and
+/// with the store on the system's SQLite (what Apple builds ship); and where the bytes of the
+/// first go, by part.
 fn cdylib_size() -> String {
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -772,12 +776,15 @@ fn cdylib_size() -> String {
             .to_string();
     };
     let unstripped = std::fs::metadata(&built).map(|m| m.len()).unwrap_or(0);
-    let without_store = workspace
-        .join("target")
-        .join("no-store")
-        .join("ship")
-        .join("libsteadyws_ffi.so");
-    let without = stripped_size(&without_store);
+    let variant = |dir: &str| {
+        workspace
+            .join("target")
+            .join(dir)
+            .join("ship")
+            .join("libsteadyws_ffi.so")
+    };
+    let without = stripped_size(&variant("no-store"));
+    let system_sqlite = stripped_size(&variant("system-sqlite"));
     // Built without core/sqlite-options, SQLite brings full-text search along (its `fts5vocab`).
     let trimmed = std::fs::read(&built)
         .map(|bytes| !bytes.windows(5).any(|w| w == b"fts5v"))
@@ -787,9 +794,122 @@ fn cdylib_size() -> String {
         "sqlite_options": if trimmed { "core/sqlite-options" } else { "full (LIBSQLITE3_FLAGS was not set)" },
         "bytes_without_store": without,
         "store_bytes": without.map(|w| size.saturating_sub(w)),
+        "bytes_system_sqlite": system_sqlite,
+        "bundled_sqlite_bytes": system_sqlite.map(|s| size.saturating_sub(s)),
+        "symbol_bytes_by_part": symbol_bytes_by_part(&built, &variant("system-sqlite")),
         "profile": "ship (opt-level s, lto, codegen-units 1)",
     })
     .to_string()
+}
+
+/// The sizes of the unstripped library's symbols (`nm -S`, demangled), summed by the part of
+/// steadyws they belong to. A generic function counts for the crate that defines it; code
+/// inlined into a caller counts for the caller. Symbols with C names are SQLite's when the build
+/// on the system's SQLite (`system_sqlite`, when built) lacks them, UniFFI's metadata, or
+/// ring's C and assembly. Sections without symbols (unwind tables, relocations, unnamed
+/// constants) are not in it.
+fn symbol_bytes_by_part(
+    library: &std::path::Path,
+    system_sqlite: &std::path::Path,
+) -> serde_json::Value {
+    let Some(symbols) = sized_symbols(library) else {
+        return serde_json::json!({ "error": "`nm` (binutils) is needed" });
+    };
+    let without_sqlite: std::collections::HashSet<String> = sized_symbols(system_sqlite)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, name)| name)
+        .collect();
+    let mut parts = std::collections::BTreeMap::<&str, u64>::new();
+    for (size, name) in &symbols {
+        let part = if name.contains("::") {
+            part_of(name)
+        } else if name.starts_with("UNIFFI_")
+            || name.starts_with("uniffi_")
+            || name.starts_with("ffi_steadyws")
+        {
+            "bindings"
+        } else if name.starts_with("rust_")
+            || name.starts_with("__rust")
+            || name.starts_with("__rdl")
+        {
+            "rust_std"
+        } else if name.starts_with("sqlite3")
+            || (!without_sqlite.is_empty() && !without_sqlite.contains(name))
+        {
+            "store"
+        } else {
+            "tls"
+        };
+        *parts.entry(part).or_default() += size;
+    }
+    serde_json::json!(parts)
+}
+
+/// `(size, demangled name)` of every sized symbol of `library`.
+fn sized_symbols(library: &std::path::Path) -> Option<Vec<(u64, String)>> {
+    if !library.exists() {
+        return None;
+    }
+    let output = std::process::Command::new("nm")
+        .args(["-S", "--size-sort", "-C"])
+        .arg(library)
+        .output()
+        .ok()?;
+    let symbols = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.splitn(4, ' ');
+            let (_, size, _, name) = (
+                fields.next()?,
+                fields.next()?,
+                fields.next()?,
+                fields.next()?,
+            );
+            Some((u64::from_str_radix(size, 16).ok()?, name.to_owned()))
+        })
+        .collect();
+    Some(symbols)
+}
+
+/// Which part of the library a demangled Rust symbol belongs to.
+fn part_of(symbol: &str) -> &'static str {
+    let path = symbol.trim_start_matches(['<', '&', '*', '(', ' ', '[']);
+    let path = path.strip_prefix("dyn ").unwrap_or(path);
+    let path = path.strip_prefix("mut ").unwrap_or(path);
+    let krate = path.split("::").next().unwrap_or(path);
+    match krate {
+        "steadyws" if path.starts_with("steadyws::engine") => "engine",
+        "steadyws" if path.starts_with("steadyws::store") => "store",
+        "steadyws" => "driver",
+        "tokio" | "mio" | "bytes" | "tokio_tungstenite" | "tungstenite" | "http" | "httparse"
+        | "sha1" | "data_encoding" | "url" | "idna" | "idna_adapter" | "form_urlencoded"
+        | "percent_encoding" | "icu_normalizer" | "icu_properties" | "icu_collections"
+        | "icu_provider" | "zerovec" | "tinystr" | "writeable" | "yoke" | "utf8_iter"
+        | "smallvec" | "futures_util" | "futures_core" | "futures_sink" | "futures_task"
+        | "pin_project_lite" | "slab" | "socket2" | "parking_lot" | "lock_api" | "once_cell"
+        | "uuid" | "getrandom" | "rand" | "rand_core" | "log" => "driver",
+        "rustls"
+        | "tokio_rustls"
+        | "ring"
+        | "webpki"
+        | "rustls_pki_types"
+        | "untrusted"
+        | "rustls_platform_verifier"
+        | "rustls_native_certs"
+        | "webpki_roots"
+        | "zeroize"
+        | "subtle" => "tls",
+        "rusqlite"
+        | "libsqlite3_sys"
+        | "hashlink"
+        | "fallible_iterator"
+        | "fallible_streaming_iterator" => "store",
+        "steadyws_ffi" | "uniffi" | "uniffi_core" | "anyhow" => "bindings",
+        "serde" | "serde_core" | "serde_json" | "memchr" | "ryu" | "itoa" | "thiserror" => "json",
+        // Generic std code (`<T as core::…>`, `<str as core::…>`) counts here too.
+        _ => "rust_std",
+    }
 }
 
 /// Size of a stripped copy of `library`, if it exists and `strip` works.
