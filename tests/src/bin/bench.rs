@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 const BENCHES: &[&str] = &[
     "echo_throughput",
+    "echo_throughput_under_load",
     "rtt",
     "recovery_network_hint",
     "recovery_after_reset",
@@ -65,7 +66,11 @@ fn main() -> std::process::ExitCode {
     {
         let line = runtime.block_on(async {
             match *name {
-                "echo_throughput" => echo_throughput().await,
+                "echo_throughput" => echo_throughput("echo_throughput").await,
+                "echo_throughput_under_load" => {
+                    let _busy = BusyNeighbour::start();
+                    echo_throughput("echo_throughput_under_load").await
+                }
                 "rtt" => rtt().await,
                 "recovery_network_hint" => recovery_network_hint().await,
                 "recovery_after_reset" => recovery_after_reset().await,
@@ -226,7 +231,7 @@ fn spread(mut values: Vec<f64>) -> serde_json::Value {
 /// Each client has a server process of its own, so neither sees the other's traffic and this
 /// process's CPU time during a run is that client's: CPU per message is what a phone's battery
 /// pays, and it moves far less with a busy neighbour than wall time does.
-async fn echo_throughput() -> String {
+async fn echo_throughput(name: &str) -> String {
     const COUNT: usize = 10_000;
     const RUNS: usize = 7;
     let (ours_server, raw_server) = (server_process(&[]), server_process(&[]));
@@ -270,7 +275,7 @@ async fn echo_throughput() -> String {
     let cpu_us = |p: &Phase| p.cpu.as_secs_f64() * 1e6 / COUNT as f64;
     let pairs = || ours.iter().zip(&theirs);
     serde_json::json!({
-        "bench": "echo_throughput", "messages": COUNT, "runs": RUNS,
+        "bench": name, "messages": COUNT, "runs": RUNS,
         "steadyws_msgs_per_s": median(&mut ours.iter().map(per_second).collect::<Vec<_>>()).round(),
         "raw_msgs_per_s": median(&mut theirs.iter().map(per_second).collect::<Vec<_>>()).round(),
         "ratio": spread(pairs().map(|(o, t)| per_second(o) / per_second(t)).collect()),
@@ -279,6 +284,35 @@ async fn echo_throughput() -> String {
         "cpu_ratio": spread(pairs().map(|(o, t)| cpu_us(o) / cpu_us(t)).collect()),
     })
     .to_string()
+}
+
+/// A process that keeps one core busy (pinned to CPU 0 where `taskset` exists) for as long as
+/// it lives: the standard background load under which `echo_throughput_under_load` runs.
+struct BusyNeighbour(Option<std::process::Child>);
+
+impl BusyNeighbour {
+    fn start() -> BusyNeighbour {
+        let busy_loop = ["sh", "-c", "while :; do :; done"];
+        let pinned = std::process::Command::new("taskset")
+            .args(["-c", "0"])
+            .args(busy_loop)
+            .spawn();
+        let child = pinned.or_else(|_| {
+            std::process::Command::new(busy_loop[0])
+                .args(&busy_loop[1..])
+                .spawn()
+        });
+        BusyNeighbour(child.ok())
+    }
+}
+
+impl Drop for BusyNeighbour {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// One message at a time: send, wait for its echo. Round trips alternate between steadyws and
