@@ -4,15 +4,23 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use futures_util::{SinkExt, StreamExt};
+use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
+
+/// A byte stream to the server: plain TCP, or TLS over it.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Where a connection resumes from, as the client's query parameters say it (§2).
 #[derive(Clone, Copy, Debug, Default)]
@@ -109,6 +117,8 @@ pub enum OpenFailure {
     Unreachable(String),
     /// No answer within the wait.
     TimedOut(Duration),
+    /// The TLS handshake failed.
+    Tls(String),
     /// Anything else the handshake ran into.
     Other(String),
 }
@@ -128,13 +138,17 @@ impl std::fmt::Display for OpenFailure {
                 "no WebSocket upgrade within {} ms: is this a WebSocket endpoint?",
                 after.as_millis()
             ),
+            OpenFailure::Tls(why) => write!(
+                f,
+                "TLS handshake failed: {why} (a private CA: pass its certificate with --ca FILE)"
+            ),
             OpenFailure::Other(why) => write!(f, "the WebSocket handshake failed: {why}"),
         }
     }
 }
 
-/// What every connection of a run shares: the URL, the token, the wait.
-#[derive(Clone, Debug)]
+/// What every connection of a run shares: the URL, the token, the wait, the TLS settings.
+#[derive(Clone)]
 pub struct Dialer {
     /// The server's envelope endpoint.
     pub url: Url,
@@ -142,6 +156,34 @@ pub struct Dialer {
     pub token: Option<String>,
     /// The bound on every wait for a frame.
     pub wait: Duration,
+    /// For `wss://`: the roots the server's certificate must chain to.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// A TLS configuration trusting the bundled web roots and the certificates of `extra_pem`.
+pub fn tls_config(extra_pem: Option<&str>) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = extra_pem {
+        let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("--ca holds no usable PEM certificate: {e}"))?;
+        if certs.is_empty() {
+            return Err("--ca holds no -----BEGIN CERTIFICATE----- block".into());
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| format!("--ca holds an unusable certificate: {e}"))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 impl Dialer {
@@ -174,21 +216,26 @@ impl Dialer {
                 .map_err(|_| OpenFailure::Other("the token is not a valid header value".into()))?;
             request.headers_mut().insert("Authorization", value);
         }
-        let connecting = tokio_tungstenite::connect_async(request);
-        let (ws, _) = match tokio::time::timeout(self.wait, connecting).await {
-            Err(_) => return Err(OpenFailure::TimedOut(self.wait)),
-            Ok(Err(WsError::Http(response))) => {
-                let retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|value| value.to_str().ok())
-                    .map(str::to_owned);
-                return Err(OpenFailure::Status(response.status().as_u16(), retry_after));
-            }
-            Ok(Err(WsError::Io(err))) => return Err(OpenFailure::Unreachable(err.to_string())),
-            Ok(Err(err)) => return Err(OpenFailure::Other(err.to_string())),
-            Ok(Ok(opened)) => opened,
+        let connecting = async {
+            let io = self.connect(&url).await?;
+            tokio_tungstenite::client_async(request, io)
+                .await
+                .map_err(|err| match err {
+                    WsError::Http(response) => {
+                        let retry_after = response
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|value| value.to_str().ok())
+                            .map(str::to_owned);
+                        OpenFailure::Status(response.status().as_u16(), retry_after)
+                    }
+                    WsError::Io(err) => OpenFailure::Unreachable(err.to_string()),
+                    other => OpenFailure::Other(other.to_string()),
+                })
         };
+        let (ws, _) = tokio::time::timeout(self.wait, connecting)
+            .await
+            .map_err(|_| OpenFailure::TimedOut(self.wait))??;
         Ok(Connection {
             ws,
             label: label.to_owned(),
@@ -196,6 +243,26 @@ impl Dialer {
             ended: false,
             wait: self.wait,
         })
+    }
+
+    /// TCP to the URL's host, and TLS over it for `wss://`.
+    async fn connect(&self, url: &Url) -> Result<Box<dyn Io>, OpenFailure> {
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let tcp = TcpStream::connect((host.trim_matches(['[', ']']), port))
+            .await
+            .map_err(|e| OpenFailure::Unreachable(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        let Some(tls) = &self.tls else {
+            return Ok(Box::new(tcp));
+        };
+        let name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
+            .map_err(|e| OpenFailure::Other(format!("{host} is not a TLS server name: {e}")))?;
+        let stream = tokio_rustls::TlsConnector::from(Arc::clone(tls))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| OpenFailure::Tls(e.to_string()))?;
+        Ok(Box::new(stream))
     }
 
     fn url_for(&self, client_id: Option<&str>, cursor: Cursor) -> Url {
@@ -230,7 +297,7 @@ impl Dialer {
 
 /// An open connection and everything it received so far.
 pub struct Connection {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    ws: WebSocketStream<Box<dyn Io>>,
     /// Names the connection in evidence ("A", "B" …).
     pub label: String,
     /// Every frame received, in order.

@@ -16,6 +16,9 @@ pub type RestartHook =
 pub struct Options {
     /// The server's envelope endpoint, `ws://host:port/path` (its query is kept).
     pub url: String,
+    /// For `wss://`: a PEM file of the CA that signed the server's certificate, trusted besides
+    /// the usual web roots.
+    pub ca_file: Option<std::path::PathBuf>,
     /// The server requires `Authorization: Bearer TOKEN` (checked: an upgrade without it is
     /// refused).
     pub token: Option<String>,
@@ -39,6 +42,7 @@ impl Options {
     pub fn new(url: impl Into<String>) -> Options {
         Options {
             url: url.into(),
+            ca_file: None,
             token: None,
             max_message_size: None,
             max_connections: None,
@@ -57,7 +61,8 @@ usage: steadyws-conformance URL [options]
 Connects to a running server and checks, item by item, whether it keeps the steadyws envelope
 protocol (docs/protocol.md). Point it at a test stream: it stores messages of its own there.
 
-  URL                        the envelope endpoint, e.g. ws://127.0.0.1:8080/ws
+  URL                        the envelope endpoint, e.g. ws://127.0.0.1:8080/ws or wss://…
+  --ca FILE                  for wss://: the PEM certificate of a private CA to trust
   --token TOKEN              the server requires `Authorization: Bearer TOKEN`
   --max-message-size BYTES   the server's inbound message limit
   --max-connections N        the server's cap on open connections (the kit opens N + 1)
@@ -78,6 +83,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
             "--token" => options.token = Some(value("--token")?),
+            "--ca" => options.ca_file = Some(value("--ca")?.into()),
             "--max-message-size" => {
                 options.max_message_size = Some(number(&value("--max-message-size")?, &arg)?)
             }

@@ -13,7 +13,8 @@ use std::time::Duration;
 use faulty_server::{Fault, FaultyServer};
 use futures_util::{SinkExt, StreamExt};
 use steadyws_conformance::{Options, Outcome, RestartHook, Verdict};
-use steadyws_server::{RunningServer, ServerConfig};
+use steadyws_server::{RunningServer, ServerConfig, TlsFiles};
+use steadyws_tests::pki::TestCa;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
@@ -224,7 +225,7 @@ async fn what_is_not_a_steadyws_server_gets_one_line() {
         (closed.clone(), "cannot reach the server"),
         (http, "answered HTTP 200 instead of 101"),
         (silent, "no WebSocket upgrade within 1000 ms"),
-        ("wss://127.0.0.1:1/ws".into(), "wss:// is not supported"),
+        ("wss://127.0.0.1:1/ws".into(), "cannot reach the server"),
         ("http://127.0.0.1:1/ws".into(), "scheme is http:"),
         ("not a url".into(), "is not a URL"),
     ];
@@ -315,4 +316,34 @@ async fn a_server_that_takes_more_than_its_stated_cap_fails_the_cap_item() {
         outcome.table(&server.url())
     );
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_wss_the_kit_trusts_the_ca_it_is_given_and_says_when_it_needs_one() {
+    let dir = scratch_dir("wss");
+    let ca = TestCa::new();
+    let (cert, key) = ca.leaf(&["localhost"]).write_to(&dir);
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &ca.cert_pem).unwrap();
+    let server = steadyws_server::start(ServerConfig {
+        tls: Some(TlsFiles { cert, key }),
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let url = server.url().replace("127.0.0.1", "localhost");
+    let mut options = Options::new(&url);
+    options.ca_file = Some(ca_file);
+    let outcome = check(options.clone()).await;
+    assert!(failed(&outcome).is_empty(), "{}", outcome.table(&url));
+    assert_eq!(outcome.exit_code(), 0);
+
+    options.ca_file = None;
+    let outcome = check(options).await;
+    assert!(
+        matches!(&outcome, Outcome::CannotRun(why) if why.contains("TLS handshake failed") && why.contains("--ca")),
+        "{outcome:?}"
+    );
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::connection::{Connection, Cursor, Dialer, OpenFailure, Seen};
+use crate::connection::{self, Connection, Cursor, Dialer, OpenFailure, Seen};
 use crate::options::Options;
 use crate::report::{Item, Outcome, Section, Verdict};
 
@@ -47,24 +47,43 @@ const RESTART_GRACE: Duration = Duration::from_secs(30);
 /// Run every check against the server `options` names.
 pub async fn run(options: &Options) -> Outcome {
     let url = match url::Url::parse(&options.url) {
-        Ok(url) if url.scheme() == "ws" => url,
-        Ok(url) if url.scheme() == "wss" => {
-            return Outcome::CannotRun(
-                "wss:// is not supported by the kit yet: check the server over ws:// (for example on the port behind its TLS proxy)".into(),
-            );
+        Ok(url) if matches!(url.scheme(), "ws" | "wss") && url.host_str().is_some() => url,
+        Ok(url) if matches!(url.scheme(), "ws" | "wss") => {
+            return Outcome::CannotRun(format!("{:?} names no host", options.url));
         }
         Ok(url) => {
             return Outcome::CannotRun(format!(
-                "the URL's scheme is {}:, not ws:; give the envelope endpoint, e.g. ws://127.0.0.1:8080/ws",
+                "the URL's scheme is {}:, not ws: or wss:; give the envelope endpoint, e.g. ws://127.0.0.1:8080/ws",
                 url.scheme()
             ));
         }
         Err(err) => return Outcome::CannotRun(format!("{:?} is not a URL: {err}", options.url)),
     };
+    let tls = if url.scheme() == "wss" {
+        let pem = match &options.ca_file {
+            None => None,
+            Some(path) => match std::fs::read_to_string(path) {
+                Ok(pem) => Some(pem),
+                Err(err) => {
+                    return Outcome::CannotRun(format!(
+                        "cannot read --ca {}: {err}",
+                        path.display()
+                    ));
+                }
+            },
+        };
+        match connection::tls_config(pem.as_deref()) {
+            Ok(config) => Some(config),
+            Err(why) => return Outcome::CannotRun(why),
+        }
+    } else {
+        None
+    };
     let dialer = Dialer {
         url,
         token: options.token.clone(),
         wait: options.wait,
+        tls,
     };
     let tag = format!(
         "kit{}-{}",
