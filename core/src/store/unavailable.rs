@@ -16,7 +16,7 @@ pub struct Opened {
 fn refused(config: &StoreConfig) -> StoreError {
     StoreError::Failed {
         path: config.path().display().to_string(),
-        detail: "this build of steadyws has no store: enable the `store` cargo feature".into(),
+        detail: "this build of steadyws has no store: enable the `bundled-sqlite` cargo feature (the default), or `store` to use the system's SQLite".into(),
     }
 }
 
