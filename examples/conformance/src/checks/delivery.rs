@@ -104,13 +104,13 @@ impl Run<'_> {
         acked: &[Sent],
     ) -> Result<(), Outcome> {
         let [first, second, third] = acked else {
-            let why = Verdict::NotTested("needs three acked messages (see ack_after_store)".into());
             for name in [
                 "resend_acked_again",
                 "id_conflict_other_data",
                 "id_conflict_other_sender",
             ] {
-                self.item(name, DEDUP, why.clone(), Vec::new());
+                let why = "needs three acked messages (see ack_after_store)";
+                self.untested(name, DEDUP, why);
             }
             return Ok(());
         };
@@ -179,7 +179,12 @@ impl Run<'_> {
     }
 
     /// What F's replay says about dedup: each message once, conflicts and refusals not at all.
-    pub(super) fn stored_once(&mut self, f: &Connection, acked: &[Sent], refused: &[Sent]) {
+    pub(super) fn stored_once(
+        &mut self,
+        f: &Connection,
+        acked: &[Sent],
+        refused: &[(&'static str, Sent)],
+    ) {
         let mut counts: BTreeMap<&str, Vec<&Seen>> = BTreeMap::new();
         for seen in &f.seen {
             if seen.kind() == Some("msg")
@@ -203,16 +208,12 @@ impl Run<'_> {
                 _ => problems.push(format!("{} is missing from the replay", sent.id)),
             }
         }
-        for sent in refused {
+        for (what, sent) in refused {
             if counts.contains_key(sent.id.as_str()) {
-                problems.push(format!("the refused {} was stored", describe(&sent.data)));
+                problems.push(format!("the refused {what} was stored"));
             }
         }
-        let verdict = if problems.is_empty() {
-            Verdict::Pass
-        } else {
-            Verdict::Fail(problems.join("; "))
-        };
+        let verdict = verdict_from(problems);
         self.item("stored_once", DEDUP, verdict, f.evidence(0));
     }
 
@@ -294,7 +295,7 @@ impl Run<'_> {
             .iter()
             .map(|sent| r3.seen.iter().filter(|s| s.is_msg(&sent.id)).count())
             .collect();
-        let verdict = if !matches!(self.items.last(), Some(i) if i.verdict == Verdict::Pass) {
+        let verdict = if !self.passed("acked_survive_restart") {
             Verdict::NotTested(
                 "the stream did not survive the restart (see acked_survive_restart)".into(),
             )

@@ -85,14 +85,7 @@ pub async fn run(options: &Options) -> Outcome {
         wait: options.wait,
         tls,
     };
-    let tag = format!(
-        "kit{}-{}",
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis(),
-        std::process::id()
-    );
+    let tag = format!("kit{}-{}", now_ms(), std::process::id());
     let mut run = Run {
         dialer,
         options,
@@ -184,25 +177,24 @@ impl Run<'_> {
         self.seq_consecutive(&b, cursor);
         // The stream as B saw it, for the checks that follow.
         let stream = stream_messages(&b.seen);
-        let latest = stream.iter().filter_map(|m| m.seq).max().unwrap_or(cursor);
-        self.latest = latest;
+        self.latest = stream.iter().filter_map(|m| m.seq).max().unwrap_or(cursor);
         let _ = a.wait_for(|s| s.is_ack(&live.id)).await;
 
         self.replay_after_cursor(&b, cursor, &stream, &acked)
             .await?;
 
         // Dedup: the same client resends; another client and other data conflict.
-        let mut e = self.open("E", &sender_a, Cursor::Seq(latest)).await?;
+        let mut e = self.open("E", &sender_a, Cursor::Seq(self.latest)).await?;
         self.dedup(&mut a, &mut e, &acked).await?;
 
         // Bad envelopes, unknown fields, data other parsers cannot read.
         let sender_h = self.client("h");
-        let mut h = self.open("H", &sender_h, Cursor::Seq(latest)).await?;
+        let mut h = self.open("H", &sender_h, Cursor::Seq(self.latest)).await?;
         self.bad_envelopes(&mut h).await;
         if h.ended() {
             // A failure of its own: the checks that follow get a connection of their own.
             self.finish(h).await;
-            h = self.open("H2", &sender_h, Cursor::Seq(latest)).await?;
+            h = self.open("H2", &sender_h, Cursor::Seq(self.latest)).await?;
         }
         let extra = self.unknown_fields(&mut h).await;
         let refused = self.non_portable(&mut h).await;
@@ -290,6 +282,13 @@ impl Run<'_> {
         });
     }
 
+    /// Whether item `name` was judged and passed.
+    fn passed(&self, name: &str) -> bool {
+        self.items
+            .iter()
+            .any(|i| i.name == name && i.verdict == Verdict::Pass)
+    }
+
     /// Record `name` as not tested, saying why.
     fn untested(&mut self, name: &'static str, section: Section, why: impl Into<String>) {
         self.item(name, section, Verdict::NotTested(why.into()), Vec::new());
@@ -361,11 +360,12 @@ async fn wait_msgs(conn: &mut Connection, ids: &[&str]) {
         .await;
 }
 
-fn describe(data: &str) -> String {
-    if data.starts_with("[[") {
-        "data nested 65 levels deep".into()
+/// Pass when nothing went wrong, else fail naming every problem.
+fn verdict_from(problems: Vec<String>) -> Verdict {
+    if problems.is_empty() {
+        Verdict::Pass
     } else {
-        format!("data {data}")
+        Verdict::Fail(problems.join("; "))
     }
 }
 

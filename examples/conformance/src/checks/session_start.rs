@@ -50,11 +50,7 @@ impl Run<'_> {
     }
 
     pub(super) fn hello_head(&mut self, b: &Connection, acked: &[Sent]) {
-        if self
-            .items
-            .iter()
-            .any(|i| i.name == "ack_after_store" && i.verdict != Verdict::Pass)
-        {
+        if !self.passed("ack_after_store") {
             let why = "needs messages known to be stored (see ack_after_store)";
             self.untested("hello_head", SESSION_START, why);
             return;
@@ -175,11 +171,7 @@ impl Run<'_> {
             evidence.extend(d.evidence(0));
         }
         self.finish(d).await;
-        let verdict = if problems.is_empty() {
-            Verdict::Pass
-        } else {
-            Verdict::Fail(problems.join("; "))
-        };
+        let verdict = verdict_from(problems);
         self.item("replay_after_cursor", SESSION_START, verdict, evidence);
         Ok(())
     }

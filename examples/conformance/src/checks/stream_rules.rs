@@ -30,22 +30,22 @@ impl Run<'_> {
                     continue;
                 }
                 for field in ["seq", "ts"] {
-                    match envelope.get(field) {
-                        None if kind == "hello" => {}
-                        None => {}
-                        Some(value) => match value.as_u64() {
-                            Some(n) if n <= MAX_SAFE_INTEGER => {
-                                if field == "ts" && now.abs_diff(n) > CLOCK_SLACK_MS {
-                                    numbers.push(format!(
-                                        "{label}: {kind} ts {n} is not milliseconds since the epoch near now ({now})"
-                                    ));
-                                }
-                            }
-                            _ => numbers.push(format!(
-                                "{label}: {kind} {field} {value} is not an integer within 2^53 - 1"
-                            )),
-                        },
-                    }
+                    let Some(value) = envelope.get(field) else {
+                        continue;
+                    };
+                    let problem = match value.as_u64() {
+                        Some(n) if n <= MAX_SAFE_INTEGER => (field == "ts"
+                            && now.abs_diff(n) > CLOCK_SLACK_MS)
+                            .then(|| {
+                                format!(
+                                    "{label}: {kind} ts {n} is not milliseconds since the epoch near now ({now})"
+                                )
+                            }),
+                        _ => Some(format!(
+                            "{label}: {kind} {field} {value} is not an integer within 2^53 - 1"
+                        )),
+                    };
+                    numbers.extend(problem);
                 }
             }
         }
@@ -57,13 +57,8 @@ impl Run<'_> {
             "seq_strictly_increasing",
             SESSION_START,
             verdict(&order),
-            order.clone(),
+            order,
         );
-        self.item(
-            "numbers_in_range",
-            CONVENTIONS,
-            verdict(&numbers),
-            numbers.clone(),
-        );
+        self.item("numbers_in_range", CONVENTIONS, verdict(&numbers), numbers);
     }
 }
