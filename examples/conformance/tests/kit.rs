@@ -127,7 +127,7 @@ async fn the_reference_server_passes_every_item() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_broken_server_fails_exactly_its_items() {
-    let cases: [(Fault, &[&str]); 8] = [
+    let cases: [(Fault, &[&str]); 10] = [
         (Fault::None, &[]),
         (Fault::NoHello, &["hello_first"]),
         (Fault::AckBeforeStore, &["ack_after_store"]),
@@ -135,6 +135,16 @@ async fn each_broken_server_fails_exactly_its_items() {
             Fault::GlobalDedup,
             &["id_conflict_other_data", "id_conflict_other_sender"],
         ),
+        (
+            Fault::NoDedup,
+            &[
+                "resend_acked_again",
+                "id_conflict_other_data",
+                "id_conflict_other_sender",
+                "stored_once",
+            ],
+        ),
+        (Fault::TsInSeconds, &["numbers_in_range"]),
         (Fault::SeqGaps, &["seq_consecutive"]),
         (
             Fault::ReplayAfterLive,

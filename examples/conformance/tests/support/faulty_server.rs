@@ -28,6 +28,10 @@ pub enum Fault {
     AckBeforeStore,
     /// Dedups by id alone: a known id is acked again, whoever sent it with whatever data.
     GlobalDedup,
+    /// No dedup: every `msg` is stored and fanned out, resends included.
+    NoDedup,
+    /// `ts` in seconds, not milliseconds.
+    TsInSeconds,
     /// `seq` advances by 2.
     SeqGaps,
     /// Forwards live messages at once and sends the replay 500 ms after the upgrade.
@@ -66,6 +70,15 @@ struct Stream {
 }
 
 impl Stream {
+    /// The server's clock, in the unit its `ts` uses.
+    fn now(&self) -> u64 {
+        if self.fault == Fault::TsInSeconds {
+            now_ms() / 1000
+        } else {
+            now_ms()
+        }
+    }
+
     fn head(&self) -> u64 {
         self.messages.lock().unwrap().last().map_or(0, |m| m.seq)
     }
@@ -75,7 +88,7 @@ impl Stream {
         let step = if self.fault == Fault::SeqGaps { 2 } else { 1 };
         let stored = Stored {
             seq: messages.last().map_or(0, |m| m.seq) + step,
-            ts: now_ms(),
+            ts: self.now(),
             id,
             sender,
             data,
@@ -166,7 +179,7 @@ async fn session(tcp: TcpStream, stream: Arc<Stream>) {
         let hello = format!(
             r#"{{"type":"hello","seq":{},"ts":{}}}"#,
             stream.head(),
-            now_ms()
+            stream.now()
         );
         let _ = out.send(Message::text(hello)).await;
     }
@@ -276,7 +289,7 @@ fn message(
         .iter()
         .find(|m| m.id == id)
         .map(|m| m.sender == sender && m.data == data);
-    match known {
+    match known.filter(|_| stream.fault != Fault::NoDedup) {
         Some(_) if stream.fault == Fault::GlobalDedup => vec![ack],
         Some(true) => vec![ack],
         Some(false) => vec![Message::text(format!(
