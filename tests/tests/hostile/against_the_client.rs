@@ -109,6 +109,11 @@ async fn a_server_that_stops_reading_pushes_back_on_send_then_gets_the_connectio
         "{error:?}"
     );
     assert!(grown < 48 * MIB, "client grew by {grown} bytes");
+    let queued = socket.pending().len() as u64;
+    assert!(
+        queued > 0 && queued <= sent,
+        "{queued} of {sent} accepted messages still queued"
+    );
     drop(tcp);
 }
 
