@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::dial::{self, TransportOptions};
 use super::inbox::Inbox;
-use super::write_queue::{Next, WriteQueue};
+use super::write_queue::WriteQueue;
 use crate::engine::{ConnId, ConnectionError, Frame};
 
 /// What a transport reports.
@@ -23,8 +23,8 @@ pub enum Report {
     Failed(ConnectionError),
     /// The peer closed (`None`: without a close frame).
     Closed(Option<u16>, String),
-    /// A frame arrived.
-    Frame(Frame),
+    /// Frames arrived (all that were ready: one step, one wake-up of the app for them).
+    Frames(Vec<Frame>),
     /// The writer took raw-mode messages from the write queue (collect them there).
     Written,
 }
@@ -41,6 +41,10 @@ pub trait Reports: Send + Sync + 'static {
     /// The events waiting for the app.
     fn inbox(&self) -> &Inbox;
 }
+
+/// Most frames read into one step: what a busy link delivers at once is handled with one
+/// lock, one flush and one wake-up of the app, while the app still gets the first of them soon.
+const READ_BATCH: usize = 64;
 
 /// Longest wait for a close frame to be written and answered before the socket is dropped.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -91,7 +95,8 @@ pub async fn run<R: Reports>(
         Err(err) => return report(Report::Failed(err)),
     };
     report(Report::Opened);
-    let (mut sink, mut stream) = ws.split();
+    let (sink, stream) = ws.split();
+    let mut stream = stream.ready_chunks(READ_BATCH);
     let reader = async {
         loop {
             // The app is behind: stop reading so TCP pushes back on the server, until it takes
@@ -101,67 +106,62 @@ pub async fn run<R: Reports>(
                 shared.inbox().room().await;
                 shared.reading_paused(conn, false);
             }
-            let Some(inbound) = stream.next().await else {
+            let Some(batch) = stream.next().await else {
                 break;
             };
-            match inbound {
-                Ok(Message::Text(text)) => {
-                    report(Report::Frame(Frame::Text(text.as_str().to_owned())))
+            let mut frames = Vec::with_capacity(batch.len());
+            let mut end = None;
+            for inbound in batch {
+                match inbound {
+                    Ok(Message::Text(text)) => frames.push(Frame::Text(text.as_str().to_owned())),
+                    Ok(Message::Binary(bytes)) => frames.push(Frame::Binary(bytes.to_vec())),
+                    Ok(Message::Ping(payload)) => frames.push(Frame::Ping(payload.to_vec())),
+                    Ok(Message::Pong(payload)) => frames.push(Frame::Pong(payload.to_vec())),
+                    Ok(Message::Close(frame)) => {
+                        let (code, reason) = frame.map_or((None, String::new()), |f| {
+                            (Some(u16::from(f.code)), f.reason.as_str().to_owned())
+                        });
+                        end = Some(Report::Closed(code, reason));
+                        break;
+                    }
+                    Ok(Message::Frame(_)) => {}
+                    Err(err) => {
+                        end = Some(Report::Failed(dial::handshake_error(&err)));
+                        break;
+                    }
                 }
-                Ok(Message::Binary(bytes)) => report(Report::Frame(Frame::Binary(bytes.to_vec()))),
-                Ok(Message::Ping(payload)) => report(Report::Frame(Frame::Ping(payload.to_vec()))),
-                Ok(Message::Pong(payload)) => report(Report::Frame(Frame::Pong(payload.to_vec()))),
-                Ok(Message::Close(frame)) => {
-                    let (code, reason) = frame.map_or((None, String::new()), |f| {
-                        (Some(u16::from(f.code)), f.reason.as_str().to_owned())
-                    });
-                    return report(Report::Closed(code, reason));
-                }
-                Ok(Message::Frame(_)) => {}
-                Err(err) => return report(Report::Failed(dial::handshake_error(&err))),
+            }
+            if !frames.is_empty() {
+                report(Report::Frames(frames));
+            }
+            if let Some(end) = end {
+                return report(end);
             }
         }
         report(Report::Closed(None, String::new()));
     };
+    queue.attach(Box::pin(sink));
     let writer = async {
-        // Write everything already queued, then flush once: one syscall for a burst, and no
-        // added latency for a lone message.
-        let mut unflushed = false;
         loop {
-            match queue.pop() {
-                Next::Frame(frame) => {
-                    let fed = unless_blocked(sink.feed(message(frame)), |blocked| {
-                        shared.writing_blocked(conn, blocked)
-                    });
-                    if let Err(err) = fed.await {
-                        return report(Report::Failed(dial::handshake_error(&err)));
-                    }
-                    unflushed = true;
-                }
-                Next::Idle => {
-                    let blocked = |blocked| shared.writing_blocked(conn, blocked);
-                    if std::mem::take(&mut unflushed)
-                        && let Err(err) = unless_blocked(sink.flush(), blocked).await
-                    {
-                        return report(Report::Failed(dial::handshake_error(&err)));
-                    }
-                    // Once per burst, and never in envelope mode (acks settle those messages).
-                    if queue.has_written() {
-                        report(Report::Written);
-                    }
-                    queue.changed().await;
-                }
-                Next::Close(code, reason) => {
-                    let close = CloseFrame {
-                        code: CloseCode::from(code),
-                        reason: reason.into(),
-                    };
-                    let _ =
-                        tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(close))))
-                            .await;
-                    break;
-                }
+            let blocked = |blocked| shared.writing_blocked(conn, blocked);
+            let written = unless_blocked(std::future::poll_fn(|cx| queue.poll_write(cx)), blocked);
+            if let Err(err) = written.await {
+                return report(Report::Failed(dial::handshake_error(&err)));
             }
+            if let Some((code, reason, mut sink)) = queue.take_close() {
+                let close = CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: reason.into(),
+                };
+                let _ =
+                    tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(close)))).await;
+                break;
+            }
+            // Once per burst, and never in envelope mode (acks settle those messages).
+            if queue.has_written() {
+                report(Report::Written);
+            }
+            queue.changed().await;
         }
         // Either the pump dropped this transport or asked to close it: give the peer a moment
         // to answer the close, then drop the socket.
@@ -188,15 +188,6 @@ async fn unless_blocked<T>(write: impl Future<Output = T>, blocked: impl Fn(bool
     let done = write.await;
     blocked(false);
     done
-}
-
-fn message(frame: Frame) -> Message {
-    match frame {
-        Frame::Text(text) => Message::Text(text.into()),
-        Frame::Binary(bytes) => Message::Binary(bytes.into()),
-        Frame::Ping(payload) => Message::Ping(payload.into()),
-        Frame::Pong(payload) => Message::Pong(payload.into()),
-    }
 }
 
 #[cfg(test)]

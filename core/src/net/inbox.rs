@@ -6,6 +6,7 @@
 //! (acks, for one, arrive only by reading).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -36,6 +37,8 @@ pub struct Inbox {
     limits: InboxLimits,
     /// Wakes the app's reader.
     arrived: Notify,
+    /// Events were added and the app not woken for them yet.
+    unannounced: AtomicBool,
     /// Wakes transports waiting for room.
     drained: Notify,
 }
@@ -54,17 +57,35 @@ impl Inbox {
             queue: Mutex::default(),
             limits,
             arrived: Notify::new(),
+            unannounced: AtomicBool::new(false),
             drained: Notify::new(),
         }
     }
 
     /// Add an event; never refuses (transports stop reading before messages overflow).
     pub fn push(&self, event: Event) {
+        self.extend_unannounced(std::iter::once(event));
+        self.announce();
+    }
+
+    /// Add events without waking the app yet: [`Inbox::announce`] does, once for all of them.
+    pub fn extend_unannounced(&self, events: impl IntoIterator<Item = Event>) {
         let mut queue = self.lock();
-        queue.bytes += message_bytes(&event).unwrap_or(0);
-        queue.events.push_back(event);
-        drop(queue);
-        self.arrived.notify_waiters();
+        let before = queue.events.len();
+        for event in events {
+            queue.bytes += message_bytes(&event).unwrap_or(0);
+            queue.events.push_back(event);
+        }
+        if queue.events.len() > before {
+            self.unannounced.store(true, Ordering::Release);
+        }
+    }
+
+    /// Wake the app if events arrived since the last call.
+    pub fn announce(&self) {
+        if self.unannounced.swap(false, Ordering::AcqRel) {
+            self.arrived.notify_waiters();
+        }
     }
 
     /// Whether transports should stop reading.

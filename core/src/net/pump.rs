@@ -227,6 +227,9 @@ impl Shared {
 
     /// The state and outbox length, watched.
     pub fn status(&self) -> watch::Receiver<Status> {
+        // Steps skip the update while nobody watches: bring it up to date first.
+        let inner = self.lock();
+        update_status(&self.status, &inner.engine);
         self.status.subscribe()
     }
 
@@ -295,6 +298,15 @@ impl Shared {
                 }
             }
         }
+        // A lone message (nothing else awaits an ack) is written here, on the thread that
+        // queued it: no hand-off to the writer task on a round trip. While earlier ones are in
+        // flight, the writer task takes them, so a burst leaves in batches, one flush each.
+        let at_once = inner.engine.mode() == Mode::Raw || inner.engine.outbox_len() <= 1;
+        for transport in inner.transports.values() {
+            transport.queue.write(at_once);
+        }
+        collect_written(inner);
+        let mut arrived = Vec::new();
         while let Some(event) = inner.engine.poll_event() {
             if let Some(journal) = &self.journal {
                 journal.event(&event);
@@ -306,22 +318,20 @@ impl Shared {
                 }
                 _ => {}
             }
-            // After close the stream has ended: what follows is for nobody.
-            if !self.stopped.load(Ordering::Acquire) {
-                self.inbox.push(event);
-            }
+            arrived.push(event);
+        }
+        // After close the stream has ended: what follows is for nobody.
+        if !self.stopped.load(Ordering::Acquire) {
+            self.inbox.extend_unannounced(arrived);
         }
         if let Some(journal) = &self.journal {
             journal.stepped(&inner.engine);
         }
-        let engine = &inner.engine;
-        self.status.send_if_modified(|status| {
-            let same = status.state == *engine.state() && status.outbox_len == engine.outbox_len();
-            if !same {
-                *status = Status::of(engine);
-            }
-            !same
-        });
+        // Nobody watches unless the app asked to (`status()` catches up): a change notifies
+        // every waiter slot of the watch, twice per message sent.
+        if self.status.receiver_count() > 0 {
+            update_status(&self.status, &inner.engine);
+        }
         // A later deadline only makes the timer wake early, which is harmless; an earlier one
         // must re-arm it.
         let next = inner.engine.poll_timeout();
@@ -415,12 +425,45 @@ impl Shared {
         });
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> Locked<'_> {
         // Engine steps do not panic by design; if one ever did, its state is still the last
         // consistent one, and a socket that keeps working beats one that poisons every call.
-        self.inner
+        let inner = self
+            .inner
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Locked {
+            inner: Some(inner),
+            inbox: &self.inbox,
+        }
+    }
+}
+
+/// The pump's lock, held for one step. The app hears of the events a step queued only once the
+/// lock is released: woken before, it would take them, block on the lock to commit them, and
+/// cost two more context switches per batch.
+struct Locked<'a> {
+    inner: Option<MutexGuard<'a, Inner>>,
+    inbox: &'a Inbox,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        self.inner.as_ref().expect("held until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        self.inner.as_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        drop(self.inner.take());
+        self.inbox.announce();
     }
 }
 
@@ -470,7 +513,11 @@ impl Reports for Shared {
                 }
                 engine.handle_transport_closed(now, conn, code, &reason);
             }
-            Report::Frame(frame) => engine.handle_frame(now, conn, frame),
+            Report::Frames(frames) => {
+                for frame in frames {
+                    engine.handle_frame(now, conn, frame);
+                }
+            }
             Report::Written => {
                 if let Some(transport) = transports.get(&conn) {
                     engine.handle_written(conn, transport.queue.take_written());
@@ -496,6 +543,17 @@ enum Performed {
     },
     /// The transport's write queue is past its bounds.
     Overflow(ConnId, Overflow),
+}
+
+/// Publish the engine's status to its watchers, if it changed.
+fn update_status(status: &watch::Sender<Status>, engine: &Engine) {
+    status.send_if_modified(|status| {
+        let same = status.state == *engine.state() && status.outbox_len == engine.outbox_len();
+        if !same {
+            *status = Status::of(engine);
+        }
+        !same
+    });
 }
 
 /// Tell the engine which raw-mode messages the writers took since it last heard.
