@@ -252,7 +252,13 @@ impl Portable {
 
 /// `{"type":"msg","id":…,"data":…}`; `data` must already be valid JSON.
 pub fn encode_msg(id: &str, data: &str) -> String {
-    format!(r#"{{"type":"msg","id":{},"data":{data}}}"#, json_string(id))
+    let mut frame = String::with_capacity(32 + id.len() + data.len());
+    frame.push_str(r#"{"type":"msg","id":"#);
+    frame.push_str(&json_string(id));
+    frame.push_str(r#","data":"#);
+    frame.push_str(data);
+    frame.push('}');
+    frame
 }
 
 /// The `data` of a `msg` frame this client encoded with [`encode_msg`].
@@ -281,7 +287,7 @@ pub fn encode_pong(ts: Option<u64>) -> String {
 }
 
 fn json_string(s: &str) -> String {
-    serde_json::Value::from(s).to_string()
+    serde_json::to_string(s).expect("a string always serialises")
 }
 
 /// At most 60 characters of `text`, for error reports.

@@ -883,7 +883,8 @@ fn random_uuid(random: &mut dyn Random) -> String {
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&random.next_u64().to_le_bytes());
     bytes[8..].copy_from_slice(&random.next_u64().to_le_bytes());
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
+    let uuid = uuid::Builder::from_random_bytes(bytes).into_uuid();
+    // Straight into the text, without the formatting machinery: one per message sent.
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid.hyphenated().encode_lower(&mut text).to_owned()
 }
