@@ -212,6 +212,16 @@ fn unavailable(body: &str, retry_after: Duration) -> ErrorResponse {
     refusal
 }
 
+/// What handling one inbound frame left to do.
+enum Answered {
+    /// A reply is queued, not yet flushed.
+    Queued,
+    /// Nothing to send.
+    Nothing,
+    /// The session is over: the client closed, or a store failure closed it.
+    Ended,
+}
+
 /// A session's deadlines: what it last heard, and how long a write may stall.
 struct Session<'a> {
     shared: &'a Shared,
@@ -256,8 +266,17 @@ impl Session<'_> {
                 inbound = ws.next() => match inbound {
                     Some(Ok(message)) => {
                         self.last_heard = tokio::time::Instant::now();
-                        if !self.answer(ws, sender, message).await? {
-                            return Ok(());
+                        match self.answer(ws, sender, message).await? {
+                            Answered::Ended => return Ok(()),
+                            Answered::Nothing => {}
+                            // The answer leaves with whatever it published (the sender's own
+                            // message among it) in one write: one segment, one wake-up for the
+                            // client, where two flushes would cost it two.
+                            Answered::Queued if shared.config.fanout => {
+                                head.borrow_and_update();
+                                sent = self.forward_since(ws, sent).await?;
+                            }
+                            Answered::Queued => self.within(ws.flush()).await?,
                         }
                     }
                     Some(Err(WsError::Capacity(err))) => {
@@ -317,13 +336,13 @@ impl Session<'_> {
         }
     }
 
-    /// Handle one inbound message. Returns false when the client closed.
+    /// Handle one inbound message, queueing the reply unflushed.
     async fn answer<S>(
         &mut self,
         ws: &mut Ws<S>,
         sender: &str,
         message: Message,
-    ) -> Result<bool, WsError>
+    ) -> Result<Answered, WsError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -342,12 +361,12 @@ impl Session<'_> {
                         Err(err) => {
                             log::error!("{err}");
                             close(ws, CloseCode::Error, "storage failure").await?;
-                            return Ok(false);
+                            return Ok(Answered::Ended);
                         }
                     }
                 }
                 Ok(ClientFrame::Ping { ts }) => protocol::pong(ts.as_deref()),
-                Ok(ClientFrame::Pong) => return Ok(true),
+                Ok(ClientFrame::Pong) => return Ok(Answered::Nothing),
                 Err(refusal) => {
                     protocol::error(refusal.code, &refusal.message, refusal.id.as_deref())
                 }
@@ -357,12 +376,15 @@ impl Session<'_> {
                 "the envelope endpoint takes JSON text frames; use /raw for binary",
                 None,
             ),
-            Message::Close(_) => return Ok(false),
+            Message::Close(_) => return Ok(Answered::Ended),
             // tungstenite answers pings itself.
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(true),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {
+                return Ok(Answered::Nothing);
+            }
         };
-        self.send(ws, text(reply)).await?;
-        Ok(true)
+        // Flushed by the caller, with what follows it.
+        self.within(ws.feed(text(reply))).await?;
+        Ok(Answered::Queued)
     }
 
     /// Send everything after `sent`; returns the new cursor.
