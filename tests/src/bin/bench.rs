@@ -121,21 +121,31 @@ async fn wait_state(socket: &Socket, accept: impl Fn(&State) -> bool) {
 
 /// Wait for the echoes of the `count` messages this client just sent, the last being `last`.
 /// The client has the server to itself, so every message is one of its own: counting them costs
-/// what the bare client's prefix check costs, and the last id proves they were ours.
+/// what the bare client's prefix check costs, and the last id proves they were ours. Events are
+/// taken in batches (`next_events`), the API's way for a busy stream, as the bare client reads
+/// whatever its buffer holds.
 async fn await_echoes(socket: &Socket, count: usize, last: &str) {
     let mut echoes = 0;
     while echoes < count {
-        match tokio::time::timeout(Duration::from_secs(30), socket.next_event()).await {
-            Ok(Some(Event::Message(message))) => {
+        let batch = socket.next_events(256).await;
+        assert!(!batch.is_empty(), "echo stream ended");
+        for event in batch {
+            if let Event::Message(message) = event {
                 echoes += 1;
                 if echoes == count {
                     assert_eq!(message.id.as_deref(), Some(last), "echoes out of order");
                 }
             }
-            Ok(Some(_)) => {}
-            other => panic!("echo stream ended: {other:?}"),
         }
     }
+}
+
+/// Bound a bench's wait, the same for steadyws and the bare client: one timer per wait, not
+/// one per event, so the guard costs both sides alike.
+async fn within<T>(what: &str, wait: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: nothing for 30 s"))
 }
 
 type RawWs =
@@ -219,7 +229,6 @@ async fn measure<F: std::future::Future<Output = ()>>(work: F) -> Phase {
 /// The median and the spread (min, max) of per-run values, rounded to three decimals: how a
 /// ratio is reported, so that a change can be told from noise.
 fn spread(mut values: Vec<f64>) -> serde_json::Value {
-    let round3 = |v: f64| (v * 1000.0).round() / 1000.0;
     let mid = median(&mut values);
     serde_json::json!({
         "median": round3(mid), "min": round3(values[0]), "max": round3(values[values.len() - 1]),
@@ -250,7 +259,7 @@ async fn echo_throughput(name: &str) -> String {
                         .expect("queued")
                         .0;
                 }
-                await_echoes(&socket, COUNT, &last).await;
+                within("echoes", await_echoes(&socket, COUNT, &last)).await;
             })
             .await,
         );
@@ -265,7 +274,11 @@ async fn echo_throughput(name: &str) -> String {
                         .expect("raw send");
                 }
                 raw.flush().await.expect("raw flush");
-                raw_await_echoes(&mut raw, &format!("raw-{run}-"), COUNT).await;
+                within(
+                    "raw echoes",
+                    raw_await_echoes(&mut raw, &format!("raw-{run}-"), COUNT),
+                )
+                .await;
             })
             .await,
         );
@@ -316,44 +329,90 @@ impl Drop for BusyNeighbour {
 }
 
 /// One message at a time: send, wait for its echo. Round trips alternate between steadyws and
-/// the bare client (each on a server process of its own), so both see the same machine noise;
-/// the ratio's spread is over blocks of 200 rounds.
+/// the bare client (each on a server process of its own), so both see the same machine noise,
+/// and which goes first alternates too (ABBA), so neither always runs right after the other.
+/// The ratio's spread is over blocks of 200 rounds. `aa_ratio_p50` is a control: steadyws
+/// against a second steadyws socket by the same method, so its distance from 1 is what the
+/// method itself cannot tell apart on this machine.
 async fn rtt() -> String {
-    const ROUNDS: usize = 1_000;
-    const BLOCK: usize = 200;
+    const ROUNDS: usize = 5_000;
     let (ours_server, raw_server) = (server_process(&[]), server_process(&[]));
     let socket = open_socket(SocketConfig::new(ours_server.url.clone())).await;
-    let mut raw = raw_connect(&raw_server.url).await;
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for i in 0..ROUNDS {
-        let started = Instant::now();
-        let id = socket.send(&format!(r#"{{"n":{i}}}"#)).expect("queued").0;
-        await_echoes(&socket, 1, &id).await;
-        ours.push(started.elapsed().as_secs_f64() * 1e6);
-
-        let started = Instant::now();
-        let frame = format!(r#"{{"type":"msg","id":"rtt-{i}","data":{{"n":{i}}}}}"#);
-        raw.send(Message::Text(frame.into()))
-            .await
-            .expect("raw send");
-        raw_await_echoes(&mut raw, &format!("rtt-{i}"), 1).await;
-        theirs.push(started.elapsed().as_secs_f64() * 1e6);
-    }
-    drop(socket);
-    let blocks = ours
-        .chunks(BLOCK)
-        .zip(theirs.chunks(BLOCK))
-        .map(|(o, t)| percentile(&mut o.to_vec(), 0.5) / percentile(&mut t.to_vec(), 0.5))
-        .collect();
-    let (o50, o99) = (percentile(&mut ours, 0.5), percentile(&mut ours, 0.99));
-    let (t50, t99) = (percentile(&mut theirs, 0.5), percentile(&mut theirs, 0.99));
+    let mut ours = RoundTrips::Steady(&socket);
+    let mut raw = RoundTrips::Raw(Box::new(raw_connect(&raw_server.url).await));
+    let (mut o, mut t) = interleaved(&mut ours, &mut raw, ROUNDS).await;
+    let blocks = block_ratios(&o, &t);
+    let (o50, o99) = (percentile(&mut o, 0.5), percentile(&mut o, 0.99));
+    let (t50, t99) = (percentile(&mut t, 0.5), percentile(&mut t, 0.99));
+    // The bare client leaves first: its server would otherwise fan the control's messages out
+    // to it too.
+    drop(raw);
+    let other = open_socket(SocketConfig::new(raw_server.url.clone())).await;
+    let (mut a, mut b) = interleaved(&mut ours, &mut RoundTrips::Steady(&other), ROUNDS).await;
+    let aa = percentile(&mut a, 0.5) / percentile(&mut b, 0.5);
     serde_json::json!({
         "bench": "rtt", "rounds": ROUNDS,
         "steadyws_p50_us": o50.round(), "steadyws_p99_us": o99.round(),
         "raw_p50_us": t50.round(), "raw_p99_us": t99.round(),
-        "ratio_p50": (o50 / t50 * 1000.0).round() / 1000.0, "ratio_p50_blocks": spread(blocks),
+        "ratio_p50": round3(o50 / t50), "ratio_p50_blocks": spread(blocks),
+        "aa_ratio_p50": round3(aa),
     })
     .to_string()
+}
+
+/// One client of the RTT bench.
+enum RoundTrips<'a> {
+    Steady(&'a Socket),
+    Raw(Box<RawWs>),
+}
+
+impl RoundTrips<'_> {
+    /// Send message `i`, wait for its echo: the time it took, µs.
+    async fn one(&mut self, i: usize) -> f64 {
+        let started = Instant::now();
+        match self {
+            RoundTrips::Steady(socket) => {
+                let id = socket.send(&format!(r#"{{"n":{i}}}"#)).expect("queued").0;
+                within("echo", await_echoes(socket, 1, &id)).await;
+            }
+            RoundTrips::Raw(raw) => {
+                let frame = format!(r#"{{"type":"msg","id":"rtt-{i}","data":{{"n":{i}}}}}"#);
+                raw.send(Message::Text(frame.into()))
+                    .await
+                    .expect("raw send");
+                within("raw echo", raw_await_echoes(raw, &format!("rtt-{i}"), 1)).await;
+            }
+        }
+        started.elapsed().as_secs_f64() * 1e6
+    }
+}
+
+/// `rounds` round trips of each client, alternating, and alternating which goes first.
+async fn interleaved(
+    a: &mut RoundTrips<'_>,
+    b: &mut RoundTrips<'_>,
+    rounds: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let (mut of_a, mut of_b) = (Vec::new(), Vec::new());
+    for i in 0..rounds {
+        if i % 2 == 0 {
+            of_a.push(a.one(i).await);
+            of_b.push(b.one(i).await);
+        } else {
+            of_b.push(b.one(i).await);
+            of_a.push(a.one(i).await);
+        }
+    }
+    (of_a, of_b)
+}
+
+/// The ratio of medians over blocks of 200 rounds.
+fn block_ratios(ours: &[f64], theirs: &[f64]) -> Vec<f64> {
+    const BLOCK: usize = 200;
+    ours.chunks(BLOCK)
+        .zip(theirs.chunks(BLOCK))
+        .map(|(o, t)| percentile(&mut o.to_vec(), 0.5) / percentile(&mut t.to_vec(), 0.5))
+        .collect()
 }
 
 /// The server publishes every 10 ms; returns when the client delivers the next message.
@@ -1047,7 +1106,7 @@ async fn durable_send() -> String {
         line[format!("{name}_p99_us")] = round1(pick(|r| r.2)).into();
         line[format!("{name}_threads_msgs_per_s")] = pick(|r| r.3).round().into();
     }
-    line["ratio"] = ((rates[1] / rates[0] * 1000.0).round() / 1000.0).into();
+    line["ratio"] = round3(rates[1] / rates[0]).into();
     drop(sockets);
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -1075,6 +1134,10 @@ fn publish_every(
             tokio::time::sleep(every).await;
         }
     })
+}
+
+fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
 }
 
 fn round1(value: f64) -> f64 {
