@@ -61,6 +61,11 @@ impl ServerProcess {
         ServerProcess { child, url, addr }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Its resident memory now, in bytes (Linux).
     pub fn rss_bytes(&self) -> u64 {
         crate::support::rss_bytes(self.child.id())

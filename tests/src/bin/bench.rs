@@ -66,10 +66,10 @@ fn main() -> std::process::ExitCode {
     {
         let line = runtime.block_on(async {
             match *name {
-                "echo_throughput" => echo_throughput("echo_throughput").await,
+                "echo_throughput" => echo_throughput("echo_throughput", None).await,
                 "echo_throughput_under_load" => {
-                    let _busy = BusyNeighbour::start();
-                    echo_throughput("echo_throughput_under_load").await
+                    let busy = BusyNeighbour::start();
+                    echo_throughput("echo_throughput_under_load", Some(&busy)).await
                 }
                 "rtt" => rtt().await,
                 "recovery_network_hint" => recovery_network_hint().await,
@@ -240,10 +240,11 @@ fn spread(mut values: Vec<f64>) -> serde_json::Value {
 /// Each client has a server process of its own, so neither sees the other's traffic and this
 /// process's CPU time during a run is that client's: CPU per message is what a phone's battery
 /// pays, and it moves far less with a busy neighbour than wall time does.
-async fn echo_throughput(name: &str) -> String {
+async fn echo_throughput(name: &str, load: Option<&BusyNeighbour>) -> String {
     const COUNT: usize = 10_000;
     const RUNS: usize = 7;
     let (ours_server, raw_server) = (server_process(&[]), server_process(&[]));
+    let placement = load.map(|busy| busy.share_with(&[&ours_server, &raw_server]));
     let mut config = SocketConfig::new(ours_server.url.clone());
     config.engine.outbox.max_messages = COUNT * 2;
     let socket = open_socket(config).await;
@@ -295,12 +296,13 @@ async fn echo_throughput(name: &str) -> String {
         "steadyws_cpu_us_per_msg": round1(median(&mut ours.iter().map(cpu_us).collect::<Vec<_>>())),
         "raw_cpu_us_per_msg": round1(median(&mut theirs.iter().map(cpu_us).collect::<Vec<_>>())),
         "cpu_ratio": spread(pairs().map(|(o, t)| cpu_us(o) / cpu_us(t)).collect()),
+        "placement": placement.as_ref().map(Placement::describe),
     })
     .to_string()
 }
 
-/// A process that keeps one core busy (pinned to CPU 0 where `taskset` exists) for as long as
-/// it lives: the standard background load under which `echo_throughput_under_load` runs.
+/// A process that keeps CPU 0 busy for as long as it lives: the standard background load under
+/// which `echo_throughput_under_load` runs.
 struct BusyNeighbour(Option<std::process::Child>);
 
 impl BusyNeighbour {
@@ -317,6 +319,56 @@ impl BusyNeighbour {
         });
         BusyNeighbour(child.ok())
     }
+
+    /// Pin this process (the clients) beside the busy loop, on CPU 0, and `servers` on CPU 1,
+    /// until the placement is dropped. Left to the scheduler, which client thread shares the
+    /// busy core changes from one invocation to the next, and the CPU ratio with it (medians of
+    /// 0.94–1.88 in nine invocations of the same build): pinned, both clients share one core
+    /// with the load the same way, and the servers, standing in for a remote machine, stay
+    /// out of it.
+    fn share_with(&self, servers: &[&ServerProcess]) -> Placement {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let pinned = self.0.is_some()
+            && cpus >= 2
+            && servers.iter().all(|server| set_affinity(server.pid(), "1"))
+            && set_affinity(std::process::id(), "0");
+        Placement {
+            pinned,
+            all: format!("0-{}", cpus - 1),
+        }
+    }
+}
+
+/// Where `echo_throughput_under_load` runs; the bench's threads get every CPU back when dropped.
+struct Placement {
+    pinned: bool,
+    all: String,
+}
+
+impl Placement {
+    fn describe(&self) -> &'static str {
+        if self.pinned {
+            "clients and the busy loop on CPU 0, the servers on CPU 1"
+        } else {
+            "unpinned (taskset or a second CPU missing)"
+        }
+    }
+}
+
+impl Drop for Placement {
+    fn drop(&mut self) {
+        set_affinity(std::process::id(), &self.all);
+    }
+}
+
+/// Set the CPUs every thread of process `pid` may run on (`taskset` list syntax).
+fn set_affinity(pid: u32, cpus: &str) -> bool {
+    std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 impl Drop for BusyNeighbour {
