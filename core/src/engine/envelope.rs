@@ -65,7 +65,7 @@ pub struct Malformed {
 
 #[derive(Deserialize)]
 struct WireFrame<'a> {
-    #[serde(rename = "type")]
+    #[serde(rename = "type", borrow)]
     kind: Option<std::borrow::Cow<'a, str>>,
     id: Option<String>,
     seq: Option<u64>,

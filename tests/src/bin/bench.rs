@@ -66,10 +66,10 @@ fn main() -> std::process::ExitCode {
     {
         let line = runtime.block_on(async {
             match *name {
-                "echo_throughput" => echo_throughput("echo_throughput", None).await,
+                "echo_throughput" => echo_throughput("echo_throughput").await,
                 "echo_throughput_under_load" => {
-                    let busy = BusyNeighbour::start();
-                    echo_throughput("echo_throughput_under_load", Some(&busy)).await
+                    let _busy = BusyNeighbour::start();
+                    echo_throughput("echo_throughput_under_load").await
                 }
                 "rtt" => rtt().await,
                 "recovery_network_hint" => recovery_network_hint().await,
@@ -240,11 +240,11 @@ fn spread(mut values: Vec<f64>) -> serde_json::Value {
 /// Each client has a server process of its own, so neither sees the other's traffic and this
 /// process's CPU time during a run is that client's: CPU per message is what a phone's battery
 /// pays, and it moves far less with a busy neighbour than wall time does.
-async fn echo_throughput(name: &str, load: Option<&BusyNeighbour>) -> String {
+async fn echo_throughput(name: &str) -> String {
     const COUNT: usize = 10_000;
     const RUNS: usize = 7;
     let (ours_server, raw_server) = (server_process(&[]), server_process(&[]));
-    let placement = load.map(|busy| busy.share_with(&[&ours_server, &raw_server]));
+    let placement = Placement::split(&[&ours_server, &raw_server]);
     let mut config = SocketConfig::new(ours_server.url.clone());
     config.engine.outbox.max_messages = COUNT * 2;
     let socket = open_socket(config).await;
@@ -296,13 +296,13 @@ async fn echo_throughput(name: &str, load: Option<&BusyNeighbour>) -> String {
         "steadyws_cpu_us_per_msg": round1(median(&mut ours.iter().map(cpu_us).collect::<Vec<_>>())),
         "raw_cpu_us_per_msg": round1(median(&mut theirs.iter().map(cpu_us).collect::<Vec<_>>())),
         "cpu_ratio": spread(pairs().map(|(o, t)| cpu_us(o) / cpu_us(t)).collect()),
-        "placement": placement.as_ref().map(Placement::describe),
+        "placement": placement.describe(),
     })
     .to_string()
 }
 
-/// A process that keeps CPU 0 busy for as long as it lives: the standard background load under
-/// which `echo_throughput_under_load` runs.
+/// A process that keeps CPU 0 busy for as long as it lives (pinned where `taskset` exists): the
+/// standard background load under which `echo_throughput_under_load` runs.
 struct BusyNeighbour(Option<std::process::Child>);
 
 impl BusyNeighbour {
@@ -319,17 +319,23 @@ impl BusyNeighbour {
         });
         BusyNeighbour(child.ok())
     }
+}
 
-    /// Pin this process (the clients) beside the busy loop, on CPU 0, and `servers` on CPU 1,
-    /// until the placement is dropped. Left to the scheduler, which client thread shares the
-    /// busy core changes from one invocation to the next, and the CPU ratio with it (medians of
-    /// 0.94–1.88 in nine invocations of the same build): pinned, both clients share one core
-    /// with the load the same way, and the servers, standing in for a remote machine, stay
-    /// out of it.
-    fn share_with(&self, servers: &[&ServerProcess]) -> Placement {
+/// Where a comparison runs: this process (the clients) on CPU 0, beside the busy loop when there
+/// is one, and the servers, standing in for a remote machine, on CPU 1, until dropped. Left to
+/// the scheduler, where each client's threads and each server land changes from one invocation
+/// to the next, and the ratios with it: a steadyws-against-steadyws control of `rtt` read
+/// 0.89–1.15 unpinned and 0.98–1.00 pinned, and the CPU ratio under load swung between medians of
+/// 0.94 and 1.88 over nine invocations of one build.
+struct Placement {
+    pinned: bool,
+    all: String,
+}
+
+impl Placement {
+    fn split(servers: &[&ServerProcess]) -> Placement {
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        let pinned = self.0.is_some()
-            && cpus >= 2
+        let pinned = cpus >= 2
             && servers.iter().all(|server| set_affinity(server.pid(), "1"))
             && set_affinity(std::process::id(), "0");
         Placement {
@@ -337,18 +343,10 @@ impl BusyNeighbour {
             all: format!("0-{}", cpus - 1),
         }
     }
-}
 
-/// Where `echo_throughput_under_load` runs; the bench's threads get every CPU back when dropped.
-struct Placement {
-    pinned: bool,
-    all: String,
-}
-
-impl Placement {
     fn describe(&self) -> &'static str {
         if self.pinned {
-            "clients and the busy loop on CPU 0, the servers on CPU 1"
+            "clients on CPU 0, servers on CPU 1"
         } else {
             "unpinned (taskset or a second CPU missing)"
         }
@@ -389,6 +387,7 @@ impl Drop for BusyNeighbour {
 async fn rtt() -> String {
     const ROUNDS: usize = 5_000;
     let (ours_server, raw_server) = (server_process(&[]), server_process(&[]));
+    let placement = Placement::split(&[&ours_server, &raw_server]);
     let socket = open_socket(SocketConfig::new(ours_server.url.clone())).await;
     let mut ours = RoundTrips::Steady(&socket);
     let mut raw = RoundTrips::Raw(Box::new(raw_connect(&raw_server.url).await));
@@ -407,7 +406,7 @@ async fn rtt() -> String {
         "steadyws_p50_us": o50.round(), "steadyws_p99_us": o99.round(),
         "raw_p50_us": t50.round(), "raw_p99_us": t99.round(),
         "ratio_p50": round3(o50 / t50), "ratio_p50_blocks": spread(blocks),
-        "aa_ratio_p50": round3(aa),
+        "aa_ratio_p50": round3(aa), "placement": placement.describe(),
     })
     .to_string()
 }
