@@ -1,11 +1,12 @@
 //! The pump: feeds the engine what happened and performs what it decides.
 //!
 //! The engine and the socket's transports live behind one mutex. Whoever has news — the app
-//! calling [`Socket`](crate::Socket), a transport task with a frame, the timer task — takes the
-//! lock for one synchronous step: hand the input to the engine, perform its transmits (channel
-//! sends and task spawns, which never block), forward its events. No hop through a central task,
-//! so a message costs no extra wake-up on the way out or in. The only task of its own is the timer,
-//! which sleeps until the engine's `poll_timeout`.
+//! calling [`Socket`](crate::Socket), a transport task with frames, the timer task — takes the
+//! lock for one synchronous step: hand the input to the engine, perform its transmits (queue
+//! frames, and write a lone one straight to the socket, neither of which blocks; spawn tasks),
+//! forward its events, and wake the app once the lock is released. No hop through a central
+//! task, so a message costs no extra wake-up on the way out or in. The only task of its own is
+//! the timer, which sleeps until the engine's `poll_timeout`.
 //!
 //! Events go to the socket's [`Inbox`], bounded with backpressure; acks and state also feed the
 //! callers waiting on the side ([`Waiters`], the state watch), so waiting takes nothing from the

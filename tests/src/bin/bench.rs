@@ -325,7 +325,7 @@ impl BusyNeighbour {
 /// is one, and the servers, standing in for a remote machine, on CPU 1, until dropped. Left to
 /// the scheduler, where each client's threads and each server land changes from one invocation
 /// to the next, and the ratios with it: a steadyws-against-steadyws control of `rtt` read
-/// 0.89–1.15 unpinned and 0.98–1.00 pinned, and the CPU ratio under load swung between medians of
+/// 0.89–1.15 unpinned and 0.98–1.02 pinned, and the CPU ratio under load swung between medians of
 /// 0.94 and 1.88 over nine invocations of one build.
 struct Placement {
     pinned: bool,
