@@ -46,6 +46,14 @@ pub trait Reports: Send + Sync + 'static {
 /// lock, one flush and one wake-up of the app, while the app still gets the first of them soon.
 const READ_BATCH: usize = 64;
 
+/// Past this many payload bytes a batch takes no more frames (its first may be larger, up to
+/// the inbound limit, as a lone frame always could).
+const READ_BATCH_BYTES: usize = 64 * 1024;
+
+fn inbound_len(inbound: &Result<Message, tokio_tungstenite::tungstenite::Error>) -> usize {
+    inbound.as_ref().map_or(0, Message::len)
+}
+
 /// Longest wait for a close frame to be written and answered before the socket is dropped.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -95,8 +103,7 @@ pub async fn run<R: Reports>(
         Err(err) => return report(Report::Failed(err)),
     };
     report(Report::Opened);
-    let (sink, stream) = ws.split();
-    let mut stream = stream.ready_chunks(READ_BATCH);
+    let (sink, mut stream) = ws.split();
     let reader = async {
         loop {
             // The app is behind: stop reading so TCP pushes back on the server, until it takes
@@ -106,9 +113,27 @@ pub async fn run<R: Reports>(
                 shared.inbox().room().await;
                 shared.reading_paused(conn, false);
             }
-            let Some(batch) = stream.next().await else {
+            let Some(first) = stream.next().await else {
                 break;
             };
+            // Then whatever is ready too, within the batch's bounds: the inbox is checked
+            // between batches, so they bound what reading adds past a full inbox.
+            let mut bytes = inbound_len(&first);
+            let mut batch = vec![first];
+            let mut ended = false;
+            while batch.len() < READ_BATCH && bytes < READ_BATCH_BYTES {
+                match futures_util::FutureExt::now_or_never(stream.next()) {
+                    Some(Some(inbound)) => {
+                        bytes += inbound_len(&inbound);
+                        batch.push(inbound);
+                    }
+                    Some(None) => {
+                        ended = true;
+                        break;
+                    }
+                    None => break,
+                }
+            }
             let mut frames = Vec::with_capacity(batch.len());
             let mut end = None;
             for inbound in batch {
@@ -136,6 +161,9 @@ pub async fn run<R: Reports>(
             }
             if let Some(end) = end {
                 return report(end);
+            }
+            if ended {
+                break;
             }
         }
         report(Report::Closed(None, String::new()));

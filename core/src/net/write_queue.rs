@@ -303,12 +303,14 @@ mod tests {
     fn open(wire: &Arc<Mutex<Wire>>) -> WriteQueue {
         let queue = queue(10, 1000);
         queue.attach(Box::pin(WireSink(Arc::clone(wire))));
-        assert!(
-            queue.changed().now_or_never().is_some(),
-            "the writer is told"
-        );
+        assert!(writer_woken(&queue), "the writer is told");
         assert!(writer_step(&queue).is_ready());
         queue
+    }
+
+    /// Whether the writer task was woken since it last looked (consumes the wake-up).
+    fn writer_woken(queue: &WriteQueue) -> bool {
+        queue.changed().now_or_never().is_some()
     }
 
     fn writer_step(queue: &WriteQueue) -> Poll<Result<(), WsError>> {
@@ -349,10 +351,7 @@ mod tests {
         queue.push_pong(text("pong"));
         assert_eq!(queue.close(1000, "bye".into()), [MessageId("b".into())]);
         assert!(!queue.has_written());
-        assert!(
-            queue.changed().now_or_never().is_some(),
-            "the writer is told"
-        );
+        assert!(writer_woken(&queue), "the writer is told");
         assert!(writer_step(&queue).is_ready());
         assert_eq!(
             sent(&wire),
@@ -406,10 +405,7 @@ mod tests {
         queue.write(true);
         assert_eq!(sent(&wire), [Message::Text("a".into())]);
         assert_eq!(wire.lock().unwrap().flushes, 1);
-        assert!(
-            queue.changed().now_or_never().is_none(),
-            "the writer sleeps on"
-        );
+        assert!(!writer_woken(&queue), "the writer sleeps on");
         assert_eq!(queue.take_written(), [MessageId("a".into())]);
     }
 
@@ -422,10 +418,7 @@ mod tests {
             queue.write(false);
         }
         assert!(sent(&wire).is_empty());
-        assert!(
-            queue.changed().now_or_never().is_some(),
-            "the writer is woken"
-        );
+        assert!(writer_woken(&queue), "the writer is woken");
         assert!(writer_step(&queue).is_ready());
         let expected: Vec<Message> = ["a", "b", "c"].map(Message::text).into();
         assert_eq!(sent(&wire), expected);
@@ -439,14 +432,11 @@ mod tests {
         wire.lock().unwrap().full = true;
         queue.push(text("a"), None).unwrap();
         queue.write(true);
-        assert!(
-            queue.changed().now_or_never().is_some(),
-            "the writer takes over"
-        );
+        assert!(writer_woken(&queue), "the writer takes over");
         // The writer now waits on the socket: later frames queue behind, callers do not write.
         queue.push(text("b"), None).unwrap();
         queue.write(true);
-        assert!(queue.changed().now_or_never().is_none());
+        assert!(!writer_woken(&queue));
         assert!(writer_step(&queue).is_pending());
         wire.lock().unwrap().full = false;
         assert!(writer_step(&queue).is_ready());
@@ -464,10 +454,7 @@ mod tests {
         wire.lock().unwrap().broken = true;
         queue.push(text("a"), None).unwrap();
         queue.write(true);
-        assert!(
-            queue.changed().now_or_never().is_some(),
-            "the writer is woken"
-        );
+        assert!(writer_woken(&queue), "the writer is woken");
         assert!(matches!(writer_step(&queue), Poll::Ready(Err(_))));
     }
 
@@ -478,7 +465,7 @@ mod tests {
         queue.push(text("early"), None).unwrap();
         queue.write(true);
         queue.attach(Box::pin(WireSink(Arc::clone(&wire))));
-        assert!(queue.changed().now_or_never().is_some());
+        assert!(writer_woken(&queue));
         assert!(writer_step(&queue).is_ready());
         assert_eq!(sent(&wire), [Message::Text("early".into())]);
     }
