@@ -264,4 +264,41 @@ mod tests {
         assert_eq!(inbox.next(8).await.len(), 1, "what is left first");
         assert!(inbox.next(8).await.is_empty());
     }
+
+    #[test]
+    fn a_waiting_reader_is_woken_once_per_announce_not_per_event() {
+        struct Count(std::sync::atomic::AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let inbox = Inbox::new(InboxLimits {
+            events: 100,
+            bytes: 1000,
+        });
+        let wakes = std::sync::Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(wakes.clone());
+        let mut next = std::pin::pin!(inbox.next(8));
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(next.as_mut().poll(&mut cx).is_pending());
+        inbox.extend_unannounced([message("a"), message("b")]);
+        inbox.extend_unannounced([message("c")]);
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            0,
+            "not woken before the announce"
+        );
+        inbox.announce();
+        inbox.announce();
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            1,
+            "one wake-up for the three"
+        );
+        let std::task::Poll::Ready(batch) = next.as_mut().poll(&mut cx) else {
+            panic!("the events are there");
+        };
+        assert_eq!(batch.len(), 3);
+    }
 }

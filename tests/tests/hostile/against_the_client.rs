@@ -1,5 +1,6 @@
 //! Servers that attack the client: floods of pings while never reading, a server that stops
-//! reading what the client writes, and servers that ask for retries "after 0 seconds".
+//! reading what the client writes, one that pours frames at an app that takes none, and servers
+//! that ask for retries "after 0 seconds".
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -178,4 +179,57 @@ async fn servers_asking_for_a_retry_after_zero_get_a_handful_of_attempts() {
     // Delays of at least 0.5, 1, 2 and 4 s (1, 2, 4, 8 s less up to 50 % jitter): at most 5.
     assert!((2..=5).contains(&busy_attempts), "{busy_attempts}");
     assert!((2..=5).contains(&closing_attempts), "{closing_attempts}");
+}
+
+/// A server that pours frames at an app that takes them only now and then: whenever reading
+/// stops, the inbox holds at most its byte bound plus one batch, and a batch takes no more
+/// frames once it holds 64 KiB. When the app makes room, what piled up in the kernel's buffers
+/// meanwhile is all ready at once: without the batch's byte bound, up to 64 frames came in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_piled_up_behind_a_paused_app_come_in_batches_of_at_most_64_kib() {
+    const FRAME: usize = 4 * 1024;
+    const BOUND: usize = 4 * FRAME;
+    // Below the bound before a batch (3 frames), then a batch of at most 64 KiB (16 frames).
+    const MOST_HELD: u64 = 3 + 16;
+    let _serial = SERIAL.lock().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/raw", listener.local_addr().unwrap());
+    let pouring = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        let frame = "x".repeat(FRAME);
+        loop {
+            ws.send(Message::text(frame.clone())).await.unwrap();
+        }
+    });
+    let mut config = SocketConfig::new(url.clone());
+    config.engine = steadyws::engine::Config::raw(url);
+    config.inbox_max_bytes = BOUND;
+    let socket = Socket::new(config).unwrap();
+    socket.connect();
+    let mut taken = 0;
+    for round in 0..5 {
+        // Until reading has stopped: the count holds still for 200 ms.
+        let mut received = u64::MAX;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now = socket.stats().messages_received;
+            if now == received {
+                break;
+            }
+            received = now;
+        }
+        let held = received - taken;
+        assert!(
+            (4..=MOST_HELD).contains(&held),
+            "round {round}: {held} frames of {FRAME} bytes held for an inbox bound of {BOUND} bytes"
+        );
+        let events = socket.try_next_events(1000);
+        taken += events
+            .iter()
+            .filter(|event| matches!(event, Event::Message(_)))
+            .count() as u64;
+        assert_eq!(taken, received, "every frame held was a message event");
+    }
+    pouring.abort();
 }
