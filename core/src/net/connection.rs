@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::dial::{self, TransportOptions};
 use super::inbox::Inbox;
@@ -50,7 +50,7 @@ const READ_BATCH: usize = 64;
 /// the inbound limit, as a lone frame always could).
 const READ_BATCH_BYTES: usize = 64 * 1024;
 
-fn inbound_len(inbound: &Result<Message, tokio_tungstenite::tungstenite::Error>) -> usize {
+fn inbound_len(inbound: &Result<Message, WsError>) -> usize {
     inbound.as_ref().map_or(0, Message::len)
 }
 
@@ -137,21 +137,10 @@ pub async fn run<R: Reports>(
             let mut frames = Vec::with_capacity(batch.len());
             let mut end = None;
             for inbound in batch {
-                match inbound {
-                    Ok(Message::Text(text)) => frames.push(Frame::Text(text.as_str().to_owned())),
-                    Ok(Message::Binary(bytes)) => frames.push(Frame::Binary(bytes.to_vec())),
-                    Ok(Message::Ping(payload)) => frames.push(Frame::Ping(payload.to_vec())),
-                    Ok(Message::Pong(payload)) => frames.push(Frame::Pong(payload.to_vec())),
-                    Ok(Message::Close(frame)) => {
-                        let (code, reason) = frame.map_or((None, String::new()), |f| {
-                            (Some(u16::from(f.code)), f.reason.as_str().to_owned())
-                        });
-                        end = Some(Report::Closed(code, reason));
-                        break;
-                    }
-                    Ok(Message::Frame(_)) => {}
-                    Err(err) => {
-                        end = Some(Report::Failed(dial::handshake_error(&err)));
+                match frame_of(inbound) {
+                    Ok(frame) => frames.extend(frame),
+                    Err(ended) => {
+                        end = Some(ended);
                         break;
                     }
                 }
@@ -202,6 +191,25 @@ pub async fn run<R: Reports>(
     tokio::select! {
         _ = reader => {}
         _ = writer => {}
+    }
+}
+
+/// The frame an inbound message carries (`None` for a raw frame, which tungstenite does not
+/// hand out when reading), or how it ends the transport.
+fn frame_of(inbound: Result<Message, WsError>) -> Result<Option<Frame>, Report> {
+    match inbound {
+        Ok(Message::Text(text)) => Ok(Some(Frame::Text(text.as_str().to_owned()))),
+        Ok(Message::Binary(bytes)) => Ok(Some(Frame::Binary(bytes.to_vec()))),
+        Ok(Message::Ping(payload)) => Ok(Some(Frame::Ping(payload.to_vec()))),
+        Ok(Message::Pong(payload)) => Ok(Some(Frame::Pong(payload.to_vec()))),
+        Ok(Message::Frame(_)) => Ok(None),
+        Ok(Message::Close(frame)) => {
+            let (code, reason) = frame.map_or((None, String::new()), |f| {
+                (Some(u16::from(f.code)), f.reason.as_str().to_owned())
+            });
+            Err(Report::Closed(code, reason))
+        }
+        Err(err) => Err(Report::Failed(dial::handshake_error(&err))),
     }
 }
 
