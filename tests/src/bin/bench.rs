@@ -309,7 +309,7 @@ impl BusyNeighbour {
     fn start() -> BusyNeighbour {
         let busy_loop = ["sh", "-c", "while :; do :; done"];
         let pinned = std::process::Command::new("taskset")
-            .args(["-c", "0"])
+            .args(["-c", CLIENTS_CPU])
             .args(busy_loop)
             .spawn();
         let child = pinned.or_else(|_| {
@@ -320,6 +320,20 @@ impl BusyNeighbour {
         BusyNeighbour(child.ok())
     }
 }
+
+impl Drop for BusyNeighbour {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The CPU the clients (and the busy loop) run on.
+const CLIENTS_CPU: &str = "0";
+/// The CPU the servers run on.
+const SERVERS_CPU: &str = "1";
 
 /// Where a comparison runs: this process (the clients) on CPU 0, beside the busy loop when there
 /// is one, and the servers, standing in for a remote machine, on CPU 1, until dropped. Left to
@@ -336,8 +350,10 @@ impl Placement {
     fn split(servers: &[&ServerProcess]) -> Placement {
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
         let pinned = cpus >= 2
-            && servers.iter().all(|server| set_affinity(server.pid(), "1"))
-            && set_affinity(std::process::id(), "0");
+            && servers
+                .iter()
+                .all(|server| set_affinity(server.pid(), SERVERS_CPU))
+            && set_affinity(std::process::id(), CLIENTS_CPU);
         Placement {
             pinned,
             all: format!("0-{}", cpus - 1),
@@ -367,15 +383,6 @@ fn set_affinity(pid: u32, cpus: &str) -> bool {
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|status| status.success())
-}
-
-impl Drop for BusyNeighbour {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// One message at a time: send, wait for its echo. Round trips alternate between steadyws and
