@@ -2,16 +2,18 @@
 //! memory stays flat however many messages flow.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 
 use super::config::DedupConfig;
 use super::time::Instant;
 
-/// Recently delivered inbound message ids.
+/// Recently delivered inbound message ids. Each id is stored once, shared by the lookup set
+/// and the age order.
 #[derive(Debug)]
 pub struct DedupWindow {
     config: DedupConfig,
-    order: VecDeque<(Instant, String)>,
-    seen: HashSet<String>,
+    order: VecDeque<(Instant, Arc<str>)>,
+    seen: HashSet<Arc<str>>,
 }
 
 impl DedupWindow {
@@ -30,14 +32,14 @@ impl DedupWindow {
         if self.config.max_entries == 0 {
             return true;
         }
-        if self.seen.contains(id) {
+        let id: Arc<str> = Arc::from(id);
+        if !self.seen.insert(Arc::clone(&id)) {
             return false;
         }
-        while self.order.len() >= self.config.max_entries {
+        self.order.push_back((now, id));
+        while self.order.len() > self.config.max_entries {
             self.pop_oldest();
         }
-        self.seen.insert(id.to_owned());
-        self.order.push_back((now, id.to_owned()));
         true
     }
 

@@ -4,12 +4,15 @@
 //! Server → client: `hello {seq?, ts?}`, `msg {id, seq?, ts?, data}`, `ack {id}`, `pong {ts}`,
 //! `ping {ts}`, `error {code, message, id?}`. `docs/protocol.md` is the full specification. Unknown fields are ignored so servers can extend frames.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-/// A decoded server frame.
+/// A decoded server frame. Its text borrows from the frame where JSON escapes allow, so a
+/// frame costs the engine only what it keeps.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ServerFrame {
+pub enum ServerFrame<'a> {
     /// Sent after the upgrade: where the server's stream stands now.
     Hello {
         /// The newest `seq` in the stream (0 when empty).
@@ -20,18 +23,18 @@ pub enum ServerFrame {
     /// An application message.
     Msg {
         /// Server-assigned unique id.
-        id: String,
+        id: Cow<'a, str>,
         /// Position in the server's stream, if it sequences.
         seq: Option<u64>,
         /// Server time in milliseconds.
         ts: Option<u64>,
         /// The payload as JSON text, exactly as sent.
-        data: String,
+        data: &'a str,
     },
     /// The server stored the client message with this id.
     Ack {
         /// The acknowledged client message id.
-        id: String,
+        id: Cow<'a, str>,
     },
     /// The server checks liveness; answer with a pong carrying the same `ts`.
     Ping {
@@ -46,11 +49,11 @@ pub enum ServerFrame {
     /// The server refused something; with `id`, that client message will never be acked.
     Error {
         /// The message it concerns, if any.
-        id: Option<String>,
+        id: Option<Cow<'a, str>>,
         /// Machine-readable code.
-        code: String,
+        code: Cow<'a, str>,
         /// Human-readable explanation.
-        message: String,
+        message: Cow<'a, str>,
     },
 }
 
@@ -66,14 +69,17 @@ pub struct Malformed {
 #[derive(Deserialize)]
 struct WireFrame<'a> {
     #[serde(rename = "type", borrow)]
-    kind: Option<std::borrow::Cow<'a, str>>,
-    id: Option<String>,
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
     seq: Option<u64>,
     ts: Option<u64>,
     #[serde(default, borrow, deserialize_with = "present")]
     data: Option<&'a RawValue>,
-    code: Option<String>,
-    message: Option<String>,
+    #[serde(borrow)]
+    code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    message: Option<Cow<'a, str>>,
 }
 
 /// Distinguishes `"data": null` (a payload) from a missing `data` field.
@@ -87,12 +93,12 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
 pub const MAX_POSITION: u64 = (1 << 53) - 1;
 
 /// Decode a server text frame.
-pub fn decode_server_frame(text: &str) -> Result<ServerFrame, Malformed> {
+pub fn decode_server_frame<'a>(text: &'a str) -> Result<ServerFrame<'a>, Malformed> {
     let fail = |reason: String| Malformed {
         reason,
         preview: preview(text),
     };
-    let wire: WireFrame =
+    let wire: WireFrame<'a> =
         serde_json::from_str(text).map_err(|e| fail(format!("not a valid envelope: {e}")))?;
     for (name, value) in [("seq", wire.seq), ("ts", wire.ts)] {
         if let Some(value) = value.filter(|&v| v > MAX_POSITION) {
@@ -104,7 +110,7 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, Malformed> {
     let kind = wire
         .kind
         .ok_or_else(|| fail("missing field `type`".into()))?;
-    let require = |field: Option<String>, name: &str| {
+    let require = |field: Option<Cow<'a, str>>, name: &str| {
         field.ok_or_else(|| fail(format!("`{kind}` frame without field `{name}`")))
     };
     match &*kind {
@@ -119,8 +125,7 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, Malformed> {
             data: wire
                 .data
                 .ok_or_else(|| fail("`msg` frame without field `data`".into()))?
-                .get()
-                .to_owned(),
+                .get(),
         }),
         "ack" => Ok(ServerFrame::Ack {
             id: require(wire.id, "id")?,
@@ -129,7 +134,7 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, Malformed> {
         "pong" => Ok(ServerFrame::Pong { ts: wire.ts }),
         "error" => Ok(ServerFrame::Error {
             id: wire.id,
-            code: wire.code.unwrap_or_else(|| "error".into()),
+            code: wire.code.unwrap_or(Cow::Borrowed("error")),
             message: require(wire.message, "message")?,
         }),
         other => Err(fail(format!("unknown frame type {other:?}"))),
@@ -254,7 +259,7 @@ impl Portable {
 pub fn encode_msg(id: &str, data: &str) -> String {
     let mut frame = String::with_capacity(32 + id.len() + data.len());
     frame.push_str(r#"{"type":"msg","id":"#);
-    frame.push_str(&json_string(id));
+    push_json_string(&mut frame, id);
     frame.push_str(r#","data":"#);
     frame.push_str(data);
     frame.push('}');
@@ -286,8 +291,16 @@ pub fn encode_pong(ts: Option<u64>) -> String {
     }
 }
 
-fn json_string(s: &str) -> String {
-    serde_json::to_string(s).expect("a string always serialises")
+/// `s` as a JSON string, appended to `out`.
+fn push_json_string(out: &mut String, s: &str) {
+    // Ids this client makes need no escaping: no serialiser and no copy for them.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).expect("a string always serialises"));
+    }
 }
 
 /// At most 60 characters of `text`, for error reports.
@@ -317,7 +330,7 @@ mod tests {
                 id: "m1".into(),
                 seq: Some(7),
                 ts: Some(1717),
-                data: r#"{"a":[1, 2]}"#.into()
+                data: r#"{"a":[1, 2]}"#
             })
         );
         assert_eq!(
@@ -326,7 +339,7 @@ mod tests {
                 id: "m2".into(),
                 seq: None,
                 ts: None,
-                data: "null".into()
+                data: "null"
             })
         );
         assert_eq!(
@@ -430,6 +443,10 @@ mod tests {
     fn encodes_client_frames_that_decode_as_json() {
         let msg = encode_msg("id-\"1\"", r#"{"x":1}"#);
         assert_eq!(msg, r#"{"type":"msg","id":"id-\"1\"","data":{"x":1}}"#);
+        assert_eq!(
+            encode_msg("m-1", "2"),
+            r#"{"type":"msg","id":"m-1","data":2}"#
+        );
         let value: serde_json::Value = serde_json::from_str(&msg).unwrap();
         assert_eq!(value["data"]["x"], 1);
         assert_eq!(msg_data(&msg).as_deref(), Some(r#"{"x":1}"#));

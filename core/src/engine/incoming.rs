@@ -45,10 +45,10 @@ impl Engine {
                 self.cursor.advance(seq, ts);
                 self.stats.messages_received += 1;
                 let message = InboundMessage {
-                    id: Some(id),
+                    id: Some(id.into_owned()),
                     seq,
                     ts,
-                    data: Payload::Json(data),
+                    data: Payload::Json(data.to_owned()),
                     cursor: self.cursor,
                     redelivered: false,
                 };
@@ -56,11 +56,10 @@ impl Engine {
                 self.note_progress();
             }
             ServerFrame::Ack { id } => {
-                let id = MessageId(id);
                 // Duplicate acks (the server acks resends again) find nothing and stay silent.
-                if self.outbox.remove(&id) {
+                if let Some(message) = self.outbox.take(&id) {
                     self.stats.messages_acked += 1;
-                    self.events.push_back(Event::Acked(id));
+                    self.events.push_back(Event::Acked(message.id));
                     self.note_progress();
                 }
             }
@@ -78,7 +77,8 @@ impl Engine {
                 code,
                 message: text,
             } => {
-                let rejected = id.map(MessageId).and_then(|id| self.outbox.take(&id));
+                let rejected = id.and_then(|id| self.outbox.take(&id));
+                let (code, text) = (code.into_owned(), text.into_owned());
                 match rejected {
                     Some(message) => {
                         let reason = SendFailure::Rejected {

@@ -629,7 +629,7 @@ impl Engine {
     /// Whether the message `id` is still queued (not yet acknowledged, failed or, in raw mode,
     /// taken by a transport to write).
     pub fn is_queued(&self, id: &MessageId) -> bool {
-        self.outbox.contains(id)
+        self.outbox.contains(&id.0)
     }
 
     /// Position of the last message the app took (or where a first connection started).

@@ -131,17 +131,13 @@ impl Outbox {
 
     /// Remove the message with `id`. Returns false if it is not queued (already acked, dropped,
     /// or never sent by this client).
-    pub fn remove(&mut self, id: &MessageId) -> bool {
-        self.take(id).is_some()
-    }
-
     /// Whether the message with `id` is queued.
-    pub fn contains(&self, id: &MessageId) -> bool {
+    pub fn contains(&self, id: &str) -> bool {
         self.position(id).is_some()
     }
 
     /// Remove and return the message with `id`, if queued.
-    pub fn take(&mut self, id: &MessageId) -> Option<OutboundMessage> {
+    pub fn take(&mut self, id: &str) -> Option<OutboundMessage> {
         let index = self.position(id)?;
         self.remove_at(index)
     }
@@ -178,8 +174,8 @@ impl Outbox {
         self.messages.iter()
     }
 
-    fn position(&self, id: &MessageId) -> Option<usize> {
-        self.messages.iter().position(|m| &m.id == id)
+    fn position(&self, id: &str) -> Option<usize> {
+        self.messages.iter().position(|m| m.id.0 == id)
     }
 
     fn remove_at(&mut self, index: usize) -> Option<OutboundMessage> {
@@ -244,7 +240,7 @@ mod tests {
                 bytes: 20
             })
         );
-        assert!(out.remove(&MessageId("a".into())));
+        assert!(out.take("a").is_some());
         assert_eq!(
             enqueue(&mut out, "c", 91),
             Err(SendError::OutboxFull {
@@ -303,11 +299,8 @@ mod tests {
         }
         assert_eq!(out.next_to_write().unwrap().id.0, "a");
         assert_eq!(out.next_to_write().unwrap().id.0, "b");
-        assert!(out.remove(&MessageId("a".into())));
-        assert!(
-            !out.remove(&MessageId("a".into())),
-            "a second ack finds nothing"
-        );
+        assert!(out.take("a").is_some());
+        assert!(out.take("a").is_none(), "a second ack finds nothing");
         assert_eq!(out.next_to_write().unwrap().id.0, "c");
         assert_eq!(out.next_to_write(), None);
         out.rewind();

@@ -80,7 +80,7 @@ impl Engine {
     /// Stop sending the queued message `id`: it is reported as [`SendFailure::Cancelled`].
     /// Returns false if it is not queued. A copy already written may still reach the server.
     pub fn cancel(&mut self, id: &MessageId) -> bool {
-        match self.outbox.take(id) {
+        match self.outbox.take(&id.0) {
             Some(message) => {
                 self.report_failed_message(message, SendFailure::Cancelled);
                 true
@@ -92,7 +92,7 @@ impl Engine {
     /// Take back a message `send` just queued, without reporting it: for a driver whose durable
     /// store refused it, so `send` can fail as if it had never queued it.
     pub fn withdraw(&mut self, id: &MessageId) -> bool {
-        self.outbox.take(id).is_some()
+        self.outbox.take(&id.0).is_some()
     }
 
     /// The queued messages, oldest first, with their content as given to `send`.
@@ -152,7 +152,7 @@ impl Engine {
     pub fn handle_written(&mut self, conn: ConnId, messages: Vec<MessageId>) {
         let taken: std::collections::HashSet<MessageId> = messages
             .into_iter()
-            .filter(|id| self.outbox.take(id).is_some())
+            .filter(|id| self.outbox.take(&id.0).is_some())
             .collect();
         if !taken.is_empty() && !self.is_current(conn) {
             self.transmits.retain(|transmit| {
