@@ -50,8 +50,35 @@ const READ_BATCH: usize = 64;
 /// the inbound limit, as a lone frame always could).
 const READ_BATCH_BYTES: usize = 64 * 1024;
 
-fn inbound_len(inbound: &Result<Message, WsError>) -> usize {
-    inbound.as_ref().map_or(0, Message::len)
+/// Every frame ready now, within a batch's bounds, waiting for the first; and how the
+/// transport ended, if it did.
+fn next_batch<S>(
+    stream: &mut S,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<(Vec<Frame>, Option<Report>)>
+where
+    S: futures_util::Stream<Item = Result<Message, WsError>> + Unpin,
+{
+    use std::task::Poll;
+    let (mut frames, mut bytes) = (Vec::new(), 0);
+    while frames.len() < READ_BATCH && bytes < READ_BATCH_BYTES {
+        match stream.poll_next_unpin(cx) {
+            Poll::Ready(Some(inbound)) => {
+                bytes += inbound.as_ref().map_or(0, Message::len);
+                match frame_of(inbound) {
+                    Ok(frame) => frames.extend(frame),
+                    Err(end) => return Poll::Ready((frames, Some(end))),
+                }
+            }
+            Poll::Ready(None) => {
+                return Poll::Ready((frames, Some(Report::Closed(None, String::new()))));
+            }
+            // Registered for the next frame: nothing yet to hand on, or the batch is complete.
+            Poll::Pending if frames.is_empty() => return Poll::Pending,
+            Poll::Pending => break,
+        }
+    }
+    Poll::Ready((frames, None))
 }
 
 /// Longest wait for a close frame to be written and answered before the socket is dropped.
@@ -113,49 +140,16 @@ pub async fn run<R: Reports>(
                 shared.inbox().room().await;
                 shared.reading_paused(conn, false);
             }
-            let Some(first) = stream.next().await else {
-                break;
-            };
-            // Then whatever is ready too, within the batch's bounds: the inbox is checked
-            // between batches, so they bound what reading adds past a full inbox.
-            let mut bytes = inbound_len(&first);
-            let mut batch = vec![first];
-            let mut ended = false;
-            while batch.len() < READ_BATCH && bytes < READ_BATCH_BYTES {
-                match futures_util::FutureExt::now_or_never(stream.next()) {
-                    Some(Some(inbound)) => {
-                        bytes += inbound_len(&inbound);
-                        batch.push(inbound);
-                    }
-                    Some(None) => {
-                        ended = true;
-                        break;
-                    }
-                    None => break,
-                }
-            }
-            let mut frames = Vec::with_capacity(batch.len());
-            let mut end = None;
-            for inbound in batch {
-                match frame_of(inbound) {
-                    Ok(frame) => frames.extend(frame),
-                    Err(ended) => {
-                        end = Some(ended);
-                        break;
-                    }
-                }
-            }
+            // One batch per step: the inbox is checked between batches, so they bound what
+            // reading adds past a full inbox.
+            let (frames, end) = std::future::poll_fn(|cx| next_batch(&mut stream, cx)).await;
             if !frames.is_empty() {
                 report(Report::Frames(frames));
             }
             if let Some(end) = end {
                 return report(end);
             }
-            if ended {
-                break;
-            }
         }
-        report(Report::Closed(None, String::new()));
     };
     queue.attach(Box::pin(sink));
     let writer = async {
