@@ -68,7 +68,7 @@ impl ServerProcess {
 
     /// Its resident memory now, in bytes (Linux).
     pub fn rss_bytes(&self) -> u64 {
-        crate::support::rss_bytes(self.child.id())
+        crate::support::rss_bytes(self.pid())
     }
 
     /// SIGKILL: no shutdown code runs, exactly like a crash.

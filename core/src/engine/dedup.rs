@@ -94,6 +94,7 @@ mod tests {
             assert!(dedup.first_sighting(Instant::from_millis(i), &i.to_string()));
             assert!(dedup.len() <= 100);
         }
+        assert_eq!(dedup.len(), 100, "full to the bound, not short of it");
         assert!(!dedup.first_sighting(Instant::from_millis(100_000), "99999"));
         // The oldest were forgotten to stay within the bound.
         assert!(dedup.first_sighting(Instant::from_millis(100_000), "0"));

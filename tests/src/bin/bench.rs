@@ -360,11 +360,11 @@ impl Placement {
         }
     }
 
-    fn describe(&self) -> &'static str {
+    fn describe(&self) -> String {
         if self.pinned {
-            "clients on CPU 0, servers on CPU 1"
+            format!("clients on CPU {CLIENTS_CPU}, servers on CPU {SERVERS_CPU}")
         } else {
-            "unpinned (taskset or a second CPU missing)"
+            "unpinned (taskset or a second CPU missing)".into()
         }
     }
 }
