@@ -472,7 +472,7 @@ impl Socket {
         if let Some(batch) = self.durable.as_ref().and_then(|d| d.interrupted()) {
             return batch;
         }
-        let mut batch = self.shared.inbox.next(max.max(1)).await;
+        let mut batch = self.shared.next_events(max.max(1)).await;
         self.shared.commit(&batch);
         match self.durable.as_ref().and_then(|d| d.take(&mut batch)) {
             Some(record) => record.recorded(batch).await,

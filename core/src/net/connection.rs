@@ -1,24 +1,25 @@
 //! One transport's task: dial, then shuttle frames between the socket and the pump until either
-//! side ends it. It reports what happened and never decides what to do about it.
+//! side ends it (reading it shares with the app's wait, see [`Reading`]). It reports what happened and never decides what to do about it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::dial::{self, TransportOptions};
 use super::inbox::Inbox;
+use super::reading::{Batch, Ended, Reading};
 use super::write_queue::WriteQueue;
 use crate::engine::{ConnId, ConnectionError, Frame};
 
 /// What a transport reports.
 #[derive(Debug)]
 pub enum Report {
-    /// The upgrade completed.
-    Opened,
+    /// The upgrade completed; the app may read the socket through this while it waits.
+    Opened(Arc<Reading>),
     /// The dial failed, or the open connection broke.
     Failed(ConnectionError),
     /// The peer closed (`None`: without a close frame).
@@ -40,45 +41,17 @@ pub trait Reports: Send + Sync + 'static {
     fn writing_blocked(self: &Arc<Self>, conn: ConnId, blocked: bool);
     /// The events waiting for the app.
     fn inbox(&self) -> &Inbox;
-}
-
-/// Most frames read into one step: what a busy link delivers at once is handled with one
-/// lock, one flush and one wake-up of the app, while the app still gets the first of them soon.
-const READ_BATCH: usize = 64;
-
-/// Past this many payload bytes a batch takes no more frames (its first may be larger, up to
-/// the inbound limit, as a lone frame always could).
-const READ_BATCH_BYTES: usize = 64 * 1024;
-
-/// Every frame ready now, within a batch's bounds, waiting for the first; and how the
-/// transport ended, if it did.
-fn next_batch<S>(
-    stream: &mut S,
-    cx: &mut std::task::Context<'_>,
-) -> std::task::Poll<(Vec<Frame>, Option<Report>)>
-where
-    S: futures_util::Stream<Item = Result<Message, WsError>> + Unpin,
-{
-    use std::task::Poll;
-    let (mut frames, mut bytes) = (Vec::new(), 0);
-    while frames.len() < READ_BATCH && bytes < READ_BATCH_BYTES {
-        match stream.poll_next_unpin(cx) {
-            Poll::Ready(Some(inbound)) => {
-                bytes += inbound.as_ref().map_or(0, Message::len);
-                match frame_of(inbound) {
-                    Ok(frame) => frames.extend(frame),
-                    Err(end) => return Poll::Ready((frames, Some(end))),
-                }
-            }
-            Poll::Ready(None) => {
-                return Poll::Ready((frames, Some(Report::Closed(None, String::new()))));
-            }
-            // Registered for the next frame: nothing yet to hand on, or the batch is complete.
-            Poll::Pending if frames.is_empty() => return Poll::Pending,
-            Poll::Pending => break,
+    /// What a read took: its frames, then how the transport ended, if it did.
+    fn report_batch(self: &Arc<Self>, conn: ConnId, batch: Batch) {
+        if !batch.frames.is_empty() {
+            self.report(conn, Report::Frames(batch.frames));
+        }
+        match batch.end {
+            Some(Ended::Closed(code, reason)) => self.report(conn, Report::Closed(code, reason)),
+            Some(Ended::Failed(error)) => self.report(conn, Report::Failed(error)),
+            None => {}
         }
     }
-    Poll::Ready((frames, None))
 }
 
 /// Longest wait for a close frame to be written and answered before the socket is dropped.
@@ -129,8 +102,9 @@ pub async fn run<R: Reports>(
         Ok(ws) => ws,
         Err(err) => return report(Report::Failed(err)),
     };
-    report(Report::Opened);
-    let (sink, mut stream) = ws.split();
+    let (sink, stream) = ws.split();
+    let reading = Reading::new(conn, stream);
+    report(Report::Opened(Arc::clone(&reading)));
     let reader = async {
         loop {
             // The app is behind: stop reading so TCP pushes back on the server, until it takes
@@ -142,12 +116,11 @@ pub async fn run<R: Reports>(
             }
             // One batch per step: the inbox is checked between batches, so they bound what
             // reading adds past a full inbox.
-            let (frames, end) = std::future::poll_fn(|cx| next_batch(&mut stream, cx)).await;
-            if !frames.is_empty() {
-                report(Report::Frames(frames));
-            }
-            if let Some(end) = end {
-                return report(end);
+            let reported = std::future::poll_fn(|cx| {
+                reading.poll_for_task(cx, |batch| shared.report_batch(conn, batch))
+            });
+            if reported.await.is_none() {
+                return;
             }
         }
     };
@@ -185,25 +158,6 @@ pub async fn run<R: Reports>(
     tokio::select! {
         _ = reader => {}
         _ = writer => {}
-    }
-}
-
-/// The frame an inbound message carries (`None` for a raw frame, which tungstenite does not
-/// hand out when reading), or how it ends the transport.
-fn frame_of(inbound: Result<Message, WsError>) -> Result<Option<Frame>, Report> {
-    match inbound {
-        Ok(Message::Text(text)) => Ok(Some(Frame::Text(text.as_str().to_owned()))),
-        Ok(Message::Binary(bytes)) => Ok(Some(Frame::Binary(bytes.to_vec()))),
-        Ok(Message::Ping(payload)) => Ok(Some(Frame::Ping(payload.to_vec()))),
-        Ok(Message::Pong(payload)) => Ok(Some(Frame::Pong(payload.to_vec()))),
-        Ok(Message::Frame(_)) => Ok(None),
-        Ok(Message::Close(frame)) => {
-            let (code, reason) = frame.map_or((None, String::new()), |f| {
-                (Some(u16::from(f.code)), f.reason.as_str().to_owned())
-            });
-            Err(Report::Closed(code, reason))
-        }
-        Err(err) => Err(Report::Failed(dial::handshake_error(&err))),
     }
 }
 

@@ -137,8 +137,14 @@ impl Inbox {
     }
 
     /// Up to `max` events: waits for the first, then takes what is already queued. Empty once
-    /// the inbox is closed and drained.
-    pub async fn next(&self, max: usize) -> Vec<Event> {
+    /// the inbox is closed and drained. While none are queued, `read` is polled beside the wait:
+    /// it may add events itself (it is how the app reads the socket while it waits), and its
+    /// `Ready` means "look again".
+    pub async fn next(
+        &self,
+        max: usize,
+        mut read: impl FnMut(&mut std::task::Context<'_>) -> std::task::Poll<()>,
+    ) -> Vec<Event> {
         loop {
             let arrived = self.arrived.notified();
             tokio::pin!(arrived);
@@ -147,7 +153,11 @@ impl Inbox {
             if !batch.is_empty() || self.lock().closed {
                 return batch;
             }
-            arrived.await;
+            std::future::poll_fn(|cx| match arrived.as_mut().poll(cx) {
+                std::task::Poll::Ready(()) => std::task::Poll::Ready(()),
+                std::task::Poll::Pending => read(cx),
+            })
+            .await;
         }
     }
 
@@ -182,6 +192,11 @@ mod tests {
 
     use super::*;
     use crate::engine::{Cause, InboundMessage, MessageId, Payload, ResumeCursor, State};
+
+    /// No socket to read while waiting.
+    fn no_socket(_: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Pending
+    }
 
     fn message(text: &str) -> Event {
         Event::Message(InboundMessage {
@@ -254,15 +269,19 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiting.is_finished(), "no room while full");
-        assert_eq!(inbox.next(8).await.len(), 1);
+        assert_eq!(inbox.next(8, no_socket).await.len(), 1);
         tokio::time::timeout(Duration::from_secs(1), waiting)
             .await
             .expect("room after taking")
             .unwrap();
         inbox.push(message("b"));
         inbox.close();
-        assert_eq!(inbox.next(8).await.len(), 1, "what is left first");
-        assert!(inbox.next(8).await.is_empty());
+        assert_eq!(
+            inbox.next(8, no_socket).await.len(),
+            1,
+            "what is left first"
+        );
+        assert!(inbox.next(8, no_socket).await.is_empty());
     }
 
     #[test]
@@ -279,7 +298,7 @@ mod tests {
         });
         let wakes = std::sync::Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
         let waker = std::task::Waker::from(wakes.clone());
-        let mut next = std::pin::pin!(inbox.next(8));
+        let mut next = std::pin::pin!(inbox.next(8, no_socket));
         let mut cx = std::task::Context::from_waker(&waker);
         assert!(next.as_mut().poll(&mut cx).is_pending());
         inbox.extend_unannounced([message("a"), message("b")]);

@@ -7,6 +7,7 @@ pub(crate) mod dial;
 pub(crate) mod entropy;
 pub(crate) mod inbox;
 pub(crate) mod pump;
+pub(crate) mod reading;
 pub(crate) mod redact;
 pub(crate) mod runtime;
 pub(crate) mod tls;

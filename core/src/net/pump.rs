@@ -1,12 +1,13 @@
 //! The pump: feeds the engine what happened and performs what it decides.
 //!
 //! The engine and the socket's transports live behind one mutex. Whoever has news — the app
-//! calling [`Socket`](crate::Socket), a transport task with frames, the timer task — takes the
-//! lock for one synchronous step: hand the input to the engine, perform its transmits (queue
-//! frames, and write a lone one straight to the socket, neither of which blocks; spawn tasks),
-//! forward its events, and wake the app once the lock is released. No hop through a central
-//! task, so a message costs no extra wake-up on the way out or in. The only task of its own is
-//! the timer, which sleeps until the engine's `poll_timeout`.
+//! calling [`Socket`](crate::Socket), a transport task with frames, the app's own wait with
+//! frames it read itself ([`Reading`]), the timer task — takes the lock for one synchronous
+//! step: hand the input to the engine, perform its transmits (queue frames, and write a lone one
+//! straight to the socket, neither of which blocks; spawn tasks), forward its events, and wake
+//! the app once the lock is released. No hop through a central task, so a message costs no
+//! extra wake-up on the way out or in. The only task of its own is the timer, which sleeps until
+//! the engine's `poll_timeout`.
 //!
 //! Events go to the socket's [`Inbox`], bounded with backpressure; acks and state also feed the
 //! callers waiting on the side ([`Waiters`], the state watch), so waiting takes nothing from the
@@ -23,6 +24,7 @@ use tokio::task::AbortHandle;
 use super::connection::{self, Report, Reports};
 use super::dial::TransportOptions;
 use super::inbox::Inbox;
+use super::reading::{AppTurn, Reading};
 use super::redact;
 use super::waiters::{Delivery, Waiters};
 use super::write_queue::{Overflow, WriteQueue};
@@ -76,7 +78,16 @@ impl Status {
 struct Transport {
     queue: Arc<WriteQueue>,
     task: AbortHandle,
-    opened: bool,
+    /// Once open: its read half, which the app reads while it waits.
+    reading: Option<Arc<Reading>>,
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        if let Some(reading) = &self.reading {
+            reading.retire();
+        }
+    }
 }
 
 struct Inner {
@@ -226,6 +237,39 @@ impl Shared {
         }
     }
 
+    /// Up to `max` events: waits for the first, then takes what is already queued. Empty once
+    /// the socket is closed and its events taken. While it waits with none queued, it reads the
+    /// socket itself (see [`Reading`]).
+    pub async fn next_events(self: &Arc<Self>, max: usize) -> Vec<Event> {
+        // The turn is claimed at the first wait, not before (a call that finds events queued
+        // reads nothing), and claimed anew if its transport is let go of during the wait.
+        let (mut turn, mut claimed) = (None::<AppTurn>, false);
+        self.inbox
+            .next(max, |cx| {
+                if !claimed || turn.as_ref().is_some_and(AppTurn::is_retired) {
+                    claimed = true;
+                    turn = None;
+                    turn = self.newest_reading().and_then(|reading| reading.app_turn());
+                }
+                match &turn {
+                    Some(turn) => turn.poll(cx, |batch| self.report_batch(turn.conn(), batch)),
+                    None => std::task::Poll::Pending,
+                }
+            })
+            .await
+    }
+
+    /// The read half of the newest open transport.
+    fn newest_reading(&self) -> Option<Arc<Reading>> {
+        let inner = self.lock();
+        inner
+            .transports
+            .values()
+            .filter_map(|transport| transport.reading.as_ref())
+            .max_by_key(|reading| reading.conn())
+            .cloned()
+    }
+
     /// The state and outbox length, watched.
     pub fn status(&self) -> watch::Receiver<Status> {
         // Steps skip the update while nobody watches: bring it up to date first.
@@ -265,7 +309,7 @@ impl Shared {
         for (_, transport) in inner.transports.drain() {
             // The engine is done with: what the writer took needs no telling.
             let _ = transport.queue.close(1001, "socket released".into());
-            self.abort_later(transport.task);
+            self.abort_later(transport.task.clone());
         }
         inner.waiters.close();
         drop(inner);
@@ -376,7 +420,7 @@ impl Shared {
                     Transport {
                         queue,
                         task: task.abort_handle(),
-                        opened: false,
+                        reading: None,
                     },
                 );
             }
@@ -400,7 +444,7 @@ impl Shared {
                 // An open transport gets its close handshake (the engine may wait for it); one
                 // still dialling is abandoned on the spot.
                 match transports.get(&conn) {
-                    Some(transport) if transport.opened => {
+                    Some(transport) if transport.reading.is_some() => {
                         log::debug!("closing transport {} ({code} {reason})", conn.0);
                         let written = transport.queue.close(code, reason);
                         self.abort_later(transport.task.clone());
@@ -493,9 +537,9 @@ impl Reports for Shared {
             engine, transports, ..
         } = &mut *inner;
         match report {
-            Report::Opened => {
+            Report::Opened(reading) => {
                 if let Some(transport) = transports.get_mut(&conn) {
-                    transport.opened = true;
+                    transport.reading = Some(reading);
                 }
                 log::debug!("transport {} open", conn.0);
                 engine.handle_transport_opened(now, conn);

@@ -207,3 +207,84 @@ async fn an_app_that_never_reads_is_pushed_back_until_send_says_the_outbox_is_fu
     assert_eq!(socket.wait_acked(&last, None).await, Delivery::Acked);
     server.shutdown().await;
 }
+
+/// A socket whose task nothing but its socket wakes within a test's bound: no heartbeat for
+/// a minute, so a frame left unread stays unread.
+fn unprompted(url: &str) -> steadyws::SocketConfig {
+    let mut config = quick(url);
+    config.engine.heartbeat = steadyws::engine::HeartbeatMode::JsonPing {
+        interval: Duration::from_secs(60),
+        timeout: Duration::from_secs(5),
+    };
+    config
+}
+
+/// While the app waits with nothing queued, its own call reads the socket. A wait that ends
+/// without an event (here a timeout) must leave reading to the socket's task: messages that
+/// arrive afterwards are read, acked and counted while nobody waits.
+#[tokio::test]
+async fn a_wait_that_gives_up_leaves_reading_to_the_socket() {
+    let server = start(ServerConfig::default()).await.unwrap();
+    let socket = Socket::new(unprompted(&server.url())).unwrap();
+    socket.connect();
+    wait_open(&socket).await;
+    while socket.try_next_event().is_some() {}
+    for round in 1..=3u64 {
+        let waited = tokio::time::timeout(Duration::from_millis(50), socket.next_events(16)).await;
+        assert!(waited.is_err(), "nothing was published yet: {waited:?}");
+        server.publish(&round.to_string()).unwrap();
+        let deadline = Instant::now() + WAIT;
+        while socket.stats().messages_received < round {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: {:?}",
+                socket.stats()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let taken = socket.try_next_events(16);
+        assert!(
+            matches!(&taken[..], [Event::Message(m)] if m.data == Payload::Json(round.to_string())),
+            "{taken:?}"
+        );
+    }
+    server.shutdown().await;
+}
+
+/// A burst larger than one read's batch, arriving while the app waits: the app's call takes
+/// the first batch, and the rest, already buffered with no wake-up to come, is read by the
+/// socket's task although the app does not wait again.
+#[tokio::test]
+async fn a_burst_beyond_one_batch_is_read_in_full_after_the_app_takes_the_first() {
+    const BURST: u64 = 2_000;
+    let server = start(ServerConfig::default()).await.unwrap();
+    let socket = Socket::new(unprompted(&server.url())).unwrap();
+    socket.connect();
+    wait_open(&socket).await;
+    while socket.try_next_event().is_some() {}
+    let publish = async {
+        // Published once the app is waiting, so its own call reads the burst.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for n in 0..BURST {
+            server.publish(&n.to_string()).unwrap();
+        }
+    };
+    let (first, ()) = tokio::join!(
+        tokio::time::timeout(WAIT, socket.next_events(10_000)),
+        publish
+    );
+    let first = first.expect("the burst arrives");
+    assert!(!first.is_empty());
+    let deadline = Instant::now() + WAIT;
+    while socket.stats().messages_received < BURST {
+        assert!(Instant::now() < deadline, "{:?}", socket.stats());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut seen = first.len();
+    while seen < BURST as usize {
+        let more = socket.try_next_events(10_000);
+        assert!(!more.is_empty(), "{seen} of {BURST} taken");
+        seen += more.len();
+    }
+    server.shutdown().await;
+}
