@@ -238,8 +238,8 @@ impl Shared {
     }
 
     /// Up to `max` events: waits for the first, then takes what is already queued. Empty once
-    /// the socket is closed and its events taken. While it waits with none queued, it reads the
-    /// socket itself (see [`Reading`]).
+    /// the socket is closed and its events taken. While it waits with none queued and at most
+    /// one message awaits its ack, it reads the socket itself (see [`Reading`]).
     pub async fn next_events(self: &Arc<Self>, max: usize) -> Vec<Event> {
         // The turn is claimed at the first wait, not before (a call that finds events queued
         // reads nothing), and claimed anew if its transport is let go of during the wait.
@@ -249,7 +249,7 @@ impl Shared {
                 if !claimed || turn.as_ref().is_some_and(AppTurn::is_retired) {
                     claimed = true;
                     turn = None;
-                    turn = self.newest_reading().and_then(|reading| reading.app_turn());
+                    turn = self.app_reading().and_then(|reading| reading.app_turn());
                 }
                 match &turn {
                     Some(turn) => turn.poll(cx, |batch| self.report_batch(turn.conn(), batch)),
@@ -259,9 +259,14 @@ impl Shared {
             .await
     }
 
-    /// The read half of the newest open transport.
-    fn newest_reading(&self) -> Option<Arc<Reading>> {
+    /// What the app reads while it waits: the newest open transport, when the exchange is a
+    /// lone one. As with writing, a burst in flight is left to the transport's task, whose
+    /// reads gather its answers into batches while the app handles the previous ones.
+    fn app_reading(&self) -> Option<Arc<Reading>> {
         let inner = self.lock();
+        if !lone_exchange(&inner.engine) {
+            return None;
+        }
         inner
             .transports
             .values()
@@ -346,7 +351,7 @@ impl Shared {
         // A lone message (nothing else awaits an ack) is written here, on the thread that
         // queued it: no hand-off to the writer task on a round trip. While earlier ones are in
         // flight, the writer task takes them, so a burst leaves in batches, one flush each.
-        let at_once = inner.engine.mode() == Mode::Raw || inner.engine.outbox_len() <= 1;
+        let at_once = lone_exchange(&inner.engine);
         for transport in inner.transports.values() {
             transport.queue.write(at_once);
         }
@@ -588,6 +593,12 @@ enum Performed {
     },
     /// The transport's write queue is past its bounds.
     Overflow(ConnId, Overflow),
+}
+
+/// Nothing else awaits an ack (or raw mode, where nothing does): a message's frame is written,
+/// and its answer read, on the thread that waits for it.
+fn lone_exchange(engine: &Engine) -> bool {
+    engine.mode() == Mode::Raw || engine.outbox_len() <= 1
 }
 
 /// Publish the engine's status to its watchers, if it changed.
