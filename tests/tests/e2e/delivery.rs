@@ -208,15 +208,19 @@ async fn an_app_that_never_reads_is_pushed_back_until_send_says_the_outbox_is_fu
     server.shutdown().await;
 }
 
-/// A socket whose task nothing but its socket wakes within a test's bound: no heartbeat for
-/// a minute, so a frame left unread stays unread.
-fn unprompted(url: &str) -> steadyws::SocketConfig {
+/// An open socket, its first events taken, whose task nothing but its socket wakes within a
+/// test's bound: no heartbeat for a minute, so a frame left unread stays unread.
+async fn open_unprompted(url: &str) -> Socket {
     let mut config = quick(url);
     config.engine.heartbeat = steadyws::engine::HeartbeatMode::JsonPing {
         interval: Duration::from_secs(60),
         timeout: Duration::from_secs(5),
     };
-    config
+    let socket = Socket::new(config).unwrap();
+    socket.connect();
+    wait_open(&socket).await;
+    while socket.try_next_event().is_some() {}
+    socket
 }
 
 /// While the app waits with nothing queued, its own call reads the socket. A wait that ends
@@ -225,10 +229,7 @@ fn unprompted(url: &str) -> steadyws::SocketConfig {
 #[tokio::test]
 async fn a_wait_that_gives_up_leaves_reading_to_the_socket() {
     let server = start(ServerConfig::default()).await.unwrap();
-    let socket = Socket::new(unprompted(&server.url())).unwrap();
-    socket.connect();
-    wait_open(&socket).await;
-    while socket.try_next_event().is_some() {}
+    let socket = open_unprompted(&server.url()).await;
     for round in 1..=3u64 {
         let waited = tokio::time::timeout(Duration::from_millis(50), socket.next_events(16)).await;
         assert!(waited.is_err(), "nothing was published yet: {waited:?}");
@@ -258,10 +259,7 @@ async fn a_wait_that_gives_up_leaves_reading_to_the_socket() {
 async fn a_burst_beyond_one_batch_is_read_in_full_after_the_app_takes_the_first() {
     const BURST: u64 = 2_000;
     let server = start(ServerConfig::default()).await.unwrap();
-    let socket = Socket::new(unprompted(&server.url())).unwrap();
-    socket.connect();
-    wait_open(&socket).await;
-    while socket.try_next_event().is_some() {}
+    let socket = open_unprompted(&server.url()).await;
     let publish = async {
         // Published once the app is waiting, so its own call reads the burst.
         tokio::time::sleep(Duration::from_millis(50)).await;
