@@ -621,6 +621,11 @@ impl Engine {
         self.config.mode
     }
 
+    /// The transport carrying the socket now (open or opening), not a candidate racing it.
+    pub fn current_transport(&self) -> Option<ConnId> {
+        self.transport.map(|transport| transport.id)
+    }
+
     /// The validated server URL.
     pub fn url(&self) -> &str {
         self.endpoint.as_str()

@@ -259,20 +259,16 @@ impl Shared {
             .await
     }
 
-    /// What the app reads while it waits: the newest open transport, when the exchange is a
-    /// lone one. As with writing, a burst in flight is left to the transport's task, whose
+    /// What the app reads while it waits: the current transport, once open, when the exchange
+    /// is a lone one. As with writing, a burst in flight is left to the transport's task, whose
     /// reads gather its answers into batches while the app handles the previous ones.
     fn app_reading(&self) -> Option<Arc<Reading>> {
         let inner = self.lock();
         if !lone_exchange(&inner.engine) {
             return None;
         }
-        inner
-            .transports
-            .values()
-            .filter_map(|transport| transport.reading.as_ref())
-            .max_by_key(|reading| reading.conn())
-            .cloned()
+        let current = inner.engine.current_transport()?;
+        inner.transports.get(&current)?.reading.clone()
     }
 
     /// The state and outbox length, watched.

@@ -81,11 +81,6 @@ impl Reading {
         })
     }
 
-    /// The transport it reads.
-    pub fn conn(&self) -> ConnId {
-        self.conn
-    }
-
     /// The transport task's read: the next batch, reported by `report` under the read lock.
     /// `None` once the transport ended (whoever read the end reported it).
     pub fn poll_for_task(
@@ -109,7 +104,7 @@ impl Reading {
         }
     }
 
-    /// The pump let go of the transport: a waiting app lets go too, and looks for a newer one.
+    /// The pump let go of the transport: a waiting app lets go too, and looks for the current one.
     pub fn retire(&self) {
         self.retired.store(true, Ordering::SeqCst);
         self.wake.app.wake();
