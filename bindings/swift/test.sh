@@ -154,6 +154,18 @@ for run in $(seq 1 "$runs"); do
     fi
 done
 
+echo "== benchmark (bench/: compiles; bench/run.sh runs it on a release build)"
+# Only bench/run.sh runs it, by hand: built here too, so a change to the layer cannot leave it
+# broken unnoticed.
+bench_log="$cache/swift-bench-build.log"
+if swift build --package-path "$here/bench" --scratch-path "$cache/swift-bench-build" \
+    -Xlinker -L"$STEADYWS_LIB_DIR" >"$bench_log" 2>&1; then
+    ok "swift build bench/: SwiftInbound compiles"
+else
+    grep -E 'error:' "$bench_log" | sort -u | head -30
+    not_ok "swift build bench/ (log: $bench_log)"
+fi
+
 echo "== doc snippets"
 output=$("$python" "$here/scripts/check_snippets.py" --package "$here" --scratch "$cache/swift-snippets" 2>&1)
 tally "$output" $? "check_snippets.py"
