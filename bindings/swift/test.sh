@@ -31,6 +31,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 cache="${STEADYWS_CACHE:-$repo/.cache}"
 mkdir -p "$cache" && cache="$(cd "$cache" && pwd)"
+# SwiftPM leaves an empty TemporaryDirectory.* in TMPDIR on every call: here, they go to a folder
+# of the cache that each run empties, instead of piling up in /tmp.
+export TMPDIR="$cache/swift-tmp"
+rm -rf "$TMPDIR" && mkdir -p "$TMPDIR"
 venv="$cache/venv-swift-check"
 lib="${STEADYWS_LIB:-$repo/target/debug/libsteadyws_ffi.so}"
 export STEADYWS_LIB="$lib"
