@@ -1,5 +1,6 @@
 //! One transport's task: dial, then shuttle frames between the socket and the pump until either
-//! side ends it (reading it shares with the app's wait, see [`Reading`]). It reports what happened and never decides what to do about it.
+//! side ends it (reading it shares with the app's wait, see [`Reading`]). It reports what
+//! happened and never decides what to do about it.
 
 use std::sync::Arc;
 use std::time::Duration;

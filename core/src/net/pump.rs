@@ -248,7 +248,6 @@ impl Shared {
             .next(max, |cx| {
                 if !claimed || turn.as_ref().is_some_and(AppTurn::is_retired) {
                     claimed = true;
-                    turn = None;
                     turn = self.app_reading().and_then(|reading| reading.app_turn());
                 }
                 match &turn {

@@ -1,8 +1,9 @@
 //! Reading a transport's socket: in batches, and by whom. Its own task reads, except while the
-//! app waits for events and none are queued: then the app's waiting call reads it. A frame is then handled on the thread
-//! that awaits it, as a bare WebSocket client would: the socket wakes the app directly, instead
-//! of waking the transport's task, which would hand the frame on and wake the app in turn (two
-//! threads woken, and on a busy CPU the app also waits for the task to finish its turn).
+//! app waits for events and none are queued: then the app's waiting call reads it. A frame is
+//! then handled on the thread that awaits it, as a bare WebSocket client would: the socket wakes
+//! the app directly, instead of waking the transport's task, which would hand the frame on and
+//! wake the app in turn (two threads woken, and on a busy CPU the app also waits for the task to
+//! finish its turn).
 //!
 //! Either reader takes the same lock and reports what it read before releasing it, so frames
 //! reach the engine in order whoever read them. The socket registers one waker, `ReadWake`,
@@ -37,6 +38,19 @@ struct Stream {
     half: SplitStream<Ws>,
     /// The transport ended (reported by whoever read the end).
     ended: bool,
+}
+
+impl Stream {
+    /// Read the next batch, registering `waker` with the socket, and report it (under the read
+    /// lock, which the caller holds). Ready with whether the read left work nobody will be woken
+    /// for: a batch that stopped at its bounds, or the end of the transport.
+    fn read(&mut self, waker: &Waker, report: impl FnOnce(Batch)) -> Poll<bool> {
+        let batch = std::task::ready!(next_batch(&mut self.half, &mut Context::from_waker(waker)));
+        self.ended = batch.end.is_some();
+        let unfinished = batch.full || self.ended;
+        report(batch);
+        Poll::Ready(unfinished)
+    }
 }
 
 /// The socket's waker: forwards to the app while it waits, else to the transport's task.
@@ -94,14 +108,7 @@ impl Reading {
         if stream.ended {
             return Poll::Ready(None);
         }
-        match next_batch(&mut stream.half, &mut Context::from_waker(&self.waker)) {
-            Poll::Ready(batch) => {
-                stream.ended = batch.end.is_some();
-                report(batch);
-                Poll::Ready(Some(()))
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        stream.read(&self.waker, report).map(|_| Some(()))
     }
 
     /// The pump let go of the transport: a waiting app lets go too, and looks for the current one.
@@ -173,17 +180,11 @@ impl AppTurn {
         }
         // Reading now answers any wake-up so far.
         reading.wake.app_owes_turn.store(false, Ordering::SeqCst);
-        match next_batch(&mut stream.half, &mut Context::from_waker(&reading.waker)) {
-            Poll::Ready(batch) => {
-                stream.ended = batch.end.is_some();
-                if batch.full || stream.ended {
-                    reading.wake.app_owes_turn.store(true, Ordering::SeqCst);
-                }
-                report(batch);
-                Poll::Ready(())
+        stream.read(&reading.waker, report).map(|unfinished| {
+            if unfinished {
+                reading.wake.app_owes_turn.store(true, Ordering::SeqCst);
             }
-            Poll::Pending => Poll::Pending,
-        }
+        })
     }
 }
 

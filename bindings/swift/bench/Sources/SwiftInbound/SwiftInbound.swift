@@ -297,8 +297,8 @@ func lastText(_ count: Int) -> String {
 /// Stores `count` messages in the server's stream: sent by a Socket, each acked once.
 func publish(url: String, count: Int) async throws {
     try await bounded("publishing \(count) messages") {
-        // All of them are queued at once: room for them in the outbox, which counts each framed
-        // (the envelope and its id: about 90 bytes for these 30-byte payloads).
+        // All of them are queued at once: room for them in the outbox, which counts each message
+        // as framed (envelope and id: about 90 bytes for these 30-byte payloads).
         let socket = try Socket(url: url) {
             $0.outboxMaxMessages = UInt32(count + 10)
             $0.outboxMaxBytes = UInt64(count) * 256
